@@ -1,0 +1,10 @@
+/* tide — a multi-threaded, work-stealing async runtime for C.
+ *
+ * One header for everything: the runtime core (tasks, time, deadlines, wakers), the sync
+ * primitives and the I/O layer. See README.md for a tour and docs/ for the reference. */
+#ifndef TIDE_H
+#define TIDE_H
+
+#include "tide/core.h"
+
+#endif

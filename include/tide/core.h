@@ -1,0 +1,286 @@
+/* tide — the runtime core: runtimes, tasks, time, deadlines, cancellation and wakers.
+ *
+ * Conventions (see docs/api.md):
+ *   - every function returns 0 (or a count) on success and a negative errno on failure;
+ *     tide_strerror() names it;
+ *   - a task is `int fn(void *arg)`; its return value is its status (0 or a negative errno);
+ *   - time is int64_t nanoseconds on the monotonic clock (tide_now());
+ *   - every blocking call honours the caller's deadline scope (-ETIMEDOUT) and cancellation
+ *     (-ECANCELED), and works from a task; most also work from a plain thread (it blocks).
+ */
+#ifndef TIDE_CORE_H
+#define TIDE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TIDE_VERSION_MAJOR 0
+#define TIDE_VERSION_MINOR 1
+#define TIDE_VERSION_PATCH 0
+
+/* ---- time ------------------------------------------------------------------------------ */
+
+#define TIDE_NSEC(n) ((int64_t)(n))
+#define TIDE_USEC(n) ((int64_t)(n) * 1000)
+#define TIDE_MSEC(n) ((int64_t)(n) * 1000000)
+#define TIDE_SEC(n) ((int64_t)(n) * 1000000000)
+/* "No deadline": later than any time tide_now() will return. */
+#define TIDE_FOREVER INT64_MAX
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). Callable from any thread. */
+int64_t tide_now(void);
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* Human-readable text for a negative errno returned by tide (or a positive errno). */
+const char *tide_strerror(int err);
+
+/* ---- runtime --------------------------------------------------------------------------- */
+
+typedef struct tide_runtime tide_runtime_t;
+
+/* Default stack size of a task: virtual memory only; the pages a task touches are what it costs. */
+#define TIDE_STACK_DEFAULT ((size_t)256 * 1024)
+/* Smallest stack a task can run on (smaller requests get -EINVAL). */
+#define TIDE_STACK_MIN ((size_t)16 * 1024)
+
+typedef struct tide_config {
+    unsigned workers;        /* worker threads; 0: $TIDE_WORKERS, else the number of CPUs */
+    size_t stack_size;       /* default task stack size; 0: TIDE_STACK_DEFAULT */
+    size_t stack_cache;      /* stacks each worker keeps for reuse; 0: 64 */
+    int64_t stack_decay_ns;  /* a freed stack unused this long gives its memory back; 0: 10 s */
+    int64_t spin_ns;         /* how long an idle worker looks for work before it sleeps; 0: 50 µs,
+                                negative: never spin */
+    unsigned budget;         /* operations a task may complete before it is made to yield; 0: 128 */
+    int debug;               /* debug mode: slow-task and unjoined-failure reports; also
+                                enabled by $TIDE_DEBUG=1 */
+    int64_t slow_task_ns;    /* debug mode: report a task running this long without yielding;
+                                0: 100 ms */
+} tide_config_t;
+
+/* Fill a config with defaults (all zero means "default", so this is memset plus clarity). */
+void tide_config_init(tide_config_t *cfg);
+
+/* Start a runtime: its worker threads and (on first I/O use) its I/O driver thread.
+ * -EINVAL: bad config (stack_size below TIDE_STACK_MIN); -ENOMEM; -EAGAIN: thread creation. */
+int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg);
+
+/* Run fn(arg) as a task of rt and wait for it, from a thread that is not one of rt's workers.
+ * Returns the task's status, or a negative errno of its own: -EINVAL (NULL fn),
+ * -ESHUTDOWN (runtime shutting down), -EDEADLK (called from inside one of rt's tasks). */
+int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
+
+/* Shut the runtime down: every task still alive is cancelled (its blocking calls return
+ * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
+ * descriptors are released. -EDEADLK when called from inside one of rt's own tasks (the runtime
+ * is left running). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
+ * dump on stderr names it. */
+int tide_runtime_free(tide_runtime_t *rt);
+
+/* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
+ * Returns the main task's status, or a negative errno from starting the runtime. */
+int tide_run(int (*fn)(void *), void *arg);
+int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg);
+
+/* The runtime of the calling task, or NULL outside a task. */
+tide_runtime_t *tide_runtime_current(void);
+
+/* Number of worker threads of rt. */
+unsigned tide_runtime_workers(const tide_runtime_t *rt);
+
+/* ---- tasks ----------------------------------------------------------------------------- */
+
+struct tide__task;
+
+/* A task handle. Copyable, compared by value; stays valid until joined or detached, after
+ * which using it is detected (-ESRCH) rather than undefined. The all-zero handle is "none". */
+typedef struct tide_task {
+    struct tide__task *ptr; /* the task record (type-stable memory, recycled) */
+    uint64_t id;            /* the task's unique id; a recycled record has another */
+} tide_task_t;
+
+#define TIDE_TASK_NONE ((tide_task_t){0, 0})
+
+typedef struct tide_spawn_opts {
+    const char *name;  /* shown in task dumps and debug reports; copied (up to 31 bytes) */
+    size_t stack_size; /* 0: the runtime's default; below TIDE_STACK_MIN: -EINVAL */
+    int detached;      /* 1: nobody will join; the task's record is recycled when it ends */
+} tide_spawn_opts_t;
+
+/* Spawn fn(arg) as a new task on the calling task's runtime (asyncio.create_task).
+ * out may be NULL only together with opts->detached. -EPERM outside a task, -EINVAL (NULL fn,
+ * NULL out without detached, bad stack size), -ESHUTDOWN, -ENOMEM. The spawn site (file and
+ * line) is recorded for task dumps. */
+#define tide_spawn(out, fn, arg) tide__spawn(NULL, (out), (fn), (arg), NULL, __FILE__, __LINE__)
+#define tide_spawn_opts(out, fn, arg, opts) \
+    tide__spawn(NULL, (out), (fn), (arg), (opts), __FILE__, __LINE__)
+/* Spawn into rt from any thread, inside or outside the runtime (tokio's Handle::spawn). */
+#define tide_runtime_spawn(rt, out, fn, arg, opts) \
+    tide__spawn((rt), (out), (fn), (arg), (opts), __FILE__, __LINE__)
+
+int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
+                const tide_spawn_opts_t *opts, const char *file, int line);
+
+/* Wait for t to finish; *status (if not NULL) receives its return value and the handle is
+ * released. From a task or a plain thread. Errors leave the handle valid (join again later):
+ * -ETIMEDOUT (caller's deadline), -ECANCELED (caller cancelled). Errors that are misuse:
+ * -ESRCH (handle already joined or detached, or TIDE_TASK_NONE), -EDEADLK (a task joining
+ * itself). */
+int tide_join(tide_task_t t, int *status);
+
+/* Give up the handle: the task runs on and its record is recycled when it ends.
+ * -ESRCH if already joined or detached. */
+int tide_detach(tide_task_t t);
+
+/* Ask t to stop: its current and future blocking calls return -ECANCELED (inside a shield,
+ * after the shield ends). Cancelling a finished task is a no-op returning 0.
+ * -ESRCH for a released handle. */
+int tide_cancel(tide_task_t t);
+
+/* 1 if t has finished (join will not block), 0 if not, -ESRCH for a released handle. */
+int tide_task_done(tide_task_t t);
+
+/* The calling task's handle (not to be joined by itself), or TIDE_TASK_NONE outside a task. */
+tide_task_t tide_task_self(void);
+
+/* Unique id of t (also its number in task dumps); 0 for a released handle. */
+uint64_t tide_task_id(tide_task_t t);
+
+/* Give the worker to other runnable tasks; the caller runs again soon. -EPERM outside a task;
+ * -ECANCELED if the task is cancelled. */
+int tide_yield(void);
+
+/* Nonzero if the calling task (or thread) has been cancelled. */
+int tide_cancelled(void);
+
+/* Shield the calling task from cancellation (cleanup that must block, like a final flush):
+ * blocking calls ignore a pending cancel until the matching tide_shield_end. Nests. */
+void tide_shield_begin(void);
+void tide_shield_end(void);
+
+/* ---- time and deadlines ---------------------------------------------------------------- */
+
+/* Sleep for ns (never less). 0, or -ETIMEDOUT if the deadline scope ends first, -ECANCELED.
+ * From a task or a plain thread. */
+int tide_sleep(int64_t ns);
+/* Sleep until tide_now() >= deadline. */
+int tide_sleep_until(int64_t deadline);
+
+/* Deadline scopes (asyncio.timeout): every blocking call made inside the scope returns
+ * -ETIMEDOUT once the deadline passes. Scopes nest (the earliest deadline wins) and must be
+ * left in reverse order. They work in tasks and in plain threads. */
+typedef struct tide_scope {
+    int64_t saved; /* the enclosing deadline, restored by tide_scope_end */
+} tide_scope_t;
+
+void tide_timeout_begin(tide_scope_t *scope, int64_t ns);
+void tide_deadline_begin(tide_scope_t *scope, int64_t deadline);
+void tide_scope_end(tide_scope_t *scope);
+/* The caller's current deadline (TIDE_FOREVER if none). */
+int64_t tide_deadline(void);
+
+/* ---- wakers: the mechanism every blocking primitive uses -------------------------------
+ *
+ *   tide_waker_t w = tide_park_prepare();   // 1. start a wait
+ *   lock; if (ready) { unlock; return; } register w; unlock;   // 2. publish the waker
+ *   int r = tide_park();                    // 3. sleep until woken, deadline or cancel
+ *   lock; if still registered, unregister; unlock;  // 4. r != 0: withdraw the waker
+ *
+ * tide_wake(w) may be called from any thread, any number of times, even after the wait ended
+ * or the task finished: only the first wake of a wait counts, later ones are no-ops. Waker
+ * memory stays valid until the runtime is freed. In a plain thread the same calls block the
+ * thread. */
+typedef struct tide_waker {
+    struct tide__task *task; /* who to wake */
+    uint64_t seq;            /* which wait of that task; a stale seq makes the wake a no-op */
+} tide_waker_t;
+
+/* Begin a wait and return its waker. Any waker of an earlier wait becomes stale. */
+tide_waker_t tide_park_prepare(void);
+
+/* Sleep until the current wait's waker is woken (0), the deadline scope ends (-ETIMEDOUT) or
+ * the caller is cancelled (-ECANCELED). Returns at once if the wake came already. */
+int tide_park(void);
+
+/* Like tide_park, with a description shown in task dumps ("channel recv", "mutex"...). */
+int tide_park_on(const char *what);
+
+/* Wake the wait w belongs to. Safe from any thread, any number of times. */
+void tide_wake(tide_waker_t w);
+
+/* Count one operation against the calling task's cooperative budget, yielding to other tasks
+ * when it is spent. Primitives call it on their fast paths, so a task that never blocks still
+ * lets others run. A no-op outside a task. */
+void tide_budget_tick(void);
+
+/* Completion watchers, for primitives that wait on tasks (gather, wait, select, groups):
+ * register a waker to be woken when a task ends, without joining it. The watch lives in the
+ * caller's memory (usually its stack) until it fires or is withdrawn. */
+typedef struct tide_watch {
+    struct tide_watch *next; /* links in the task's watcher list (owned by tide) */
+    struct tide_watch *prev;
+    tide_waker_t waker;      /* woken once when the task ends */
+    int fired;               /* set by tide when woken (read after withdrawing) */
+} tide_watch_t;
+
+/* Register w on t: 0 registered, 1 t has already ended (w not registered), -ESRCH. */
+int tide_task_watch(tide_task_t t, tide_watch_t *w, tide_waker_t waker);
+/* Withdraw w if it has not fired; afterwards tide no longer touches w. */
+void tide_task_unwatch(tide_task_t t, tide_watch_t *w);
+
+/* ---- blocking pool --------------------------------------------------------------------- */
+
+/* Run fn(arg) on the runtime's blocking-call pool (a bounded set of threads) and suspend the
+ * calling task until it returns; returns fn's status. From a plain thread, runs fn inline.
+ * -ETIMEDOUT/-ECANCELED end the wait early, but fn itself runs to completion (it cannot be
+ * interrupted) before its memory is released; arg must stay valid until then, so the call
+ * waits for fn when it must. */
+int tide_spawn_blocking(int (*fn)(void *), void *arg);
+
+/* ---- observability --------------------------------------------------------------------- */
+
+typedef struct tide_worker_stats {
+    uint64_t tasks_run;      /* times a task was switched to */
+    uint64_t steals;         /* tasks taken from other workers */
+    uint64_t steal_attempts; /* victims tried */
+    uint64_t parks;          /* times the worker went to sleep */
+    uint64_t global_pops;    /* tasks taken from the global inject queue */
+    uint64_t lifo_runs;      /* tasks run from the LIFO slot */
+    uint64_t overflows;      /* times the local deque spilled half to the global queue */
+    uint64_t budget_yields;  /* forced yields of tasks that spent their budget */
+    uint64_t timers_fired;   /* timers expired on this worker */
+    int64_t queue_depth;     /* tasks in the local deque now */
+    uint64_t stacks_cached;  /* stacks held for reuse */
+} tide_worker_stats_t;
+
+typedef struct tide_stats {
+    unsigned workers;
+    uint64_t tasks_spawned;
+    uint64_t tasks_live;      /* spawned and not yet released */
+    uint64_t stacks_live;     /* stacks owned by tasks now */
+    uint64_t stacks_mapped;   /* stacks mapped (live + cached) */
+    uint64_t stacks_guarded;  /* of those, protected by a guard page (the rest: canary) */
+    int64_t global_depth;     /* tasks in the global inject queue */
+    uint64_t blocking_threads;
+} tide_stats_t;
+
+/* Snapshot of rt's counters; per_worker may be NULL, else has room for nworkers entries. */
+int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stats_t *per_worker,
+                       unsigned nworkers);
+
+/* Write a dump of rt's live tasks (id, name, state, worker, what it waits on, spawn site) to fd.
+ * Safe to call from any thread, including a signal handler context that is not a worker. */
+int tide_runtime_dump(tide_runtime_t *rt, int fd);
+
+/* Name the calling task (shown in dumps); copied up to 31 bytes. */
+void tide_task_set_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TIDE_CORE_H */

@@ -1,0 +1,80 @@
+/* The per-worker run queue: a fixed-capacity Chase-Lev work-stealing deque with the C11
+ * memory orderings of Lê, Pop, Cohen and Zappa Nardelli ("Correct and Efficient Work-Stealing
+ * for Weak Memory Models", PPoPP 2013).
+ *
+ * The owner pushes and takes at the bottom; any thread steals at the top. The capacity is
+ * fixed (no buffer to reclaim, as in tokio and Go): a full deque refuses the push and the
+ * owner spills half of it to the global inject queue. Indices are signed 64-bit and never
+ * wrap in practice; slots are relaxed atomics. */
+#ifndef TIDE_RUNTIME_DEQUE_H
+#define TIDE_RUNTIME_DEQUE_H
+
+#include "platform.h"
+
+#define TIDE_DEQUE_CAP 256 /* power of two */
+
+typedef struct tide__deque {
+    TIDE_ALIGNED _Atomic int64_t top;  /* next to steal; advanced by CAS (thieves, owner) */
+    TIDE_ALIGNED _Atomic int64_t bottom; /* next free slot; written by the owner only */
+    _Atomic(void *) slots[TIDE_DEQUE_CAP]; /* ring of items, index mod capacity */
+} tide__deque_t;
+
+/* Result of a steal that lost a race (the deque was not empty). */
+#define TIDE_DEQUE_ABORT ((void *)1)
+
+void tide__deque_init(tide__deque_t *q);
+
+/* Owner: push at the bottom. Returns false when full (the caller spills). */
+static inline bool tide__deque_push(tide__deque_t *q, void *item) {
+    int64_t b = atomic_load_explicit(&q->bottom, relaxed);
+    int64_t t = atomic_load_explicit(&q->top, acquire);
+    if (b - t >= TIDE_DEQUE_CAP) return false;
+    atomic_store_explicit(&q->slots[b & (TIDE_DEQUE_CAP - 1)], item, relaxed);
+    /* The paper's release fence followed by a relaxed store, written as a release store so
+     * ThreadSanitizer (which ignores standalone fences) sees the hand-over too. */
+    atomic_store_explicit(&q->bottom, b + 1, release);
+    return true;
+}
+
+/* Owner: take the newest item (LIFO end), or NULL. */
+static inline void *tide__deque_take(tide__deque_t *q) {
+    int64_t b = atomic_load_explicit(&q->bottom, relaxed) - 1;
+    atomic_store_explicit(&q->bottom, b, relaxed);
+    atomic_thread_fence(seq_cst);
+    int64_t t = atomic_load_explicit(&q->top, relaxed);
+    void *x = NULL;
+    if (t <= b) {
+        x = atomic_load_explicit(&q->slots[b & (TIDE_DEQUE_CAP - 1)], relaxed);
+        if (t == b) {
+            /* Last item: race the thieves for it. */
+            if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, seq_cst, relaxed))
+                x = NULL;
+            atomic_store_explicit(&q->bottom, b + 1, relaxed);
+        }
+    } else {
+        atomic_store_explicit(&q->bottom, b + 1, relaxed);
+    }
+    return x;
+}
+
+/* Any thread (the owner included): take the oldest item. NULL when empty, TIDE_DEQUE_ABORT
+ * when another thread won the race for it. */
+static inline void *tide__deque_steal(tide__deque_t *q) {
+    int64_t t = atomic_load_explicit(&q->top, acquire);
+    atomic_thread_fence(seq_cst);
+    int64_t b = atomic_load_explicit(&q->bottom, acquire);
+    if (t >= b) return NULL;
+    void *x = atomic_load_explicit(&q->slots[t & (TIDE_DEQUE_CAP - 1)], relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, seq_cst, relaxed))
+        return TIDE_DEQUE_ABORT;
+    return x;
+}
+
+/* Approximate number of items (exact when called by the owner with no thief active). */
+static inline int64_t tide__deque_len(tide__deque_t *q) {
+    int64_t b = atomic_load_explicit(&q->bottom, relaxed);
+    int64_t t = atomic_load_explicit(&q->top, relaxed);
+    return b > t ? b - t : 0;
+}
+
+#endif

@@ -1,0 +1,49 @@
+/* Idle-worker coordination (see sched.h): who searches, who sleeps, who gets woken.
+ *
+ * The rule that prevents lost wakeups: a producer makes work visible, then (after a seq_cst
+ * fence) reads the idle state; a worker about to sleep first updates the idle state with a
+ * seq_cst read-modify-write and, if it was the last searcher, looks at every queue once more.
+ * Either the producer sees nobody searching and wakes a sleeper, or the worker sees the work. */
+#include <stdlib.h>
+
+#include "scheduler.h"
+
+void tide__idle_init(tide__idle_t *idle, unsigned nworkers) {
+    atomic_init(&idle->state, nworkers * IDLE_UNPARK_ONE);
+    pthread_mutex_init(&idle->lock, NULL);
+    idle->sleepers = tide__calloc(nworkers * sizeof(unsigned));
+    idle->capacity = nworkers;
+    idle->nsleepers = 0;
+}
+
+void tide__idle_destroy(tide__idle_t *idle) {
+    pthread_mutex_destroy(&idle->lock);
+    tide__free(idle->sleepers, idle->capacity * sizeof(unsigned));
+}
+
+void tide__unpark_worker(tide__worker_t *w) {
+    atomic_store_explicit(&w->unpark, 1, release);
+    tide__futex_wake(&w->unpark, 1);
+}
+
+static bool should_wake(tide_runtime_t *rt, uint32_t s) {
+    return IDLE_SEARCHING(s) == 0 && IDLE_UNPARKED(s) < rt->nworkers;
+}
+
+void tide__notify_work(tide_runtime_t *rt) {
+    atomic_thread_fence(seq_cst);
+    tide__idle_t *idle = &rt->idle;
+    if (!should_wake(rt, atomic_load_explicit(&idle->state, seq_cst))) return;
+    pthread_mutex_lock(&idle->lock);
+    if (!should_wake(rt, atomic_load_explicit(&idle->state, seq_cst)) || idle->nsleepers == 0) {
+        pthread_mutex_unlock(&idle->lock);
+        return;
+    }
+    tide__worker_t *w = rt->workers[idle->sleepers[--idle->nsleepers]];
+    w->sleeping = false;
+    /* The woken worker starts out searching, so other producers do not wake more. */
+    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE + IDLE_UNPARK_ONE, seq_cst);
+    atomic_store_explicit(&w->unpark, 1, release);
+    pthread_mutex_unlock(&idle->lock);
+    tide__futex_wake(&w->unpark, 1);
+}

@@ -1,0 +1,113 @@
+/* Futex, allocation and signal-safe output helpers (see platform.h). */
+#include "platform.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifdef TIDE_WITH_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+int tide__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t deadline) {
+    struct timespec ts, *tsp = NULL;
+    if (deadline != INT64_MAX) {
+        /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time (FUTEX_WAIT a relative
+         * one), so a retry after EINTR does not stretch the wait. */
+        if (deadline < 0) deadline = 0;
+        ts.tv_sec = deadline / 1000000000;
+        ts.tv_nsec = deadline % 1000000000;
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+                     expected, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    if (r == -1 && errno == ETIMEDOUT) return -ETIMEDOUT;
+    return 0;
+}
+
+void tide__futex_wake(_Atomic uint32_t *addr, int count) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, NULL, NULL, 0);
+}
+
+static _Atomic int64_t mem_live;
+
+static void *account(void *p, size_t size) {
+    if (p) atomic_fetch_add_explicit(&mem_live, (int64_t)size, relaxed);
+    return p;
+}
+
+int64_t tide__mem_live(void) {
+    return atomic_load_explicit(&mem_live, relaxed);
+}
+
+void *tide__alloc(size_t size) {
+#ifdef TIDE_WITH_JEMALLOC
+    return account(mallocx(size ? size : 1, 0), size);
+#else
+    return account(malloc(size ? size : 1), size);
+#endif
+}
+
+void *tide__calloc(size_t size) {
+#ifdef TIDE_WITH_JEMALLOC
+    return account(mallocx(size ? size : 1, MALLOCX_ZERO), size);
+#else
+    return account(calloc(1, size ? size : 1), size);
+#endif
+}
+
+void *tide__alloc_aligned(size_t size) {
+    size = (size + 63) & ~(size_t)63;
+#ifdef TIDE_WITH_JEMALLOC
+    return account(mallocx(size, MALLOCX_ALIGN(64) | MALLOCX_ZERO), size);
+#else
+    void *p = aligned_alloc(64, size);
+    if (p) memset(p, 0, size);
+    return account(p, size);
+#endif
+}
+
+void tide__free(void *p, size_t size) {
+    if (!p) return;
+    atomic_fetch_sub_explicit(&mem_live, (int64_t)size, relaxed);
+#ifdef TIDE_WITH_JEMALLOC
+    sdallocx(p, size ? size : 1, 0);
+#else
+    (void)size;
+    free(p);
+#endif
+}
+
+char *tide__utoa(uint64_t v, char *buf) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    buf[n] = 0;
+    return buf;
+}
+
+void tide__die_write(const char *first, ...) {
+    va_list ap;
+    va_start(ap, first);
+    for (const char *s = first; s; s = va_arg(ap, const char *)) {
+        size_t len = strlen(s);
+        while (len > 0) {
+            ssize_t w = write(2, s, len);
+            if (w <= 0) {
+                if (w < 0 && errno == EINTR) continue;
+                break;
+            }
+            s += w;
+            len -= (size_t)w;
+        }
+    }
+    va_end(ap);
+}

@@ -1,0 +1,88 @@
+/* Small platform helpers shared by the runtime: atomics shorthands, CPU pause, futex,
+ * allocation (jemalloc's sized API when built with it), and branch hints. */
+#ifndef TIDE_RUNTIME_PLATFORM_H
+#define TIDE_RUNTIME_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define TIDE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TIDE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TIDE_CACHELINE 64
+#define TIDE_ALIGNED __attribute__((aligned(TIDE_CACHELINE)))
+#define TIDE_NOINLINE __attribute__((noinline))
+#define TIDE_UNUSED __attribute__((unused))
+
+#define relaxed memory_order_relaxed
+#define acquire memory_order_acquire
+#define release memory_order_release
+#define acq_rel memory_order_acq_rel
+#define seq_cst memory_order_seq_cst
+
+/* Counters with a single writer: a relaxed load and store (no locked instruction), still
+ * race-free for readers such as tide_runtime_stats. */
+#define tide__count(field, n) \
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), relaxed) + (n), relaxed)
+
+static inline void tide__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Futex on a 32-bit word: wait while *addr == expected, up to an absolute monotonic deadline
+ * (INT64_MAX: none). Returns 0 when woken (or the value differed), -ETIMEDOUT at the deadline. */
+int tide__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t deadline);
+void tide__futex_wake(_Atomic uint32_t *addr, int count);
+
+/* A tiny test-and-test-and-set spinlock for critical sections of a few instructions. */
+typedef struct {
+    _Atomic uint32_t locked; /* 0 free, 1 held */
+} tide__spin_t;
+
+static inline void tide__spin_lock(tide__spin_t *l) {
+    for (;;) {
+        if (!atomic_exchange_explicit(&l->locked, 1, acquire)) return;
+        while (atomic_load_explicit(&l->locked, relaxed)) tide__cpu_relax();
+    }
+}
+static inline bool tide__spin_trylock(tide__spin_t *l) {
+    return !atomic_load_explicit(&l->locked, relaxed) &&
+           !atomic_exchange_explicit(&l->locked, 1, acquire);
+}
+static inline void tide__spin_unlock(tide__spin_t *l) {
+    atomic_store_explicit(&l->locked, 0, release);
+}
+
+/* Allocation: jemalloc's mallocx/sdallocx (sized free) when built with it, libc otherwise
+ * (the sanitizer builds, whose allocators must see every block). Returns NULL on failure. */
+void *tide__alloc(size_t size);
+void *tide__calloc(size_t size);
+void *tide__alloc_aligned(size_t size); /* cache-line aligned, zeroed */
+void tide__free(void *p, size_t size);
+/* Bytes tide has allocated and not freed (all its heap use goes through these functions):
+ * what the tests' leak check compares before and after a runtime's life. */
+int64_t tide__mem_live(void);
+
+/* Monotonic nanoseconds, inline for the scheduler's hot paths. */
+static inline int64_t tide__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Write a message straight to stderr with write(2): safe in signal handlers and when the
+ * heap may be corrupt. Pieces are concatenated; NULL ends the list. */
+void tide__die_write(const char *first, ...);
+/* Format an unsigned number into buf (at least 24 bytes); returns buf. Async-signal-safe. */
+char *tide__utoa(uint64_t v, char *buf);
+
+#endif

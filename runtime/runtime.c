@@ -1,0 +1,282 @@
+/* The runtime object: configuration, start-up, block-on, shutdown, statistics, extension
+ * slots. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "overflow.h"
+#include "scheduler.h"
+
+#define SHUTDOWN_DUMP_AFTER_NS TIDE_SEC(5)
+
+static _Atomic uint64_t runtime_serial;
+
+void tide_config_init(tide_config_t *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static unsigned env_unsigned(const char *name, unsigned fallback) {
+    const char *v = getenv(name);
+    if (!v || !*v) return fallback;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end || n == 0 || n > 1024) return fallback;
+    return (unsigned)n;
+}
+
+static int resolve_config(tide_config_t *cfg, const tide_config_t *in) {
+    if (in) *cfg = *in;
+    else tide_config_init(cfg);
+    if (cfg->workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = env_unsigned("TIDE_WORKERS", cpus > 0 ? (unsigned)cpus : 1);
+    }
+    if (cfg->workers > 1024) return -EINVAL;
+    if (cfg->stack_size == 0) cfg->stack_size = TIDE_STACK_DEFAULT;
+    if (cfg->stack_size < TIDE_STACK_MIN || cfg->stack_size > ((size_t)1 << 31)) return -EINVAL;
+    if (cfg->stack_cache == 0) cfg->stack_cache = 64;
+    if (cfg->stack_decay_ns <= 0) cfg->stack_decay_ns = TIDE_SEC(10);
+    if (cfg->spin_ns == 0) cfg->spin_ns = TIDE_USEC(50);
+    if (cfg->budget == 0) cfg->budget = 128;
+    if (!cfg->debug) {
+        const char *d = getenv("TIDE_DEBUG");
+        cfg->debug = d && *d && strcmp(d, "0") != 0;
+    }
+    if (cfg->slow_task_ns <= 0) cfg->slow_task_ns = TIDE_MSEC(100);
+    return 0;
+}
+
+static void free_workers(tide_runtime_t *rt) {
+    if (!rt->workers) return;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        tide__free(rt->workers[i], (sizeof(tide__worker_t) + 63) & ~(size_t)63);
+    tide__free(rt->workers, rt->nworkers * sizeof *rt->workers);
+    rt->workers = NULL;
+}
+
+static void stop_workers(tide_runtime_t *rt, unsigned started) {
+    atomic_store_explicit(&rt->stop, 1, release);
+    for (unsigned i = 0; i < started; i++) tide__unpark_worker(rt->workers[i]);
+    for (unsigned i = 0; i < started; i++) pthread_join(rt->workers[i]->thread, NULL);
+}
+
+int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
+    if (!out) return -EINVAL;
+    tide_config_t cfg;
+    int r = resolve_config(&cfg, cfg_in);
+    if (r < 0) return r;
+
+    tide_runtime_t *rt = tide__calloc(sizeof *rt);
+    if (!rt) return -ENOMEM;
+    rt->cfg = cfg;
+    rt->serial = atomic_fetch_add(&runtime_serial, 1) + 1;
+    rt->nworkers = cfg.workers;
+    rt->origin = tide__now();
+    tide__inject_init(&rt->inject);
+    tide__idle_init(&rt->idle, rt->nworkers);
+    pthread_mutex_init(&rt->ext_lock, NULL);
+    if ((r = tide__stacks_init(&rt->stacks, cfg.stack_size, cfg.stack_decay_ns)) < 0)
+        goto fail_rt;
+    if ((r = tide__task_pool_init(&rt->tasks)) < 0) goto fail_stacks;
+    if ((r = tide__blocking_init(&rt->blocking)) < 0) goto fail_tasks;
+
+    r = -ENOMEM;
+    rt->workers = tide__calloc(rt->nworkers * sizeof *rt->workers);
+    if (!rt->workers || !rt->idle.sleepers) goto fail_blocking;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tide__worker_t *w = tide__alloc_aligned(sizeof *w);
+        if (!w) goto fail_workers;
+        rt->workers[i] = w;
+        w->rt = rt;
+        w->index = i;
+        w->rng = 0x9E3779B9u * (i + 1);
+        tide__deque_init(&w->deque);
+        tide__wheel_init(&w->wheel, rt->origin);
+        w->stacks.cap = (unsigned)cfg.stack_cache;
+        atomic_init(&w->unpark, 0);
+    }
+
+    tide__overflow_install();
+    unsigned started = 0;
+    for (; started < rt->nworkers; started++) {
+        tide__worker_t *w = rt->workers[started];
+        if (pthread_create(&w->thread, NULL, tide__worker_main, w) != 0) {
+            r = -EAGAIN;
+            stop_workers(rt, started);
+            goto fail_workers;
+        }
+    }
+    atomic_store(&rt->started, 1);
+    *out = rt;
+    return 0;
+
+fail_workers:
+    free_workers(rt);
+fail_blocking:
+    tide__blocking_shutdown(&rt->blocking);
+fail_tasks:
+    tide__task_pool_destroy(&rt->tasks);
+fail_stacks:
+    tide__stacks_destroy(&rt->stacks);
+fail_rt:
+    pthread_mutex_destroy(&rt->ext_lock);
+    tide__idle_destroy(&rt->idle);
+    tide__free(rt, sizeof *rt);
+    return r;
+}
+
+unsigned tide_runtime_workers(const tide_runtime_t *rt) {
+    return rt ? rt->nworkers : 0;
+}
+
+int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg) {
+    if (!rt || !fn) return -EINVAL;
+    tide__worker_t *w = tide__worker_current();
+    if (w && w->rt == rt) return -EDEADLK;
+    tide_task_t h;
+    tide_spawn_opts_t opts = {.name = "main"};
+    int r = tide__spawn(rt, &h, fn, arg, &opts, __FILE__, __LINE__);
+    if (r < 0) return r;
+    int status = 0;
+    /* The calling thread's deadline scope does not apply: block_on runs the task to its end
+     * (a timed-out join would leave it running with nobody to join it). */
+    tide__task_t *self = tide__self();
+    int64_t saved = self->deadline;
+    self->deadline = TIDE_FOREVER;
+    while ((r = tide_join(h, &status)) == -ETIMEDOUT || r == -ECANCELED) {
+    }
+    self->deadline = saved;
+    return r < 0 ? r : status;
+}
+
+/* ---- shutdown -------------------------------------------------------------------------- */
+
+static void cancel_live(tide__task_t *t, void *arg) {
+    (void)arg;
+    uint32_t flags = atomic_load_explicit(&t->flags, acquire);
+    if (flags & (TF_DONE | TF_CANCELLED)) return;
+    tide__task_lock(t);
+    bool live = atomic_load_explicit(&t->id, relaxed) != 0 &&
+                !(atomic_load_explicit(&t->flags, relaxed) & TF_DONE);
+    tide__task_unlock(t);
+    if (live) tide__cancel_task(t);
+}
+
+static void report_unjoined(tide__task_t *t, void *arg) {
+    (void)arg;
+    uint32_t flags = atomic_load_explicit(&t->flags, acquire);
+    if ((flags & TF_DONE) && !(flags & TF_RELEASED) && t->status < 0) tide__debug_unjoined(t);
+}
+
+int tide_runtime_free(tide_runtime_t *rt) {
+    if (!rt) return -EINVAL;
+    tide__worker_t *w = tide__worker_current();
+    if (w && w->rt == rt) return -EDEADLK;
+    atomic_store(&rt->shutting_down, 1);
+
+    int64_t start = tide__now();
+    bool dumped = false;
+    while (atomic_load_explicit(&rt->live, acquire) > 0) {
+        tide__task_foreach(&rt->tasks, cancel_live, NULL);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        if (!dumped && tide__now() - start > SHUTDOWN_DUMP_AFTER_NS) {
+            dumped = true;
+            fprintf(stderr, "tide: shutdown is waiting for tasks that ignore cancellation:\n");
+            tide_runtime_dump(rt, 2);
+        }
+    }
+
+    /* Layers above (the I/O driver) go first, newest slot last-in-first-out. */
+    for (int i = TIDE_EXT_SLOTS - 1; i >= 0; i--) {
+        if (rt->ext[i] && rt->ext_free[i]) rt->ext_free[i](rt->ext[i]);
+        rt->ext[i] = NULL;
+    }
+    stop_workers(rt, rt->nworkers);
+    tide__blocking_shutdown(&rt->blocking);
+    if (rt->cfg.debug) tide__task_foreach(&rt->tasks, report_unjoined, NULL);
+
+    for (unsigned i = 0; i < rt->nworkers; i++) tide__stack_cache_flush(&rt->stacks, &rt->workers[i]->stacks);
+    free_workers(rt);
+    tide__task_pool_destroy(&rt->tasks);
+    tide__stacks_destroy(&rt->stacks);
+    tide__idle_destroy(&rt->idle);
+    pthread_mutex_destroy(&rt->ext_lock);
+    tide__free(rt, sizeof *rt);
+    return 0;
+}
+
+int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg) {
+    if (!fn) return -EINVAL;
+    tide_runtime_t *rt;
+    int r = tide_runtime_new(&rt, cfg);
+    if (r < 0) return r;
+    int status = tide_runtime_block_on(rt, fn, arg);
+    tide_runtime_free(rt);
+    return status;
+}
+
+int tide_run(int (*fn)(void *), void *arg) {
+    return tide_run_config(NULL, fn, arg);
+}
+
+/* ---- statistics and extension slots ---------------------------------------------------- */
+
+int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stats_t *per_worker,
+                       unsigned nworkers) {
+    if (!rt || !stats) return -EINVAL;
+    memset(stats, 0, sizeof *stats);
+    stats->workers = rt->nworkers;
+    stats->tasks_spawned = atomic_load(&rt->spawned);
+    stats->tasks_live = atomic_load(&rt->tasks.records_live);
+    stats->stacks_live = atomic_load(&rt->stacks.live);
+    stats->stacks_mapped = atomic_load(&rt->stacks.mapped);
+    stats->stacks_guarded = atomic_load(&rt->stacks.guarded);
+    stats->global_depth = tide__inject_len(&rt->inject);
+    pthread_mutex_lock(&rt->blocking.lock);
+    stats->blocking_threads = rt->blocking.threads;
+    pthread_mutex_unlock(&rt->blocking.lock);
+    for (unsigned i = 0; per_worker && i < nworkers && i < rt->nworkers; i++) {
+        tide__worker_t *w = rt->workers[i];
+        tide_worker_stats_t *o = &per_worker[i];
+        o->tasks_run = atomic_load_explicit(&w->c.tasks_run, relaxed);
+        o->steals = atomic_load_explicit(&w->c.steals, relaxed);
+        o->steal_attempts = atomic_load_explicit(&w->c.steal_attempts, relaxed);
+        o->parks = atomic_load_explicit(&w->c.parks, relaxed);
+        o->global_pops = atomic_load_explicit(&w->c.global_pops, relaxed);
+        o->lifo_runs = atomic_load_explicit(&w->c.lifo_runs, relaxed);
+        o->overflows = atomic_load_explicit(&w->c.overflows, relaxed);
+        o->budget_yields = atomic_load_explicit(&w->c.budget_yields, relaxed);
+        o->timers_fired = atomic_load_explicit(&w->c.timers_fired, relaxed);
+        o->queue_depth = tide__deque_len(&w->deque);
+        o->stacks_cached = 0; /* the cache is the worker's private state; see stacks_mapped */
+    }
+    return 0;
+}
+
+void *tide__ext_get(tide_runtime_t *rt, int slot, void *(*create)(tide_runtime_t *),
+                    void (*destroy)(void *)) {
+    if (!rt || slot < 0 || slot >= TIDE_EXT_SLOTS) return NULL;
+    pthread_mutex_lock(&rt->ext_lock);
+    void *obj = rt->ext[slot];
+    if (!obj && create && !atomic_load(&rt->stop)) {
+        obj = create(rt);
+        if (obj) {
+            rt->ext[slot] = obj;
+            rt->ext_free[slot] = destroy;
+        }
+    }
+    pthread_mutex_unlock(&rt->ext_lock);
+    return obj;
+}
+
+void tide__runtime_leaks(tide_runtime_t *rt, tide__leaks_t *out) {
+    out->tasks_live = atomic_load(&rt->tasks.records_live);
+    out->stacks_live = atomic_load(&rt->stacks.live);
+}
+
+int64_t tide__heap_live(void) {
+    return tide__mem_live();
+}

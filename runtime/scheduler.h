@@ -1,0 +1,143 @@
+/* The scheduler's shared structures: the runtime, its workers, and the idle coordinator.
+ * Internal to runtime/ (sync/ and io/ use tide/core.h and tide/ext.h only). */
+#ifndef TIDE_RUNTIME_SCHEDULER_H
+#define TIDE_RUNTIME_SCHEDULER_H
+
+#include <pthread.h>
+
+#include "tide/core.h"
+#include "tide/ext.h"
+
+#include "ctx.h"
+#include "deque.h"
+#include "inject.h"
+#include "platform.h"
+#include "stack.h"
+#include "task.h"
+#include "task_alloc.h"
+#include "timer.h"
+
+/* Why a task switched back to its worker. */
+enum { SWITCH_PARK = 1, SWITCH_YIELD = 2, SWITCH_EXIT = 3 };
+
+/* Counters written by the owning worker only (tide__count), read by tide_runtime_stats. */
+typedef struct tide__worker_counters {
+    _Atomic uint64_t tasks_run, steals, steal_attempts, parks, global_pops, lifo_runs,
+        overflows, budget_yields, timers_fired;
+} tide__worker_counters_t;
+
+typedef struct tide__worker {
+    TIDE_ALIGNED tide__deque_t deque;  /* local run queue (stealable) */
+    tide_runtime_t *rt;
+    unsigned index;
+    pthread_t thread;
+    tide__task_t *lifo;          /* task woken by the running task: runs next */
+    unsigned lifo_streak;        /* LIFO runs in a row (capped, for fairness) */
+    uint32_t tick;               /* scheduler iterations (global-queue fairness) */
+    uint32_t rng;                /* xorshift state for victim choice */
+    bool searching;              /* counted in idle.searching */
+    tide__task_t *current;       /* running task, NULL in the scheduler */
+    int switch_reason;           /* SWITCH_* set by the task before switching back */
+    unsigned budget;             /* operations left before a forced yield */
+    tide__ctx_t sched_ctx;       /* the scheduler's own context (the thread's stack) */
+    tide__fiber_t sched_fiber;   /* sanitizer state of the scheduler context */
+    void *altstack;              /* signal stack for the stack-overflow handler */
+    tide__stack_cache_t stacks;  /* free stacks */
+    tide__task_cache_t tasks;    /* free task records */
+    tide__wheel_t wheel;         /* timers armed by tasks on this worker */
+    TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: 1 when told to wake */
+    bool sleeping;               /* in idle.sleepers (under idle.lock) */
+    tide__worker_counters_t c;
+} tide__worker_t;
+
+/* Idle-worker coordination (tokio's scheme): at most half the workers search for work at
+ * once; a parked worker is woken only when nobody is searching; the last searcher to find
+ * work wakes another, so work is never left behind while workers sleep. */
+typedef struct tide__idle {
+    TIDE_ALIGNED _Atomic uint32_t state; /* searching (low 16 bits) | unparked (high 16) */
+    pthread_mutex_t lock;                /* sleepers list */
+    unsigned *sleepers;                  /* indices of parked workers (stack) */
+    unsigned nsleepers;
+    unsigned capacity;                   /* room in sleepers */
+} tide__idle_t;
+
+#define IDLE_SEARCH_ONE 1u
+#define IDLE_UNPARK_ONE (1u << 16)
+#define IDLE_SEARCHING(s) ((s) & 0xffffu)
+#define IDLE_UNPARKED(s) ((s) >> 16)
+
+/* A spawn_blocking request waiting for or running on a pool thread. */
+typedef struct tide__blocking_job {
+    struct tide__blocking_job *next;
+    int (*fn)(void *);
+    void *arg;
+    int status;
+    _Atomic int done;
+    tide_waker_t waker;
+} tide__blocking_job_t;
+
+typedef struct tide__blocking_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;          /* jobs arrived, or shutdown */
+    pthread_cond_t exited;        /* a thread left */
+    tide__blocking_job_t *head, *tail;
+    unsigned threads;             /* alive */
+    unsigned idle;                /* waiting for jobs */
+    unsigned max_threads;
+    bool stop;
+} tide__blocking_pool_t;
+
+#define TIDE_EXT_SLOTS 4
+
+struct tide_runtime {
+    tide_config_t cfg;
+    uint64_t serial;              /* distinguishes runtimes in thread-local caches */
+    unsigned nworkers;
+    tide__worker_t **workers;
+    tide__inject_t inject;        /* global queue */
+    tide__idle_t idle;
+    tide__stacks_t stacks;
+    tide__task_pool_t tasks;
+    tide__blocking_pool_t blocking;
+    int64_t origin;               /* tide_now() at start: timer wheels' tick 0 */
+    _Atomic int shutting_down;    /* no new spawns from outside tasks */
+    _Atomic int stop;             /* workers exit */
+    _Atomic uint64_t spawned;
+    _Atomic uint64_t live;        /* tasks spawned and not yet finished */
+    pthread_mutex_t ext_lock;     /* extension slots (io driver...) */
+    void *ext[TIDE_EXT_SLOTS];
+    void (*ext_free[TIDE_EXT_SLOTS])(void *);
+    _Atomic int started;          /* workers started (for clean failure unwinding) */
+};
+
+/* The worker the calling thread is, or NULL. Not inlined: a task may move to another thread
+ * across any blocking call, and a compiler must not cache the TLS address (GCC bug 26461). */
+tide__worker_t *tide__worker_current(void);
+
+void tide__idle_init(tide__idle_t *idle, unsigned nworkers);
+void tide__idle_destroy(tide__idle_t *idle);
+/* Wake a parked worker if nobody is searching (after making work available). */
+void tide__notify_work(tide_runtime_t *rt);
+
+/* Scheduler entry points used by runtime.c. */
+void *tide__worker_main(void *arg);
+void tide__push_remote(tide_runtime_t *rt, tide__task_t *t);
+void tide__schedule_local(tide__worker_t *w, tide__task_t *t);
+void tide__switch_out(tide__task_t *t, int reason);
+int tide__park_until(tide__task_t *t, const char *what, int64_t deadline);
+void tide__unpark_worker(tide__worker_t *w);
+void tide__timer_fire(tide__timer_t *timer, uint64_t seq);
+
+/* Task lifecycle (task.c). */
+void tide__task_finish(tide__worker_t *w, tide__task_t *t);
+void tide__cancel_task(tide__task_t *t);
+
+/* Blocking pool (blocking.c). */
+int tide__blocking_init(tide__blocking_pool_t *p);
+void tide__blocking_shutdown(tide__blocking_pool_t *p);
+
+/* Debug mode (debug.c). */
+void tide__debug_slow(tide__task_t *t, int64_t ran_ns);
+void tide__debug_unjoined(tide__task_t *t);
+
+#endif

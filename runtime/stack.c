@@ -1,0 +1,316 @@
+/* Stack slabs, caches, depot and decay (see stack.h). */
+#include "stack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define TIDE_HAVE_VALGRIND 1
+#endif
+#endif
+
+#define STACKS_PER_SLAB 16
+
+static size_t page_size(void) {
+    static size_t ps;
+    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+static size_t round_page(size_t n) {
+    size_t ps = page_size();
+    return (n + ps - 1) & ~(ps - 1);
+}
+
+/* Guard pages left for the whole process. Each guarded stack costs about two mappings; keep
+ * well clear of the limit so the rest of the program (malloc arenas, libraries) has room. */
+static _Atomic long guard_budget = -1;
+
+long tide__guard_budget(void) {
+    long b = atomic_load(&guard_budget);
+    if (b >= 0) return b;
+    long max_maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
+        fclose(f);
+    }
+    long want = (max_maps - 20000) / 3;
+    if (want < 0) want = 0;
+    if (want > 1L << 20) want = 1L << 20;
+    long expected = -1;
+    atomic_compare_exchange_strong(&guard_budget, &expected, want);
+    return atomic_load(&guard_budget);
+}
+
+static bool take_guards(long n) {
+    tide__guard_budget();
+    long b = atomic_load(&guard_budget);
+    while (b >= n) {
+        if (atomic_compare_exchange_weak(&guard_budget, &b, b - n)) return true;
+    }
+    return false;
+}
+
+static void give_guards(long n) {
+    atomic_fetch_add(&guard_budget, n);
+}
+
+int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns) {
+    memset(s, 0, sizeof *s);
+    s->stack_size = round_page(stack_size);
+    s->decay_ns = decay_ns;
+    if (pthread_mutex_init(&s->lock, NULL)) return -ENOMEM;
+    return 0;
+}
+
+static void stack_register(tide__stack_t *st) {
+#ifdef TIDE_HAVE_VALGRIND
+    st->valgrind_id = VALGRIND_STACK_REGISTER(st->lo, st->hi) & 0x3fffffff;
+#else
+    (void)st;
+#endif
+}
+
+static void stack_deregister(tide__stack_t *st) {
+#ifdef TIDE_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(st->valgrind_id);
+#else
+    (void)st;
+#endif
+}
+
+/* Map a slab of `count` stacks of `size` usable bytes. Called without the lock held. */
+static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bool custom) {
+    size_t ps = page_size();
+    bool guarded = take_guards(count);
+    size_t gap = guarded ? ps : TIDE_STACK_MOAT;
+    size_t slot = gap + size;
+    size_t len = slot * count;
+    tide__slab_t *slab = tide__calloc(sizeof *slab + count * sizeof(tide__stack_t));
+    if (!slab) goto fail_guards;
+    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED) goto fail_slab;
+    slab->map = map;
+    slab->map_len = len;
+    slab->count = count;
+    slab->custom = custom;
+    slab->guarded = guarded;
+    for (unsigned i = 0; i < count; i++) {
+        char *base = map + (size_t)i * slot;
+        if (guarded && mprotect(base, ps, PROT_NONE) != 0) {
+            /* Out of mappings after all: the remaining stacks fall back to canaries, and a
+             * guard-less slot keeps its whole gap as a moat. */
+            give_guards(count - i);
+            slab->guarded = 0;
+            guarded = false;
+        }
+        tide__stack_t *st = &slab->stacks[i];
+        st->lo = base + gap;
+        st->hi = base + slot;
+        st->slab = slab;
+        st->guarded = guarded;
+        stack_register(st);
+    }
+    atomic_fetch_add(&s->mapped, count);
+    if (slab->guarded) atomic_fetch_add(&s->guarded, count);
+    return slab;
+fail_slab:
+    tide__free(slab, sizeof *slab + count * sizeof(tide__stack_t));
+fail_guards:
+    if (guarded) give_guards(count);
+    return NULL;
+}
+
+static void slab_unmap(tide__stacks_t *s, tide__slab_t *slab) {
+    unsigned guarded = 0;
+    for (unsigned i = 0; i < slab->count; i++) {
+        stack_deregister(&slab->stacks[i]);
+        guarded += slab->stacks[i].guarded;
+    }
+    munmap(slab->map, slab->map_len);
+    if (guarded) give_guards(guarded);
+    atomic_fetch_sub(&s->mapped, slab->count);
+    atomic_fetch_sub(&s->guarded, guarded);
+    tide__free(slab, sizeof *slab + slab->count * sizeof(tide__stack_t));
+}
+
+static void warm_unlink(tide__stacks_t *s, tide__stack_t *st) {
+    if (st->prev) st->prev->next = st->next; else s->warm_head = st->next;
+    if (st->next) st->next->prev = st->prev; else s->warm_tail = st->prev;
+    st->next = st->prev = NULL;
+    s->warm_count--;
+}
+
+static void warm_push(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
+    st->freed_at = now;
+    st->prev = NULL;
+    st->next = s->warm_head;
+    if (s->warm_head) s->warm_head->prev = st; else s->warm_tail = st;
+    s->warm_head = st;
+    s->warm_count++;
+}
+
+/* Refill a cache with up to half its capacity from the depot, or map a new slab. */
+static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
+    unsigned want = cache ? (cache->cap / 2 ? cache->cap / 2 : 1) : 1;
+    tide__stack_t *first = NULL;
+    pthread_mutex_lock(&s->lock);
+    while (want > 0 && (s->warm_head || s->cold)) {
+        tide__stack_t *st;
+        if (s->warm_head) {
+            st = s->warm_head;
+            warm_unlink(s, st);
+        } else {
+            st = s->cold;
+            s->cold = st->next;
+            s->cold_count--;
+            st->purged = 0;
+        }
+        if (!first) {
+            first = st;
+        } else {
+            st->next = cache->head;
+            cache->head = st;
+            cache->count++;
+        }
+        want--;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (first) return first;
+
+    tide__slab_t *slab = slab_new(s, s->stack_size, STACKS_PER_SLAB, false);
+    if (!slab) return NULL;
+    pthread_mutex_lock(&s->lock);
+    slab->next = s->slabs;
+    s->slabs = slab;
+    /* Stacks other than the first go to the cache up to its capacity, the rest to the depot. */
+    int64_t now = tide__now();
+    for (unsigned i = 1; i < slab->count; i++) {
+        tide__stack_t *st = &slab->stacks[i];
+        if (cache && cache->count < cache->cap) {
+            st->next = cache->head;
+            cache->head = st;
+            cache->count++;
+        } else {
+            warm_push(s, st, now);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return &slab->stacks[0];
+}
+
+tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, size_t size) {
+    tide__stack_t *st;
+    if (size == 0 || round_page(size) == s->stack_size) {
+        if (cache && cache->head) {
+            st = cache->head;
+            cache->head = st->next;
+            cache->count--;
+        } else {
+            st = depot_get(s, cache);
+            if (!st) return NULL;
+        }
+    } else {
+        tide__slab_t *slab = slab_new(s, round_page(size), 1, true);
+        if (!slab) return NULL;
+        pthread_mutex_lock(&s->lock);
+        slab->next = s->slabs;
+        s->slabs = slab;
+        pthread_mutex_unlock(&s->lock);
+        st = &slab->stacks[0];
+    }
+    st->next = st->prev = NULL;
+    atomic_fetch_add_explicit(&s->live, 1, relaxed);
+    return st;
+}
+
+static void slab_remove(tide__stacks_t *s, tide__slab_t *slab) {
+    for (tide__slab_t **pp = &s->slabs; *pp; pp = &(*pp)->next) {
+        if (*pp == slab) {
+            *pp = slab->next;
+            return;
+        }
+    }
+}
+
+void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st) {
+    atomic_fetch_sub_explicit(&s->live, 1, relaxed);
+    if (st->slab->custom) {
+        pthread_mutex_lock(&s->lock);
+        slab_remove(s, st->slab);
+        pthread_mutex_unlock(&s->lock);
+        slab_unmap(s, st->slab);
+        return;
+    }
+    if (cache && cache->count < cache->cap) {
+        st->next = cache->head;
+        cache->head = st;
+        cache->count++;
+        return;
+    }
+    /* Cache full: move half of it, plus this one, to the depot in one locked batch. */
+    int64_t now = tide__now();
+    pthread_mutex_lock(&s->lock);
+    warm_push(s, st, now);
+    if (cache) {
+        unsigned keep = cache->cap / 2;
+        while (cache->count > keep) {
+            tide__stack_t *c = cache->head;
+            cache->head = c->next;
+            cache->count--;
+            warm_push(s, c, now);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache) {
+    int64_t now = tide__now();
+    pthread_mutex_lock(&s->lock);
+    while (cache->head) {
+        tide__stack_t *c = cache->head;
+        cache->head = c->next;
+        warm_push(s, c, now);
+    }
+    cache->count = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void tide__stacks_decay(tide__stacks_t *s, int64_t now) {
+    /* Look at most ten times per decay period; a purge pass is cheap to skip. */
+    if (now - s->last_purge < s->decay_ns / 10) return;
+    if (pthread_mutex_trylock(&s->lock) != 0) return;
+    s->last_purge = now;
+    int purged = 0;
+    while (s->warm_tail && now - s->warm_tail->freed_at >= s->decay_ns && purged < 4096) {
+        tide__stack_t *st = s->warm_tail;
+        warm_unlink(s, st);
+        /* The descriptor lives off the stack, so the whole stack can go. */
+        madvise(st->lo, (size_t)(st->hi - st->lo), MADV_DONTNEED);
+        st->purged = 1;
+        st->next = s->cold;
+        s->cold = st;
+        s->cold_count++;
+        purged++;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void tide__stacks_destroy(tide__stacks_t *s) {
+    tide__slab_t *slab = s->slabs;
+    while (slab) {
+        tide__slab_t *next = slab->next;
+        slab_unmap(s, slab);
+        slab = next;
+    }
+    s->slabs = NULL;
+    s->warm_head = s->warm_tail = s->cold = NULL;
+    pthread_mutex_destroy(&s->lock);
+}

@@ -1,0 +1,99 @@
+/* Task stacks: mmap'ed, pooled, given to a task on its first run and returned when it ends.
+ *
+ * Stacks are carved from slabs (one mapping holding several stacks). While the process has
+ * mappings to spare, each stack gets a PROT_NONE guard page below it, so an overflow faults
+ * and is reported (overflow.c). Each guard page splits a mapping and Linux allows only
+ * vm.max_map_count (65,530 by default) per process, so past a budget the slabs have no guard
+ * pages: those stacks are checked with a canary instead — the lowest TIDE_CANARY_BYTES of the
+ * stack must stay zero, which is checked each time the task switches out (reading untouched
+ * pages maps the shared zero page, so this costs no memory), plus an unused gap between
+ * stacks so a moderate overflow lands in untouched memory rather than a neighbour.
+ *
+ * Freed stacks go to the worker's cache, then the runtime's depot. The depot remembers when
+ * each stack came back; stacks unused for stack_decay_ns are purged (MADV_DONTNEED: the
+ * mapping stays, its memory goes back to the kernel), like jemalloc's dirty-page decay.
+ * Page faults cost microseconds here, so reuse matters. */
+#ifndef TIDE_RUNTIME_STACK_H
+#define TIDE_RUNTIME_STACK_H
+
+#include <pthread.h>
+
+#include "platform.h"
+
+#define TIDE_CANARY_BYTES 256
+#define TIDE_STACK_MOAT ((size_t)16 * 1024) /* gap below each canary stack */
+
+struct tide__slab;
+
+typedef struct tide__stack {
+    struct tide__stack *next;  /* free-list links (cache, depot) */
+    struct tide__stack *prev;
+    char *lo;                  /* lowest usable byte; the canary starts here */
+    char *hi;                  /* one past the highest usable byte */
+    struct tide__slab *slab;   /* the mapping it lives in */
+    int64_t freed_at;          /* when it entered the depot (for decay) */
+    uint32_t guarded : 1;      /* a guard page lies right below lo */
+    uint32_t purged : 1;       /* memory given back; pages read as zero */
+    uint32_t valgrind_id : 30; /* valgrind's id for the registered stack */
+} tide__stack_t;
+
+typedef struct tide__slab {
+    struct tide__slab *next; /* all slabs of the allocator, for the final unmap */
+    char *map;               /* the mapping */
+    size_t map_len;
+    unsigned count;          /* stacks in it */
+    unsigned custom : 1;     /* a single odd-sized stack, unmapped when released */
+    unsigned guarded : 1;
+    tide__stack_t stacks[];  /* their descriptors (kept off the stacks so a purge frees all) */
+} tide__slab_t;
+
+/* A worker's private cache of free stacks (LIFO: the warmest first). */
+typedef struct tide__stack_cache {
+    tide__stack_t *head;
+    unsigned count;
+    unsigned cap;
+} tide__stack_cache_t;
+
+typedef struct tide__stacks {
+    size_t stack_size;          /* usable size of pooled stacks (page multiple) */
+    int64_t decay_ns;           /* purge stacks idle this long */
+    pthread_mutex_t lock;       /* guards everything below */
+    tide__stack_t *warm_head;   /* depot: most recently freed first */
+    tide__stack_t *warm_tail;   /* ... least recently freed last (purged first) */
+    size_t warm_count;
+    tide__stack_t *cold;        /* purged stacks, reused before new slabs */
+    size_t cold_count;
+    tide__slab_t *slabs;        /* every slab, for tide__stacks_destroy */
+    int64_t last_purge;         /* when a purge last ran */
+    _Atomic uint64_t live;      /* stacks owned by tasks */
+    _Atomic uint64_t mapped;    /* stacks in all slabs */
+    _Atomic uint64_t guarded;   /* of which guarded */
+} tide__stacks_t;
+
+int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns);
+/* Unmap everything. Every stack must have been released. */
+void tide__stacks_destroy(tide__stacks_t *s);
+
+/* A stack of the pool's size (size == 0 or equal) or a dedicated one. NULL: out of memory. */
+tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, size_t size);
+/* Return a stack; cache may be NULL (then straight to the depot). */
+void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st);
+/* Move a cache's stacks to the depot (worker exit). */
+void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache);
+/* Purge depot stacks idle longer than the decay time; cheap when there is nothing to do. */
+void tide__stacks_decay(tide__stacks_t *s, int64_t now);
+
+/* Canary check of a stack that is not guarded. false: the canary is damaged (overflow). */
+static inline bool tide__stack_canary_ok(const tide__stack_t *st, const void *sp) {
+    if (st->guarded) return true;
+    if ((const char *)sp < st->lo + TIDE_CANARY_BYTES) return false;
+    const uint64_t *w = (const uint64_t *)(const void *)st->lo;
+    uint64_t acc = 0;
+    for (unsigned i = 0; i < TIDE_CANARY_BYTES / 8; i++) acc |= w[i];
+    return acc == 0;
+}
+
+/* Process-wide budget of guard pages, from vm.max_map_count. */
+long tide__guard_budget(void);
+
+#endif

@@ -1,0 +1,248 @@
+/* Task lifecycle: spawn, join, detach, cancel, completion watchers, and the end of a task.
+ *
+ * A record is recycled when two things have happened, in either order: the task ended
+ * (TF_DONE) and its handle was released (TF_RELEASED, by join or detach). Both flags change
+ * under the task's lock, and whoever sets the second one recycles, after unlocking. */
+#include <errno.h>
+#include <string.h>
+
+#include "scheduler.h"
+
+/* ---- spawn ----------------------------------------------------------------------------- */
+
+int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
+                const tide_spawn_opts_t *opts, const char *file, int line) {
+    if (!fn) return -EINVAL;
+    bool detached = opts && opts->detached;
+    if (!out && !detached) return -EINVAL;
+    size_t stack_size = opts ? opts->stack_size : 0;
+    if (stack_size && (stack_size < TIDE_STACK_MIN || stack_size > ((size_t)1 << 31)))
+        return -EINVAL;
+    tide__worker_t *w = tide__worker_current();
+    if (!rt) {
+        if (!w || !w->current) return -EPERM;
+        rt = w->rt;
+    }
+    if (atomic_load_explicit(&rt->shutting_down, acquire)) return -ESHUTDOWN;
+    bool local = w && w->rt == rt;
+
+    tide__task_t *t = tide__task_alloc(&rt->tasks, local ? &w->tasks : NULL);
+    if (!t) return -ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    t->rt = rt;
+    t->stack_size = (uint32_t)stack_size;
+    t->spawn_file = file;
+    t->spawn_line = (uint32_t)line;
+    if (opts && opts->name) {
+        strncpy(t->name, opts->name, sizeof t->name - 1);
+        t->name[sizeof t->name - 1] = 0;
+    }
+    if (detached) atomic_store_explicit(&t->flags, TF_RELEASED | TF_DETACHED, relaxed);
+    uint64_t id = atomic_load_explicit(&t->id, relaxed);
+    if (out) *out = (tide_task_t){t, id};
+    atomic_fetch_add_explicit(&rt->live, 1, relaxed);
+    atomic_fetch_add_explicit(&rt->spawned, 1, relaxed);
+
+    if (local) tide__schedule_local(w, t);
+    else tide__push_remote(rt, t);
+    return 0;
+}
+
+/* ---- the end of a task ----------------------------------------------------------------- */
+
+static void recycle(tide__task_t *t, tide__worker_t *w) {
+    tide_runtime_t *rt = t->rt;
+    bool own = w && w->rt == rt;
+    tide__task_recycle(&rt->tasks, own ? &w->tasks : NULL, t);
+}
+
+/* On the worker, after the task's last switch: its stack goes back, joiners are woken. */
+void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
+    tide_runtime_t *rt = w->rt;
+    if (t->stack) {
+        tide__stack_put(&rt->stacks, &w->stacks, t->stack);
+        t->stack = NULL;
+    }
+#ifdef TIDE_TSAN
+    if (t->fiber.tsan) __tsan_destroy_fiber(t->fiber.tsan);
+    t->fiber.tsan = NULL;
+#endif
+    tide__task_lock(t);
+    uint64_t st = atomic_load_explicit(&t->state, relaxed);
+    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), 0, TASK_DONE), release);
+    uint32_t flags = atomic_fetch_or_explicit(&t->flags, TF_DONE, acq_rel) | TF_DONE;
+    /* Wake under the lock: a watcher that timed out takes the lock to withdraw, so it can
+     * never return (and free its watch) while we are still using it. */
+    for (tide_watch_t *n = t->watchers; n; n = n->next) {
+        n->fired = 1;
+        tide_wake(n->waker);
+    }
+    t->watchers = NULL;
+    tide__task_unlock(t);
+    if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
+        tide__debug_unjoined(t);
+    atomic_fetch_sub_explicit(&rt->live, 1, release);
+    if (flags & TF_RELEASED) recycle(t, w);
+}
+
+/* ---- join, detach, cancel -------------------------------------------------------------- */
+
+/* Lock t if h still names it and its handle is not released; false otherwise. */
+static bool lock_handle(tide_task_t h, tide__task_t **out) {
+    if (!tide__handle_ok(h)) return false;
+    tide__task_t *t = h.ptr;
+    tide__task_lock(t);
+    if (atomic_load_explicit(&t->id, relaxed) != h.id ||
+        (atomic_load_explicit(&t->flags, relaxed) & TF_RELEASED)) {
+        tide__task_unlock(t);
+        return false;
+    }
+    *out = t;
+    return true;
+}
+
+static void watch_unlink(tide__task_t *t, tide_watch_t *n) {
+    if (n->prev) n->prev->next = n->next;
+    else t->watchers = n->next;
+    if (n->next) n->next->prev = n->prev;
+    n->next = n->prev = NULL;
+}
+
+static void watch_link(tide__task_t *t, tide_watch_t *n) {
+    n->prev = NULL;
+    n->next = t->watchers;
+    if (t->watchers) t->watchers->prev = n;
+    t->watchers = n;
+}
+
+int tide_join(tide_task_t h, int *status) {
+    tide__task_t *self = tide__self();
+    if (h.ptr == self) return -EDEADLK;
+    for (;;) {
+        tide__task_t *t;
+        if (!lock_handle(h, &t)) return -ESRCH;
+        uint32_t flags = atomic_load_explicit(&t->flags, relaxed);
+        if (flags & TF_DONE) {
+            int s = t->status;
+            atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_JOINED, acq_rel);
+            tide__task_unlock(t);
+            recycle(t, tide__worker_current());
+            if (status) *status = s;
+            return 0;
+        }
+        tide_watch_t node = {0};
+        node.waker = tide_park_prepare();
+        watch_link(t, &node);
+        tide__task_unlock(t);
+
+        int r = tide__park(self, "join");
+
+        tide__task_lock(t);
+        if (!node.fired) watch_unlink(t, &node);
+        tide__task_unlock(t);
+        if (r < 0) return r;
+    }
+}
+
+int tide_detach(tide_task_t h) {
+    tide__task_t *t;
+    if (!lock_handle(h, &t)) return -ESRCH;
+    uint32_t flags =
+        atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_DETACHED, acq_rel);
+    tide__task_unlock(t);
+    if (flags & TF_DONE) {
+        if (TIDE_UNLIKELY(t->rt->cfg.debug) && t->status < 0) tide__debug_unjoined(t);
+        recycle(t, tide__worker_current());
+    }
+    return 0;
+}
+
+/* Cancel t (already validated, lock not held by the caller). */
+void tide__cancel_task(tide__task_t *t) {
+    atomic_fetch_or_explicit(&t->flags, TF_CANCELLED, seq_cst);
+    uint64_t st = atomic_load_explicit(&t->state, seq_cst);
+    /* Ends the current wait, if one is open; a task between waits sees the flag at its next
+     * blocking call. A recycled record has moved its sequence on, so this is then a no-op. */
+    tide__wake(t, ST_SEQ(st), WAKE_CANCEL);
+}
+
+int tide_cancel(tide_task_t h) {
+    if (!tide__handle_ok(h)) return -ESRCH;
+    tide__task_t *t = h.ptr;
+    tide__task_lock(t);
+    if (atomic_load_explicit(&t->id, relaxed) != h.id) {
+        tide__task_unlock(t);
+        return -ESRCH;
+    }
+    bool done = atomic_load_explicit(&t->flags, relaxed) & TF_DONE;
+    if (!done) atomic_fetch_or_explicit(&t->flags, TF_CANCELLED, seq_cst);
+    uint64_t st = atomic_load_explicit(&t->state, seq_cst);
+    tide__task_unlock(t);
+    if (!done) tide__wake(t, ST_SEQ(st), WAKE_CANCEL);
+    return 0;
+}
+
+int tide_task_done(tide_task_t h) {
+    tide__task_t *t;
+    if (!lock_handle(h, &t)) return -ESRCH;
+    int done = (atomic_load_explicit(&t->flags, relaxed) & TF_DONE) != 0;
+    tide__task_unlock(t);
+    return done;
+}
+
+int tide_task_watch(tide_task_t h, tide_watch_t *n, tide_waker_t waker) {
+    tide__task_t *t;
+    if (!n || !lock_handle(h, &t)) return -ESRCH;
+    if (atomic_load_explicit(&t->flags, relaxed) & TF_DONE) {
+        tide__task_unlock(t);
+        return 1;
+    }
+    n->waker = waker;
+    n->fired = 0;
+    watch_link(t, n);
+    tide__task_unlock(t);
+    return 0;
+}
+
+void tide_task_unwatch(tide_task_t h, tide_watch_t *n) {
+    /* The watch keeps the handle from being released by someone else only by convention;
+     * check anyway, the record is type-stable. */
+    if (!h.ptr || !n) return;
+    tide__task_t *t = h.ptr;
+    tide__task_lock(t);
+    if (!n->fired && atomic_load_explicit(&t->id, relaxed) == h.id) watch_unlink(t, n);
+    tide__task_unlock(t);
+}
+
+/* ---- identity -------------------------------------------------------------------------- */
+
+tide_task_t tide_task_self(void) {
+    tide__worker_t *w = tide__worker_current();
+    if (!w || !w->current) return TIDE_TASK_NONE;
+    tide__task_t *t = w->current;
+    return (tide_task_t){t, atomic_load_explicit(&t->id, relaxed)};
+}
+
+uint64_t tide_task_id(tide_task_t h) {
+    return tide__handle_ok(h) ? h.id : 0;
+}
+
+void tide_task_set_name(const char *name) {
+    tide__worker_t *w = tide__worker_current();
+    if (!w || !w->current) return;
+    tide__task_t *t = w->current;
+    tide__task_lock(t);
+    if (name) {
+        strncpy(t->name, name, sizeof t->name - 1);
+        t->name[sizeof t->name - 1] = 0;
+    } else {
+        t->name[0] = 0;
+    }
+    tide__task_unlock(t);
+}
+
+tide_runtime_t *tide_runtime_current(void) {
+    tide__worker_t *w = tide__worker_current();
+    return w && w->current ? w->rt : NULL;
+}

@@ -1,0 +1,108 @@
+/* The task record and its state word.
+ *
+ * A task's life: spawned RUNNABLE (no stack yet) -> RUNNING on a worker -> it parks (WAITING)
+ * or yields (RUNNABLE) or ends (DONE). Wakers move WAITING -> RUNNABLE; a wake that arrives
+ * while the task is still RUNNING (it has published its waker but not yet switched out) turns
+ * it NOTIFIED, and the park returns at once. The state word also carries the wait's sequence
+ * number, so a waker of an earlier wait is recognised as stale and ignored, and the reason the
+ * wait ended (woken, timed out, cancelled).
+ *
+ * Records are type-stable: they are carved from slabs owned by the runtime and recycled, never
+ * returned to malloc while the runtime lives. That is what makes a late wake (a waker kept by
+ * a primitive after the wait ended) or a join on a released handle safe to detect instead of
+ * a use-after-free. */
+#ifndef TIDE_RUNTIME_TASK_H
+#define TIDE_RUNTIME_TASK_H
+
+#include "tide/core.h"
+
+#include "ctx.h"
+#include "inject.h"
+#include "platform.h"
+#include "stack.h"
+#include "timer.h"
+
+/* State word layout: [ seq : 56 | reason : 3 | state : 5 ]. */
+enum {
+    TASK_RUNNING = 0,  /* on a worker (or a plain thread) */
+    TASK_WAITING = 1,  /* parked; a wake makes it runnable */
+    TASK_NOTIFIED = 2, /* woken while still running: its park returns at once */
+    TASK_RUNNABLE = 3, /* in a run queue */
+    TASK_DONE = 4,     /* returned; wakes are no-ops */
+    TASK_RESUMED = 5,  /* running, and its last wait has ended: wakes are no-ops until the
+                          next tide_park_prepare opens a new wait */
+};
+enum {
+    WAKE_NORMAL = 0,  /* tide_wake */
+    WAKE_TIMEOUT = 1, /* the wait's timer fired */
+    WAKE_CANCEL = 2,  /* tide_cancel */
+};
+#define ST_STATE(s) ((uint32_t)((s) & 0x1f))
+#define ST_REASON(s) ((uint32_t)(((s) >> 5) & 0x7))
+#define ST_SEQ(s) ((s) >> 8)
+#define ST_MAKE(seq, reason, state) (((uint64_t)(seq) << 8) | ((uint64_t)(reason) << 5) | (state))
+
+/* Flags, changed under the task's lock (read racily where noted). */
+enum {
+    TF_DONE = 1u << 0,      /* fn returned; status is valid */
+    TF_RELEASED = 1u << 1,  /* handle joined or detached: recycle once done */
+    TF_DETACHED = 1u << 2,  /* released by detach (for debug reports) */
+    TF_CANCELLED = 1u << 3, /* cancellation requested (read lock-free) */
+    TF_THREAD = 1u << 4,    /* a plain thread's stand-in, woken by futex */
+    TF_JOINED = 1u << 5,    /* status was handed to a joiner */
+};
+
+typedef struct tide__task {
+    _Atomic uint64_t state;     /* seq | reason | state, see above */
+    tide__qnode_t qnode;        /* link in the inject queue */
+    tide__ctx_t ctx;            /* saved context while switched out */
+    tide__stack_t *stack;       /* NULL until the first run */
+    struct tide__worker *worker;/* worker running it (valid while RUNNING) */
+    int (*fn)(void *);          /* body */
+    void *arg;
+    tide_runtime_t *rt;         /* owner (NULL for a thread stand-in) */
+    _Atomic uint64_t id;        /* unique id; 0 while the record is free */
+    _Atomic uint32_t flags;     /* TF_* */
+    int status;                 /* fn's return value once TF_DONE */
+    int saved_errno;            /* errno of this task while switched out */
+    uint32_t shield;            /* cancellation shield depth */
+    int64_t deadline;           /* current deadline scope (TIDE_FOREVER: none) */
+    tide__spin_t lock;          /* guards flags changes and done_waiters */
+    tide_watch_t *watchers;     /* who waits for this task to end (join, gather...) */
+    tide__timer_t timer;        /* the wait's timeout (deadline or sleep) */
+    uint32_t stack_size;        /* requested stack size (0: runtime default) */
+    uint32_t spawn_line;        /* spawn site, for dumps */
+    const char *spawn_file;
+    _Atomic(const char *) waiting_on; /* what the task is parked on (dumps) */
+    int64_t run_started;        /* debug mode: when the current run began */
+    struct tide__task *next_free; /* free-list link while recycled */
+    char name[32];              /* for dumps; "" if unnamed */
+    tide__fiber_t fiber;        /* sanitizer state of its stack (empty in normal builds) */
+} tide__task_t;
+
+static inline void tide__task_lock(tide__task_t *t) { tide__spin_lock(&t->lock); }
+static inline void tide__task_unlock(tide__task_t *t) { tide__spin_unlock(&t->lock); }
+
+static inline tide__task_t *tide__task_of_qnode(tide__qnode_t *n) {
+    return (tide__task_t *)(void *)((char *)n - offsetof(tide__task_t, qnode));
+}
+
+/* Validate a handle: the record still belongs to the task it was given for. */
+static inline bool tide__handle_ok(tide_task_t h) {
+    return h.ptr && h.id && atomic_load_explicit(&h.ptr->id, acquire) == h.id;
+}
+
+/* Wake the wait `seq` of t for `reason`; no-op if stale or already woken. */
+void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason);
+
+/* Make a task that has just become RUNNABLE run: to the waking worker's LIFO slot or queue,
+ * the inject queue, or (a thread stand-in) its futex. Defined by the scheduler. */
+void tide__schedule(tide__task_t *t);
+
+/* The calling task or thread stand-in (never NULL; a stand-in is made on first use). */
+tide__task_t *tide__self(void);
+
+/* Park the caller until its current wait ends; returns 0, -ETIMEDOUT or -ECANCELED. */
+int tide__park(tide__task_t *self, const char *what);
+
+#endif

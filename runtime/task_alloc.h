@@ -1,0 +1,52 @@
+/* Task records: carved from chunks owned by the runtime, recycled through per-worker caches
+ * and a shared pool, and only freed with the runtime. Type-stable memory is what makes stale
+ * wakers and released handles detectable (see task.h). Walking the chunks lists every live
+ * task, which is how task dumps and shutdown find them without a list to maintain. */
+#ifndef TIDE_RUNTIME_TASK_ALLOC_H
+#define TIDE_RUNTIME_TASK_ALLOC_H
+
+#include <pthread.h>
+
+#include "platform.h"
+
+struct tide__task;
+
+typedef struct tide__task_cache {
+    struct tide__task *head; /* free records (LIFO) */
+    unsigned count;
+    uint64_t next_id;        /* ids reserved for this cache: [next_id, id_end) */
+    uint64_t id_end;
+} tide__task_cache_t;
+
+typedef struct tide__task_chunk {
+    struct tide__task_chunk *next; /* published list: read without the lock by walkers */
+    unsigned count;                /* records in it */
+    struct tide__task *tasks;      /* the records */
+} tide__task_chunk_t;
+
+typedef struct tide__task_pool {
+    pthread_mutex_t lock;                  /* free list and chunk list growth */
+    struct tide__task *free;               /* shared free records */
+    size_t nfree;
+    _Atomic(tide__task_chunk_t *) chunks;  /* every chunk, newest first */
+    _Atomic uint64_t next_id;              /* id blocks are handed out from here */
+    _Atomic uint64_t records_live;         /* allocated and not recycled */
+} tide__task_pool_t;
+
+int tide__task_pool_init(tide__task_pool_t *p);
+void tide__task_pool_destroy(tide__task_pool_t *p);
+
+/* A fresh record (fields reset, a new id, state RUNNABLE with a new wait sequence).
+ * cache may be NULL (threads outside the runtime). NULL: out of memory. */
+struct tide__task *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache);
+/* Recycle a record whose task has ended and whose handle was released. */
+void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, struct tide__task *t);
+/* Return a cache's records to the pool (worker exit). */
+void tide__task_cache_flush(tide__task_pool_t *p, tide__task_cache_t *cache);
+
+/* Call fn on every record that currently holds a task (id != 0). Records may change while
+ * they are visited: fn must validate what it reads (take the task's lock, check the id). */
+void tide__task_foreach(tide__task_pool_t *p, void (*fn)(struct tide__task *t, void *arg),
+                        void *arg);
+
+#endif

@@ -1,0 +1,53 @@
+/* The clock, sleeps and deadline scopes. A deadline scope only narrows: the effective deadline
+ * is the earliest of the enclosing ones, and leaving a scope restores the one before. */
+#include <errno.h>
+
+#include "scheduler.h"
+
+int tide__park_until(tide__task_t *t, const char *what, int64_t deadline);
+
+int64_t tide_now(void) {
+    return tide__now();
+}
+
+int tide_sleep_until(int64_t until) {
+    tide__task_t *self = tide__self();
+    for (;;) {
+        tide_park_prepare(); /* nobody else gets this waker: only the timer ends the wait */
+        int r = tide__park_until(self, "sleep", until);
+        if (r == -ETIMEDOUT) {
+            /* Our own timer, unless the scope's deadline came first. */
+            if (tide__now() >= until && until <= self->deadline) return 0;
+            return -ETIMEDOUT;
+        }
+        if (r < 0) return r;
+        /* r == 0 cannot come from anyone but a stray waker; sleep on. */
+    }
+}
+
+int tide_sleep(int64_t ns) {
+    if (ns < 0) ns = 0;
+    int64_t now = tide__now();
+    int64_t until = ns > INT64_MAX - now ? INT64_MAX : now + ns;
+    return tide_sleep_until(until);
+}
+
+void tide_deadline_begin(tide_scope_t *scope, int64_t deadline) {
+    tide__task_t *t = tide__self();
+    scope->saved = t->deadline;
+    if (deadline < t->deadline) t->deadline = deadline;
+}
+
+void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
+    int64_t now = tide__now();
+    int64_t deadline = ns < 0 ? now : (ns > INT64_MAX - now ? INT64_MAX : now + ns);
+    tide_deadline_begin(scope, deadline);
+}
+
+void tide_scope_end(tide_scope_t *scope) {
+    tide__self()->deadline = scope->saved;
+}
+
+int64_t tide_deadline(void) {
+    return tide__self()->deadline;
+}

@@ -1,0 +1,248 @@
+/* Wakers: tide_park_prepare / tide_park / tide_wake, for tasks and for plain threads.
+ *
+ * A plain thread that blocks on a tide primitive (a channel shared with the runtime, a join
+ * from main) gets a stand-in task record: same state word, same waker protocol, but its park
+ * is a futex wait on the state word and its wake a futex wake. Stand-ins are pooled for the
+ * life of the process (type-stable, like task records), so a late wake is always safe. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scheduler.h"
+
+void tide__switch_out(tide__task_t *t, int reason);
+
+/* ---- thread stand-ins ------------------------------------------------------------------ */
+
+static pthread_mutex_t standin_lock = PTHREAD_MUTEX_INITIALIZER;
+static tide__task_t *standin_free;
+static pthread_key_t standin_key;
+static pthread_once_t standin_once = PTHREAD_ONCE_INIT;
+static __thread tide__task_t *tls_standin;
+
+static void standin_release(void *p) {
+    tide__task_t *t = p;
+    /* The thread is gone: its waits are over, so move the sequence on and recycle. */
+    uint64_t seq = ST_SEQ(atomic_load(&t->state)) + 1;
+    atomic_store(&t->state, ST_MAKE(seq, 0, TASK_RESUMED));
+    pthread_mutex_lock(&standin_lock);
+    t->next_free = standin_free;
+    standin_free = t;
+    pthread_mutex_unlock(&standin_lock);
+}
+
+static void standin_key_init(void) {
+    pthread_key_create(&standin_key, standin_release);
+}
+
+static TIDE_NOINLINE tide__task_t *standin(void) {
+    __asm__ __volatile__("" ::: "memory");
+    tide__task_t *t = tls_standin;
+    if (TIDE_LIKELY(t != NULL)) return t;
+    pthread_once(&standin_once, standin_key_init);
+    pthread_mutex_lock(&standin_lock);
+    t = standin_free;
+    if (t) standin_free = t->next_free;
+    pthread_mutex_unlock(&standin_lock);
+    if (!t) {
+        /* Deliberately never freed: a waker may still point here after the thread exits. */
+        t = calloc(1, sizeof *t);
+        if (!t) {
+            tide__die_write("tide: out of memory for a thread's wait record\n", NULL);
+            abort();
+        }
+        atomic_init(&t->state, ST_MAKE(1, 0, TASK_RESUMED));
+    }
+    atomic_store(&t->flags, TF_THREAD);
+    atomic_store(&t->id, 0);
+    t->deadline = TIDE_FOREVER;
+    t->shield = 0;
+    t->next_free = NULL;
+    tls_standin = t;
+    pthread_setspecific(standin_key, t);
+    return t;
+}
+
+tide__task_t *tide__self(void) {
+    tide__worker_t *w = tide__worker_current();
+    if (w && w->current) return w->current;
+    return standin();
+}
+
+/* Futex on the low 32 bits of the state word (state, reason and the low bits of seq). */
+static inline _Atomic uint32_t *state_word32(tide__task_t *t) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (_Atomic uint32_t *)(void *)&t->state;
+#else
+    return (_Atomic uint32_t *)(void *)((char *)&t->state + 4);
+#endif
+}
+
+/* ---- wake ------------------------------------------------------------------------------ */
+
+void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
+    uint64_t st = atomic_load_explicit(&t->state, acquire);
+    for (;;) {
+        if (ST_SEQ(st) != seq) return; /* an earlier wait: stale */
+        uint32_t state = ST_STATE(st);
+        uint64_t next;
+        if (state == TASK_WAITING) next = ST_MAKE(seq, reason, TASK_RUNNABLE);
+        else if (state == TASK_RUNNING) next = ST_MAKE(seq, reason, TASK_NOTIFIED);
+        else return; /* already woken, resumed, or finished */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, seq_cst, acquire)) {
+            if (state == TASK_WAITING) {
+                if (atomic_load_explicit(&t->flags, relaxed) & TF_THREAD)
+                    tide__futex_wake(state_word32(t), 1);
+                else
+                    tide__schedule(t);
+            }
+            return;
+        }
+    }
+}
+
+void tide_wake(tide_waker_t w) {
+    if (w.task) tide__wake(w.task, w.seq, WAKE_NORMAL);
+}
+
+/* ---- prepare and park ------------------------------------------------------------------ */
+
+tide_waker_t tide_park_prepare(void) {
+    tide__task_t *t = tide__self();
+    uint64_t st = atomic_load_explicit(&t->state, relaxed);
+    uint64_t seq;
+    do {
+        seq = ST_SEQ(st) + 1;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &t->state, &st, ST_MAKE(seq, 0, TASK_RUNNING), seq_cst, relaxed));
+    return (tide_waker_t){t, seq};
+}
+
+static int reason_to_err(uint32_t reason) {
+    switch (reason) {
+    case WAKE_TIMEOUT: return -ETIMEDOUT;
+    case WAKE_CANCEL: return -ECANCELED;
+    default: return 0;
+    }
+}
+
+static bool cancel_pending(tide__task_t *t) {
+    return t->shield == 0 && (atomic_load_explicit(&t->flags, seq_cst) & TF_CANCELLED);
+}
+
+/* A plain thread's park: the thread plays the scheduler's part itself. */
+static int thread_park(tide__task_t *t, int64_t deadline) {
+    uint64_t st = atomic_load_explicit(&t->state, acquire);
+    for (;;) {
+        if (ST_STATE(st) != TASK_RUNNING) {
+            /* Woken already (NOTIFIED) or no open wait (RESUMED). */
+            atomic_store_explicit(&t->state,
+                                  ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), release);
+            return ST_STATE(st) == TASK_NOTIFIED ? reason_to_err(ST_REASON(st)) : 0;
+        }
+        uint64_t waiting = ST_MAKE(ST_SEQ(st), 0, TASK_WAITING);
+        if (atomic_compare_exchange_weak_explicit(&t->state, &st, waiting, seq_cst, acquire))
+            break;
+    }
+    uint64_t seq = ST_SEQ(st);
+    uint32_t word = (uint32_t)ST_MAKE(seq, 0, TASK_WAITING);
+    for (;;) {
+        st = atomic_load_explicit(&t->state, acquire);
+        if (ST_STATE(st) != TASK_WAITING) break;
+        if (tide__futex_wait(state_word32(t), word, deadline) == -ETIMEDOUT) {
+            uint64_t expect = ST_MAKE(seq, 0, TASK_WAITING);
+            if (atomic_compare_exchange_strong_explicit(
+                    &t->state, &expect, ST_MAKE(seq, WAKE_TIMEOUT, TASK_RESUMED), acq_rel,
+                    acquire))
+                return -ETIMEDOUT;
+        }
+    }
+    atomic_store_explicit(&t->state, ST_MAKE(seq, ST_REASON(st), TASK_RESUMED), release);
+    return reason_to_err(ST_REASON(st));
+}
+
+/* Park until the current wait ends or `deadline` passes (-ETIMEDOUT). */
+static int park_until(tide__task_t *t, const char *what, int64_t deadline) {
+    for (;;) {
+        if (cancel_pending(t)) return -ECANCELED;
+        if (deadline != TIDE_FOREVER && tide__now() >= deadline) return -ETIMEDOUT;
+        int r;
+        if (atomic_load_explicit(&t->flags, relaxed) & TF_THREAD) {
+            r = thread_park(t, deadline);
+        } else {
+            uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, relaxed));
+            bool armed = false;
+            if (deadline != TIDE_FOREVER) {
+                armed = tide__timer_arm(&t->worker->wheel, &t->timer, deadline, seq);
+                if (!armed) return -ETIMEDOUT;
+            }
+            atomic_store_explicit(&t->waiting_on, what, relaxed);
+            tide__switch_out(t, SWITCH_PARK);
+            atomic_store_explicit(&t->waiting_on, NULL, relaxed);
+            if (armed) tide__timer_disarm(&t->timer);
+            r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, acquire)));
+        }
+        if (r != -ECANCELED || t->shield == 0) return r;
+        /* Cancelled inside a shield: the wait goes on. Reopen it with the same sequence, so
+         * the wakers already handed out still count. */
+        uint64_t st = atomic_load_explicit(&t->state, relaxed);
+        atomic_compare_exchange_strong_explicit(&t->state, &st,
+                                                ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING), seq_cst,
+                                                relaxed);
+    }
+}
+
+int tide__park(tide__task_t *t, const char *what) {
+    return park_until(t, what, t->deadline);
+}
+
+int tide__park_until(tide__task_t *t, const char *what, int64_t deadline) {
+    if (t->deadline < deadline) deadline = t->deadline;
+    return park_until(t, what, deadline);
+}
+
+int tide_park(void) {
+    tide__task_t *t = tide__self();
+    return park_until(t, "park", t->deadline);
+}
+
+int tide_park_on(const char *what) {
+    tide__task_t *t = tide__self();
+    return park_until(t, what ? what : "park", t->deadline);
+}
+
+/* ---- yield and budget ------------------------------------------------------------------ */
+
+int tide_yield(void) {
+    tide__worker_t *w = tide__worker_current();
+    tide__task_t *t = w ? w->current : NULL;
+    if (!t) return -EPERM;
+    tide__switch_out(t, SWITCH_YIELD);
+    if (cancel_pending(t)) return -ECANCELED;
+    return 0;
+}
+
+void tide_budget_tick(void) {
+    tide__worker_t *w = tide__worker_current();
+    if (!w || !w->current) return;
+    if (w->budget > 0 && --w->budget > 0) return;
+    tide__count(w->c.budget_yields, 1);
+    tide__switch_out(w->current, SWITCH_YIELD);
+}
+
+/* ---- cancellation state of the caller -------------------------------------------------- */
+
+int tide_cancelled(void) {
+    tide__task_t *t = tide__self();
+    return (atomic_load_explicit(&t->flags, relaxed) & TF_CANCELLED) != 0;
+}
+
+void tide_shield_begin(void) {
+    tide__self()->shield++;
+}
+
+void tide_shield_end(void) {
+    tide__task_t *t = tide__self();
+    if (t->shield > 0) t->shield--;
+}

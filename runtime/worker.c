@@ -1,0 +1,457 @@
+/* A worker thread: pick the next task, switch to it, handle why it came back; when there is
+ * nothing to run, look for work (steal, global queue), spin briefly, then sleep on a futex.
+ *
+ * Order of picking (tokio's): every 61st pick the global queue goes first so it cannot
+ * starve; then the LIFO slot (a task just woken by the running task: message passing stays
+ * cache-hot), at most MAX_LIFO_STREAK times in a row; then the local deque, oldest first;
+ * then the global queue; then timers; then stealing. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "overflow.h"
+#include "scheduler.h"
+
+#define GLOBAL_QUEUE_INTERVAL 61
+#define MAX_LIFO_STREAK 3
+#define GLOBAL_BATCH 32
+#define STEAL_MAX 64
+#define TIMER_POLL_INTERVAL 4
+
+static __thread tide__worker_t *tls_worker;
+
+TIDE_NOINLINE tide__worker_t *tide__worker_current(void) {
+    /* The empty asm keeps the compiler from treating this as a pure function whose result
+     * (and the thread pointer behind it) could be reused across a context switch. */
+    __asm__ __volatile__("" ::: "memory");
+    return tls_worker;
+}
+
+static uint32_t rng_next(tide__worker_t *w) {
+    uint32_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return w->rng = x;
+}
+
+/* ---- queues ---------------------------------------------------------------------------- */
+
+/* The deque is full: move its older half and `extra` to the global queue in one batch. */
+static void spill(tide__worker_t *w, tide__task_t *extra) {
+    tide__qnode_t *first = NULL, *last = NULL;
+    int64_t n = 0;
+    for (int i = 0; i < TIDE_DEQUE_CAP / 2; i++) {
+        void *x = tide__deque_steal(&w->deque);
+        if (x == TIDE_DEQUE_ABORT) { i--; continue; }
+        if (!x) break;
+        tide__qnode_t *node = &((tide__task_t *)x)->qnode;
+        atomic_store_explicit(&node->next, NULL, relaxed);
+        if (last) atomic_store_explicit(&last->next, node, relaxed); else first = node;
+        last = node;
+        n++;
+    }
+    atomic_store_explicit(&extra->qnode.next, NULL, relaxed);
+    if (last) atomic_store_explicit(&last->next, &extra->qnode, relaxed); else first = &extra->qnode;
+    last = &extra->qnode;
+    tide__inject_push_batch(&w->rt->inject, first, last, n + 1);
+    tide__count(w->c.overflows, 1);
+}
+
+static void push_local(tide__worker_t *w, tide__task_t *t) {
+    if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) spill(w, t);
+    tide__notify_work(w->rt);
+}
+
+void tide__schedule_local(tide__worker_t *w, tide__task_t *t) {
+    push_local(w, t);
+}
+
+void tide__push_remote(tide_runtime_t *rt, tide__task_t *t) {
+    tide__inject_push(&rt->inject, &t->qnode);
+    tide__notify_work(rt);
+}
+
+void tide__schedule(tide__task_t *t) {
+    tide__worker_t *w = tide__worker_current();
+    if (w && w->rt == t->rt) {
+        if (w->current) {
+            /* Woken by the running task: run it next on this worker. */
+            tide__task_t *prev = w->lifo;
+            w->lifo = t;
+            if (prev) push_local(w, prev);
+            return;
+        }
+        push_local(w, t);
+        return;
+    }
+    tide__push_remote(t->rt, t);
+}
+
+/* Pop a batch from the global queue: run the first, queue the rest locally. */
+static tide__task_t *pop_global(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    int64_t len = tide__inject_len(&rt->inject);
+    if (len <= 0) return NULL;
+    int64_t want = len / rt->nworkers + 1;
+    int64_t room = TIDE_DEQUE_CAP - tide__deque_len(&w->deque);
+    if (want > room) want = room;
+    if (want > GLOBAL_BATCH) want = GLOBAL_BATCH;
+    if (want < 1) want = 1;
+    tide__qnode_t *nodes[GLOBAL_BATCH];
+    int n = tide__inject_pop_batch(&rt->inject, nodes, (int)want);
+    if (n == 0) return NULL;
+    for (int i = 1; i < n; i++) push_local(w, tide__task_of_qnode(nodes[i]));
+    tide__count(w->c.global_pops, n);
+    return tide__task_of_qnode(nodes[0]);
+}
+
+static tide__task_t *pop_local(tide__worker_t *w) {
+    for (;;) {
+        void *x = tide__deque_steal(&w->deque); /* oldest first: the owner reads FIFO */
+        if (x != TIDE_DEQUE_ABORT) return x;
+    }
+}
+
+/* Steal about half of a victim's deque into ours; returns one task to run. */
+static tide__task_t *steal_from(tide__worker_t *w, tide__worker_t *victim) {
+    int64_t len = tide__deque_len(&victim->deque);
+    if (len == 0) return NULL;
+    int64_t want = (len + 1) / 2;
+    if (want > STEAL_MAX) want = STEAL_MAX;
+    tide__task_t *first = NULL;
+    int64_t got = 0;
+    for (int64_t i = 0; i < want; i++) {
+        void *x = tide__deque_steal(&victim->deque);
+        if (x == TIDE_DEQUE_ABORT) continue; /* lost a race: someone took it, try the next */
+        if (!x) break;
+        got++;
+        if (!first) first = x;
+        else if (!tide__deque_push(&w->deque, x)) spill(w, x);
+    }
+    if (got) tide__count(w->c.steals, got);
+    return first;
+}
+
+static tide__task_t *steal_any(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    unsigned n = rt->nworkers;
+    unsigned start = n > 1 ? rng_next(w) % n : 0;
+    for (unsigned i = 0; i < n; i++) {
+        tide__worker_t *victim = rt->workers[(start + i) % n];
+        if (victim == w) continue;
+        tide__count(w->c.steal_attempts, 1);
+        tide__task_t *t = steal_from(w, victim);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+static bool work_visible(tide_runtime_t *rt) {
+    if (tide__inject_len(&rt->inject) > 0) return true;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (tide__deque_len(&rt->workers[i]->deque) > 0) return true;
+    return false;
+}
+
+/* ---- timers ---------------------------------------------------------------------------- */
+
+void tide__timer_fire(tide__timer_t *timer, uint64_t seq) {
+    tide__task_t *t = (tide__task_t *)(void *)((char *)timer - offsetof(tide__task_t, timer));
+    tide__wake(t, seq, WAKE_TIMEOUT);
+}
+
+/* Expire due timers of this worker's wheel (and, when idle, of the others' too, so one busy
+ * worker does not hold back the sleeps of tasks that ran on it). */
+static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
+    tide_runtime_t *rt = w->rt;
+    int64_t now = tide__now();
+    unsigned fired = 0;
+    int64_t next = INT64_MAX;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tide__worker_t *o = rt->workers[i];
+        if (o != w && !all) continue;
+        if (atomic_load_explicit(&o->wheel.count, relaxed) == 0) continue;
+        fired += tide__wheel_poll(&o->wheel, now, tide__timer_fire);
+        if (next_out) {
+            int64_t n = tide__wheel_next(&o->wheel);
+            if (n < next) next = n;
+        }
+    }
+    if (fired) tide__count(w->c.timers_fired, fired);
+    if (next_out) *next_out = next;
+    return fired;
+}
+
+/* ---- idle transitions ------------------------------------------------------------------ */
+
+static bool to_searching(tide__worker_t *w) {
+    if (w->searching) return true;
+    tide__idle_t *idle = &w->rt->idle;
+    uint32_t s = atomic_load_explicit(&idle->state, seq_cst);
+    if (2 * IDLE_SEARCHING(s) >= w->rt->nworkers) return false;
+    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE, seq_cst);
+    w->searching = true;
+    return true;
+}
+
+/* Found work while searching: stop searching; if we were the last searcher and there is more
+ * work about, wake someone to look for it. */
+static void from_searching(tide__worker_t *w) {
+    if (!w->searching) return;
+    w->searching = false;
+    uint32_t prev = atomic_fetch_sub_explicit(&w->rt->idle.state, IDLE_SEARCH_ONE, seq_cst);
+    if (IDLE_SEARCHING(prev) == 1 && work_visible(w->rt)) tide__notify_work(w->rt);
+}
+
+/* Sleep until notified, a timer is due, or shutdown. */
+static void park(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    tide__idle_t *idle = &rt->idle;
+
+    int64_t deadline;
+    if (poll_timers(w, true, &deadline)) return; /* work appeared */
+    int64_t now = tide__now();
+    tide__stacks_decay(&rt->stacks, now);
+    if (rt->stacks.warm_count && now + rt->stacks.decay_ns / 4 < deadline)
+        deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
+
+    pthread_mutex_lock(&idle->lock);
+    uint32_t dec = IDLE_UNPARK_ONE + (w->searching ? IDLE_SEARCH_ONE : 0);
+    atomic_fetch_sub_explicit(&idle->state, dec, seq_cst);
+    idle->sleepers[idle->nsleepers++] = w->index;
+    w->sleeping = true;
+    pthread_mutex_unlock(&idle->lock);
+    w->searching = false;
+
+    /* Look once more after announcing the sleep, so work pushed while we were on our way
+     * is not stranded (the producer may have seen us awake and woken nobody). notify may
+     * pick this very worker, which then returns at once. */
+    if (work_visible(rt)) tide__notify_work(rt);
+
+    tide__count(w->c.parks, 1);
+    bool notified = false;
+    for (;;) {
+        if (atomic_exchange_explicit(&w->unpark, 0, acquire)) {
+            notified = true;
+            break;
+        }
+        if (atomic_load_explicit(&rt->stop, acquire)) break;
+        if (tide__futex_wait(&w->unpark, 0, deadline) == -ETIMEDOUT) break;
+    }
+    if (notified) {
+        w->searching = true; /* the notifier counted us as searching */
+        return;
+    }
+    /* Timed out (or stopping): take ourselves off the sleepers list, unless a notifier got
+     * there first, in which case we are already counted as awake and searching. */
+    pthread_mutex_lock(&idle->lock);
+    if (w->sleeping) {
+        for (unsigned i = 0; i < idle->nsleepers; i++) {
+            if (idle->sleepers[i] == w->index) {
+                idle->sleepers[i] = idle->sleepers[--idle->nsleepers];
+                break;
+            }
+        }
+        w->sleeping = false;
+        atomic_fetch_add_explicit(&idle->state, IDLE_UNPARK_ONE, seq_cst);
+    } else {
+        atomic_store_explicit(&w->unpark, 0, relaxed);
+        w->searching = true;
+    }
+    pthread_mutex_unlock(&idle->lock);
+}
+
+/* ---- running tasks --------------------------------------------------------------------- */
+
+static void task_entry(void *arg) {
+    tide__task_t *t = arg;
+    tide__fiber_arrive_new();
+    int status = t->fn(t->arg);
+    t->status = status;
+    tide__worker_t *w = tide__worker_current();
+    w->switch_reason = SWITCH_EXIT;
+    tide__fiber_leave(&t->fiber, &w->sched_fiber, 1);
+    tide__ctx_switch(&t->ctx, &w->sched_ctx);
+    abort(); /* a finished task is never resumed */
+}
+
+static bool give_stack(tide__worker_t *w, tide__task_t *t) {
+    tide__stack_t *st = tide__stack_get(&w->rt->stacks, &w->stacks, t->stack_size);
+    if (!st) return false;
+    t->stack = st;
+    tide__ctx_make(&t->ctx, st->lo, st->hi, task_entry, t);
+#ifdef TIDE_ASAN
+    t->fiber.bottom = st->lo;
+    t->fiber.size = (size_t)(st->hi - st->lo);
+#endif
+#ifdef TIDE_TSAN
+    t->fiber.tsan = __tsan_create_fiber(0);
+#endif
+    return true;
+}
+
+static void run_task(tide__worker_t *w, tide__task_t *t) {
+    tide_runtime_t *rt = w->rt;
+    if (w->searching) from_searching(w);
+    w->budget = rt->cfg.budget;
+again:;
+    uint64_t st = atomic_load_explicit(&t->state, acquire);
+    /* RUNNABLE (or NOTIFIED) -> RESUMED: the wait that ended is closed; late wakers of it
+     * are no-ops. Nobody else writes a runnable task's state. */
+    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), release);
+    if (TIDE_UNLIKELY(!t->stack) && !give_stack(w, t)) {
+        /* No memory for a stack: the task ends without running, with -ENOMEM. */
+        t->status = -ENOMEM;
+        tide__task_finish(w, t);
+        return;
+    }
+    t->worker = w;
+    w->current = t;
+    tide__count(w->c.tasks_run, 1);
+    if (TIDE_UNLIKELY(rt->cfg.debug)) t->run_started = tide__now();
+
+    tide__fiber_leave(&w->sched_fiber, &t->fiber, 0);
+    tide__ctx_switch(&w->sched_ctx, &t->ctx);
+    tide__fiber_arrive(&w->sched_fiber);
+
+    w->current = NULL;
+    if (TIDE_UNLIKELY(rt->cfg.debug)) {
+        int64_t ran = tide__now() - t->run_started;
+        if (ran >= rt->cfg.slow_task_ns) tide__debug_slow(t, ran);
+    }
+    if (TIDE_UNLIKELY(!tide__stack_canary_ok(t->stack, t->ctx.sp))) tide__overflow_die(t);
+
+    switch (w->switch_reason) {
+    case SWITCH_PARK: {
+        uint64_t cur = atomic_load_explicit(&t->state, acquire);
+        if (ST_STATE(cur) == TASK_RUNNING &&
+            atomic_compare_exchange_strong_explicit(
+                &t->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), acq_rel, acquire))
+            return; /* parked: from here on a waker owns it; do not touch t */
+        /* Woken before it got off the CPU (NOTIFIED), or a park with no open wait: resume
+         * it now, unless its budget is spent. */
+        if (w->budget > 0) goto again;
+        atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                              release);
+        push_local(w, t);
+        return;
+    }
+    case SWITCH_YIELD: {
+        /* A waker may be turning RUNNING into NOTIFIED right now: keep whatever it wrote. */
+        uint64_t cur = atomic_load_explicit(&t->state, acquire);
+        while (!atomic_compare_exchange_weak_explicit(
+            &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE), acq_rel,
+            acquire)) {
+        }
+        push_local(w, t);
+        return;
+    }
+    case SWITCH_EXIT:
+        tide__task_finish(w, t);
+        return;
+    default:
+        abort();
+    }
+}
+
+/* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
+ * possibly on another worker. */
+void tide__switch_out(tide__task_t *t, int reason) {
+    tide__worker_t *w = t->worker;
+    w->switch_reason = reason;
+    t->saved_errno = errno;
+    tide__fiber_leave(&t->fiber, &w->sched_fiber, 0);
+    tide__ctx_switch(&t->ctx, &w->sched_ctx);
+    tide__fiber_arrive(&t->fiber);
+    errno = t->saved_errno;
+}
+
+static tide__task_t *next_task(tide__worker_t *w) {
+    w->tick++;
+    if (atomic_load_explicit(&w->wheel.count, relaxed) && w->tick % TIMER_POLL_INTERVAL == 0)
+        poll_timers(w, false, NULL);
+    if (w->tick % GLOBAL_QUEUE_INTERVAL == 0) {
+        tide__task_t *t = pop_global(w);
+        if (t) return t;
+    }
+    if (w->lifo) {
+        tide__task_t *t = w->lifo;
+        w->lifo = NULL;
+        if (w->lifo_streak < MAX_LIFO_STREAK) {
+            w->lifo_streak++;
+            tide__count(w->c.lifo_runs, 1);
+            return t;
+        }
+        /* Streak over: the LIFO task queues behind the others like anyone else. */
+        push_local(w, t);
+    }
+    w->lifo_streak = 0;
+    tide__task_t *t = pop_local(w);
+    if (t) return t;
+    return pop_global(w);
+}
+
+/* Nothing local: look elsewhere (bounded number of searchers), spinning a little before
+ * sleeping because a cross-CPU wake costs tens of microseconds here. */
+static tide__task_t *search(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    if (poll_timers(w, true, NULL)) return next_task(w);
+    if (!to_searching(w)) return NULL;
+    int64_t spin_until = rt->cfg.spin_ns > 0 ? tide__now() + rt->cfg.spin_ns : 0;
+    for (unsigned round = 0;; round++) {
+        tide__task_t *t = pop_global(w);
+        if (!t) t = steal_any(w);
+        if (t) return t;
+        if (w->lifo || tide__deque_len(&w->deque)) return next_task(w);
+        if (atomic_load_explicit(&rt->stop, relaxed)) return NULL;
+        if (!spin_until || tide__now() >= spin_until) return NULL;
+        for (int i = 0; i < 64; i++) tide__cpu_relax();
+        if ((round & 15) == 15 && poll_timers(w, true, NULL)) return next_task(w);
+    }
+}
+
+void *tide__worker_main(void *arg) {
+    tide__worker_t *w = arg;
+    tide_runtime_t *rt = w->rt;
+    tls_worker = w;
+    tide__ctx_thread_init(&w->sched_ctx);
+    tide__overflow_thread_init(w);
+#ifdef TIDE_TSAN
+    w->sched_fiber.tsan = __tsan_get_current_fiber();
+#endif
+#ifdef TIDE_ASAN
+    {
+        pthread_attr_t attr;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &addr, &size);
+            w->sched_fiber.bottom = addr;
+            w->sched_fiber.size = size;
+            pthread_attr_destroy(&attr);
+        }
+    }
+#endif
+    while (!atomic_load_explicit(&rt->stop, acquire)) {
+        tide__task_t *t = next_task(w);
+        if (!t) t = search(w);
+        if (t) {
+            run_task(w, t);
+            continue;
+        }
+        park(w);
+    }
+    if (w->lifo) {
+        /* Cannot happen once every task has ended; keep it visible if it ever does. */
+        push_local(w, w->lifo);
+        w->lifo = NULL;
+    }
+    tide__stack_cache_flush(&rt->stacks, &w->stacks);
+    tide__task_cache_flush(&rt->tasks, &w->tasks);
+    tide__overflow_thread_fini(w);
+    tide__ctx_thread_fini(&w->sched_ctx);
+    tls_worker = NULL;
+    return NULL;
+}

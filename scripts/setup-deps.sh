@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tide builds, tests and benchmarks with, when they are missing.
+# Idempotent: a machine that already has them is left alone (no apt-get call at all).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libuv1-dev libjemalloc-dev libck-dev libcriterion-dev libcurl4-openssl-dev
+  wrk python3 clang libclang-rt-14-dev valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup-deps: all packages present"
+  exit 0
+fi
+
+echo "setup-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

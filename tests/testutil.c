@@ -1,0 +1,64 @@
+/* See testutil.h. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+int tt_open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+void tt_leaks_begin(tt_leaks_t *l) {
+    l->fds = tt_open_fds();
+    l->heap = tide__heap_live();
+}
+
+void tt_leaks_end(const tt_leaks_t *l) {
+    cr_assert_eq(tt_open_fds(), l->fds, "file descriptors leaked: %d open, %d before",
+                 tt_open_fds(), l->fds);
+    cr_assert_eq(tide__heap_live(), l->heap, "tide heap leaked: %lld bytes live, %lld before",
+                 (long long)tide__heap_live(), (long long)l->heap);
+}
+
+void tt_runtime_quiet(tide_runtime_t *rt) {
+    tide__leaks_t k;
+    tide__runtime_leaks(rt, &k);
+    cr_assert_eq(k.tasks_live, 0, "%llu task records not released", (unsigned long long)k.tasks_live);
+    cr_assert_eq(k.stacks_live, 0, "%llu stacks still owned", (unsigned long long)k.stacks_live);
+}
+
+tide_runtime_t *tt_runtime(unsigned workers) {
+    tide_config_t cfg;
+    tide_config_init(&cfg);
+    cfg.workers = workers;
+    tide_runtime_t *rt = NULL;
+    int r = tide_runtime_new(&rt, &cfg);
+    cr_assert_eq(r, 0, "tide_runtime_new: %s", tide_strerror(r));
+    return rt;
+}
+
+static _Atomic uint64_t rand_state = 0x853c49e6748fea9bULL;
+
+uint32_t tt_rand(void) {
+    uint64_t x = atomic_fetch_add_explicit(&rand_state, 0x9E3779B97F4A7C15ULL, memory_order_relaxed);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return (uint32_t)x;
+}
+
+void tt_random_yields(unsigned max) {
+    if (!tide_runtime_current()) return;
+    unsigned n = max ? tt_rand() % (max + 1) : 0;
+    for (unsigned i = 0; i < n; i++) tide_yield();
+}
