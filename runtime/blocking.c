@@ -100,9 +100,8 @@ int tide_spawn_blocking(int (*fn)(void *), void *arg) {
     /* The job lives on this stack and fn cannot be interrupted: wait for it whatever the
      * deadline or cancellation says. */
     tide__task_t *self = tide__self();
-    int64_t saved = self->deadline;
-    self->deadline = TIDE_FOREVER;
-    tide_shield_begin();
+    tide_scope_t shield;
+    tide_shield_begin(&shield);
     for (;;) {
         tide__park(self, "spawn_blocking");
         pthread_mutex_lock(&p->lock);
@@ -111,8 +110,7 @@ int tide_spawn_blocking(int (*fn)(void *), void *arg) {
         pthread_mutex_unlock(&p->lock);
         if (done) break;
     }
-    tide_shield_end();
-    self->deadline = saved;
+    tide_shield_end(&shield);
     return job.status;
 }
 

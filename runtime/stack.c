@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -15,17 +16,6 @@
 #endif
 
 #define STACKS_PER_SLAB 16
-
-static size_t page_size(void) {
-    static size_t ps;
-    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
-}
-
-static size_t round_page(size_t n) {
-    size_t ps = page_size();
-    return (n + ps - 1) & ~(ps - 1);
-}
 
 /* Guard pages left for the whole process. Each guarded stack costs about two mappings; keep
  * well clear of the limit so the rest of the program (malloc arenas, libraries) has room. */
@@ -61,6 +51,68 @@ static void give_guards(long n) {
     atomic_fetch_add(&guard_budget, n);
 }
 
+/* Linux 6.13+: guard pages as page-table markers, without splitting the mapping, so every
+ * stack can have one whatever vm.max_map_count says. Older kernels answer EINVAL. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* How stacks are protected, decided once per process: marker guards when the kernel has
+ * them, else mprotect guards within the mapping budget, then canaries. TIDE_STACK_GUARD
+ * (marker, mprotect, canary) forces one, for tests. */
+enum { GUARD_UNKNOWN, GUARD_MARKER, GUARD_MPROTECT, GUARD_CANARY };
+static _Atomic int guard_mode = GUARD_UNKNOWN;
+
+static int forced_mode(void) {
+    const char *v = getenv("TIDE_STACK_GUARD");
+    if (!v) return GUARD_UNKNOWN;
+    if (!strcmp(v, "marker")) return GUARD_MARKER;
+    if (!strcmp(v, "mprotect")) return GUARD_MPROTECT;
+    if (!strcmp(v, "canary")) return GUARD_CANARY;
+    return GUARD_UNKNOWN;
+}
+
+/* Install a guard page at p in the way the process uses; false if none could be had. */
+static bool install_guard(char *p, size_t ps, int *kind) {
+    int mode = atomic_load_explicit(&guard_mode, relaxed);
+    if (mode == GUARD_UNKNOWN) {
+        mode = forced_mode();
+        if (mode == GUARD_UNKNOWN)
+            mode = madvise(p, ps, MADV_GUARD_INSTALL) == 0 ? GUARD_MARKER : GUARD_MPROTECT;
+        else if (mode == GUARD_MARKER && madvise(p, ps, MADV_GUARD_INSTALL) != 0)
+            mode = GUARD_MPROTECT;
+        atomic_store_explicit(&guard_mode, mode, relaxed);
+        if (mode == GUARD_MARKER) {
+            *kind = GUARD_MARKER;
+            return true; /* the probe installed it */
+        }
+    }
+    if (mode == GUARD_MARKER && madvise(p, ps, MADV_GUARD_INSTALL) == 0) {
+        *kind = GUARD_MARKER;
+        return true;
+    }
+    if (mode != GUARD_CANARY && take_guards(1)) {
+        if (mprotect(p, ps, PROT_NONE) == 0) {
+            *kind = GUARD_MPROTECT;
+            return true;
+        }
+        give_guards(1);
+    }
+    *kind = GUARD_CANARY;
+    return false;
+}
+
+static size_t page_size(void) {
+    static size_t ps;
+    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+static size_t round_page(size_t n) {
+    size_t ps = page_size();
+    return (n + ps - 1) & ~(ps - 1);
+}
+
 int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns) {
     memset(s, 0, sizeof *s);
     s->stack_size = round_page(stack_size);
@@ -85,57 +137,54 @@ static void stack_deregister(tide__stack_t *st) {
 #endif
 }
 
-/* Map a slab of `count` stacks of `size` usable bytes. Called without the lock held. */
+/* Map a slab of `count` stacks of `size` usable bytes. Called without the lock held.
+ * Every slot has a gap below its stack: one guard page, or, for a canary stack, a moat of
+ * untouched memory big enough to swallow a moderate overflow. Slots are sized for the moat
+ * either way (it is only address space), so one slab can mix kinds. */
 static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bool custom) {
     size_t ps = page_size();
-    bool guarded = take_guards(count);
-    size_t gap = guarded ? ps : TIDE_STACK_MOAT;
+    size_t gap = TIDE_STACK_MOAT;
     size_t slot = gap + size;
     size_t len = slot * count;
     tide__slab_t *slab = tide__calloc(sizeof *slab + count * sizeof(tide__stack_t));
-    if (!slab) goto fail_guards;
+    if (!slab) return NULL;
     char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED) goto fail_slab;
+    if (map == MAP_FAILED) {
+        tide__free(slab, sizeof *slab + count * sizeof(tide__stack_t));
+        return NULL;
+    }
     slab->map = map;
     slab->map_len = len;
     slab->count = count;
     slab->custom = custom;
-    slab->guarded = guarded;
+    unsigned guarded = 0;
     for (unsigned i = 0; i < count; i++) {
         char *base = map + (size_t)i * slot;
-        if (guarded && mprotect(base, ps, PROT_NONE) != 0) {
-            /* Out of mappings after all: the remaining stacks fall back to canaries, and a
-             * guard-less slot keeps its whole gap as a moat. */
-            give_guards(count - i);
-            slab->guarded = 0;
-            guarded = false;
-        }
         tide__stack_t *st = &slab->stacks[i];
+        int kind;
+        st->guarded = install_guard(base + gap - ps, ps, &kind);
+        st->mprotected = kind == GUARD_MPROTECT;
         st->lo = base + gap;
         st->hi = base + slot;
         st->slab = slab;
-        st->guarded = guarded;
+        guarded += st->guarded;
         stack_register(st);
     }
     atomic_fetch_add(&s->mapped, count);
-    if (slab->guarded) atomic_fetch_add(&s->guarded, count);
+    atomic_fetch_add(&s->guarded, guarded);
     return slab;
-fail_slab:
-    tide__free(slab, sizeof *slab + count * sizeof(tide__stack_t));
-fail_guards:
-    if (guarded) give_guards(count);
-    return NULL;
 }
 
 static void slab_unmap(tide__stacks_t *s, tide__slab_t *slab) {
-    unsigned guarded = 0;
+    unsigned guarded = 0, mprotected = 0;
     for (unsigned i = 0; i < slab->count; i++) {
         stack_deregister(&slab->stacks[i]);
         guarded += slab->stacks[i].guarded;
+        mprotected += slab->stacks[i].mprotected;
     }
     munmap(slab->map, slab->map_len);
-    if (guarded) give_guards(guarded);
+    if (mprotected) give_guards(mprotected);
     atomic_fetch_sub(&s->mapped, slab->count);
     atomic_fetch_sub(&s->guarded, guarded);
     tide__free(slab, sizeof *slab + slab->count * sizeof(tide__stack_t));

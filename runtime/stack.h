@@ -1,13 +1,14 @@
 /* Task stacks: mmap'ed, pooled, given to a task on its first run and returned when it ends.
  *
- * Stacks are carved from slabs (one mapping holding several stacks). While the process has
- * mappings to spare, each stack gets a PROT_NONE guard page below it, so an overflow faults
- * and is reported (overflow.c). Each guard page splits a mapping and Linux allows only
- * vm.max_map_count (65,530 by default) per process, so past a budget the slabs have no guard
- * pages: those stacks are checked with a canary instead — the lowest TIDE_CANARY_BYTES of the
- * stack must stay zero, which is checked each time the task switches out (reading untouched
- * pages maps the shared zero page, so this costs no memory), plus an unused gap between
- * stacks so a moderate overflow lands in untouched memory rather than a neighbour.
+ * Stacks are carved from slabs (one mapping holding several stacks), each with a guard page
+ * below it, so an overflow faults and is reported (overflow.c). On Linux 6.13+ the guard is a
+ * page-table marker (MADV_GUARD_INSTALL) that costs no mapping, so every stack has one. On
+ * older kernels it is a PROT_NONE page, which splits the mapping, and Linux allows only
+ * vm.max_map_count (65,530 by default) mappings per process: past a budget those stacks are
+ * checked with a canary instead — the lowest TIDE_CANARY_BYTES of the stack must stay zero,
+ * checked when the task switches out (reading untouched pages maps the shared zero page, so
+ * this costs no memory), plus an untouched moat below each stack so a moderate overflow lands
+ * in unused memory rather than a neighbour.
  *
  * Freed stacks go to the worker's cache, then the runtime's depot. The depot remembers when
  * each stack came back; stacks unused for stack_decay_ns are purged (MADV_DONTNEED: the
@@ -21,7 +22,7 @@
 #include "platform.h"
 
 #define TIDE_CANARY_BYTES 256
-#define TIDE_STACK_MOAT ((size_t)16 * 1024) /* gap below each canary stack */
+#define TIDE_STACK_MOAT ((size_t)64 * 1024) /* gap below each stack (address space only) */
 
 struct tide__slab;
 
@@ -33,8 +34,9 @@ typedef struct tide__stack {
     struct tide__slab *slab;   /* the mapping it lives in */
     int64_t freed_at;          /* when it entered the depot (for decay) */
     uint32_t guarded : 1;      /* a guard page lies right below lo */
+    uint32_t mprotected : 1;   /* ...made by mprotect (it costs a mapping from the budget) */
     uint32_t purged : 1;       /* memory given back; pages read as zero */
-    uint32_t valgrind_id : 30; /* valgrind's id for the registered stack */
+    uint32_t valgrind_id : 29; /* valgrind's id for the registered stack */
 } tide__stack_t;
 
 typedef struct tide__slab {
@@ -43,7 +45,6 @@ typedef struct tide__slab {
     size_t map_len;
     unsigned count;          /* stacks in it */
     unsigned custom : 1;     /* a single odd-sized stack, unmapped when released */
-    unsigned guarded : 1;
     tide__stack_t stacks[];  /* their descriptors (kept off the stacks so a purge frees all) */
 } tide__slab_t;
 

@@ -238,11 +238,15 @@ int tide_cancelled(void) {
     return (atomic_load_explicit(&t->flags, relaxed) & TF_CANCELLED) != 0;
 }
 
-void tide_shield_begin(void) {
-    tide__self()->shield++;
+void tide_shield_begin(tide_scope_t *scope) {
+    tide__task_t *t = tide__self();
+    scope->saved = t->deadline;
+    t->deadline = TIDE_FOREVER;
+    t->shield++;
 }
 
-void tide_shield_end(void) {
+void tide_shield_end(tide_scope_t *scope) {
     tide__task_t *t = tide__self();
     if (t->shield > 0) t->shield--;
+    t->deadline = scope->saved;
 }

@@ -96,6 +96,7 @@ unsigned tide_runtime_workers(const tide_runtime_t *rt);
 /* ---- tasks ----------------------------------------------------------------------------- */
 
 struct tide__task;
+struct tide_scope;
 
 /* A task handle. Copyable, compared by value; stays valid until joined or detached, after
  * which using it is detected (-ESRCH) rather than undefined. The all-zero handle is "none". */
@@ -158,10 +159,12 @@ int tide_yield(void);
 /* Nonzero if the calling task (or thread) has been cancelled. */
 int tide_cancelled(void);
 
-/* Shield the calling task from cancellation (cleanup that must block, like a final flush):
- * blocking calls ignore a pending cancel until the matching tide_shield_end. Nests. */
-void tide_shield_begin(void);
-void tide_shield_end(void);
+/* Shield the calling task (or thread) for cleanup that must block, like a final flush or
+ * waiting for an operation to unwind: inside the shield, blocking calls ignore a pending
+ * cancellation and the enclosing deadline scopes (scopes opened inside still apply). Shields
+ * nest and are left in reverse order; the struct holds the state to restore. */
+void tide_shield_begin(struct tide_scope *scope);
+void tide_shield_end(struct tide_scope *scope);
 
 /* ---- time and deadlines ---------------------------------------------------------------- */
 
