@@ -50,7 +50,7 @@ static void *blocking_main(void *arg) {
         int status = job->fn(job->arg);
         pthread_mutex_lock(&p->lock);
         job->status = status;
-        atomic_store_explicit(&job->done, 1, release);
+        atomic_store_explicit(&job->done, 1, MO_RELEASE);
         tide_waker_t w = job->waker; /* the job may vanish once we unlock */
         pthread_mutex_unlock(&p->lock);
         tide_wake(w);
@@ -105,7 +105,7 @@ int tide_spawn_blocking(int (*fn)(void *), void *arg) {
     for (;;) {
         tide__park(self, "spawn_blocking");
         pthread_mutex_lock(&p->lock);
-        bool done = atomic_load_explicit(&job.done, acquire);
+        bool done = atomic_load_explicit(&job.done, MO_ACQUIRE);
         if (!done) job.waker = tide_park_prepare();
         pthread_mutex_unlock(&p->lock);
         if (done) break;

@@ -31,16 +31,16 @@ typedef struct snapshot {
 
 static bool snap(tide__task_t *t, snapshot_t *s) {
     tide__task_lock(t);
-    s->id = atomic_load_explicit(&t->id, relaxed);
+    s->id = atomic_load_explicit(&t->id, MO_RELAXED);
     if (!s->id) {
         tide__task_unlock(t);
         return false;
     }
     memcpy(s->name, t->name, sizeof s->name);
-    uint32_t flags = atomic_load_explicit(&t->flags, relaxed);
-    uint64_t st = atomic_load_explicit(&t->state, relaxed);
+    uint32_t flags = atomic_load_explicit(&t->flags, MO_RELAXED);
+    uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
     s->state = (flags & TF_DONE) ? "done" : state_name(ST_STATE(st));
-    s->waiting_on = atomic_load_explicit(&t->waiting_on, relaxed);
+    s->waiting_on = atomic_load_explicit(&t->waiting_on, MO_RELAXED);
     s->file = t->spawn_file;
     s->line = t->spawn_line;
     s->worker = (ST_STATE(st) == TASK_RUNNING || ST_STATE(st) == TASK_RESUMED) && t->worker
@@ -83,7 +83,7 @@ int tide_runtime_dump(tide_runtime_t *rt, int fd) {
 void tide__debug_slow(tide__task_t *t, int64_t ran_ns) {
     fprintf(stderr,
             "tide debug: task %llu%s%s%s (spawned at %s:%u) ran %.1f ms without yielding\n",
-            (unsigned long long)atomic_load_explicit(&t->id, relaxed), t->name[0] ? " '" : "",
+            (unsigned long long)atomic_load_explicit(&t->id, MO_RELAXED), t->name[0] ? " '" : "",
             t->name, t->name[0] ? "'" : "", t->spawn_file ? t->spawn_file : "?",
             t->spawn_line, (double)ran_ns / 1e6);
 }
@@ -92,7 +92,7 @@ void tide__debug_unjoined(tide__task_t *t) {
     fprintf(stderr,
             "tide debug: task %llu%s%s%s (spawned at %s:%u) failed with %d (%s) and nobody "
             "joined it\n",
-            (unsigned long long)atomic_load_explicit(&t->id, relaxed), t->name[0] ? " '" : "",
+            (unsigned long long)atomic_load_explicit(&t->id, MO_RELAXED), t->name[0] ? " '" : "",
             t->name, t->name[0] ? "'" : "", t->spawn_file ? t->spawn_file : "?",
             t->spawn_line, t->status, tide_strerror(t->status));
 }

@@ -13,6 +13,20 @@
 
 #define TIDE_DEQUE_CAP 256 /* power of two */
 
+/* ThreadSanitizer does not model standalone fences (GCC refuses them under -fsanitize=thread).
+ * In TSan builds each "store; seq_cst fence; load" of the paper becomes a seq_cst exchange and
+ * a seq_cst load, which orders the same accesses at least as strongly (on x86 it even compiles
+ * to the same instructions). Normal builds use the paper's fences as written. */
+#if defined(__SANITIZE_THREAD__)
+#define TIDE_DEQUE_STORE_FENCED(obj, v) atomic_exchange_explicit((obj), (v), MO_SEQ_CST)
+#define TIDE_DEQUE_FENCE() ((void)0)
+#define TIDE_DEQUE_LOAD_FENCED(obj) atomic_load_explicit((obj), MO_SEQ_CST)
+#else
+#define TIDE_DEQUE_STORE_FENCED(obj, v) atomic_store_explicit((obj), (v), MO_RELAXED)
+#define TIDE_DEQUE_FENCE() atomic_thread_fence(MO_SEQ_CST)
+#define TIDE_DEQUE_LOAD_FENCED(obj) atomic_load_explicit((obj), MO_RELAXED)
+#endif
+
 typedef struct tide__deque {
     TIDE_ALIGNED _Atomic int64_t top;  /* next to steal; advanced by CAS (thieves, owner) */
     TIDE_ALIGNED _Atomic int64_t bottom; /* next free slot; written by the owner only */
@@ -26,33 +40,33 @@ void tide__deque_init(tide__deque_t *q);
 
 /* Owner: push at the bottom. Returns false when full (the caller spills). */
 static inline bool tide__deque_push(tide__deque_t *q, void *item) {
-    int64_t b = atomic_load_explicit(&q->bottom, relaxed);
-    int64_t t = atomic_load_explicit(&q->top, acquire);
+    int64_t b = atomic_load_explicit(&q->bottom, MO_RELAXED);
+    int64_t t = atomic_load_explicit(&q->top, MO_ACQUIRE);
     if (b - t >= TIDE_DEQUE_CAP) return false;
-    atomic_store_explicit(&q->slots[b & (TIDE_DEQUE_CAP - 1)], item, relaxed);
+    atomic_store_explicit(&q->slots[b & (TIDE_DEQUE_CAP - 1)], item, MO_RELAXED);
     /* The paper's release fence followed by a relaxed store, written as a release store so
      * ThreadSanitizer (which ignores standalone fences) sees the hand-over too. */
-    atomic_store_explicit(&q->bottom, b + 1, release);
+    atomic_store_explicit(&q->bottom, b + 1, MO_RELEASE);
     return true;
 }
 
 /* Owner: take the newest item (LIFO end), or NULL. */
 static inline void *tide__deque_take(tide__deque_t *q) {
-    int64_t b = atomic_load_explicit(&q->bottom, relaxed) - 1;
-    atomic_store_explicit(&q->bottom, b, relaxed);
-    atomic_thread_fence(seq_cst);
-    int64_t t = atomic_load_explicit(&q->top, relaxed);
+    int64_t b = atomic_load_explicit(&q->bottom, MO_RELAXED) - 1;
+    TIDE_DEQUE_STORE_FENCED(&q->bottom, b);
+    TIDE_DEQUE_FENCE();
+    int64_t t = TIDE_DEQUE_LOAD_FENCED(&q->top);
     void *x = NULL;
     if (t <= b) {
-        x = atomic_load_explicit(&q->slots[b & (TIDE_DEQUE_CAP - 1)], relaxed);
+        x = atomic_load_explicit(&q->slots[b & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
         if (t == b) {
             /* Last item: race the thieves for it. */
-            if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, seq_cst, relaxed))
+            if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, MO_SEQ_CST, MO_RELAXED))
                 x = NULL;
-            atomic_store_explicit(&q->bottom, b + 1, relaxed);
+            atomic_store_explicit(&q->bottom, b + 1, MO_RELAXED);
         }
     } else {
-        atomic_store_explicit(&q->bottom, b + 1, relaxed);
+        atomic_store_explicit(&q->bottom, b + 1, MO_RELAXED);
     }
     return x;
 }
@@ -60,20 +74,25 @@ static inline void *tide__deque_take(tide__deque_t *q) {
 /* Any thread (the owner included): take the oldest item. NULL when empty, TIDE_DEQUE_ABORT
  * when another thread won the race for it. */
 static inline void *tide__deque_steal(tide__deque_t *q) {
-    int64_t t = atomic_load_explicit(&q->top, acquire);
-    atomic_thread_fence(seq_cst);
-    int64_t b = atomic_load_explicit(&q->bottom, acquire);
+#if defined(__SANITIZE_THREAD__)
+    int64_t t = atomic_load_explicit(&q->top, MO_SEQ_CST);
+    int64_t b = atomic_load_explicit(&q->bottom, MO_SEQ_CST);
+#else
+    int64_t t = atomic_load_explicit(&q->top, MO_ACQUIRE);
+    atomic_thread_fence(MO_SEQ_CST);
+    int64_t b = atomic_load_explicit(&q->bottom, MO_ACQUIRE);
+#endif
     if (t >= b) return NULL;
-    void *x = atomic_load_explicit(&q->slots[t & (TIDE_DEQUE_CAP - 1)], relaxed);
-    if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, seq_cst, relaxed))
+    void *x = atomic_load_explicit(&q->slots[t & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
+    if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, MO_SEQ_CST, MO_RELAXED))
         return TIDE_DEQUE_ABORT;
     return x;
 }
 
 /* Approximate number of items (exact when called by the owner with no thief active). */
 static inline int64_t tide__deque_len(tide__deque_t *q) {
-    int64_t b = atomic_load_explicit(&q->bottom, relaxed);
-    int64_t t = atomic_load_explicit(&q->top, relaxed);
+    int64_t b = atomic_load_explicit(&q->bottom, MO_RELAXED);
+    int64_t t = atomic_load_explicit(&q->top, MO_RELAXED);
     return b > t ? b - t : 0;
 }
 

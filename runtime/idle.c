@@ -22,7 +22,7 @@ void tide__idle_destroy(tide__idle_t *idle) {
 }
 
 void tide__unpark_worker(tide__worker_t *w) {
-    atomic_store_explicit(&w->unpark, 1, release);
+    atomic_store_explicit(&w->unpark, 1, MO_RELEASE);
     tide__futex_wake(&w->unpark, 1);
 }
 
@@ -31,19 +31,25 @@ static bool should_wake(tide_runtime_t *rt, uint32_t s) {
 }
 
 void tide__notify_work(tide_runtime_t *rt) {
-    atomic_thread_fence(seq_cst);
     tide__idle_t *idle = &rt->idle;
-    if (!should_wake(rt, atomic_load_explicit(&idle->state, seq_cst))) return;
+#if defined(__SANITIZE_THREAD__)
+    /* TSan does not model fences: a seq_cst read-modify-write orders the same way. */
+    uint32_t s = atomic_fetch_add_explicit(&idle->state, 0, MO_SEQ_CST);
+#else
+    atomic_thread_fence(MO_SEQ_CST);
+    uint32_t s = atomic_load_explicit(&idle->state, MO_SEQ_CST);
+#endif
+    if (!should_wake(rt, s)) return;
     pthread_mutex_lock(&idle->lock);
-    if (!should_wake(rt, atomic_load_explicit(&idle->state, seq_cst)) || idle->nsleepers == 0) {
+    if (!should_wake(rt, atomic_load_explicit(&idle->state, MO_SEQ_CST)) || idle->nsleepers == 0) {
         pthread_mutex_unlock(&idle->lock);
         return;
     }
     tide__worker_t *w = rt->workers[idle->sleepers[--idle->nsleepers]];
     w->sleeping = false;
     /* The woken worker starts out searching, so other producers do not wake more. */
-    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE + IDLE_UNPARK_ONE, seq_cst);
-    atomic_store_explicit(&w->unpark, 1, release);
+    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE + IDLE_UNPARK_ONE, MO_SEQ_CST);
+    atomic_store_explicit(&w->unpark, 1, MO_RELEASE);
     pthread_mutex_unlock(&idle->lock);
     tide__futex_wake(&w->unpark, 1);
 }

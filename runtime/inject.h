@@ -29,7 +29,7 @@ void tide__inject_push_batch(tide__inject_t *q, tide__qnode_t *first, tide__qnod
                              int64_t n);
 
 static inline void tide__inject_push(tide__inject_t *q, tide__qnode_t *n) {
-    atomic_store_explicit(&n->next, NULL, relaxed);
+    atomic_store_explicit(&n->next, NULL, MO_RELAXED);
     tide__inject_push_batch(q, n, n, 1);
 }
 
@@ -37,7 +37,7 @@ static inline void tide__inject_push(tide__inject_t *q, tide__qnode_t *n) {
 int tide__inject_pop_batch(tide__inject_t *q, tide__qnode_t **out, int max);
 
 static inline int64_t tide__inject_len(tide__inject_t *q) {
-    return atomic_load_explicit(&q->len, relaxed);
+    return atomic_load_explicit(&q->len, MO_RELAXED);
 }
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "scheduler.h"
@@ -17,7 +18,7 @@ static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
 void tide__overflow_die(tide__task_t *t) {
     char id[24], size[24], line[24];
-    tide__utoa(atomic_load_explicit(&t->id, relaxed), id);
+    tide__utoa(atomic_load_explicit(&t->id, MO_RELAXED), id);
     tide__utoa(t->stack ? (uint64_t)(t->stack->hi - t->stack->lo) : 0, size);
     tide__utoa(t->spawn_line, line);
     tide__die_write("tide: stack overflow in task ", id, t->name[0] ? " '" : "",
@@ -44,16 +45,31 @@ static void chain(struct sigaction *old, int sig, siginfo_t *info, void *uctx) {
     signal(sig, SIG_DFL);
 }
 
+static char *fault_sp(void *uctx) {
+    ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+    return (char *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (char *)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
 static void on_fault(int sig, siginfo_t *info, void *uctx) {
     tide__worker_t *w = tide__worker_current();
     tide__task_t *t = w ? w->current : NULL;
     if (t && t->stack) {
         char *addr = info->si_addr;
+        char *sp = fault_sp(uctx);
         tide__stack_t *st = t->stack;
-        /* A fault anywhere in the guard page or the gap below the stack (a big frame can
-         * jump over the guard page) is this task running out of stack. */
-        size_t below = st->guarded ? (size_t)64 * 1024 : TIDE_STACK_MOAT;
-        if (addr < st->lo && addr >= st->lo - below) tide__overflow_die(t);
+        /* A fault in the guard region below the stack, or any fault while the stack pointer
+         * is below the usable stack (a canary stack that ran through its moat), is this task
+         * running out of stack. */
+        if (addr < st->lo && addr >= st->lo - TIDE_STACK_MOAT) tide__overflow_die(t);
+        if (sp && sp < st->lo + TIDE_CANARY_BYTES && sp >= st->lo - ((size_t)1 << 30))
+            tide__overflow_die(t);
     }
     chain(sig == SIGSEGV ? &old_segv : &old_bus, sig, info, uctx);
 }

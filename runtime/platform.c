@@ -36,12 +36,12 @@ void tide__futex_wake(_Atomic uint32_t *addr, int count) {
 static _Atomic int64_t mem_live;
 
 static void *account(void *p, size_t size) {
-    if (p) atomic_fetch_add_explicit(&mem_live, (int64_t)size, relaxed);
+    if (p) atomic_fetch_add_explicit(&mem_live, (int64_t)size, MO_RELAXED);
     return p;
 }
 
 int64_t tide__mem_live(void) {
-    return atomic_load_explicit(&mem_live, relaxed);
+    return atomic_load_explicit(&mem_live, MO_RELAXED);
 }
 
 void *tide__alloc(size_t size) {
@@ -73,13 +73,18 @@ void *tide__alloc_aligned(size_t size) {
 
 void tide__free(void *p, size_t size) {
     if (!p) return;
-    atomic_fetch_sub_explicit(&mem_live, (int64_t)size, relaxed);
+    atomic_fetch_sub_explicit(&mem_live, (int64_t)size, MO_RELAXED);
 #ifdef TIDE_WITH_JEMALLOC
     sdallocx(p, size ? size : 1, 0);
 #else
     (void)size;
     free(p);
 #endif
+}
+
+__attribute__((noinline)) int *tide__errno_ptr(void) {
+    __asm__ __volatile__("" ::: "memory");
+    return &errno;
 }
 
 char *tide__utoa(uint64_t v, char *buf) {

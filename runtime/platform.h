@@ -17,16 +17,17 @@
 #define TIDE_NOINLINE __attribute__((noinline))
 #define TIDE_UNUSED __attribute__((unused))
 
-#define relaxed memory_order_relaxed
-#define acquire memory_order_acquire
-#define release memory_order_release
-#define acq_rel memory_order_acq_rel
-#define seq_cst memory_order_seq_cst
+/* Memory-order shorthands, upper-case so they cannot clash with ordinary identifiers. */
+#define MO_RELAXED memory_order_relaxed
+#define MO_ACQUIRE memory_order_acquire
+#define MO_RELEASE memory_order_release
+#define MO_ACQ_REL memory_order_acq_rel
+#define MO_SEQ_CST memory_order_seq_cst
 
 /* Counters with a single writer: a relaxed load and store (no locked instruction), still
  * race-free for readers such as tide_runtime_stats. */
 #define tide__count(field, n) \
-    atomic_store_explicit(&(field), atomic_load_explicit(&(field), relaxed) + (n), relaxed)
+    atomic_store_explicit(&(field), atomic_load_explicit(&(field), MO_RELAXED) + (n), MO_RELAXED)
 
 static inline void tide__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -50,16 +51,16 @@ typedef struct {
 
 static inline void tide__spin_lock(tide__spin_t *l) {
     for (;;) {
-        if (!atomic_exchange_explicit(&l->locked, 1, acquire)) return;
-        while (atomic_load_explicit(&l->locked, relaxed)) tide__cpu_relax();
+        if (!atomic_exchange_explicit(&l->locked, 1, MO_ACQUIRE)) return;
+        while (atomic_load_explicit(&l->locked, MO_RELAXED)) tide__cpu_relax();
     }
 }
 static inline bool tide__spin_trylock(tide__spin_t *l) {
-    return !atomic_load_explicit(&l->locked, relaxed) &&
-           !atomic_exchange_explicit(&l->locked, 1, acquire);
+    return !atomic_load_explicit(&l->locked, MO_RELAXED) &&
+           !atomic_exchange_explicit(&l->locked, 1, MO_ACQUIRE);
 }
 static inline void tide__spin_unlock(tide__spin_t *l) {
-    atomic_store_explicit(&l->locked, 0, release);
+    atomic_store_explicit(&l->locked, 0, MO_RELEASE);
 }
 
 /* Allocation: jemalloc's mallocx/sdallocx (sized free) when built with it, libc otherwise
@@ -78,6 +79,11 @@ static inline int64_t tide__now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+/* The calling thread's errno, looked up afresh: glibc declares __errno_location() const, so
+ * a compiler may reuse &errno computed before a context switch (GCC bug 26461), and a task
+ * that moved to another worker would then read or write the old thread's errno. */
+int *tide__errno_ptr(void);
 
 /* Write a message straight to stderr with write(2): safe in signal handlers and when the
  * heap may be corrupt. Pieces are concatenated; NULL ends the list. */

@@ -57,7 +57,7 @@ static void free_workers(tide_runtime_t *rt) {
 }
 
 static void stop_workers(tide_runtime_t *rt, unsigned started) {
-    atomic_store_explicit(&rt->stop, 1, release);
+    atomic_store_explicit(&rt->stop, 1, MO_RELEASE);
     for (unsigned i = 0; i < started; i++) tide__unpark_worker(rt->workers[i]);
     for (unsigned i = 0; i < started; i++) pthread_join(rt->workers[i]->thread, NULL);
 }
@@ -155,18 +155,18 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg) {
 
 static void cancel_live(tide__task_t *t, void *arg) {
     (void)arg;
-    uint32_t flags = atomic_load_explicit(&t->flags, acquire);
+    uint32_t flags = atomic_load_explicit(&t->flags, MO_ACQUIRE);
     if (flags & (TF_DONE | TF_CANCELLED)) return;
     tide__task_lock(t);
-    bool live = atomic_load_explicit(&t->id, relaxed) != 0 &&
-                !(atomic_load_explicit(&t->flags, relaxed) & TF_DONE);
+    bool live = atomic_load_explicit(&t->id, MO_RELAXED) != 0 &&
+                !(atomic_load_explicit(&t->flags, MO_RELAXED) & TF_DONE);
     tide__task_unlock(t);
     if (live) tide__cancel_task(t);
 }
 
 static void report_unjoined(tide__task_t *t, void *arg) {
     (void)arg;
-    uint32_t flags = atomic_load_explicit(&t->flags, acquire);
+    uint32_t flags = atomic_load_explicit(&t->flags, MO_ACQUIRE);
     if ((flags & TF_DONE) && !(flags & TF_RELEASED) && t->status < 0) tide__debug_unjoined(t);
 }
 
@@ -178,7 +178,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
 
     int64_t start = tide__now();
     bool dumped = false;
-    while (atomic_load_explicit(&rt->live, acquire) > 0) {
+    while (atomic_load_explicit(&rt->live, MO_ACQUIRE) > 0) {
         tide__task_foreach(&rt->tasks, cancel_live, NULL);
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -241,15 +241,15 @@ int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stat
     for (unsigned i = 0; per_worker && i < nworkers && i < rt->nworkers; i++) {
         tide__worker_t *w = rt->workers[i];
         tide_worker_stats_t *o = &per_worker[i];
-        o->tasks_run = atomic_load_explicit(&w->c.tasks_run, relaxed);
-        o->steals = atomic_load_explicit(&w->c.steals, relaxed);
-        o->steal_attempts = atomic_load_explicit(&w->c.steal_attempts, relaxed);
-        o->parks = atomic_load_explicit(&w->c.parks, relaxed);
-        o->global_pops = atomic_load_explicit(&w->c.global_pops, relaxed);
-        o->lifo_runs = atomic_load_explicit(&w->c.lifo_runs, relaxed);
-        o->overflows = atomic_load_explicit(&w->c.overflows, relaxed);
-        o->budget_yields = atomic_load_explicit(&w->c.budget_yields, relaxed);
-        o->timers_fired = atomic_load_explicit(&w->c.timers_fired, relaxed);
+        o->tasks_run = atomic_load_explicit(&w->c.tasks_run, MO_RELAXED);
+        o->steals = atomic_load_explicit(&w->c.steals, MO_RELAXED);
+        o->steal_attempts = atomic_load_explicit(&w->c.steal_attempts, MO_RELAXED);
+        o->parks = atomic_load_explicit(&w->c.parks, MO_RELAXED);
+        o->global_pops = atomic_load_explicit(&w->c.global_pops, MO_RELAXED);
+        o->lifo_runs = atomic_load_explicit(&w->c.lifo_runs, MO_RELAXED);
+        o->overflows = atomic_load_explicit(&w->c.overflows, MO_RELAXED);
+        o->budget_yields = atomic_load_explicit(&w->c.budget_yields, MO_RELAXED);
+        o->timers_fired = atomic_load_explicit(&w->c.timers_fired, MO_RELAXED);
         o->queue_depth = tide__deque_len(&w->deque);
         o->stacks_cached = 0; /* the cache is the worker's private state; see stacks_mapped */
     }

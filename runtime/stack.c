@@ -1,6 +1,8 @@
 /* Stack slabs, caches, depot and decay (see stack.h). */
 #include "stack.h"
 
+#include "ctx.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,17 @@
 #endif
 
 #define STACKS_PER_SLAB 16
+
+static size_t page_size(void) {
+    static size_t ps;
+    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
+    return ps;
+}
+
+static size_t round_page(size_t n) {
+    size_t ps = page_size();
+    return (n + ps - 1) & ~(ps - 1);
+}
 
 /* Guard pages left for the whole process. Each guarded stack costs about two mappings; keep
  * well clear of the limit so the rest of the program (malloc arenas, libraries) has room. */
@@ -72,45 +85,20 @@ static int forced_mode(void) {
     return GUARD_UNKNOWN;
 }
 
-/* Install a guard page at p in the way the process uses; false if none could be had. */
-static bool install_guard(char *p, size_t ps, int *kind) {
-    int mode = atomic_load_explicit(&guard_mode, relaxed);
-    if (mode == GUARD_UNKNOWN) {
-        mode = forced_mode();
-        if (mode == GUARD_UNKNOWN)
-            mode = madvise(p, ps, MADV_GUARD_INSTALL) == 0 ? GUARD_MARKER : GUARD_MPROTECT;
-        else if (mode == GUARD_MARKER && madvise(p, ps, MADV_GUARD_INSTALL) != 0)
-            mode = GUARD_MPROTECT;
-        atomic_store_explicit(&guard_mode, mode, relaxed);
-        if (mode == GUARD_MARKER) {
-            *kind = GUARD_MARKER;
-            return true; /* the probe installed it */
-        }
+/* Decide once per process how stacks are guarded (probing the kernel on a scratch page). */
+static int decide_mode(void) {
+    int mode = atomic_load_explicit(&guard_mode, MO_RELAXED);
+    if (mode != GUARD_UNKNOWN) return mode;
+    mode = forced_mode();
+    if (mode == GUARD_UNKNOWN || mode == GUARD_MARKER) {
+        size_t ps = page_size();
+        void *probe = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        bool marker = probe != MAP_FAILED && madvise(probe, ps, MADV_GUARD_INSTALL) == 0;
+        if (probe != MAP_FAILED) munmap(probe, 2 * ps);
+        mode = marker ? GUARD_MARKER : GUARD_MPROTECT;
     }
-    if (mode == GUARD_MARKER && madvise(p, ps, MADV_GUARD_INSTALL) == 0) {
-        *kind = GUARD_MARKER;
-        return true;
-    }
-    if (mode != GUARD_CANARY && take_guards(1)) {
-        if (mprotect(p, ps, PROT_NONE) == 0) {
-            *kind = GUARD_MPROTECT;
-            return true;
-        }
-        give_guards(1);
-    }
-    *kind = GUARD_CANARY;
-    return false;
-}
-
-static size_t page_size(void) {
-    static size_t ps;
-    if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-    return ps;
-}
-
-static size_t round_page(size_t n) {
-    size_t ps = page_size();
-    return (n + ps - 1) & ~(ps - 1);
+    atomic_store_explicit(&guard_mode, mode, MO_RELAXED);
+    return mode;
 }
 
 int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns) {
@@ -138,22 +126,21 @@ static void stack_deregister(tide__stack_t *st) {
 }
 
 /* Map a slab of `count` stacks of `size` usable bytes. Called without the lock held.
- * Every slot has a gap below its stack: one guard page, or, for a canary stack, a moat of
- * untouched memory big enough to swallow a moderate overflow. Slots are sized for the moat
- * either way (it is only address space), so one slab can mix kinds. */
+ * Every slot has a gap below its stack: one guard page, or, for canary stacks, a moat of
+ * untouched memory big enough to swallow a moderate overflow (address space only). */
 static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bool custom) {
-    size_t ps = page_size();
+    int mode = decide_mode();
+    if (mode == GUARD_MPROTECT && !take_guards(count)) mode = GUARD_CANARY;
+    /* The gap is the same for every kind: guard stacks protect all of it, so a large frame
+     * cannot jump over a single guard page into the neighbour below. */
     size_t gap = TIDE_STACK_MOAT;
     size_t slot = gap + size;
     size_t len = slot * count;
     tide__slab_t *slab = tide__calloc(sizeof *slab + count * sizeof(tide__stack_t));
-    if (!slab) return NULL;
+    if (!slab) goto fail_guards;
     char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED) {
-        tide__free(slab, sizeof *slab + count * sizeof(tide__stack_t));
-        return NULL;
-    }
+    if (map == MAP_FAILED) goto fail_slab;
     slab->map = map;
     slab->map_len = len;
     slab->count = count;
@@ -162,24 +149,36 @@ static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bo
     for (unsigned i = 0; i < count; i++) {
         char *base = map + (size_t)i * slot;
         tide__stack_t *st = &slab->stacks[i];
-        int kind;
-        st->guarded = install_guard(base + gap - ps, ps, &kind);
-        st->mprotected = kind == GUARD_MPROTECT;
         st->lo = base + gap;
         st->hi = base + slot;
         st->slab = slab;
+        if (mode == GUARD_MARKER) {
+            st->guarded = madvise(base, gap, MADV_GUARD_INSTALL) == 0;
+        } else if (mode == GUARD_MPROTECT) {
+            st->guarded = mprotect(base, gap, PROT_NONE) == 0;
+            st->mprotected = st->guarded;
+            if (!st->guarded) give_guards(1);
+        }
         guarded += st->guarded;
         stack_register(st);
     }
     atomic_fetch_add(&s->mapped, count);
     atomic_fetch_add(&s->guarded, guarded);
     return slab;
+fail_slab:
+    tide__free(slab, sizeof *slab + count * sizeof(tide__stack_t));
+fail_guards:
+    if (mode == GUARD_MPROTECT) give_guards(count);
+    return NULL;
 }
 
 static void slab_unmap(tide__stacks_t *s, tide__slab_t *slab) {
     unsigned guarded = 0, mprotected = 0;
     for (unsigned i = 0; i < slab->count; i++) {
         stack_deregister(&slab->stacks[i]);
+#if defined(__SANITIZE_THREAD__)
+        if (slab->stacks[i].tsan_fiber) __tsan_destroy_fiber(slab->stacks[i].tsan_fiber);
+#endif
         guarded += slab->stacks[i].guarded;
         mprotected += slab->stacks[i].mprotected;
     }
@@ -194,7 +193,7 @@ static void warm_unlink(tide__stacks_t *s, tide__stack_t *st) {
     if (st->prev) st->prev->next = st->next; else s->warm_head = st->next;
     if (st->next) st->next->prev = st->prev; else s->warm_tail = st->prev;
     st->next = st->prev = NULL;
-    s->warm_count--;
+    tide__count(s->warm_count, -1);
 }
 
 static void warm_push(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
@@ -203,7 +202,7 @@ static void warm_push(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
     st->next = s->warm_head;
     if (s->warm_head) s->warm_head->prev = st; else s->warm_tail = st;
     s->warm_head = st;
-    s->warm_count++;
+    tide__count(s->warm_count, 1);
 }
 
 /* Refill a cache with up to half its capacity from the depot, or map a new slab. */
@@ -276,7 +275,7 @@ tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, si
         st = &slab->stacks[0];
     }
     st->next = st->prev = NULL;
-    atomic_fetch_add_explicit(&s->live, 1, relaxed);
+    atomic_fetch_add_explicit(&s->live, 1, MO_RELAXED);
     return st;
 }
 
@@ -290,7 +289,7 @@ static void slab_remove(tide__stacks_t *s, tide__slab_t *slab) {
 }
 
 void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st) {
-    atomic_fetch_sub_explicit(&s->live, 1, relaxed);
+    atomic_fetch_sub_explicit(&s->live, 1, MO_RELAXED);
     if (st->slab->custom) {
         pthread_mutex_lock(&s->lock);
         slab_remove(s, st->slab);
@@ -334,9 +333,9 @@ void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache) {
 
 void tide__stacks_decay(tide__stacks_t *s, int64_t now) {
     /* Look at most ten times per decay period; a purge pass is cheap to skip. */
-    if (now - s->last_purge < s->decay_ns / 10) return;
+    if (now - atomic_load_explicit(&s->last_purge, MO_RELAXED) < s->decay_ns / 10) return;
     if (pthread_mutex_trylock(&s->lock) != 0) return;
-    s->last_purge = now;
+    atomic_store_explicit(&s->last_purge, now, MO_RELAXED);
     int purged = 0;
     while (s->warm_tail && now - s->warm_tail->freed_at >= s->decay_ns && purged < 4096) {
         tide__stack_t *st = s->warm_tail;

@@ -1,7 +1,8 @@
 /* Task stacks: mmap'ed, pooled, given to a task on its first run and returned when it ends.
  *
- * Stacks are carved from slabs (one mapping holding several stacks), each with a guard page
- * below it, so an overflow faults and is reported (overflow.c). On Linux 6.13+ the guard is a
+ * Stacks are carved from slabs (one mapping holding several stacks), each with a guard region
+ * (TIDE_STACK_MOAT, 64 KiB, so a big frame cannot jump over it) below it, so an overflow
+ * faults and is reported (overflow.c). On Linux 6.13+ the guard is a
  * page-table marker (MADV_GUARD_INSTALL) that costs no mapping, so every stack has one. On
  * older kernels it is a PROT_NONE page, which splits the mapping, and Linux allows only
  * vm.max_map_count (65,530 by default) mappings per process: past a budget those stacks are
@@ -22,7 +23,7 @@
 #include "platform.h"
 
 #define TIDE_CANARY_BYTES 256
-#define TIDE_STACK_MOAT ((size_t)64 * 1024) /* gap below each stack (address space only) */
+#define TIDE_STACK_MOAT ((size_t)64 * 1024) /* guard region (or canary moat) below each stack */
 
 struct tide__slab;
 
@@ -33,10 +34,14 @@ typedef struct tide__stack {
     char *hi;                  /* one past the highest usable byte */
     struct tide__slab *slab;   /* the mapping it lives in */
     int64_t freed_at;          /* when it entered the depot (for decay) */
-    uint32_t guarded : 1;      /* a guard page lies right below lo */
+    uint32_t guarded : 1;      /* a guard region lies right below lo */
     uint32_t mprotected : 1;   /* ...made by mprotect (it costs a mapping from the budget) */
     uint32_t purged : 1;       /* memory given back; pages read as zero */
     uint32_t valgrind_id : 29; /* valgrind's id for the registered stack */
+#if defined(__SANITIZE_THREAD__)
+    void *tsan_fiber;          /* TSan's fiber for this stack: made once, reused by every task
+                                  that runs here (creating one costs TSan about a millisecond) */
+#endif
 } tide__stack_t;
 
 typedef struct tide__slab {
@@ -61,11 +66,11 @@ typedef struct tide__stacks {
     pthread_mutex_t lock;       /* guards everything below */
     tide__stack_t *warm_head;   /* depot: most recently freed first */
     tide__stack_t *warm_tail;   /* ... least recently freed last (purged first) */
-    size_t warm_count;
+    _Atomic size_t warm_count;  /* (peeked at without the lock by idle workers) */
     tide__stack_t *cold;        /* purged stacks, reused before new slabs */
     size_t cold_count;
     tide__slab_t *slabs;        /* every slab, for tide__stacks_destroy */
-    int64_t last_purge;         /* when a purge last ran */
+    _Atomic int64_t last_purge; /* when a purge last ran */
     _Atomic uint64_t live;      /* stacks owned by tasks */
     _Atomic uint64_t mapped;    /* stacks in all slabs */
     _Atomic uint64_t guarded;   /* of which guarded */
@@ -91,6 +96,17 @@ static inline bool tide__stack_canary_ok(const tide__stack_t *st, const void *sp
     const uint64_t *w = (const uint64_t *)(const void *)st->lo;
     uint64_t acc = 0;
     for (unsigned i = 0; i < TIDE_CANARY_BYTES / 8; i++) acc |= w[i];
+    return acc == 0;
+}
+
+/* The thorough version, for a canary stack whose task has ended: samples the lowest page of
+ * the stack and the moat below it, where a deep call that returned may have left traces
+ * the canary words missed. Reads of untouched pages hit the shared zero page. */
+static inline bool tide__stack_canary_deep_ok(const tide__stack_t *st) {
+    if (st->guarded) return true;
+    uint64_t acc = 0;
+    const char *from = st->lo - TIDE_STACK_MOAT + 64;
+    for (const char *p = from; p < st->lo + 4096; p += 64) acc |= *(const volatile uint64_t *)p;
     return acc == 0;
 }
 

@@ -23,7 +23,7 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
         if (!w || !w->current) return -EPERM;
         rt = w->rt;
     }
-    if (atomic_load_explicit(&rt->shutting_down, acquire)) return -ESHUTDOWN;
+    if (atomic_load_explicit(&rt->shutting_down, MO_ACQUIRE)) return -ESHUTDOWN;
     bool local = w && w->rt == rt;
 
     tide__task_t *t = tide__task_alloc(&rt->tasks, local ? &w->tasks : NULL);
@@ -38,11 +38,11 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
         strncpy(t->name, opts->name, sizeof t->name - 1);
         t->name[sizeof t->name - 1] = 0;
     }
-    if (detached) atomic_store_explicit(&t->flags, TF_RELEASED | TF_DETACHED, relaxed);
-    uint64_t id = atomic_load_explicit(&t->id, relaxed);
+    if (detached) atomic_store_explicit(&t->flags, TF_RELEASED | TF_DETACHED, MO_RELAXED);
+    uint64_t id = atomic_load_explicit(&t->id, MO_RELAXED);
     if (out) *out = (tide_task_t){t, id};
-    atomic_fetch_add_explicit(&rt->live, 1, relaxed);
-    atomic_fetch_add_explicit(&rt->spawned, 1, relaxed);
+    atomic_fetch_add_explicit(&rt->live, 1, MO_RELAXED);
+    atomic_fetch_add_explicit(&rt->spawned, 1, MO_RELAXED);
 
     if (local) tide__schedule_local(w, t);
     else tide__push_remote(rt, t);
@@ -65,13 +65,12 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
         t->stack = NULL;
     }
 #ifdef TIDE_TSAN
-    if (t->fiber.tsan) __tsan_destroy_fiber(t->fiber.tsan);
-    t->fiber.tsan = NULL;
+    t->fiber.tsan = NULL; /* it belongs to the stack, which keeps it for the next task */
 #endif
     tide__task_lock(t);
-    uint64_t st = atomic_load_explicit(&t->state, relaxed);
-    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), 0, TASK_DONE), release);
-    uint32_t flags = atomic_fetch_or_explicit(&t->flags, TF_DONE, acq_rel) | TF_DONE;
+    uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
+    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), 0, TASK_DONE), MO_RELEASE);
+    uint32_t flags = atomic_fetch_or_explicit(&t->flags, TF_DONE, MO_ACQ_REL) | TF_DONE;
     /* Wake under the lock: a watcher that timed out takes the lock to withdraw, so it can
      * never return (and free its watch) while we are still using it. */
     for (tide_watch_t *n = t->watchers; n; n = n->next) {
@@ -82,7 +81,7 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide__task_unlock(t);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
-    atomic_fetch_sub_explicit(&rt->live, 1, release);
+    atomic_fetch_sub_explicit(&rt->live, 1, MO_RELEASE);
     if (flags & TF_RELEASED) recycle(t, w);
 }
 
@@ -93,8 +92,8 @@ static bool lock_handle(tide_task_t h, tide__task_t **out) {
     if (!tide__handle_ok(h)) return false;
     tide__task_t *t = h.ptr;
     tide__task_lock(t);
-    if (atomic_load_explicit(&t->id, relaxed) != h.id ||
-        (atomic_load_explicit(&t->flags, relaxed) & TF_RELEASED)) {
+    if (atomic_load_explicit(&t->id, MO_RELAXED) != h.id ||
+        (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_RELEASED)) {
         tide__task_unlock(t);
         return false;
     }
@@ -122,10 +121,10 @@ int tide_join(tide_task_t h, int *status) {
     for (;;) {
         tide__task_t *t;
         if (!lock_handle(h, &t)) return -ESRCH;
-        uint32_t flags = atomic_load_explicit(&t->flags, relaxed);
+        uint32_t flags = atomic_load_explicit(&t->flags, MO_RELAXED);
         if (flags & TF_DONE) {
             int s = t->status;
-            atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_JOINED, acq_rel);
+            atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_JOINED, MO_ACQ_REL);
             tide__task_unlock(t);
             recycle(t, tide__worker_current());
             if (status) *status = s;
@@ -149,7 +148,7 @@ int tide_detach(tide_task_t h) {
     tide__task_t *t;
     if (!lock_handle(h, &t)) return -ESRCH;
     uint32_t flags =
-        atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_DETACHED, acq_rel);
+        atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_DETACHED, MO_ACQ_REL);
     tide__task_unlock(t);
     if (flags & TF_DONE) {
         if (TIDE_UNLIKELY(t->rt->cfg.debug) && t->status < 0) tide__debug_unjoined(t);
@@ -160,8 +159,8 @@ int tide_detach(tide_task_t h) {
 
 /* Cancel t (already validated, lock not held by the caller). */
 void tide__cancel_task(tide__task_t *t) {
-    atomic_fetch_or_explicit(&t->flags, TF_CANCELLED, seq_cst);
-    uint64_t st = atomic_load_explicit(&t->state, seq_cst);
+    atomic_fetch_or_explicit(&t->flags, TF_CANCELLED, MO_SEQ_CST);
+    uint64_t st = atomic_load_explicit(&t->state, MO_SEQ_CST);
     /* Ends the current wait, if one is open; a task between waits sees the flag at its next
      * blocking call. A recycled record has moved its sequence on, so this is then a no-op. */
     tide__wake(t, ST_SEQ(st), WAKE_CANCEL);
@@ -171,13 +170,13 @@ int tide_cancel(tide_task_t h) {
     if (!tide__handle_ok(h)) return -ESRCH;
     tide__task_t *t = h.ptr;
     tide__task_lock(t);
-    if (atomic_load_explicit(&t->id, relaxed) != h.id) {
+    if (atomic_load_explicit(&t->id, MO_RELAXED) != h.id) {
         tide__task_unlock(t);
         return -ESRCH;
     }
-    bool done = atomic_load_explicit(&t->flags, relaxed) & TF_DONE;
-    if (!done) atomic_fetch_or_explicit(&t->flags, TF_CANCELLED, seq_cst);
-    uint64_t st = atomic_load_explicit(&t->state, seq_cst);
+    bool done = atomic_load_explicit(&t->flags, MO_RELAXED) & TF_DONE;
+    if (!done) atomic_fetch_or_explicit(&t->flags, TF_CANCELLED, MO_SEQ_CST);
+    uint64_t st = atomic_load_explicit(&t->state, MO_SEQ_CST);
     tide__task_unlock(t);
     if (!done) tide__wake(t, ST_SEQ(st), WAKE_CANCEL);
     return 0;
@@ -186,7 +185,7 @@ int tide_cancel(tide_task_t h) {
 int tide_task_done(tide_task_t h) {
     tide__task_t *t;
     if (!lock_handle(h, &t)) return -ESRCH;
-    int done = (atomic_load_explicit(&t->flags, relaxed) & TF_DONE) != 0;
+    int done = (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_DONE) != 0;
     tide__task_unlock(t);
     return done;
 }
@@ -194,7 +193,7 @@ int tide_task_done(tide_task_t h) {
 int tide_task_watch(tide_task_t h, tide_watch_t *n, tide_waker_t waker) {
     tide__task_t *t;
     if (!n || !lock_handle(h, &t)) return -ESRCH;
-    if (atomic_load_explicit(&t->flags, relaxed) & TF_DONE) {
+    if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_DONE) {
         tide__task_unlock(t);
         return 1;
     }
@@ -211,7 +210,7 @@ void tide_task_unwatch(tide_task_t h, tide_watch_t *n) {
     if (!h.ptr || !n) return;
     tide__task_t *t = h.ptr;
     tide__task_lock(t);
-    if (!n->fired && atomic_load_explicit(&t->id, relaxed) == h.id) watch_unlink(t, n);
+    if (!n->fired && atomic_load_explicit(&t->id, MO_RELAXED) == h.id) watch_unlink(t, n);
     tide__task_unlock(t);
 }
 
@@ -221,7 +220,7 @@ tide_task_t tide_task_self(void) {
     tide__worker_t *w = tide__worker_current();
     if (!w || !w->current) return TIDE_TASK_NONE;
     tide__task_t *t = w->current;
-    return (tide_task_t){t, atomic_load_explicit(&t->id, relaxed)};
+    return (tide_task_t){t, atomic_load_explicit(&t->id, MO_RELAXED)};
 }
 
 uint64_t tide_task_id(tide_task_t h) {

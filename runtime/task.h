@@ -89,7 +89,7 @@ static inline tide__task_t *tide__task_of_qnode(tide__qnode_t *n) {
 
 /* Validate a handle: the record still belongs to the task it was given for. */
 static inline bool tide__handle_ok(tide_task_t h) {
-    return h.ptr && h.id && atomic_load_explicit(&h.ptr->id, acquire) == h.id;
+    return h.ptr && h.id && atomic_load_explicit(&h.ptr->id, MO_ACQUIRE) == h.id;
 }
 
 /* Wake the wait `seq` of t for `reason`; no-op if stale or already woken. */

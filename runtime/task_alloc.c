@@ -8,12 +8,19 @@
 
 #define CHUNK_TASKS 256
 #define CACHE_MAX 128   /* a worker keeps at most this many free records */
-#define CACHE_BATCH 64  /* ...and moves this many at a time to or from the pool */
+#define BATCH 64        /* ...and moves this many at a time to or from the pool */
 #define ID_BLOCK 1024   /* ids reserved per cache refill, so spawns do not share a counter */
+
+/* A batch is a list of free records linked through next_free; its first record also
+ * carries the batch's length and the link to the next batch, in fields a free record does
+ * not otherwise use. */
+#define BATCH_NEXT(t) (*(tide__task_t **)(void *)&(t)->arg)
+#define BATCH_LEN(t) ((t)->status)
 
 int tide__task_pool_init(tide__task_pool_t *p) {
     memset(p, 0, sizeof *p);
-    if (pthread_mutex_init(&p->lock, NULL)) return -ENOMEM;
+    if (pthread_mutex_init(&p->grow_lock, NULL)) return -ENOMEM;
+    atomic_init(&p->lock.locked, 0);
     atomic_init(&p->chunks, NULL);
     atomic_init(&p->next_id, 1);
     atomic_init(&p->records_live, 0);
@@ -29,10 +36,30 @@ void tide__task_pool_destroy(tide__task_pool_t *p) {
         c = next;
     }
     atomic_store(&p->chunks, NULL);
-    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->grow_lock);
 }
 
-/* Map a new chunk; its records (all but the one returned) join the shared free list. */
+static void push_batch(tide__task_pool_t *p, tide__task_t *first, int len) {
+    BATCH_LEN(first) = len;
+    tide__spin_lock(&p->lock);
+    BATCH_NEXT(first) = p->batches;
+    p->batches = first;
+    p->nbatches++;
+    tide__spin_unlock(&p->lock);
+}
+
+static tide__task_t *pop_batch(tide__task_pool_t *p) {
+    tide__spin_lock(&p->lock);
+    tide__task_t *b = p->batches;
+    if (b) {
+        p->batches = BATCH_NEXT(b);
+        p->nbatches--;
+    }
+    tide__spin_unlock(&p->lock);
+    return b;
+}
+
+/* Map a new chunk; returns it as one list of CHUNK_TASKS free records. */
 static tide__task_t *chunk_new(tide__task_pool_t *p) {
     tide__task_chunk_t *c = tide__alloc(sizeof *c);
     if (!c) return NULL;
@@ -51,62 +78,72 @@ static tide__task_t *chunk_new(tide__task_pool_t *p) {
         atomic_init(&t->timer.wheel, NULL);
         atomic_init(&t->waiting_on, NULL);
         atomic_init(&t->qnode.next, NULL);
+        t->next_free = i + 1 < CHUNK_TASKS ? &c->tasks[i + 1] : NULL;
     }
-    pthread_mutex_lock(&p->lock);
-    for (unsigned i = 1; i < CHUNK_TASKS; i++) {
-        c->tasks[i].next_free = p->free;
-        p->free = &c->tasks[i];
-        p->nfree++;
-    }
-    c->next = atomic_load_explicit(&p->chunks, relaxed);
-    atomic_store_explicit(&p->chunks, c, release);
-    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_lock(&p->grow_lock);
+    c->next = atomic_load_explicit(&p->chunks, MO_RELAXED);
+    atomic_store_explicit(&p->chunks, c, MO_RELEASE);
+    pthread_mutex_unlock(&p->grow_lock);
     return &c->tasks[0];
 }
 
 static uint64_t next_id(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    if (!cache) return atomic_fetch_add_explicit(&p->next_id, 1, relaxed);
+    if (!cache) return atomic_fetch_add_explicit(&p->next_id, 1, MO_RELAXED);
     if (cache->next_id == cache->id_end) {
-        cache->next_id = atomic_fetch_add_explicit(&p->next_id, ID_BLOCK, relaxed);
+        cache->next_id = atomic_fetch_add_explicit(&p->next_id, ID_BLOCK, MO_RELAXED);
         cache->id_end = cache->next_id + ID_BLOCK;
     }
     return cache->next_id++;
 }
 
+/* A free record for a thread without a cache: split one off a pooled batch. */
+static tide__task_t *take_one(tide__task_pool_t *p) {
+    tide__task_t *b = pop_batch(p);
+    if (!b) {
+        b = chunk_new(p);
+        if (!b) return NULL;
+        BATCH_LEN(b) = CHUNK_TASKS;
+    }
+    tide__task_t *rest = b->next_free;
+    if (rest) push_batch(p, rest, BATCH_LEN(b) - 1);
+    return b;
+}
+
+/* Refill an empty cache with a pooled batch, or a new chunk. */
+static bool refill(tide__task_pool_t *p, tide__task_cache_t *cache) {
+    tide__task_t *b = pop_batch(p);
+    unsigned len;
+    if (b) {
+        len = (unsigned)BATCH_LEN(b);
+    } else {
+        b = chunk_new(p);
+        if (!b) return false;
+        len = CHUNK_TASKS;
+    }
+    cache->head = b;
+    cache->count = len;
+    return true;
+}
+
 tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    tide__task_t *t = NULL;
-    if (cache && cache->head) {
+    tide__task_t *t;
+    if (cache) {
+        if (!cache->head && !refill(p, cache)) return NULL;
         t = cache->head;
         cache->head = t->next_free;
         cache->count--;
     } else {
-        pthread_mutex_lock(&p->lock);
-        if (p->free) {
-            t = p->free;
-            p->free = t->next_free;
-            p->nfree--;
-            /* Refill the cache too, so the next spawns skip the lock. */
-            while (cache && p->free && cache->count < CACHE_BATCH) {
-                tide__task_t *x = p->free;
-                p->free = x->next_free;
-                p->nfree--;
-                x->next_free = cache->head;
-                cache->head = x;
-                cache->count++;
-            }
-        }
-        pthread_mutex_unlock(&p->lock);
-        if (!t) t = chunk_new(p);
+        t = take_one(p);
         if (!t) return NULL;
     }
     /* Keep the wait sequence growing across incarnations: a waker of the record's previous
      * task must never match a wait of the new one. */
-    uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, relaxed)) + 1;
-    atomic_store_explicit(&t->state, ST_MAKE(seq, 0, TASK_RUNNABLE), relaxed);
-    atomic_store_explicit(&t->flags, 0, relaxed);
-    atomic_store_explicit(&t->qnode.next, NULL, relaxed);
-    atomic_store_explicit(&t->timer.wheel, NULL, relaxed);
-    atomic_store_explicit(&t->waiting_on, NULL, relaxed);
+    uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED)) + 1;
+    atomic_store_explicit(&t->state, ST_MAKE(seq, 0, TASK_RUNNABLE), MO_RELAXED);
+    atomic_store_explicit(&t->flags, 0, MO_RELAXED);
+    atomic_store_explicit(&t->qnode.next, NULL, MO_RELAXED);
+    atomic_store_explicit(&t->timer.wheel, NULL, MO_RELAXED);
+    atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
     t->ctx.sp = NULL;
     t->stack = NULL;
     t->worker = NULL;
@@ -121,58 +158,49 @@ tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) 
     t->run_started = 0;
     t->next_free = NULL;
     t->name[0] = 0;
+#if defined(TIDE_ASAN) || defined(TIDE_TSAN)
     memset(&t->fiber, 0, sizeof t->fiber);
-    atomic_fetch_add_explicit(&p->records_live, 1, relaxed);
+#endif
+    atomic_fetch_add_explicit(&p->records_live, 1, MO_RELAXED);
     /* Publish the id last: a handle check that sees it sees an initialised record. */
-    atomic_store_explicit(&t->id, next_id(p, cache), release);
+    atomic_store_explicit(&t->id, next_id(p, cache), MO_RELEASE);
     return t;
 }
 
 void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, tide__task_t *t) {
-    atomic_store_explicit(&t->id, 0, release);
-    atomic_fetch_sub_explicit(&p->records_live, 1, relaxed);
-    if (cache) {
-        t->next_free = cache->head;
-        cache->head = t;
-        if (++cache->count <= CACHE_MAX) return;
-        /* Too many: hand a batch back to the pool for other workers and threads. */
-        pthread_mutex_lock(&p->lock);
-        while (cache->count > CACHE_MAX - CACHE_BATCH) {
-            tide__task_t *x = cache->head;
-            cache->head = x->next_free;
-            cache->count--;
-            x->next_free = p->free;
-            p->free = x;
-            p->nfree++;
-        }
-        pthread_mutex_unlock(&p->lock);
+    atomic_store_explicit(&t->id, 0, MO_RELEASE);
+    atomic_fetch_sub_explicit(&p->records_live, 1, MO_RELAXED);
+    if (!cache) {
+        t->next_free = NULL;
+        push_batch(p, t, 1);
         return;
     }
-    pthread_mutex_lock(&p->lock);
-    t->next_free = p->free;
-    p->free = t;
-    p->nfree++;
-    pthread_mutex_unlock(&p->lock);
+    t->next_free = cache->head;
+    cache->head = t;
+    if (++cache->count < CACHE_MAX) return;
+    /* Too many: hand everything but the newest CACHE_MAX - BATCH back as one batch (the
+     * records just freed, at the head, stay here warm). A cache refilled from a whole chunk
+     * can hold more than CACHE_MAX, so the batch is whatever is beyond the kept part. */
+    unsigned keep = CACHE_MAX - BATCH;
+    tide__task_t *last_kept = cache->head;
+    for (unsigned i = 1; i < keep; i++) last_kept = last_kept->next_free;
+    tide__task_t *batch = last_kept->next_free;
+    last_kept->next_free = NULL;
+    push_batch(p, batch, (int)(cache->count - keep));
+    cache->count = keep;
 }
 
 void tide__task_cache_flush(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    pthread_mutex_lock(&p->lock);
-    while (cache->head) {
-        tide__task_t *x = cache->head;
-        cache->head = x->next_free;
-        x->next_free = p->free;
-        p->free = x;
-        p->nfree++;
-    }
+    if (cache->head) push_batch(p, cache->head, (int)cache->count);
+    cache->head = NULL;
     cache->count = 0;
-    pthread_mutex_unlock(&p->lock);
 }
 
 void tide__task_foreach(tide__task_pool_t *p, void (*fn)(tide__task_t *t, void *arg), void *arg) {
-    for (tide__task_chunk_t *c = atomic_load_explicit(&p->chunks, acquire); c; c = c->next) {
+    for (tide__task_chunk_t *c = atomic_load_explicit(&p->chunks, MO_ACQUIRE); c; c = c->next) {
         for (unsigned i = 0; i < c->count; i++) {
             tide__task_t *t = &c->tasks[i];
-            if (atomic_load_explicit(&t->id, acquire) != 0) fn(t, arg);
+            if (atomic_load_explicit(&t->id, MO_ACQUIRE) != 0) fn(t, arg);
         }
     }
 }

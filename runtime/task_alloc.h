@@ -25,9 +25,10 @@ typedef struct tide__task_chunk {
 } tide__task_chunk_t;
 
 typedef struct tide__task_pool {
-    pthread_mutex_t lock;                  /* free list and chunk list growth */
-    struct tide__task *free;               /* shared free records */
-    size_t nfree;
+    tide__spin_t lock;                     /* the batch stack; held for O(1) steps only */
+    struct tide__task *batches;            /* stack of free batches (see task_alloc.c) */
+    size_t nbatches;
+    pthread_mutex_t grow_lock;             /* chunk list growth */
     _Atomic(tide__task_chunk_t *) chunks;  /* every chunk, newest first */
     _Atomic uint64_t next_id;              /* id blocks are handed out from here */
     _Atomic uint64_t records_live;         /* allocated and not recycled */

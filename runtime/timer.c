@@ -62,20 +62,20 @@ bool tide__timer_arm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint6
     t->seq = seq;
     slot_insert(w, t);
     tide__count(w->count, 1);
-    atomic_store_explicit(&t->wheel, w, release);
+    atomic_store_explicit(&t->wheel, w, MO_RELEASE);
     tide__spin_unlock(&w->lock);
     return true;
 }
 
 void tide__timer_disarm(tide__timer_t *t) {
-    tide__wheel_t *w = atomic_load_explicit(&t->wheel, acquire);
+    tide__wheel_t *w = atomic_load_explicit(&t->wheel, MO_ACQUIRE);
     if (!w) return;
     tide__spin_lock(&w->lock);
     /* It may have fired (and been disarmed) while we took the lock. */
-    if (atomic_load_explicit(&t->wheel, relaxed) == w) {
+    if (atomic_load_explicit(&t->wheel, MO_RELAXED) == w) {
         slot_remove(w, t);
         tide__count(w->count, -1);
-        atomic_store_explicit(&t->wheel, NULL, relaxed);
+        atomic_store_explicit(&t->wheel, NULL, MO_RELAXED);
     }
     tide__spin_unlock(&w->lock);
 }
@@ -120,7 +120,7 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
             t->next = t->prev = NULL;
             if (t->when <= w->elapsed) {
                 tide__count(w->count, -1);
-                atomic_store_explicit(&t->wheel, NULL, relaxed);
+                atomic_store_explicit(&t->wheel, NULL, MO_RELAXED);
                 fire(t, t->seq);
                 fired++;
             } else {

@@ -82,7 +82,7 @@ static inline _Atomic uint32_t *state_word32(tide__task_t *t) {
 /* ---- wake ------------------------------------------------------------------------------ */
 
 void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
-    uint64_t st = atomic_load_explicit(&t->state, acquire);
+    uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
     for (;;) {
         if (ST_SEQ(st) != seq) return; /* an earlier wait: stale */
         uint32_t state = ST_STATE(st);
@@ -90,9 +90,9 @@ void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
         if (state == TASK_WAITING) next = ST_MAKE(seq, reason, TASK_RUNNABLE);
         else if (state == TASK_RUNNING) next = ST_MAKE(seq, reason, TASK_NOTIFIED);
         else return; /* already woken, resumed, or finished */
-        if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, seq_cst, acquire)) {
+        if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, MO_SEQ_CST, MO_ACQUIRE)) {
             if (state == TASK_WAITING) {
-                if (atomic_load_explicit(&t->flags, relaxed) & TF_THREAD)
+                if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD)
                     tide__futex_wake(state_word32(t), 1);
                 else
                     tide__schedule(t);
@@ -110,12 +110,12 @@ void tide_wake(tide_waker_t w) {
 
 tide_waker_t tide_park_prepare(void) {
     tide__task_t *t = tide__self();
-    uint64_t st = atomic_load_explicit(&t->state, relaxed);
+    uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
     uint64_t seq;
     do {
         seq = ST_SEQ(st) + 1;
     } while (!atomic_compare_exchange_weak_explicit(
-        &t->state, &st, ST_MAKE(seq, 0, TASK_RUNNING), seq_cst, relaxed));
+        &t->state, &st, ST_MAKE(seq, 0, TASK_RUNNING), MO_SEQ_CST, MO_RELAXED));
     return (tide_waker_t){t, seq};
 }
 
@@ -128,37 +128,37 @@ static int reason_to_err(uint32_t reason) {
 }
 
 static bool cancel_pending(tide__task_t *t) {
-    return t->shield == 0 && (atomic_load_explicit(&t->flags, seq_cst) & TF_CANCELLED);
+    return t->shield == 0 && (atomic_load_explicit(&t->flags, MO_SEQ_CST) & TF_CANCELLED);
 }
 
 /* A plain thread's park: the thread plays the scheduler's part itself. */
 static int thread_park(tide__task_t *t, int64_t deadline) {
-    uint64_t st = atomic_load_explicit(&t->state, acquire);
+    uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
     for (;;) {
         if (ST_STATE(st) != TASK_RUNNING) {
             /* Woken already (NOTIFIED) or no open wait (RESUMED). */
             atomic_store_explicit(&t->state,
-                                  ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), release);
+                                  ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
             return ST_STATE(st) == TASK_NOTIFIED ? reason_to_err(ST_REASON(st)) : 0;
         }
         uint64_t waiting = ST_MAKE(ST_SEQ(st), 0, TASK_WAITING);
-        if (atomic_compare_exchange_weak_explicit(&t->state, &st, waiting, seq_cst, acquire))
+        if (atomic_compare_exchange_weak_explicit(&t->state, &st, waiting, MO_SEQ_CST, MO_ACQUIRE))
             break;
     }
     uint64_t seq = ST_SEQ(st);
     uint32_t word = (uint32_t)ST_MAKE(seq, 0, TASK_WAITING);
     for (;;) {
-        st = atomic_load_explicit(&t->state, acquire);
+        st = atomic_load_explicit(&t->state, MO_ACQUIRE);
         if (ST_STATE(st) != TASK_WAITING) break;
         if (tide__futex_wait(state_word32(t), word, deadline) == -ETIMEDOUT) {
             uint64_t expect = ST_MAKE(seq, 0, TASK_WAITING);
             if (atomic_compare_exchange_strong_explicit(
-                    &t->state, &expect, ST_MAKE(seq, WAKE_TIMEOUT, TASK_RESUMED), acq_rel,
-                    acquire))
+                    &t->state, &expect, ST_MAKE(seq, WAKE_TIMEOUT, TASK_RESUMED), MO_ACQ_REL,
+                    MO_ACQUIRE))
                 return -ETIMEDOUT;
         }
     }
-    atomic_store_explicit(&t->state, ST_MAKE(seq, ST_REASON(st), TASK_RESUMED), release);
+    atomic_store_explicit(&t->state, ST_MAKE(seq, ST_REASON(st), TASK_RESUMED), MO_RELEASE);
     return reason_to_err(ST_REASON(st));
 }
 
@@ -168,28 +168,28 @@ static int park_until(tide__task_t *t, const char *what, int64_t deadline) {
         if (cancel_pending(t)) return -ECANCELED;
         if (deadline != TIDE_FOREVER && tide__now() >= deadline) return -ETIMEDOUT;
         int r;
-        if (atomic_load_explicit(&t->flags, relaxed) & TF_THREAD) {
+        if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD) {
             r = thread_park(t, deadline);
         } else {
-            uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, relaxed));
+            uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED));
             bool armed = false;
             if (deadline != TIDE_FOREVER) {
                 armed = tide__timer_arm(&t->worker->wheel, &t->timer, deadline, seq);
                 if (!armed) return -ETIMEDOUT;
             }
-            atomic_store_explicit(&t->waiting_on, what, relaxed);
+            atomic_store_explicit(&t->waiting_on, what, MO_RELAXED);
             tide__switch_out(t, SWITCH_PARK);
-            atomic_store_explicit(&t->waiting_on, NULL, relaxed);
+            atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
             if (armed) tide__timer_disarm(&t->timer);
-            r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, acquire)));
+            r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE)));
         }
         if (r != -ECANCELED || t->shield == 0) return r;
         /* Cancelled inside a shield: the wait goes on. Reopen it with the same sequence, so
          * the wakers already handed out still count. */
-        uint64_t st = atomic_load_explicit(&t->state, relaxed);
+        uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
         atomic_compare_exchange_strong_explicit(&t->state, &st,
-                                                ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING), seq_cst,
-                                                relaxed);
+                                                ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING), MO_SEQ_CST,
+                                                MO_RELAXED);
     }
 }
 
@@ -235,7 +235,7 @@ void tide_budget_tick(void) {
 
 int tide_cancelled(void) {
     tide__task_t *t = tide__self();
-    return (atomic_load_explicit(&t->flags, relaxed) & TF_CANCELLED) != 0;
+    return (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_CANCELLED) != 0;
 }
 
 void tide_shield_begin(tide_scope_t *scope) {

@@ -47,13 +47,13 @@ static void spill(tide__worker_t *w, tide__task_t *extra) {
         if (x == TIDE_DEQUE_ABORT) { i--; continue; }
         if (!x) break;
         tide__qnode_t *node = &((tide__task_t *)x)->qnode;
-        atomic_store_explicit(&node->next, NULL, relaxed);
-        if (last) atomic_store_explicit(&last->next, node, relaxed); else first = node;
+        atomic_store_explicit(&node->next, NULL, MO_RELAXED);
+        if (last) atomic_store_explicit(&last->next, node, MO_RELAXED); else first = node;
         last = node;
         n++;
     }
-    atomic_store_explicit(&extra->qnode.next, NULL, relaxed);
-    if (last) atomic_store_explicit(&last->next, &extra->qnode, relaxed); else first = &extra->qnode;
+    atomic_store_explicit(&extra->qnode.next, NULL, MO_RELAXED);
+    if (last) atomic_store_explicit(&last->next, &extra->qnode, MO_RELAXED); else first = &extra->qnode;
     last = &extra->qnode;
     tide__inject_push_batch(&w->rt->inject, first, last, n + 1);
     tide__count(w->c.overflows, 1);
@@ -172,7 +172,7 @@ static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
     for (unsigned i = 0; i < rt->nworkers; i++) {
         tide__worker_t *o = rt->workers[i];
         if (o != w && !all) continue;
-        if (atomic_load_explicit(&o->wheel.count, relaxed) == 0) continue;
+        if (atomic_load_explicit(&o->wheel.count, MO_RELAXED) == 0) continue;
         fired += tide__wheel_poll(&o->wheel, now, tide__timer_fire);
         if (next_out) {
             int64_t n = tide__wheel_next(&o->wheel);
@@ -189,9 +189,9 @@ static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
 static bool to_searching(tide__worker_t *w) {
     if (w->searching) return true;
     tide__idle_t *idle = &w->rt->idle;
-    uint32_t s = atomic_load_explicit(&idle->state, seq_cst);
+    uint32_t s = atomic_load_explicit(&idle->state, MO_SEQ_CST);
     if (2 * IDLE_SEARCHING(s) >= w->rt->nworkers) return false;
-    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE, seq_cst);
+    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE, MO_SEQ_CST);
     w->searching = true;
     return true;
 }
@@ -201,7 +201,7 @@ static bool to_searching(tide__worker_t *w) {
 static void from_searching(tide__worker_t *w) {
     if (!w->searching) return;
     w->searching = false;
-    uint32_t prev = atomic_fetch_sub_explicit(&w->rt->idle.state, IDLE_SEARCH_ONE, seq_cst);
+    uint32_t prev = atomic_fetch_sub_explicit(&w->rt->idle.state, IDLE_SEARCH_ONE, MO_SEQ_CST);
     if (IDLE_SEARCHING(prev) == 1 && work_visible(w->rt)) tide__notify_work(w->rt);
 }
 
@@ -214,12 +214,13 @@ static void park(tide__worker_t *w) {
     if (poll_timers(w, true, &deadline)) return; /* work appeared */
     int64_t now = tide__now();
     tide__stacks_decay(&rt->stacks, now);
-    if (rt->stacks.warm_count && now + rt->stacks.decay_ns / 4 < deadline)
+    if (atomic_load_explicit(&rt->stacks.warm_count, MO_RELAXED) &&
+        now + rt->stacks.decay_ns / 4 < deadline)
         deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
 
     pthread_mutex_lock(&idle->lock);
     uint32_t dec = IDLE_UNPARK_ONE + (w->searching ? IDLE_SEARCH_ONE : 0);
-    atomic_fetch_sub_explicit(&idle->state, dec, seq_cst);
+    atomic_fetch_sub_explicit(&idle->state, dec, MO_SEQ_CST);
     idle->sleepers[idle->nsleepers++] = w->index;
     w->sleeping = true;
     pthread_mutex_unlock(&idle->lock);
@@ -233,11 +234,11 @@ static void park(tide__worker_t *w) {
     tide__count(w->c.parks, 1);
     bool notified = false;
     for (;;) {
-        if (atomic_exchange_explicit(&w->unpark, 0, acquire)) {
+        if (atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE)) {
             notified = true;
             break;
         }
-        if (atomic_load_explicit(&rt->stop, acquire)) break;
+        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
         if (tide__futex_wait(&w->unpark, 0, deadline) == -ETIMEDOUT) break;
     }
     if (notified) {
@@ -255,9 +256,9 @@ static void park(tide__worker_t *w) {
             }
         }
         w->sleeping = false;
-        atomic_fetch_add_explicit(&idle->state, IDLE_UNPARK_ONE, seq_cst);
+        atomic_fetch_add_explicit(&idle->state, IDLE_UNPARK_ONE, MO_SEQ_CST);
     } else {
-        atomic_store_explicit(&w->unpark, 0, relaxed);
+        atomic_store_explicit(&w->unpark, 0, MO_RELAXED);
         w->searching = true;
     }
     pthread_mutex_unlock(&idle->lock);
@@ -287,7 +288,8 @@ static bool give_stack(tide__worker_t *w, tide__task_t *t) {
     t->fiber.size = (size_t)(st->hi - st->lo);
 #endif
 #ifdef TIDE_TSAN
-    t->fiber.tsan = __tsan_create_fiber(0);
+    if (!st->tsan_fiber) st->tsan_fiber = __tsan_create_fiber(0);
+    t->fiber.tsan = st->tsan_fiber;
 #endif
     return true;
 }
@@ -297,10 +299,10 @@ static void run_task(tide__worker_t *w, tide__task_t *t) {
     if (w->searching) from_searching(w);
     w->budget = rt->cfg.budget;
 again:;
-    uint64_t st = atomic_load_explicit(&t->state, acquire);
+    uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
     /* RUNNABLE (or NOTIFIED) -> RESUMED: the wait that ended is closed; late wakers of it
      * are no-ops. Nobody else writes a runnable task's state. */
-    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), release);
+    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
     if (TIDE_UNLIKELY(!t->stack) && !give_stack(w, t)) {
         /* No memory for a stack: the task ends without running, with -ENOMEM. */
         t->status = -ENOMEM;
@@ -325,30 +327,31 @@ again:;
 
     switch (w->switch_reason) {
     case SWITCH_PARK: {
-        uint64_t cur = atomic_load_explicit(&t->state, acquire);
+        uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
         if (ST_STATE(cur) == TASK_RUNNING &&
             atomic_compare_exchange_strong_explicit(
-                &t->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), acq_rel, acquire))
+                &t->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
             return; /* parked: from here on a waker owns it; do not touch t */
         /* Woken before it got off the CPU (NOTIFIED), or a park with no open wait: resume
          * it now, unless its budget is spent. */
         if (w->budget > 0) goto again;
         atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
-                              release);
+                              MO_RELEASE);
         push_local(w, t);
         return;
     }
     case SWITCH_YIELD: {
         /* A waker may be turning RUNNING into NOTIFIED right now: keep whatever it wrote. */
-        uint64_t cur = atomic_load_explicit(&t->state, acquire);
+        uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
         while (!atomic_compare_exchange_weak_explicit(
-            &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE), acq_rel,
-            acquire)) {
+            &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE), MO_ACQ_REL,
+            MO_ACQUIRE)) {
         }
         push_local(w, t);
         return;
     }
     case SWITCH_EXIT:
+        if (TIDE_UNLIKELY(!tide__stack_canary_deep_ok(t->stack))) tide__overflow_die(t);
         tide__task_finish(w, t);
         return;
     default:
@@ -361,16 +364,16 @@ again:;
 void tide__switch_out(tide__task_t *t, int reason) {
     tide__worker_t *w = t->worker;
     w->switch_reason = reason;
-    t->saved_errno = errno;
+    t->saved_errno = *tide__errno_ptr();
     tide__fiber_leave(&t->fiber, &w->sched_fiber, 0);
     tide__ctx_switch(&t->ctx, &w->sched_ctx);
     tide__fiber_arrive(&t->fiber);
-    errno = t->saved_errno;
+    *tide__errno_ptr() = t->saved_errno; /* this thread's errno: we may have moved */
 }
 
 static tide__task_t *next_task(tide__worker_t *w) {
     w->tick++;
-    if (atomic_load_explicit(&w->wheel.count, relaxed) && w->tick % TIMER_POLL_INTERVAL == 0)
+    if (atomic_load_explicit(&w->wheel.count, MO_RELAXED) && w->tick % TIMER_POLL_INTERVAL == 0)
         poll_timers(w, false, NULL);
     if (w->tick % GLOBAL_QUEUE_INTERVAL == 0) {
         tide__task_t *t = pop_global(w);
@@ -405,7 +408,7 @@ static tide__task_t *search(tide__worker_t *w) {
         if (!t) t = steal_any(w);
         if (t) return t;
         if (w->lifo || tide__deque_len(&w->deque)) return next_task(w);
-        if (atomic_load_explicit(&rt->stop, relaxed)) return NULL;
+        if (atomic_load_explicit(&rt->stop, MO_RELAXED)) return NULL;
         if (!spin_until || tide__now() >= spin_until) return NULL;
         for (int i = 0; i < 64; i++) tide__cpu_relax();
         if ((round & 15) == 15 && poll_timers(w, true, NULL)) return next_task(w);
@@ -434,7 +437,7 @@ void *tide__worker_main(void *arg) {
         }
     }
 #endif
-    while (!atomic_load_explicit(&rt->stop, acquire)) {
+    while (!atomic_load_explicit(&rt->stop, MO_ACQUIRE)) {
         tide__task_t *t = next_task(w);
         if (!t) t = search(w);
         if (t) {

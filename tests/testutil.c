@@ -72,3 +72,62 @@ void tt_random_yields(unsigned max) {
     unsigned n = max ? tt_rand() % (max + 1) : 0;
     for (unsigned i = 0; i < n; i++) tide_yield();
 }
+
+void tt_gate_init(tt_gate_t *g) {
+    pthread_mutex_init(&g->lock, NULL);
+    g->open = 0;
+    g->waiting = 0;
+    g->head = NULL;
+}
+
+int tt_gate_wait(tt_gate_t *g) {
+    tt_gate_node_t n = {0};
+    pthread_mutex_lock(&g->lock);
+    if (g->open) {
+        pthread_mutex_unlock(&g->lock);
+        return 0;
+    }
+    n.waker = tide_park_prepare();
+    n.next = g->head;
+    if (g->head) g->head->prev = &n;
+    g->head = &n;
+    g->waiting++;
+    pthread_mutex_unlock(&g->lock);
+    for (;;) {
+        int r = tide_park_on("test gate");
+        pthread_mutex_lock(&g->lock);
+        if (n.woken) {
+            pthread_mutex_unlock(&g->lock);
+            return 0;
+        }
+        if (r < 0) {
+            if (n.prev) n.prev->next = n.next; else g->head = n.next;
+            if (n.next) n.next->prev = n.prev;
+            g->waiting--;
+            pthread_mutex_unlock(&g->lock);
+            return r;
+        }
+        n.waker = tide_park_prepare(); /* woken without being opened: cannot happen */
+        pthread_mutex_unlock(&g->lock);
+        cr_assert_fail("gate waiter woken while the gate is shut");
+    }
+}
+
+void tt_gate_open(tt_gate_t *g) {
+    pthread_mutex_lock(&g->lock);
+    g->open = 1;
+    for (tt_gate_node_t *n = g->head; n; n = n->next) {
+        n->woken = 1;
+        tide_wake(n->waker); /* under the lock: a timed-out waiter cannot have left yet */
+    }
+    g->head = NULL;
+    g->waiting = 0;
+    pthread_mutex_unlock(&g->lock);
+}
+
+uint64_t tt_gate_waiting(tt_gate_t *g) {
+    pthread_mutex_lock(&g->lock);
+    uint64_t n = g->waiting;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}

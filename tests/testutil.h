@@ -3,6 +3,7 @@
 #define TIDE_TESTUTIL_H
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "tide.h"
@@ -23,6 +24,52 @@ void tt_runtime_quiet(tide_runtime_t *rt);
 
 /* A runtime with n workers (0: default), asserting success. */
 tide_runtime_t *tt_runtime(unsigned workers);
+
+/* A gate built directly on wakers (so core tests need nothing from sync/): tasks or threads
+ * wait until it opens; opening wakes them all. Waits honour deadlines and cancellation. */
+typedef struct tt_gate_node {
+    struct tt_gate_node *next, *prev; /* list of waiters */
+    tide_waker_t waker;
+    int woken;
+} tt_gate_node_t;
+
+typedef struct tt_gate {
+    pthread_mutex_t lock;
+    int open;
+    uint64_t waiting;   /* waiters in the list */
+    tt_gate_node_t *head;
+} tt_gate_t;
+
+void tt_gate_init(tt_gate_t *g);
+int tt_gate_wait(tt_gate_t *g);          /* 0, -ETIMEDOUT, -ECANCELED */
+void tt_gate_open(tt_gate_t *g);
+uint64_t tt_gate_waiting(tt_gate_t *g);
+
+/* Iteration counts: sanitizer builds run 5-15x slower, so adversarial loops shrink there
+ * (the character of a test stays, its length does not explode). */
+#ifdef TT_SANITIZED
+#define TT_SCALE(n) ((n) / 10 > 0 ? (n) / 10 : 1)
+#else
+#define TT_SCALE(n) (n)
+#endif
+
+/* Tasks alive at the same time: ThreadSanitizer gives every task's stack a "fiber" and allows
+ * at most 8,128 threads and fibers per process, so TSan builds cap concurrency there. */
+#if defined(__SANITIZE_THREAD__)
+#define TT_LIVE(n) ((n) < 4000 ? (n) : 4000)
+#else
+#define TT_LIVE(n) TT_SCALE(n)
+#endif
+
+/* Timing bounds stretch under sanitizers, which run 5-15x slower (and TSan far slower still
+ * when it creates fibers for new task stacks). */
+#if defined(__SANITIZE_THREAD__)
+#define TT_SLACK(ns) ((ns) * 100)
+#elif defined(TT_SANITIZED)
+#define TT_SLACK(ns) ((ns) * 20)
+#else
+#define TT_SLACK(ns) (ns)
+#endif
 
 /* Cheap thread-safe random numbers for adversarial interleavings. */
 uint32_t tt_rand(void);

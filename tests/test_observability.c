@@ -1,0 +1,112 @@
+/* Observability: runtime statistics, the task dump (names, states, what a task waits on,
+ * spawn sites), and debug mode's reports of slow tasks and failures nobody joined. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static tt_gate_t gate;
+
+static int waiter(void *arg) {
+    return tt_gate_wait(&gate);
+}
+
+static int stats_main(void *arg) {
+    tide_task_t ts[100];
+    for (int i = 0; i < 100; i++) {
+        tide_spawn_opts_t opts = {.name = i == 7 ? "the-seventh" : NULL};
+        cr_assert_eq(tide_spawn_opts(&ts[i], waiter, NULL, &opts), 0);
+    }
+    while (tt_gate_waiting(&gate) < 100) tide_yield();
+
+    tide_runtime_t *rt = tide_runtime_current();
+    tide_stats_t st;
+    tide_worker_stats_t ws[8];
+    cr_assert_eq(tide_runtime_stats(rt, &st, ws, 8), 0);
+    cr_assert_eq(st.workers, 2);
+    cr_assert_geq(st.tasks_spawned, 101);
+    cr_assert_geq(st.tasks_live, 101, "100 waiters and main");
+    cr_assert_geq(st.stacks_live, 101);
+    cr_assert_geq(ws[0].tasks_run + ws[1].tasks_run, 101);
+
+    /* The dump names the waiters, their state, what they wait on and where they came from. */
+    char path[] = "/tmp/tide-dump-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_geq(tide_runtime_dump(rt, fd), 101);
+    lseek(fd, 0, SEEK_SET);
+    static char buf[1 << 16];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    cr_assert(strstr(buf, "'the-seventh' waiting on test gate"), "dump: %.2000s", buf);
+    cr_assert(strstr(buf, "test_observability.c:"), "spawn site missing");
+    cr_assert(strstr(buf, "'main' running"), "the dumping task is running");
+
+    tt_gate_open(&gate);
+    for (int i = 0; i < 100; i++) cr_assert_eq(tide_join(ts[i], NULL), 0);
+    return 0;
+}
+
+Test(observability, stats_and_task_dump) {
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    tt_gate_init(&gate);
+    tide_runtime_t *rt = tt_runtime(2);
+    cr_assert_eq(tide_runtime_block_on(rt, stats_main, NULL), 0);
+    tt_runtime_quiet(rt);
+    cr_assert_eq(tide_runtime_free(rt), 0);
+    tt_leaks_end(&l);
+}
+
+static int hog(void *arg) {
+    int64_t until = tide_now() + TIDE_MSEC(30);
+    while (tide_now() < until) {
+    }
+    return 0;
+}
+
+static int fails(void *arg) {
+    return -ECONNRESET;
+}
+
+static int debug_main(void *arg) {
+    tide_task_t t;
+    tide_spawn_opts_t slow = {.name = "hog"};
+    cr_assert_eq(tide_spawn_opts(&t, hog, NULL, &slow), 0);
+    cr_assert_eq(tide_join(t, NULL), 0);
+    tide_spawn_opts_t bad = {.name = "failer", .detached = 1};
+    cr_assert_eq(tide_spawn_opts(NULL, fails, NULL, &bad), 0);
+    tide_spawn_opts_t bad2 = {.name = "never-joined"};
+    cr_assert_eq(tide_spawn_opts(&t, fails, NULL, &bad2), 0); /* dropped on purpose */
+    tide_sleep(TIDE_MSEC(10));
+    return 0;
+}
+
+Test(observability, debug_mode_reports_slow_tasks_and_unjoined_failures) {
+    char path[] = "/tmp/tide-debug-XXXXXX";
+    int fd = mkstemp(path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    tide_config_t cfg;
+    tide_config_init(&cfg);
+    cfg.debug = 1;
+    cfg.slow_task_ns = TIDE_MSEC(10);
+    cr_assert_eq(tide_run_config(&cfg, debug_main, NULL), 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    static char buf[1 << 14];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    cr_assert(strstr(buf, "'hog'") && strstr(buf, "without yielding"), "stderr: %s", buf);
+    cr_assert(strstr(buf, "'failer'") && strstr(buf, "nobody joined"), "stderr: %s", buf);
+    cr_assert(strstr(buf, "'never-joined'"), "stderr: %s", buf);
+    cr_assert_null(strstr(buf, "'main'"), "main was joined and succeeded: %s", buf);
+}
