@@ -178,7 +178,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
 
     int64_t start = tide__now();
     bool dumped = false;
-    while (atomic_load_explicit(&rt->live, MO_ACQUIRE) > 0) {
+    while (tide__live_tasks(rt) > 0) {
         tide__task_foreach(&rt->tasks, cancel_live, NULL);
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -229,7 +229,7 @@ int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stat
     if (!rt || !stats) return -EINVAL;
     memset(stats, 0, sizeof *stats);
     stats->workers = rt->nworkers;
-    stats->tasks_spawned = atomic_load(&rt->spawned);
+    stats->tasks_spawned = tide__spawned_tasks(rt);
     stats->tasks_live = atomic_load(&rt->tasks.records_live);
     stats->stacks_live = atomic_load(&rt->stacks.live);
     stats->stacks_mapped = atomic_load(&rt->stacks.mapped);

@@ -47,6 +47,9 @@ typedef struct tide__worker {
     tide__wheel_t wheel;         /* timers armed by tasks on this worker */
     TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: 1 when told to wake */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
+    int64_t run_started;         /* debug mode: when the running task was switched to */
+    _Atomic uint64_t spawned;    /* tasks this worker spawned (single writer) */
+    _Atomic uint64_t finished;   /* tasks that ended on this worker (single writer) */
     tide__worker_counters_t c;
 } tide__worker_t;
 
@@ -102,8 +105,8 @@ struct tide_runtime {
     int64_t origin;               /* tide_now() at start: timer wheels' tick 0 */
     _Atomic int shutting_down;    /* no new spawns from outside tasks */
     _Atomic int stop;             /* workers exit */
-    _Atomic uint64_t spawned;
-    _Atomic uint64_t live;        /* tasks spawned and not yet finished */
+    _Atomic uint64_t remote_spawned;  /* tasks spawned from outside the workers */
+    _Atomic uint64_t remote_finished; /* (tasks end on workers; kept for symmetry) */
     pthread_mutex_t ext_lock;     /* extension slots (io driver...) */
     void *ext[TIDE_EXT_SLOTS];
     void (*ext_free[TIDE_EXT_SLOTS])(void *);
@@ -127,6 +130,10 @@ void tide__switch_out(tide__task_t *t, int reason);
 int tide__park_until(tide__task_t *t, const char *what, int64_t deadline);
 void tide__unpark_worker(tide__worker_t *w);
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq);
+
+/* Tasks spawned and not yet ended (sum of per-worker counters: no shared hot counter). */
+uint64_t tide__live_tasks(tide_runtime_t *rt);
+uint64_t tide__spawned_tasks(tide_runtime_t *rt);
 
 /* Task lifecycle (task.c). */
 void tide__task_finish(tide__worker_t *w, tide__task_t *t);

@@ -36,13 +36,13 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
     t->spawn_line = (uint32_t)line;
     if (opts && opts->name) {
         strncpy(t->name, opts->name, sizeof t->name - 1);
-        t->name[sizeof t->name - 1] = 0;
+        t->name[sizeof t->name - 1] = 0; /* (a recycled record's name is already "") */
     }
     if (detached) atomic_store_explicit(&t->flags, TF_RELEASED | TF_DETACHED, MO_RELAXED);
     uint64_t id = atomic_load_explicit(&t->id, MO_RELAXED);
     if (out) *out = (tide_task_t){t, id};
-    atomic_fetch_add_explicit(&rt->live, 1, MO_RELAXED);
-    atomic_fetch_add_explicit(&rt->spawned, 1, MO_RELAXED);
+    if (local) tide__count(w->spawned, 1);
+    else atomic_fetch_add_explicit(&rt->remote_spawned, 1, MO_RELAXED);
 
     if (local) tide__schedule_local(w, t);
     else tide__push_remote(rt, t);
@@ -81,7 +81,7 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide__task_unlock(t);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
-    atomic_fetch_sub_explicit(&rt->live, 1, MO_RELEASE);
+    tide__count(w->finished, 1);
     if (flags & TF_RELEASED) recycle(t, w);
 }
 
@@ -244,4 +244,20 @@ void tide_task_set_name(const char *name) {
 tide_runtime_t *tide_runtime_current(void) {
     tide__worker_t *w = tide__worker_current();
     return w && w->current ? w->rt : NULL;
+}
+
+uint64_t tide__spawned_tasks(tide_runtime_t *rt) {
+    uint64_t n = atomic_load_explicit(&rt->remote_spawned, MO_ACQUIRE);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += atomic_load_explicit(&rt->workers[i]->spawned, MO_ACQUIRE);
+    return n;
+}
+
+uint64_t tide__live_tasks(tide_runtime_t *rt) {
+    /* Read the ends before the starts: a task counted as finished was counted as spawned. */
+    uint64_t done = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        done += atomic_load_explicit(&rt->workers[i]->finished, MO_ACQUIRE);
+    uint64_t spawned = tide__spawned_tasks(rt);
+    return spawned > done ? spawned - done : 0;
 }

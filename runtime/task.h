@@ -52,33 +52,52 @@ enum {
     TF_JOINED = 1u << 5,    /* status was handed to a joiner */
 };
 
-typedef struct tide__task {
+/* Laid out in cache lines by use: a spawn writes only the first two lines (the others are left
+ * clean by the previous task's end), which matters because a spawner usually gets records
+ * that another worker freed, cold in its own cache. */
+typedef struct __attribute__((aligned(64))) tide__task {
+    /* line 0: scheduling */
     _Atomic uint64_t state;     /* seq | reason | state, see above */
     tide__qnode_t qnode;        /* link in the inject queue */
     tide__ctx_t ctx;            /* saved context while switched out */
     tide__stack_t *stack;       /* NULL until the first run */
     struct tide__worker *worker;/* worker running it (valid while RUNNING) */
-    int (*fn)(void *);          /* body */
+    union {
+        int (*fn)(void *);             /* body, while the task lives */
+        struct tide__task *next_free;  /* free-list link, while the record is free */
+    };
     void *arg;
     tide_runtime_t *rt;         /* owner (NULL for a thread stand-in) */
+    /* line 1: identity, completion, per-task context */
     _Atomic uint64_t id;        /* unique id; 0 while the record is free */
     _Atomic uint32_t flags;     /* TF_* */
     int status;                 /* fn's return value once TF_DONE */
     int saved_errno;            /* errno of this task while switched out */
     uint32_t shield;            /* cancellation shield depth */
     int64_t deadline;           /* current deadline scope (TIDE_FOREVER: none) */
-    tide__spin_t lock;          /* guards flags changes and done_waiters */
-    tide_watch_t *watchers;     /* who waits for this task to end (join, gather...) */
-    tide__timer_t timer;        /* the wait's timeout (deadline or sleep) */
+    tide__spin_t lock;          /* guards flags changes and watchers */
     uint32_t stack_size;        /* requested stack size (0: runtime default) */
-    uint32_t spawn_line;        /* spawn site, for dumps */
-    const char *spawn_file;
+    tide_watch_t *watchers;     /* who waits for this task to end (join, gather...); NULL
+                                   again by the time the task ends */
+    const char *spawn_file;     /* spawn site, for dumps */
+    uint32_t spawn_line;
+    /* line 2: waiting (clean whenever the task is not parked) */
+    tide__timer_t timer;        /* the wait's timeout (deadline or sleep) */
     _Atomic(const char *) waiting_on; /* what the task is parked on (dumps) */
-    int64_t run_started;        /* debug mode: when the current run began */
-    struct tide__task *next_free; /* free-list link while recycled */
-    char name[32];              /* for dumps; "" if unnamed */
-    tide__fiber_t fiber;        /* sanitizer state of its stack (empty in normal builds) */
+    /* line 3: rarely used */
+    char name[32];              /* for dumps; "" if unnamed (cleared when recycled) */
+#if defined(TIDE_ASAN) || defined(TIDE_TSAN)
+    tide__fiber_t fiber;        /* sanitizer state of its stack */
+#endif
 } tide__task_t;
+
+/* The sanitizer state of a task (only sanitizer builds have one). */
+#if defined(TIDE_ASAN) || defined(TIDE_TSAN)
+#define TIDE__TASK_FIBER(t) (&(t)->fiber)
+#else
+extern tide__fiber_t tide__no_fiber;
+#define TIDE__TASK_FIBER(t) (&tide__no_fiber)
+#endif
 
 static inline void tide__task_lock(tide__task_t *t) { tide__spin_lock(&t->lock); }
 static inline void tide__task_unlock(tide__task_t *t) { tide__spin_unlock(&t->lock); }

@@ -13,7 +13,7 @@
 
 /* A batch is a list of free records linked through next_free; its first record also
  * carries the batch's length and the link to the next batch, in fields a free record does
- * not otherwise use. */
+ * not otherwise use (all in the record's first two cache lines, which a spawn writes anyway). */
 #define BATCH_NEXT(t) (*(tide__task_t **)(void *)&(t)->arg)
 #define BATCH_LEN(t) ((t)->status)
 
@@ -31,7 +31,7 @@ void tide__task_pool_destroy(tide__task_pool_t *p) {
     tide__task_chunk_t *c = atomic_load(&p->chunks);
     while (c) {
         tide__task_chunk_t *next = c->next;
-        tide__free(c->tasks, sizeof(tide__task_t) * c->count);
+        tide__free(c->tasks, (sizeof(tide__task_t) * c->count + 63) & ~(size_t)63);
         tide__free(c, sizeof *c);
         c = next;
     }
@@ -63,7 +63,7 @@ static tide__task_t *pop_batch(tide__task_pool_t *p) {
 static tide__task_t *chunk_new(tide__task_pool_t *p) {
     tide__task_chunk_t *c = tide__alloc(sizeof *c);
     if (!c) return NULL;
-    c->tasks = tide__calloc(sizeof(tide__task_t) * CHUNK_TASKS);
+    c->tasks = tide__alloc_aligned(sizeof(tide__task_t) * CHUNK_TASKS); /* zeroed, 64-aligned */
     if (!c->tasks) {
         tide__free(c, sizeof *c);
         return NULL;
@@ -140,10 +140,10 @@ tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) 
      * task must never match a wait of the new one. */
     uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED)) + 1;
     atomic_store_explicit(&t->state, ST_MAKE(seq, 0, TASK_RUNNABLE), MO_RELAXED);
+    /* Lines 0 and 1 only: the timer, waiting_on, watchers and name were left clean when the
+     * record's previous task ended (see tide__task_recycle). */
     atomic_store_explicit(&t->flags, 0, MO_RELAXED);
     atomic_store_explicit(&t->qnode.next, NULL, MO_RELAXED);
-    atomic_store_explicit(&t->timer.wheel, NULL, MO_RELAXED);
-    atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
     t->ctx.sp = NULL;
     t->stack = NULL;
     t->worker = NULL;
@@ -151,15 +151,11 @@ tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) 
     t->saved_errno = 0;
     t->shield = 0;
     t->deadline = TIDE_FOREVER;
-    t->watchers = NULL;
     t->stack_size = 0;
     t->spawn_line = 0;
     t->spawn_file = NULL;
-    t->run_started = 0;
-    t->next_free = NULL;
-    t->name[0] = 0;
 #if defined(TIDE_ASAN) || defined(TIDE_TSAN)
-    memset(&t->fiber, 0, sizeof t->fiber);
+    memset(TIDE__TASK_FIBER(t), 0, sizeof t->fiber);
 #endif
     atomic_fetch_add_explicit(&p->records_live, 1, MO_RELAXED);
     /* Publish the id last: a handle check that sees it sees an initialised record. */
@@ -168,6 +164,7 @@ tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) 
 }
 
 void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, tide__task_t *t) {
+    t->name[0] = 0; /* while the record is still warm here, not when it is next spawned */
     atomic_store_explicit(&t->id, 0, MO_RELEASE);
     atomic_fetch_sub_explicit(&p->records_live, 1, MO_RELAXED);
     if (!cache) {

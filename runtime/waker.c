@@ -47,7 +47,8 @@ static TIDE_NOINLINE tide__task_t *standin(void) {
     pthread_mutex_unlock(&standin_lock);
     if (!t) {
         /* Deliberately never freed: a waker may still point here after the thread exits. */
-        t = calloc(1, sizeof *t);
+        t = aligned_alloc(64, sizeof *t); /* the record type is cache-line aligned */
+        if (t) memset(t, 0, sizeof *t);
         if (!t) {
             tide__die_write("tide: out of memory for a thread's wait record\n", NULL);
             abort();

@@ -21,6 +21,10 @@
 
 static __thread tide__worker_t *tls_worker;
 
+#if !defined(TIDE_ASAN) && !defined(TIDE_TSAN)
+tide__fiber_t tide__no_fiber; /* stands in for a task's sanitizer state in normal builds */
+#endif
+
 TIDE_NOINLINE tide__worker_t *tide__worker_current(void) {
     /* The empty asm keeps the compiler from treating this as a pure function whose result
      * (and the thread pointer behind it) could be reused across a context switch. */
@@ -273,7 +277,7 @@ static void task_entry(void *arg) {
     t->status = status;
     tide__worker_t *w = tide__worker_current();
     w->switch_reason = SWITCH_EXIT;
-    tide__fiber_leave(&t->fiber, &w->sched_fiber, 1);
+    tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 1);
     tide__ctx_switch(&t->ctx, &w->sched_ctx);
     abort(); /* a finished task is never resumed */
 }
@@ -312,15 +316,15 @@ again:;
     t->worker = w;
     w->current = t;
     tide__count(w->c.tasks_run, 1);
-    if (TIDE_UNLIKELY(rt->cfg.debug)) t->run_started = tide__now();
+    if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now();
 
-    tide__fiber_leave(&w->sched_fiber, &t->fiber, 0);
+    tide__fiber_leave(&w->sched_fiber, TIDE__TASK_FIBER(t), 0);
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
 
     w->current = NULL;
     if (TIDE_UNLIKELY(rt->cfg.debug)) {
-        int64_t ran = tide__now() - t->run_started;
+        int64_t ran = tide__now() - w->run_started;
         if (ran >= rt->cfg.slow_task_ns) tide__debug_slow(t, ran);
     }
     if (TIDE_UNLIKELY(!tide__stack_canary_ok(t->stack, t->ctx.sp))) tide__overflow_die(t);
@@ -365,9 +369,9 @@ void tide__switch_out(tide__task_t *t, int reason) {
     tide__worker_t *w = t->worker;
     w->switch_reason = reason;
     t->saved_errno = *tide__errno_ptr();
-    tide__fiber_leave(&t->fiber, &w->sched_fiber, 0);
+    tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
     tide__ctx_switch(&t->ctx, &w->sched_ctx);
-    tide__fiber_arrive(&t->fiber);
+    tide__fiber_arrive(TIDE__TASK_FIBER(t));
     *tide__errno_ptr() = t->saved_errno; /* this thread's errno: we may have moved */
 }
 
