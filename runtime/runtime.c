@@ -50,8 +50,11 @@ static int resolve_config(tide_config_t *cfg, const tide_config_t *in) {
 
 static void free_workers(tide_runtime_t *rt) {
     if (!rt->workers) return;
-    for (unsigned i = 0; i < rt->nworkers; i++)
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        if (!rt->workers[i]) continue;
+        tide__stack_cache_destroy(&rt->workers[i]->stacks);
         tide__free(rt->workers[i], (sizeof(tide__worker_t) + 63) & ~(size_t)63);
+    }
     tide__free(rt->workers, rt->nworkers * sizeof *rt->workers);
     rt->workers = NULL;
 }
@@ -75,11 +78,12 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     rt->nworkers = cfg.workers;
     rt->origin = tide__now();
     tide__inject_init(&rt->inject);
+    tide__spill_init(&rt->spill);
     tide__idle_init(&rt->idle, rt->nworkers);
     pthread_mutex_init(&rt->ext_lock, NULL);
     if ((r = tide__stacks_init(&rt->stacks, cfg.stack_size, cfg.stack_decay_ns)) < 0)
         goto fail_rt;
-    if ((r = tide__task_pool_init(&rt->tasks)) < 0) goto fail_stacks;
+    if ((r = tide__task_pool_init(&rt->tasks, rt->serial)) < 0) goto fail_stacks;
     if ((r = tide__blocking_init(&rt->blocking)) < 0) goto fail_tasks;
 
     r = -ENOMEM;
@@ -94,7 +98,7 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
         w->rng = 0x9E3779B9u * (i + 1);
         tide__deque_init(&w->deque);
         tide__wheel_init(&w->wheel, rt->origin);
-        w->stacks.cap = (unsigned)cfg.stack_cache;
+        if (tide__stack_cache_init(&w->stacks, (unsigned)cfg.stack_cache) < 0) goto fail_workers;
         atomic_init(&w->unpark, 0);
     }
 
@@ -121,6 +125,7 @@ fail_tasks:
 fail_stacks:
     tide__stacks_destroy(&rt->stacks);
 fail_rt:
+    tide__spill_destroy(&rt->spill);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__idle_destroy(&rt->idle);
     tide__free(rt, sizeof *rt);
@@ -203,6 +208,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
     tide__task_pool_destroy(&rt->tasks);
     tide__stacks_destroy(&rt->stacks);
     tide__idle_destroy(&rt->idle);
+    tide__spill_destroy(&rt->spill);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__free(rt, sizeof *rt);
     return 0;
@@ -234,7 +240,7 @@ int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stat
     stats->stacks_live = atomic_load(&rt->stacks.live);
     stats->stacks_mapped = atomic_load(&rt->stacks.mapped);
     stats->stacks_guarded = atomic_load(&rt->stacks.guarded);
-    stats->global_depth = tide__inject_len(&rt->inject);
+    stats->global_depth = tide__inject_len(&rt->inject) + tide__spill_len(&rt->spill);
     pthread_mutex_lock(&rt->blocking.lock);
     stats->blocking_threads = rt->blocking.threads;
     pthread_mutex_unlock(&rt->blocking.lock);

@@ -12,6 +12,7 @@
 #include "deque.h"
 #include "inject.h"
 #include "platform.h"
+#include "spill.h"
 #include "stack.h"
 #include "task.h"
 #include "task_alloc.h"
@@ -97,7 +98,8 @@ struct tide_runtime {
     uint64_t serial;              /* distinguishes runtimes in thread-local caches */
     unsigned nworkers;
     tide__worker_t **workers;
-    tide__inject_t inject;        /* global queue */
+    tide__inject_t inject;        /* global queue: single tasks from outside the workers */
+    tide__spill_t spill;          /* global queue: halves of full deques, as arrays */
     tide__idle_t idle;
     tide__stacks_t stacks;
     tide__task_pool_t tasks;
@@ -127,7 +129,9 @@ void *tide__worker_main(void *arg);
 void tide__push_remote(tide_runtime_t *rt, tide__task_t *t);
 void tide__schedule_local(tide__worker_t *w, tide__task_t *t);
 void tide__switch_out(tide__task_t *t, int reason);
-int tide__park_until(tide__task_t *t, const char *what, int64_t deadline);
+/* Park until woken or `deadline` (or the scope's, if earlier); now: the current time if the
+ * caller has just read it, else 0. */
+int tide__park_until(tide__task_t *t, const char *what, int64_t deadline, int64_t now);
 void tide__unpark_worker(tide__worker_t *w);
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq);
 

@@ -189,20 +189,47 @@ static void slab_unmap(tide__stacks_t *s, tide__slab_t *slab) {
     tide__free(slab, sizeof *slab + slab->count * sizeof(tide__stack_t));
 }
 
-static void warm_unlink(tide__stacks_t *s, tide__stack_t *st) {
-    if (st->prev) st->prev->next = st->next; else s->warm_head = st->next;
-    if (st->next) st->next->prev = st->prev; else s->warm_tail = st->prev;
-    st->next = st->prev = NULL;
-    tide__count(s->warm_count, -1);
+int tide__stack_cache_init(tide__stack_cache_t *cache, unsigned cap) {
+    cache->items = tide__calloc(sizeof(tide__stack_t *) * (cap ? cap : 1));
+    cache->count = 0;
+    cache->cap = cap ? cap : 1;
+    return cache->items ? 0 : -ENOMEM;
 }
 
-static void warm_push(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
-    st->freed_at = now;
-    st->prev = NULL;
-    st->next = s->warm_head;
-    if (s->warm_head) s->warm_head->prev = st; else s->warm_tail = st;
-    s->warm_head = st;
+void tide__stack_cache_destroy(tide__stack_cache_t *cache) {
+    tide__free(cache->items, sizeof(tide__stack_t *) * cache->cap);
+    cache->items = NULL;
+    cache->count = cache->cap = 0;
+}
+
+/* ---- the depot ring (under s->lock) ---- */
+
+static tide__depot_entry_t *ring_at(tide__stacks_t *s, size_t i) {
+    return &s->ring[(s->ring_bottom + i) & (s->ring_cap - 1)];
+}
+
+static bool ring_push(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
+    size_t n = atomic_load_explicit(&s->warm_count, MO_RELAXED);
+    if (n == s->ring_cap) {
+        size_t cap = s->ring_cap ? s->ring_cap * 2 : 1024;
+        tide__depot_entry_t *r = tide__alloc(sizeof *r * cap);
+        if (!r) return false;
+        for (size_t i = 0; i < n; i++) r[i] = *ring_at(s, i);
+        tide__free(s->ring, sizeof *r * s->ring_cap);
+        s->ring = r;
+        s->ring_cap = cap;
+        s->ring_bottom = 0;
+    }
+    *ring_at(s, n) = (tide__depot_entry_t){st, now};
     tide__count(s->warm_count, 1);
+    return true;
+}
+
+static tide__stack_t *ring_pop_newest(tide__stacks_t *s) {
+    size_t n = atomic_load_explicit(&s->warm_count, MO_RELAXED);
+    if (!n) return NULL;
+    tide__count(s->warm_count, -1);
+    return ring_at(s, n - 1)->st;
 }
 
 /* Refill a cache with up to half its capacity from the depot, or map a new slab. */
@@ -210,24 +237,17 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     unsigned want = cache ? (cache->cap / 2 ? cache->cap / 2 : 1) : 1;
     tide__stack_t *first = NULL;
     pthread_mutex_lock(&s->lock);
-    while (want > 0 && (s->warm_head || s->cold)) {
-        tide__stack_t *st;
-        if (s->warm_head) {
-            st = s->warm_head;
-            warm_unlink(s, st);
-        } else {
+    while (want > 0) {
+        tide__stack_t *st = ring_pop_newest(s);
+        if (!st && s->cold) {
             st = s->cold;
             s->cold = st->next;
             s->cold_count--;
             st->purged = 0;
         }
-        if (!first) {
-            first = st;
-        } else {
-            st->next = cache->head;
-            cache->head = st;
-            cache->count++;
-        }
+        if (!st) break;
+        if (!first) first = st;
+        else cache->items[cache->count++] = st;
         want--;
     }
     pthread_mutex_unlock(&s->lock);
@@ -242,12 +262,11 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     int64_t now = tide__now();
     for (unsigned i = 1; i < slab->count; i++) {
         tide__stack_t *st = &slab->stacks[i];
-        if (cache && cache->count < cache->cap) {
-            st->next = cache->head;
-            cache->head = st;
-            cache->count++;
-        } else {
-            warm_push(s, st, now);
+        if (cache && cache->count < cache->cap) cache->items[cache->count++] = st;
+        else if (!ring_push(s, st, now)) {
+            st->next = s->cold; /* no memory for the ring: keep it on the cold list */
+            s->cold = st;
+            s->cold_count++;
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -257,10 +276,8 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
 tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, size_t size) {
     tide__stack_t *st;
     if (size == 0 || round_page(size) == s->stack_size) {
-        if (cache && cache->head) {
-            st = cache->head;
-            cache->head = st->next;
-            cache->count--;
+        if (cache && cache->count) {
+            st = cache->items[--cache->count];
         } else {
             st = depot_get(s, cache);
             if (!st) return NULL;
@@ -274,7 +291,7 @@ tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, si
         pthread_mutex_unlock(&s->lock);
         st = &slab->stacks[0];
     }
-    st->next = st->prev = NULL;
+    st->next = NULL;
     atomic_fetch_add_explicit(&s->live, 1, MO_RELAXED);
     return st;
 }
@@ -288,6 +305,14 @@ static void slab_remove(tide__stacks_t *s, tide__slab_t *slab) {
     }
 }
 
+/* Into the depot ring, or the cold list if the ring cannot grow (under the lock). */
+static void to_depot(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
+    if (ring_push(s, st, now)) return;
+    st->next = s->cold;
+    s->cold = st;
+    s->cold_count++;
+}
+
 void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st) {
     atomic_fetch_sub_explicit(&s->live, 1, MO_RELAXED);
     if (st->slab->custom) {
@@ -298,35 +323,26 @@ void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_
         return;
     }
     if (cache && cache->count < cache->cap) {
-        st->next = cache->head;
-        cache->head = st;
-        cache->count++;
+        cache->items[cache->count++] = st;
         return;
     }
-    /* Cache full: move half of it, plus this one, to the depot in one locked batch. */
+    /* Cache full: its older half, then this one, go to the depot in one locked batch. */
     int64_t now = tide__now();
     pthread_mutex_lock(&s->lock);
-    warm_push(s, st, now);
-    if (cache) {
-        unsigned keep = cache->cap / 2;
-        while (cache->count > keep) {
-            tide__stack_t *c = cache->head;
-            cache->head = c->next;
-            cache->count--;
-            warm_push(s, c, now);
-        }
-    }
+    unsigned move = cache ? cache->count / 2 : 0;
+    for (unsigned i = 0; i < move; i++) to_depot(s, cache->items[i], now);
+    to_depot(s, st, now);
     pthread_mutex_unlock(&s->lock);
+    if (move) {
+        memmove(cache->items, cache->items + move, sizeof(tide__stack_t *) * (cache->count - move));
+        cache->count -= move;
+    }
 }
 
 void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache) {
     int64_t now = tide__now();
     pthread_mutex_lock(&s->lock);
-    while (cache->head) {
-        tide__stack_t *c = cache->head;
-        cache->head = c->next;
-        warm_push(s, c, now);
-    }
+    for (unsigned i = 0; i < cache->count; i++) to_depot(s, cache->items[i], now);
     cache->count = 0;
     pthread_mutex_unlock(&s->lock);
 }
@@ -337,9 +353,11 @@ void tide__stacks_decay(tide__stacks_t *s, int64_t now) {
     if (pthread_mutex_trylock(&s->lock) != 0) return;
     atomic_store_explicit(&s->last_purge, now, MO_RELAXED);
     int purged = 0;
-    while (s->warm_tail && now - s->warm_tail->freed_at >= s->decay_ns && purged < 4096) {
-        tide__stack_t *st = s->warm_tail;
-        warm_unlink(s, st);
+    while (atomic_load_explicit(&s->warm_count, MO_RELAXED) && purged < 4096 &&
+           now - ring_at(s, 0)->freed_at >= s->decay_ns) {
+        tide__stack_t *st = ring_at(s, 0)->st;
+        s->ring_bottom = (s->ring_bottom + 1) & (s->ring_cap - 1);
+        tide__count(s->warm_count, -1);
         /* The descriptor lives off the stack, so the whole stack can go. */
         madvise(st->lo, (size_t)(st->hi - st->lo), MADV_DONTNEED);
         st->purged = 1;
@@ -359,6 +377,10 @@ void tide__stacks_destroy(tide__stacks_t *s) {
         slab = next;
     }
     s->slabs = NULL;
-    s->warm_head = s->warm_tail = s->cold = NULL;
+    tide__free(s->ring, sizeof *s->ring * s->ring_cap);
+    s->ring = NULL;
+    s->ring_cap = 0;
+    atomic_store(&s->warm_count, 0);
+    s->cold = NULL;
     pthread_mutex_destroy(&s->lock);
 }

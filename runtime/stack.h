@@ -28,12 +28,10 @@
 struct tide__slab;
 
 typedef struct tide__stack {
-    struct tide__stack *next;  /* free-list links (cache, depot) */
-    struct tide__stack *prev;
+    struct tide__stack *next;  /* link in the list of purged stacks */
     char *lo;                  /* lowest usable byte; the canary starts here */
     char *hi;                  /* one past the highest usable byte */
     struct tide__slab *slab;   /* the mapping it lives in */
-    int64_t freed_at;          /* when it entered the depot (for decay) */
     uint32_t guarded : 1;      /* a guard region lies right below lo */
     uint32_t mprotected : 1;   /* ...made by mprotect (it costs a mapping from the budget) */
     uint32_t purged : 1;       /* memory given back; pages read as zero */
@@ -53,20 +51,29 @@ typedef struct tide__slab {
     tide__stack_t stacks[];  /* their descriptors (kept off the stacks so a purge frees all) */
 } tide__slab_t;
 
-/* A worker's private cache of free stacks (LIFO: the warmest first). */
+/* A worker's private cache of free stacks: an array used as a stack, so the warmest stack is
+ * reused first and taking or giving one touches no descriptor. */
 typedef struct tide__stack_cache {
-    tide__stack_t *head;
+    tide__stack_t **items;    /* items[count - 1] is the most recently freed */
     unsigned count;
     unsigned cap;
 } tide__stack_cache_t;
+
+/* A depot entry: a free stack and when it came back. */
+typedef struct tide__depot_entry {
+    tide__stack_t *st;
+    int64_t freed_at;
+} tide__depot_entry_t;
 
 typedef struct tide__stacks {
     size_t stack_size;          /* usable size of pooled stacks (page multiple) */
     int64_t decay_ns;           /* purge stacks idle this long */
     pthread_mutex_t lock;       /* guards everything below */
-    tide__stack_t *warm_head;   /* depot: most recently freed first */
-    tide__stack_t *warm_tail;   /* ... least recently freed last (purged first) */
-    _Atomic size_t warm_count;  /* (peeked at without the lock by idle workers) */
+    tide__depot_entry_t *ring;  /* depot of warm stacks: a ring, newest at the top end,
+                                   oldest (purged first) at the bottom end */
+    size_t ring_cap;            /* entries allocated (a power of two) */
+    size_t ring_bottom;         /* index of the oldest entry */
+    _Atomic size_t warm_count;  /* entries in the ring (peeked at without the lock) */
     tide__stack_t *cold;        /* purged stacks, reused before new slabs */
     size_t cold_count;
     tide__slab_t *slabs;        /* every slab, for tide__stacks_destroy */
@@ -77,6 +84,9 @@ typedef struct tide__stacks {
 } tide__stacks_t;
 
 int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns);
+/* A cache with room for cap stacks. */
+int tide__stack_cache_init(tide__stack_cache_t *cache, unsigned cap);
+void tide__stack_cache_destroy(tide__stack_cache_t *cache);
 /* Unmap everything. Every stack must have been released. */
 void tide__stacks_destroy(tide__stacks_t *s);
 

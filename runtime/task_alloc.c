@@ -17,8 +17,23 @@
 #define BATCH_NEXT(t) (*(tide__task_t **)(void *)&(t)->arg)
 #define BATCH_LEN(t) ((t)->status)
 
-int tide__task_pool_init(tide__task_pool_t *p) {
+/* Threads outside the runtime (spawn_remote, joins from main) keep a cache too. */
+static __thread struct {
+    uint64_t serial;         /* the runtime (pool) it belongs to; 0: none */
+    tide__task_cache_t cache;
+} foreign;
+
+static tide__task_cache_t *foreign_cache(tide__task_pool_t *p) {
+    if (foreign.serial != p->serial) {
+        foreign.serial = p->serial;
+        memset(&foreign.cache, 0, sizeof foreign.cache);
+    }
+    return &foreign.cache;
+}
+
+int tide__task_pool_init(tide__task_pool_t *p, uint64_t serial) {
     memset(p, 0, sizeof *p);
+    p->serial = serial;
     if (pthread_mutex_init(&p->grow_lock, NULL)) return -ENOMEM;
     atomic_init(&p->lock.locked, 0);
     atomic_init(&p->chunks, NULL);
@@ -88,25 +103,11 @@ static tide__task_t *chunk_new(tide__task_pool_t *p) {
 }
 
 static uint64_t next_id(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    if (!cache) return atomic_fetch_add_explicit(&p->next_id, 1, MO_RELAXED);
     if (cache->next_id == cache->id_end) {
         cache->next_id = atomic_fetch_add_explicit(&p->next_id, ID_BLOCK, MO_RELAXED);
         cache->id_end = cache->next_id + ID_BLOCK;
     }
     return cache->next_id++;
-}
-
-/* A free record for a thread without a cache: split one off a pooled batch. */
-static tide__task_t *take_one(tide__task_pool_t *p) {
-    tide__task_t *b = pop_batch(p);
-    if (!b) {
-        b = chunk_new(p);
-        if (!b) return NULL;
-        BATCH_LEN(b) = CHUNK_TASKS;
-    }
-    tide__task_t *rest = b->next_free;
-    if (rest) push_batch(p, rest, BATCH_LEN(b) - 1);
-    return b;
 }
 
 /* Refill an empty cache with a pooled batch, or a new chunk. */
@@ -126,16 +127,13 @@ static bool refill(tide__task_pool_t *p, tide__task_cache_t *cache) {
 }
 
 tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    tide__task_t *t;
-    if (cache) {
-        if (!cache->head && !refill(p, cache)) return NULL;
-        t = cache->head;
-        cache->head = t->next_free;
-        cache->count--;
-    } else {
-        t = take_one(p);
-        if (!t) return NULL;
-    }
+    if (!cache) cache = foreign_cache(p);
+    if (!cache->head && !refill(p, cache)) return NULL;
+    tide__task_t *t = cache->head;
+    cache->head = t->next_free;
+    cache->count--;
+    /* The next spawn's record was probably freed on another CPU: start fetching it. */
+    if (cache->head) __builtin_prefetch(cache->head, 1, 3);
     /* Keep the wait sequence growing across incarnations: a waker of the record's previous
      * task must never match a wait of the new one. */
     uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED)) + 1;
@@ -167,11 +165,7 @@ void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, tide__t
     t->name[0] = 0; /* while the record is still warm here, not when it is next spawned */
     atomic_store_explicit(&t->id, 0, MO_RELEASE);
     atomic_fetch_sub_explicit(&p->records_live, 1, MO_RELAXED);
-    if (!cache) {
-        t->next_free = NULL;
-        push_batch(p, t, 1);
-        return;
-    }
+    if (!cache) cache = foreign_cache(p);
     t->next_free = cache->head;
     cache->head = t;
     if (++cache->count < CACHE_MAX) return;

@@ -32,13 +32,16 @@ typedef struct tide__task_pool {
     _Atomic(tide__task_chunk_t *) chunks;  /* every chunk, newest first */
     _Atomic uint64_t next_id;              /* id blocks are handed out from here */
     _Atomic uint64_t records_live;         /* allocated and not recycled */
+    uint64_t serial;                       /* the runtime's serial: keys threads' caches */
 } tide__task_pool_t;
 
-int tide__task_pool_init(tide__task_pool_t *p);
+int tide__task_pool_init(tide__task_pool_t *p, uint64_t serial);
 void tide__task_pool_destroy(tide__task_pool_t *p);
 
 /* A fresh record (fields reset, a new id, state RUNNABLE with a new wait sequence).
- * cache may be NULL (threads outside the runtime). NULL: out of memory. */
+ * cache NULL means a thread outside the runtime: it then uses a cache of its own, kept in
+ * thread-local storage and tied to this runtime's serial (a cache left over from a runtime
+ * that has been freed is dropped, never touched). NULL: out of memory. */
 struct tide__task *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache);
 /* Recycle a record whose task has ended and whose handle was released. */
 void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, struct tide__task *t);

@@ -4,32 +4,34 @@
 
 #include "scheduler.h"
 
-int tide__park_until(tide__task_t *t, const char *what, int64_t deadline);
-
 int64_t tide_now(void) {
     return tide__now();
 }
 
-int tide_sleep_until(int64_t until) {
+static int sleep_until(int64_t until, int64_t now) {
     tide__task_t *self = tide__self();
     for (;;) {
         tide_park_prepare(); /* nobody else gets this waker: only the timer ends the wait */
-        int r = tide__park_until(self, "sleep", until);
+        int r = tide__park_until(self, "sleep", until, now);
         if (r == -ETIMEDOUT) {
-            /* Our own timer, unless the scope's deadline came first. */
-            if (tide__now() >= until && until <= self->deadline) return 0;
-            return -ETIMEDOUT;
+            /* The deadline that passed was `until` (timers never fire early), unless the
+             * scope's came first. */
+            return until <= self->deadline ? 0 : -ETIMEDOUT;
         }
         if (r < 0) return r;
-        /* r == 0 cannot come from anyone but a stray waker; sleep on. */
+        now = 0; /* r == 0 cannot come from anyone but a stray waker; sleep on */
     }
+}
+
+int tide_sleep_until(int64_t until) {
+    return sleep_until(until, 0);
 }
 
 int tide_sleep(int64_t ns) {
     if (ns < 0) ns = 0;
     int64_t now = tide__now();
     int64_t until = ns > INT64_MAX - now ? INT64_MAX : now + ns;
-    return tide_sleep_until(until);
+    return sleep_until(until, now);
 }
 
 void tide_deadline_begin(tide_scope_t *scope, int64_t deadline) {

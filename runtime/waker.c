@@ -163,11 +163,13 @@ static int thread_park(tide__task_t *t, int64_t deadline) {
     return reason_to_err(ST_REASON(st));
 }
 
-/* Park until the current wait ends or `deadline` passes (-ETIMEDOUT). */
-static int park_until(tide__task_t *t, const char *what, int64_t deadline) {
+/* Park until the current wait ends or `deadline` passes (-ETIMEDOUT). `now` is the time if
+ * the caller has just read the clock, else 0. */
+static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, int64_t now) {
     for (;;) {
         if (cancel_pending(t)) return -ECANCELED;
-        if (deadline != TIDE_FOREVER && tide__now() >= deadline) return -ETIMEDOUT;
+        if (deadline != TIDE_FOREVER && (now ? now : tide__now()) >= deadline) return -ETIMEDOUT;
+        now = 0;
         int r;
         if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD) {
             r = thread_park(t, deadline);
@@ -195,22 +197,22 @@ static int park_until(tide__task_t *t, const char *what, int64_t deadline) {
 }
 
 int tide__park(tide__task_t *t, const char *what) {
-    return park_until(t, what, t->deadline);
+    return park_until_at(t, what, t->deadline, 0);
 }
 
-int tide__park_until(tide__task_t *t, const char *what, int64_t deadline) {
+int tide__park_until(tide__task_t *t, const char *what, int64_t deadline, int64_t now) {
     if (t->deadline < deadline) deadline = t->deadline;
-    return park_until(t, what, deadline);
+    return park_until_at(t, what, deadline, now);
 }
 
 int tide_park(void) {
     tide__task_t *t = tide__self();
-    return park_until(t, "park", t->deadline);
+    return park_until_at(t, "park", t->deadline, 0);
 }
 
 int tide_park_on(const char *what) {
     tide__task_t *t = tide__self();
-    return park_until(t, what ? what : "park", t->deadline);
+    return park_until_at(t, what ? what : "park", t->deadline, 0);
 }
 
 /* ---- yield and budget ------------------------------------------------------------------ */
