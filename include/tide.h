@@ -6,5 +6,6 @@
 #define TIDE_H
 
 #include "tide/core.h"
+#include "tide/sync.h"
 
 #endif

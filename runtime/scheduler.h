@@ -49,6 +49,7 @@ typedef struct tide__worker {
     TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: 1 when told to wake */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */
+    int *errno_ptr;              /* this thread's errno (its address never changes) */
     _Atomic uint64_t spawned;    /* tasks this worker spawned (single writer) */
     _Atomic uint64_t finished;   /* tasks that ended on this worker (single writer) */
     tide__worker_counters_t c;

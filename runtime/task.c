@@ -73,9 +73,11 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     uint32_t flags = atomic_fetch_or_explicit(&t->flags, TF_DONE, MO_ACQ_REL) | TF_DONE;
     /* Wake under the lock: a watcher that timed out takes the lock to withdraw, so it can
      * never return (and free its watch) while we are still using it. */
-    for (tide_watch_t *n = t->watchers; n; n = n->next) {
+    for (tide_watch_t *n = t->watchers, *next; n; n = next) {
+        next = n->next; /* a callback may let its watch go */
         n->fired = 1;
-        tide_wake(n->waker);
+        if (n->fn) n->fn(n);
+        else tide_wake(n->waker);
     }
     t->watchers = NULL;
     tide__task_unlock(t);
@@ -132,6 +134,7 @@ int tide_join(tide_task_t h, int *status) {
         }
         tide_watch_t node = {0};
         node.waker = tide_park_prepare();
+        node.fn = NULL;
         watch_link(t, &node);
         tide__task_unlock(t);
 
@@ -190,7 +193,8 @@ int tide_task_done(tide_task_t h) {
     return done;
 }
 
-int tide_task_watch(tide_task_t h, tide_watch_t *n, tide_waker_t waker) {
+static int watch(tide_task_t h, tide_watch_t *n, tide_waker_t waker, void (*fn)(tide_watch_t *),
+                 void *arg) {
     tide__task_t *t;
     if (!n || !lock_handle(h, &t)) return -ESRCH;
     if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_DONE) {
@@ -198,10 +202,30 @@ int tide_task_watch(tide_task_t h, tide_watch_t *n, tide_waker_t waker) {
         return 1;
     }
     n->waker = waker;
+    n->fn = fn;
+    n->arg = arg;
     n->fired = 0;
     watch_link(t, n);
     tide__task_unlock(t);
     return 0;
+}
+
+int tide_task_watch(tide_task_t h, tide_watch_t *n, tide_waker_t waker) {
+    return watch(h, n, waker, NULL, NULL);
+}
+
+int tide_task_watch_fn(tide_task_t h, tide_watch_t *n, void (*fn)(tide_watch_t *), void *arg) {
+    if (!fn) return -EINVAL;
+    return watch(h, n, (tide_waker_t){0}, fn, arg);
+}
+
+int tide_task_status(tide_task_t h, int *status) {
+    tide__task_t *t;
+    if (!lock_handle(h, &t)) return -ESRCH;
+    int done = (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_DONE) != 0;
+    if (done && status) *status = t->status;
+    tide__task_unlock(t);
+    return done;
 }
 
 void tide_task_unwatch(tide_task_t h, tide_watch_t *n) {

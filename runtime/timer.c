@@ -119,9 +119,13 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
             list = t->next;
             t->next = t->prev = NULL;
             if (t->when <= w->elapsed) {
+                /* Read the wait's sequence before letting go of the timer: once `wheel` is
+                 * NULL the task (woken by someone else meanwhile) may re-arm it for its next
+                 * wait, and firing with that wait's sequence would end it early. */
+                uint64_t seq = t->seq;
                 tide__count(w->count, -1);
-                atomic_store_explicit(&t->wheel, NULL, MO_RELAXED);
-                fire(t, t->seq);
+                atomic_store_explicit(&t->wheel, NULL, MO_RELEASE);
+                fire(t, seq);
                 fired++;
             } else {
                 slot_insert(w, t); /* cascade to a lower level */

@@ -226,14 +226,6 @@ int tide_yield(void) {
     return 0;
 }
 
-void tide_budget_tick(void) {
-    tide__worker_t *w = tide__worker_current();
-    if (!w || !w->current) return;
-    if (w->budget > 0 && --w->budget > 0) return;
-    tide__count(w->c.budget_yields, 1);
-    tide__switch_out(w->current, SWITCH_YIELD);
-}
-
 /* ---- cancellation state of the caller -------------------------------------------------- */
 
 int tide_cancelled(void) {

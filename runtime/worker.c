@@ -64,7 +64,10 @@ static void spill(tide__worker_t *w, tide__task_t *extra) {
 
 static void push_local(tide__worker_t *w, tide__task_t *t) {
     if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) spill(w, t);
-    tide__notify_work(w->rt);
+    /* Wake a sleeping worker only if this one has more than it is about to run itself (tokio's
+     * rule): a lone task will be run here soon, and a searching worker finds the rest. */
+    if (!w->searching && tide__deque_len(&w->deque) + (w->lifo != NULL) > 1)
+        tide__notify_work(w->rt);
 }
 
 void tide__schedule_local(tide__worker_t *w, tide__task_t *t) {
@@ -383,16 +386,30 @@ again:;
     }
 }
 
+void tide_budget_tick(void) {
+    tide__worker_t *w = tls_worker; /* a leaf until the yield: no switch can intervene */
+    if (!w || !w->current) return;
+    if (w->budget > 1) {
+        w->budget--;
+        return;
+    }
+    w->budget = 0;
+    tide__count(w->c.budget_yields, 1);
+    tide__switch_out(w->current, SWITCH_YIELD);
+}
+
 /* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
  * possibly on another worker. */
 void tide__switch_out(tide__task_t *t, int reason) {
     tide__worker_t *w = t->worker;
     w->switch_reason = reason;
-    t->saved_errno = *tide__errno_ptr();
+    t->saved_errno = *w->errno_ptr;
     tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
     tide__ctx_switch(&t->ctx, &w->sched_ctx);
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
-    *tide__errno_ptr() = t->saved_errno; /* this thread's errno: we may have moved */
+    /* t->worker is reloaded after the switch (the asm clobbers memory): we may have moved, and
+     * each worker knows its own thread's errno, so no TLS lookup can be stale here. */
+    *t->worker->errno_ptr = t->saved_errno;
 }
 
 static tide__task_t *next_task(tide__worker_t *w) {
@@ -443,6 +460,7 @@ void *tide__worker_main(void *arg) {
     tide__worker_t *w = arg;
     tide_runtime_t *rt = w->rt;
     tls_worker = w;
+    w->errno_ptr = &errno;
     tide__ctx_thread_init(&w->sched_ctx);
     tide__overflow_thread_init(w);
 #ifdef TIDE_TSAN

@@ -146,6 +146,10 @@ int tide_cancel(tide_task_t t);
 /* 1 if t has finished (join will not block), 0 if not, -ESRCH for a released handle. */
 int tide_task_done(tide_task_t t);
 
+/* Peek at t's status without joining it: 1 and *status set if t has finished, 0 if it is
+ * still running, -ESRCH for a released handle. The handle stays valid. */
+int tide_task_status(tide_task_t t, int *status);
+
 /* The calling task's handle (not to be joined by itself), or TIDE_TASK_NONE outside a task. */
 tide_task_t tide_task_self(void);
 
@@ -228,11 +232,18 @@ typedef struct tide_watch {
     struct tide_watch *next; /* links in the task's watcher list (owned by tide) */
     struct tide_watch *prev;
     tide_waker_t waker;      /* woken once when the task ends */
+    void (*fn)(struct tide_watch *w); /* or, if set, called instead (see tide_task_watch_fn) */
+    void *arg;               /* for fn */
     int fired;               /* set by tide when woken (read after withdrawing) */
 } tide_watch_t;
 
 /* Register w on t: 0 registered, 1 t has already ended (w not registered), -ESRCH. */
 int tide_task_watch(tide_task_t t, tide_watch_t *w, tide_waker_t waker);
+/* Like tide_task_watch, but when t ends, fn(w) is called instead of a wake (w->arg = arg), so
+ * one waiter can count many completions and wake itself only when it must. fn runs on the
+ * thread where t ended, under t's lock: it must be short, must not block, and must not call
+ * tide functions on t. */
+int tide_task_watch_fn(tide_task_t t, tide_watch_t *w, void (*fn)(tide_watch_t *w), void *arg);
 /* Withdraw w if it has not fired; afterwards tide no longer touches w. */
 void tide_task_unwatch(tide_task_t t, tide_watch_t *w);
 

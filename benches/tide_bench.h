@@ -1,0 +1,33 @@
+/* The tide implementation's shared state: tide.c runs the workloads that need only the core
+ * API; tide_sync.c those built on channels, mutexes and events (include/tide/sync.h). */
+#ifndef TIDE_BENCH_TIDE_H
+#define TIDE_BENCH_TIDE_H
+
+#include "bench.h"
+#include "tide.h"
+
+/* One runtime per workload, reused by its warm-up and repetitions (its stack and task pools
+ * stay warm, as in a long-running server). */
+typedef struct tide_env {
+    tide_runtime_t *rt;      /* cfg.workers = --workers */
+    const bench_cfg_t *cfg;  /* sizes */
+    unsigned rep;            /* 0: the warm-up */
+    bench_sample_t *out;   /* the current repetition's figures */
+    bench_keep_t *kept;    /* per-repetition objects, freed after the runtime */
+    uint64_t rss_base;     /* idle_many: VmRSS before the first run */
+} tide_env_t;
+
+/* Workloads of tide_sync.c, run inside a task (tide_runtime_block_on) except spawn_remote,
+ * which runs on the calling plain thread. */
+bench_status_t tide_bench_spawn_many(tide_env_t *env);
+bench_status_t tide_bench_spawn_remote(tide_env_t *env);
+bench_status_t tide_bench_ping_pong(tide_env_t *env);
+bench_status_t tide_bench_chained_spawn(tide_env_t *env);
+bench_status_t tide_bench_channel_mpsc(tide_env_t *env);
+bench_status_t tide_bench_mutex(tide_env_t *env);
+bench_status_t tide_bench_idle_many(tide_env_t *env);
+
+/* A failure from a tide call: "what: strerror(err)". */
+bench_status_t tide_bench_error(tide_env_t *env, const char *what, int err);
+
+#endif

@@ -1,0 +1,222 @@
+/* Task groups (asyncio.TaskGroup, structured concurrency).
+ *
+ * Each child runs inside a small wrapper that records how it ended, under the group's lock:
+ * the first failure (negative status) becomes the group's error and cancels every sibling;
+ * the last child to end wakes the waiter. So waiting costs O(1) per child, whatever the
+ * order children end in. The group keeps each child's handle (to cancel it, and to join it
+ * so its record is released); finished children are reaped as new ones are spawned, so a
+ * long-lived group does not grow. */
+#include "waitq.h"
+
+typedef struct child {
+    struct child *next;      /* list links (live or finished list) */
+    struct child *prev;
+    tide_group_t *group;
+    int (*fn)(void *);       /* the user's task */
+    void *arg;
+    tide_task_t task;        /* its handle (NONE until spawn returned) */
+    bool finished;           /* fn returned (the wrapper is about to end) */
+    int pending;             /* of {fn returned, spawn returned}, how many have not: it
+                                counts as live until both have (then it can be joined) */
+} child_t;
+
+struct tide_group {
+    uint32_t magic;          /* TIDE__MAGIC_GROUP while alive */
+    _Atomic uint32_t lock;   /* guards everything below */
+    child_t *live;           /* children still running */
+    child_t *finished;       /* children whose fn returned, not yet joined */
+    size_t nlive;            /* children on the live list */
+    int error;               /* first failure (or -ECANCELED after tide_group_cancel); 0 */
+    bool cancelled;          /* siblings were cancelled: refuse new children */
+    bool waiting;            /* a tide_group_wait is in progress */
+    tide__waitq_t waiters;   /* the waiter, parked until nlive == 0 */
+};
+
+#define OK(g) ((g) && (g)->magic == TIDE__MAGIC_GROUP)
+
+static void list_push(child_t **head, child_t *c) {
+    c->prev = NULL;
+    c->next = *head;
+    if (*head) (*head)->prev = c;
+    *head = c;
+}
+
+static void list_remove(child_t **head, child_t *c) {
+    if (c->prev) c->prev->next = c->next;
+    else *head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+int tide_group_new(tide_group_t **out) {
+    if (!out) return -EINVAL;
+    *out = NULL;
+    tide_group_t *g = tide__calloc(sizeof *g);
+    if (!g) return -ENOMEM;
+    atomic_init(&g->lock, 0);
+    tide__waitq_init(&g->waiters);
+    g->magic = TIDE__MAGIC_GROUP;
+    *out = g;
+    return 0;
+}
+
+/* Lock held: cancel every running child (children spawned later see `cancelled`). */
+static void cancel_live(tide_group_t *g) {
+    g->cancelled = true;
+    for (child_t *c = g->live; c; c = c->next)
+        if (c->task.ptr && !c->finished) tide_cancel(c->task);
+}
+
+/* Lock held: one of the two events a child waits for to be joinable has happened. */
+static void child_settle(tide_group_t *g, child_t *c) {
+    if (--c->pending > 0) return;
+    list_remove(&g->live, c);
+    list_push(&g->finished, c);
+    if (--g->nlive == 0) tide__waitq_fire_all(&g->waiters, TIDE__W_DONE, 0);
+}
+
+static int child_main(void *arg) {
+    child_t *c = arg;
+    tide_group_t *g = c->group;
+    int st = c->fn(c->arg);
+    tide__sync_lock(&g->lock);
+    c->finished = true;
+    if (st < 0 && !g->error) {
+        g->error = st;
+        cancel_live(g);
+    }
+    child_settle(g, c);
+    tide__sync_unlock(&g->lock);
+    return st;
+}
+
+/* Join and free finished children whose tasks have ended (never blocks). */
+static void reap(tide_group_t *g, bool all) {
+    for (;;) {
+        tide__sync_lock(&g->lock);
+        child_t *c = g->finished;
+        while (c && !all && tide_task_done(c->task) != 1) c = c->next;
+        if (c) list_remove(&g->finished, c);
+        tide__sync_unlock(&g->lock);
+        if (!c) return;
+        /* all: the wrapper may still be on its way out; this join waits for that moment */
+        tide_scope_t shield;
+        tide_shield_begin(&shield);
+        tide_join(c->task, NULL);
+        tide_shield_end(&shield);
+        tide__free(c, sizeof *c);
+    }
+}
+
+int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
+                     const tide_spawn_opts_t *opts) {
+    if (!OK(g) || !fn) return -EINVAL;
+    if (!tide_runtime_current()) return -EPERM;
+    tide_spawn_opts_t o = {0};
+    if (opts) o = *opts;
+    o.detached = 0; /* the group joins its children */
+    reap(g, false);
+
+    child_t *c = tide__calloc(sizeof *c);
+    if (!c) return -ENOMEM;
+    c->group = g;
+    c->fn = fn;
+    c->arg = arg;
+    c->pending = 2;
+    tide__sync_lock(&g->lock);
+    if (g->cancelled) {
+        tide__sync_unlock(&g->lock);
+        tide__free(c, sizeof *c);
+        return -ECANCELED;
+    }
+    list_push(&g->live, c);
+    g->nlive++;
+    tide__sync_unlock(&g->lock);
+
+    tide_task_t t;
+    int r = tide_spawn_opts(&t, child_main, c, &o);
+    tide__sync_lock(&g->lock);
+    if (r < 0) {
+        list_remove(&g->live, c);
+        if (--g->nlive == 0) tide__waitq_fire_all(&g->waiters, TIDE__W_DONE, 0);
+        tide__sync_unlock(&g->lock);
+        tide__free(c, sizeof *c);
+        return r;
+    }
+    c->task = t;
+    /* Cancelled while we were spawning: this child missed that sweep. */
+    if (g->cancelled && !c->finished) tide_cancel(t);
+    child_settle(g, c);
+    tide__sync_unlock(&g->lock);
+    return 0;
+}
+
+int tide_group_cancel(tide_group_t *g) {
+    if (!OK(g)) return -EINVAL;
+    tide__sync_lock(&g->lock);
+    if (!g->error) g->error = -ECANCELED;
+    cancel_live(g);
+    tide__sync_unlock(&g->lock);
+    return 0;
+}
+
+/* Park until every child has ended (lock held on entry, not on return). */
+static int wait_children(tide_group_t *g) {
+    while (g->nlive > 0) {
+        tide__waiter_t node;
+        tide__waiter_init(&node);
+        node.waker = tide_park_prepare();
+        tide__waitq_push(&g->waiters, &node);
+        int r = tide__waiter_park(&node, &g->lock, &g->waiters, "task group", false, NULL);
+        if (r < 0) return r;
+        tide__sync_lock(&g->lock);
+    }
+    tide__sync_unlock(&g->lock);
+    return 0;
+}
+
+int tide_group_wait(tide_group_t *g) {
+    if (!OK(g)) return -EINVAL;
+    tide__sync_lock(&g->lock);
+    if (g->waiting) {
+        tide__sync_unlock(&g->lock);
+        return -EBUSY;
+    }
+    g->waiting = true;
+    int r = wait_children(g);
+    if (r < 0) {
+        /* Our own deadline or cancellation: the children go down with us. */
+        tide__sync_lock(&g->lock);
+        cancel_live(g);
+        tide_scope_t shield;
+        tide_shield_begin(&shield);
+        wait_children(g);
+        tide_shield_end(&shield);
+    }
+    reap(g, true);
+    tide__sync_lock(&g->lock);
+    int err = g->error;
+    g->error = 0;
+    g->cancelled = false;
+    g->waiting = false;
+    tide__sync_unlock(&g->lock);
+    return r < 0 ? r : err;
+}
+
+void tide_group_free(tide_group_t *g) {
+    if (!OK(g)) return;
+    tide__sync_lock(&g->lock);
+    bool busy = g->nlive > 0 || g->finished;
+    tide__sync_unlock(&g->lock);
+    if (busy) {
+        tide_group_cancel(g);
+        tide_scope_t shield;
+        tide_shield_begin(&shield);
+        tide__sync_lock(&g->lock);
+        wait_children(g);
+        tide_shield_end(&shield);
+        reap(g, true);
+    }
+    g->magic = 0;
+    tide__free(g, sizeof *g);
+}

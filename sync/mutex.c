@@ -1,0 +1,246 @@
+/* The mutex: Go's sync.Mutex scheme on wakers.
+ *
+ * One state word holds everything the fast paths look at: lock and unlock are one
+ * compare-and-swap each when nobody waits. Waiters queue FIFO under a separate small lock.
+ *
+ * Normal mode: unlock releases the lock and wakes the oldest waiter, which then competes with
+ * running tasks that barge in (a running task taking a free lock is far cheaper than a
+ * hand-off to a parked one, and keeps the critical section cache-hot). At most one woken
+ * waiter is on its way at a time (WOKEN), so a burst of unlocks does not wake a herd. A woken
+ * waiter that loses goes back to the head of the queue.
+ *
+ * Starvation mode: a woken waiter that has waited longer than TIDE_MUTEX_STARVE_NS sets
+ * STARVING. From then on unlock hands the lock directly to the oldest waiter (it stays held:
+ * nobody can barge) until a waiter that did not wait long, or the last waiter, takes it. So
+ * no waiter waits much more than the starvation threshold plus the queue ahead of it.
+ *
+ * Deadlines and cancellation: a waiter that leaves before anything happened to it just
+ * unlinks. One that was handed the lock as it timed out owns it and reports success. One
+ * that was woken (not handed the lock) as it timed out passes the wake-up on, so the waiters
+ * behind it are not stranded behind a free lock. */
+#include "waitq.h"
+
+enum {
+    M_LOCKED = 1u,   /* held */
+    M_PARKED = 2u,   /* the queue is not empty: unlock must take the slow path */
+    M_WOKEN = 4u,    /* a woken waiter is on its way: unlock wakes no other */
+    M_STARVING = 8u, /* hand the lock over in FIFO order; no barging */
+    M_DEAD = 16u,    /* destroyed */
+};
+
+/* Spin rounds before queueing, while the holder is likely running on another CPU. */
+#define SPIN_ROUNDS 6
+
+int tide_mutex_init(tide_mutex_t *m) {
+    if (!m) return -EINVAL;
+    atomic_init(&m->__state, 0);
+    atomic_init(&m->__qlock, 0);
+    tide__waitq_init(&m->__waiters);
+    return 0;
+}
+
+int tide_mutex_destroy(tide_mutex_t *m) {
+    if (!m) return -EINVAL;
+    uint32_t s = 0;
+    if (atomic_compare_exchange_strong_explicit(&m->__state, &s, M_DEAD, memory_order_acq_rel,
+                                                memory_order_relaxed))
+        return 0;
+    return (s & M_DEAD) ? -EINVAL : -EBUSY;
+}
+
+int tide_mutex_trylock(tide_mutex_t *m) {
+    if (!m) return -EINVAL;
+    uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    for (;;) {
+        if (s & M_DEAD) return -EINVAL;
+        if (s & (M_LOCKED | M_STARVING)) return -EBUSY;
+        if (atomic_compare_exchange_weak_explicit(&m->__state, &s, s | M_LOCKED,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return 0;
+    }
+}
+
+/* Take the lock if it is free and nobody is owed it; false if held (or being handed over). */
+static bool try_take(tide_mutex_t *m, uint32_t *s) {
+    while (!(*s & (M_LOCKED | M_STARVING | M_DEAD))) {
+        if (atomic_compare_exchange_weak_explicit(&m->__state, s, *s | M_LOCKED,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+/* A woken waiter gave up (deadline or cancel) after its wake-up: if the lock is free and
+ * others wait, wake the next one in its place. */
+static void pass_wake_on(tide_mutex_t *m) {
+    tide_waker_t k = {0};
+    tide__sync_lock(&m->__qlock);
+    uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->__waiters)) {
+        tide__waiter_t *w = tide__waitq_pop(&m->__waiters);
+        atomic_fetch_or_explicit(&m->__state, M_WOKEN, memory_order_relaxed);
+        if (tide__waitq_empty(&m->__waiters))
+            atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING), memory_order_relaxed);
+        k = tide__waiter_fire(w, TIDE__W_WOKEN, 0);
+    }
+    tide__sync_unlock(&m->__qlock);
+    tide_wake(k);
+}
+
+/* Park a queued node (queue lock held, dropped here). Returns its final state, or
+ * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early. */
+static uint32_t park(tide_mutex_t *m, tide__waiter_t *node, int *r) {
+    tide__sync_unlock(&m->__qlock);
+    for (;;) {
+        *r = tide_park_on("mutex");
+        uint32_t st = atomic_load_explicit(&node->state, memory_order_acquire);
+        if (st != TIDE__W_WAITING) return st;
+        tide__sync_lock(&m->__qlock);
+        st = atomic_load_explicit(&node->state, memory_order_acquire);
+        if (st == TIDE__W_WAITING && *r < 0) {
+            tide__waitq_remove(&m->__waiters, node);
+            if (tide__waitq_empty(&m->__waiters))
+                atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING),
+                                          memory_order_relaxed);
+        } else if (st == TIDE__W_WAITING) {
+            node->waker = tide_park_prepare(); /* woken, not completed: wait on */
+            tide__sync_unlock(&m->__qlock);
+            continue;
+        }
+        tide__sync_unlock(&m->__qlock);
+        return st;
+    }
+}
+
+static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
+    uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    if (s & M_DEAD) return -EINVAL;
+
+    /* Spin while the lock is held but nobody queues: the holder is probably running and
+     * about to let go, and a park costs far more than this. */
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (try_take(m, &s)) return 0;
+        if (s & (M_PARKED | M_STARVING | M_DEAD)) break;
+        for (int j = 0; j < (2 << i); j++) tide__cpu_relax();
+        s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    }
+
+    tide__waiter_t node;
+    tide__waiter_init(&node);
+    bool requeue = false; /* a woken waiter goes back to the head of the line */
+    bool starving = false;
+    for (;;) {
+        s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+        if (try_take(m, &s)) return 0;
+        if (s & M_DEAD) return -EINVAL;
+
+        tide__sync_lock(&m->__qlock);
+        s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+        bool queued = false;
+        for (;;) {
+            if (!(s & (M_LOCKED | M_STARVING))) break; /* released meanwhile: try again */
+            uint32_t next = s | M_PARKED | (starving ? M_STARVING : 0);
+            if (atomic_compare_exchange_weak_explicit(&m->__state, &s, next,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                queued = true;
+                break;
+            }
+        }
+        if (!queued) {
+            tide__sync_unlock(&m->__qlock);
+            continue;
+        }
+        if (!node.since) node.since = tide_now();
+        atomic_store_explicit(&node.state, TIDE__W_WAITING, memory_order_relaxed);
+        node.waker = tide_park_prepare();
+        if (requeue) tide__waitq_push_front(&m->__waiters, &node);
+        else tide__waitq_push(&m->__waiters, &node);
+
+        int r;
+        uint32_t st = park(m, &node, &r);
+        if (st == TIDE__W_WAITING) return r; /* left the queue: nothing taken */
+        if (st == TIDE__W_GRANTED) {
+            /* Handed over in starvation mode: it is ours, whatever the park said. Leave
+             * starvation mode if we did not wait long (the queue is moving again). */
+            if ((atomic_load_explicit(&m->__state, memory_order_relaxed) & M_STARVING) &&
+                tide_now() - node.since < TIDE_MUTEX_STARVE_NS)
+                atomic_fetch_and_explicit(&m->__state, ~M_STARVING, memory_order_relaxed);
+            return 0;
+        }
+        /* Woken: the lock was released for us to compete for. */
+        atomic_fetch_and_explicit(&m->__state, ~M_WOKEN, memory_order_relaxed);
+        if (r < 0) {
+            pass_wake_on(m);
+            return r;
+        }
+        requeue = true;
+        starving = tide_now() - node.since >= TIDE_MUTEX_STARVE_NS;
+    }
+}
+
+int tide_mutex_lock(tide_mutex_t *m) {
+    if (TIDE_UNLIKELY(!m)) return -EINVAL;
+    tide_budget_tick(); /* before taking it: never yield while holding */
+    uint32_t s = 0;
+    if (TIDE_LIKELY(atomic_compare_exchange_strong_explicit(
+            &m->__state, &s, M_LOCKED, memory_order_acquire, memory_order_relaxed)))
+        return 0;
+    return lock_slow(m);
+}
+
+static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
+    for (;;) {
+        if (s & M_DEAD) return -EINVAL;
+        if (!(s & M_LOCKED)) return -EPERM;
+        if (s & M_PARKED) break;
+        /* Held with a woken waiter on its way but nobody queued: just release. */
+        if (atomic_compare_exchange_weak_explicit(&m->__state, &s, s & ~M_LOCKED,
+                                                  memory_order_release, memory_order_relaxed))
+            return 0;
+    }
+    tide_waker_t k = {0};
+    tide__sync_lock(&m->__qlock);
+    s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    tide__waiter_t *w = m->__waiters.__head;
+    if (!w) {
+        /* Everyone queued has left. */
+        atomic_fetch_and_explicit(&m->__state, ~(M_LOCKED | M_PARKED | M_STARVING),
+                                  memory_order_release);
+    } else if (s & M_STARVING) {
+        /* Hand it over: it stays locked, now for the oldest waiter. */
+        tide__waitq_remove(&m->__waiters, w);
+        if (tide__waitq_empty(&m->__waiters))
+            atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING),
+                                      memory_order_relaxed);
+        k = tide__waiter_fire(w, TIDE__W_GRANTED, 0); /* release: the new owner sees our
+                                                         critical section */
+    } else if (s & M_WOKEN) {
+        atomic_fetch_and_explicit(&m->__state, ~M_LOCKED, memory_order_release);
+    } else {
+        tide__waitq_remove(&m->__waiters, w);
+        bool last = tide__waitq_empty(&m->__waiters);
+        for (;;) {
+            uint32_t next = (s & ~M_LOCKED) | M_WOKEN;
+            if (last) next &= ~(M_PARKED | M_STARVING);
+            if (atomic_compare_exchange_weak_explicit(&m->__state, &s, next,
+                                                      memory_order_release,
+                                                      memory_order_relaxed))
+                break;
+        }
+        k = tide__waiter_fire(w, TIDE__W_WOKEN, 0);
+    }
+    tide__sync_unlock(&m->__qlock);
+    tide_wake(k);
+    return 0;
+}
+
+int tide_mutex_unlock(tide_mutex_t *m) {
+    if (TIDE_UNLIKELY(!m)) return -EINVAL;
+    uint32_t s = M_LOCKED;
+    if (TIDE_LIKELY(atomic_compare_exchange_strong_explicit(&m->__state, &s, 0,
+                                                            memory_order_release,
+                                                            memory_order_relaxed)))
+        return 0;
+    return unlock_slow(m, s);
+}

@@ -1,0 +1,62 @@
+/* The wait group (Go's sync.WaitGroup): add and done change the count without a lock; the
+ * change that brings it to zero takes the lock and wakes the waiters, provided it is still
+ * zero then (a racing add means another zero crossing will come and do it). */
+#include "waitq.h"
+
+#define OK(g) ((g) && (g)->__magic == TIDE__MAGIC_WAITGROUP)
+
+int tide_waitgroup_init(tide_waitgroup_t *wg) {
+    if (!wg) return -EINVAL;
+    atomic_init(&wg->__lock, 0);
+    atomic_init(&wg->__count, 0);
+    tide__waitq_init(&wg->__waiters);
+    wg->__magic = TIDE__MAGIC_WAITGROUP;
+    return 0;
+}
+
+int tide_waitgroup_destroy(tide_waitgroup_t *wg) {
+    if (!OK(wg)) return -EINVAL;
+    tide__sync_lock(&wg->__lock);
+    bool busy = !tide__waitq_empty(&wg->__waiters);
+    if (!busy) wg->__magic = 0;
+    tide__sync_unlock(&wg->__lock);
+    return busy ? -EBUSY : 0;
+}
+
+int tide_waitgroup_add(tide_waitgroup_t *wg, int64_t delta) {
+    if (!OK(wg)) return -EINVAL;
+    int64_t c = atomic_load_explicit(&wg->__count, memory_order_relaxed);
+    int64_t n;
+    do {
+        if (delta < 0 ? c < -delta : c > INT64_MAX - delta) return -EINVAL;
+        n = c + delta;
+    } while (!atomic_compare_exchange_weak_explicit(&wg->__count, &c, n, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (n == 0 && delta != 0) {
+        tide__sync_lock(&wg->__lock);
+        if (atomic_load_explicit(&wg->__count, memory_order_acquire) == 0)
+            tide__waitq_fire_all(&wg->__waiters, TIDE__W_DONE, 0);
+        tide__sync_unlock(&wg->__lock);
+    }
+    return 0;
+}
+
+int tide_waitgroup_done(tide_waitgroup_t *wg) {
+    return tide_waitgroup_add(wg, -1);
+}
+
+int tide_waitgroup_wait(tide_waitgroup_t *wg) {
+    if (!OK(wg)) return -EINVAL;
+    if (atomic_load_explicit(&wg->__count, memory_order_acquire) == 0) return 0;
+    tide__sync_lock(&wg->__lock);
+    if (atomic_load_explicit(&wg->__count, memory_order_acquire) == 0) {
+        tide__sync_unlock(&wg->__lock);
+        return 0;
+    }
+    tide__waiter_t node;
+    tide__waiter_init(&node);
+    node.waker = tide_park_prepare();
+    tide__waitq_push(&wg->__waiters, &node);
+    int r = tide__waiter_park(&node, &wg->__lock, &wg->__waiters, "waitgroup", false, NULL);
+    return r > 0 ? 0 : r;
+}

@@ -1,0 +1,228 @@
+/* Task groups: wait joins every child and returns the first error; a failing child cancels
+ * its siblings; tide_group_cancel; a cancelled or timed-out waiter takes the children down
+ * with it; free with live children; children spawning children; thousands of children. */
+#include <stdatomic.h>
+
+#include "testutil.h"
+
+#ifndef TT_SCALE
+#define TT_SCALE(n) (n)
+#endif
+
+static void run_main(int (*fn)(void *), void *arg) {
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    tide_runtime_t *rt = tt_runtime(0);
+    int r = tide_runtime_block_on(rt, fn, arg);
+    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
+    tt_runtime_quiet(rt);
+    cr_assert_eq(tide_runtime_free(rt), 0);
+    tt_leaks_end(&l);
+}
+
+static _Atomic int running, finished, cancelled;
+
+static int sleeper(void *arg) {
+    atomic_fetch_add(&running, 1);
+    int r = tide_sleep(TIDE_MSEC((intptr_t)arg));
+    atomic_fetch_sub(&running, 1);
+    if (r == -ECANCELED) atomic_fetch_add(&cancelled, 1);
+    else atomic_fetch_add(&finished, 1);
+    return r;
+}
+
+static int failer(void *arg) {
+    tide_sleep(TIDE_MSEC((intptr_t)arg));
+    return -EIO;
+}
+
+/* Spawn fn(ms) into g. */
+static int spawn_ms(tide_group_t *g, int (*fn)(void *), int ms) {
+    return tide_group_spawn(g, fn, (void *)(intptr_t)ms, NULL);
+}
+
+static void reset(void) {
+    atomic_store(&running, 0);
+    atomic_store(&finished, 0);
+    atomic_store(&cancelled, 0);
+}
+
+static int basics(void *arg) {
+    tide_group_t *g;
+    cr_assert_eq(tide_group_new(NULL), -EINVAL);
+    cr_assert_eq(tide_group_new(&g), 0);
+    cr_assert_eq(tide_group_wait(g), 0, "empty group");
+    reset();
+    for (int i = 0; i < 100; i++) cr_assert_eq(spawn_ms(g, sleeper, i % 5), 0);
+    cr_assert_eq(tide_group_wait(g), 0, "all succeeded");
+    cr_assert_eq(atomic_load(&finished), 100);
+    cr_assert_eq(atomic_load(&running), 0);
+    cr_assert_eq(tide_group_spawn(NULL, sleeper, NULL, NULL), -EINVAL);
+    cr_assert_eq(tide_group_spawn(g, NULL, NULL, NULL), -EINVAL);
+    tide_spawn_opts_t o = {.name = "child", .detached = 1};
+    cr_assert_eq(tide_group_spawn(g, sleeper, (void *)1, &o), 0, "opts honoured, detached ignored");
+    cr_assert_eq(tide_group_wait(g), 0);
+    tide_group_free(g);
+    tide_group_free(NULL);
+    cr_assert_eq(tide_group_wait(NULL), -EINVAL);
+    cr_assert_eq(tide_group_cancel(NULL), -EINVAL);
+    return 0;
+}
+
+Test(group, waits_for_all_children) {
+    run_main(basics, NULL);
+}
+
+static int failure_main(void *arg) {
+    for (int round = 0; round < TT_SCALE(20); round++) {
+        reset();
+        tide_group_t *g;
+        cr_assert_eq(tide_group_new(&g), 0);
+        enum { N = 50 };
+        int bad = (int)(tt_rand() % N);
+        for (int i = 0; i < N; i++) {
+            if (i == bad) cr_assert_eq(tide_group_spawn(g, failer, (void *)(intptr_t)2, NULL), 0);
+            else cr_assert_eq(tide_group_spawn(g, sleeper, (void *)(intptr_t)10000, NULL), 0);
+        }
+        int64_t t0 = tide_now();
+        cr_assert_eq(tide_group_wait(g), -EIO, "the first error");
+        cr_assert_lt(tide_now() - t0, TIDE_SEC(5), "siblings cancelled, not waited out");
+        cr_assert_eq(atomic_load(&cancelled), N - 1, "every sibling cancelled");
+        cr_assert_eq(atomic_load(&running), 0);
+        /* the group is reusable after wait */
+        cr_assert_eq(tide_group_spawn(g, sleeper, (void *)(intptr_t)1, NULL), 0);
+        cr_assert_eq(tide_group_wait(g), 0);
+        tide_group_free(g);
+    }
+    return 0;
+}
+
+Test(group, failing_child_cancels_siblings) {
+    run_main(failure_main, NULL);
+}
+
+/* Several children fail at about the same time: wait reports one of them (the first
+ * recorded), every other child is cancelled or failed, none keeps running. */
+static int many_fail_main(void *arg) {
+    reset();
+    tide_group_t *g;
+    cr_assert_eq(tide_group_new(&g), 0);
+    for (int i = 0; i < 200; i++)
+        cr_assert_eq(spawn_ms(g, i % 10 ? sleeper : failer, i % 10 ? 10000 : 1), 0);
+    cr_assert_eq(tide_group_wait(g), -EIO);
+    cr_assert_eq(atomic_load(&running), 0);
+    tide_group_free(g);
+    return 0;
+}
+
+Test(group, simultaneous_failures_report_one) {
+    run_main(many_fail_main, NULL);
+}
+
+static int cancel_group_main(void *arg) {
+    reset();
+    tide_group_t *g;
+    cr_assert_eq(tide_group_new(&g), 0);
+    for (int i = 0; i < 20; i++) cr_assert_eq(spawn_ms(g, sleeper, 10000), 0);
+    tide_sleep(TIDE_MSEC(5));
+    cr_assert_eq(tide_group_cancel(g), 0);
+    cr_assert_eq(tide_group_spawn(g, sleeper, (void *)1, NULL), -ECANCELED, "no new children");
+    cr_assert_eq(tide_group_wait(g), -ECANCELED);
+    cr_assert_eq(atomic_load(&cancelled), 20);
+    tide_group_free(g);
+    return 0;
+}
+
+Test(group, group_cancel_cancels_children) {
+    run_main(cancel_group_main, NULL);
+}
+
+typedef struct owner {
+    tide_group_t *g;
+    int result;
+    bool deadline;
+} owner_t;
+
+static int owner_fn(void *arg) {
+    owner_t *o = arg;
+    for (int i = 0; i < 10; i++) cr_assert_eq(spawn_ms(o->g, sleeper, 10000), 0);
+    tide_scope_t sc;
+    if (o->deadline) tide_timeout_begin(&sc, TIDE_MSEC(10));
+    o->result = tide_group_wait(o->g);
+    if (o->deadline) tide_scope_end(&sc);
+    return 0;
+}
+
+static int waiter_cancel_main(void *arg) {
+    for (int round = 0; round < TT_SCALE(20); round++) {
+        reset();
+        owner_t o = {.deadline = round % 2};
+        cr_assert_eq(tide_group_new(&o.g), 0);
+        tide_task_t t;
+        cr_assert_eq(tide_spawn(&t, owner_fn, &o), 0);
+        if (!o.deadline) {
+            tide_sleep(TIDE_USEC(500 + tt_rand() % 2000));
+            cr_assert_eq(tide_cancel(t), 0);
+        }
+        cr_assert_eq(tide_join(t, NULL), 0);
+        cr_assert_eq(o.result, o.deadline ? -ETIMEDOUT : -ECANCELED);
+        cr_assert_eq(atomic_load(&running), 0, "children went down with the waiter");
+        cr_assert_eq(atomic_load(&cancelled), 10);
+        tide_group_free(o.g);
+    }
+    return 0;
+}
+
+Test(group, waiter_cancel_or_deadline_takes_children_down) {
+    run_main(waiter_cancel_main, NULL);
+}
+
+static int free_live_main(void *arg) {
+    reset();
+    tide_group_t *g;
+    cr_assert_eq(tide_group_new(&g), 0);
+    for (int i = 0; i < 10; i++) cr_assert_eq(spawn_ms(g, sleeper, 10000), 0);
+    tide_sleep(TIDE_MSEC(2));
+    tide_group_free(g); /* cancels and waits */
+    cr_assert_eq(atomic_load(&running), 0);
+    cr_assert_eq(atomic_load(&cancelled), 10);
+    return 0;
+}
+
+Test(group, free_with_live_children_cancels_and_waits) {
+    run_main(free_live_main, NULL);
+}
+
+/* Children spawn grandchildren into the same group while the owner waits; a long-lived group
+ * reaps finished children as it goes. */
+typedef struct tree {
+    tide_group_t *g;
+    _Atomic int count;
+    int depth;
+} tree_t;
+
+static tree_t tree;
+
+static int node(void *arg) {
+    int depth = (int)(intptr_t)arg;
+    atomic_fetch_add(&tree.count, 1);
+    tt_random_yields(2);
+    if (depth < tree.depth)
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(tide_group_spawn(tree.g, node, (void *)(intptr_t)(depth + 1), NULL), 0);
+    return 0;
+}
+
+static int tree_main(void *arg) {
+    cr_assert_eq(tide_group_new(&tree.g), 0);
+    tree.depth = 7; /* 1 + 3 + ... + 3^7 = 3280 tasks */
+    cr_assert_eq(tide_group_spawn(tree.g, node, (void *)0, NULL), 0);
+    cr_assert_eq(tide_group_wait(tree.g), 0);
+    cr_assert_eq(atomic_load(&tree.count), 3280);
+    tide_group_free(tree.g);
+    return 0;
+}
+
+Test(group, children_spawn_children_thousands) {
+    run_main(tree_main, NULL);
+}
