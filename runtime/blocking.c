@@ -68,7 +68,7 @@ int tide_spawn_blocking(int (*fn)(void *), void *arg) {
     tide__worker_t *w = tide__worker_current();
     if (!w || !w->current) return fn(arg); /* a plain thread may block: run it here */
     tide__blocking_pool_t *p = &w->rt->blocking;
-    if (tide_cancelled()) return -ECANCELED;
+    if (w->current->shield == 0 && tide_cancelled()) return -ECANCELED;
 
     tide__blocking_job_t job = {.fn = fn, .arg = arg};
     atomic_init(&job.done, 0);

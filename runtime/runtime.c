@@ -38,7 +38,11 @@ static int resolve_config(tide_config_t *cfg, const tide_config_t *in) {
     if (cfg->stack_size < TIDE_STACK_MIN || cfg->stack_size > ((size_t)1 << 31)) return -EINVAL;
     if (cfg->stack_cache == 0) cfg->stack_cache = 64;
     if (cfg->stack_decay_ns <= 0) cfg->stack_decay_ns = TIDE_SEC(10);
-    if (cfg->spin_ns == 0) cfg->spin_ns = TIDE_USEC(50);
+    if (cfg->spin_ns == 0) {
+        const char *v = getenv("TIDE_SPIN_NS");
+        cfg->spin_ns = v && *v ? strtoll(v, NULL, 10) : TIDE_USEC(50);
+        if (cfg->spin_ns == 0) cfg->spin_ns = -1;
+    }
     if (cfg->budget == 0) cfg->budget = 128;
     if (!cfg->debug) {
         const char *d = getenv("TIDE_DEBUG");
@@ -77,7 +81,10 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     rt->serial = atomic_fetch_add(&runtime_serial, 1) + 1;
     rt->nworkers = cfg.workers;
     rt->origin = tide__now();
-    tide__inject_init(&rt->inject);
+    if (tide__inject_init(&rt->inject) < 0) {
+        tide__free(rt, sizeof *rt);
+        return -ENOMEM;
+    }
     tide__spill_init(&rt->spill);
     tide__idle_init(&rt->idle, rt->nworkers);
     pthread_mutex_init(&rt->ext_lock, NULL);
@@ -126,6 +133,7 @@ fail_stacks:
     tide__stacks_destroy(&rt->stacks);
 fail_rt:
     tide__spill_destroy(&rt->spill);
+    tide__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__idle_destroy(&rt->idle);
     tide__free(rt, sizeof *rt);
@@ -196,8 +204,9 @@ int tide_runtime_free(tide_runtime_t *rt) {
 
     /* Layers above (the I/O driver) go first, newest slot last-in-first-out. */
     for (int i = TIDE_EXT_SLOTS - 1; i >= 0; i--) {
-        if (rt->ext[i] && rt->ext_free[i]) rt->ext_free[i](rt->ext[i]);
-        rt->ext[i] = NULL;
+        void *obj = atomic_load(&rt->ext[i]);
+        if (obj && rt->ext_free[i]) rt->ext_free[i](obj);
+        atomic_store(&rt->ext[i], NULL);
     }
     stop_workers(rt, rt->nworkers);
     tide__blocking_shutdown(&rt->blocking);
@@ -209,6 +218,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
     tide__stacks_destroy(&rt->stacks);
     tide__idle_destroy(&rt->idle);
     tide__spill_destroy(&rt->spill);
+    tide__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__free(rt, sizeof *rt);
     return 0;
@@ -265,13 +275,16 @@ int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stat
 void *tide__ext_get(tide_runtime_t *rt, int slot, void *(*create)(tide_runtime_t *),
                     void (*destroy)(void *)) {
     if (!rt || slot < 0 || slot >= TIDE_EXT_SLOTS) return NULL;
+    /* Every I/O call looks its driver up here: no lock once it exists. */
+    void *obj = atomic_load_explicit(&rt->ext[slot], MO_ACQUIRE);
+    if (obj || !create) return obj;
     pthread_mutex_lock(&rt->ext_lock);
-    void *obj = rt->ext[slot];
-    if (!obj && create && !atomic_load(&rt->stop)) {
+    obj = atomic_load_explicit(&rt->ext[slot], MO_RELAXED);
+    if (!obj && !atomic_load(&rt->stop)) {
         obj = create(rt);
         if (obj) {
-            rt->ext[slot] = obj;
             rt->ext_free[slot] = destroy;
+            atomic_store_explicit(&rt->ext[slot], obj, MO_RELEASE);
         }
     }
     pthread_mutex_unlock(&rt->ext_lock);

@@ -111,7 +111,7 @@ struct tide_runtime {
     _Atomic uint64_t remote_spawned;  /* tasks spawned from outside the workers */
     _Atomic uint64_t remote_finished; /* (tasks end on workers; kept for symmetry) */
     pthread_mutex_t ext_lock;     /* extension slots (io driver...) */
-    void *ext[TIDE_EXT_SLOTS];
+    _Atomic(void *) ext[TIDE_EXT_SLOTS]; /* read without the lock once set */
     void (*ext_free[TIDE_EXT_SLOTS])(void *);
     _Atomic int started;          /* workers started (for clean failure unwinding) */
 };

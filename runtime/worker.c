@@ -461,6 +461,19 @@ void *tide__worker_main(void *arg) {
     tide_runtime_t *rt = w->rt;
     tls_worker = w;
     w->errno_ptr = &errno;
+    /* Asynchronous signals are for other threads (the program's own, or the I/O driver's
+     * signal watchers): a handler run here would run on whatever task stack is current. The
+     * faults the runtime reports (stack overflow) and abort stay deliverable. */
+    sigset_t async;
+    sigfillset(&async);
+    sigdelset(&async, SIGSEGV);
+    sigdelset(&async, SIGBUS);
+    sigdelset(&async, SIGILL);
+    sigdelset(&async, SIGFPE);
+    sigdelset(&async, SIGABRT);
+    sigdelset(&async, SIGTRAP);
+    sigdelset(&async, SIGSYS);
+    pthread_sigmask(SIG_BLOCK, &async, NULL);
     tide__ctx_thread_init(&w->sched_ctx);
     tide__overflow_thread_init(w);
 #ifdef TIDE_TSAN
