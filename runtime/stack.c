@@ -75,6 +75,7 @@ static void give_guards(long n) {
  * (marker, mprotect, canary) forces one, for tests. */
 enum { GUARD_UNKNOWN, GUARD_MARKER, GUARD_MPROTECT, GUARD_CANARY };
 static _Atomic int guard_mode = GUARD_UNKNOWN;
+_Atomic bool tide__stacks_all_guarded = false;
 
 static int forced_mode(void) {
     const char *v = getenv("TIDE_STACK_GUARD");
@@ -97,6 +98,7 @@ static int decide_mode(void) {
         if (probe != MAP_FAILED) munmap(probe, 2 * ps);
         mode = marker ? GUARD_MARKER : GUARD_MPROTECT;
     }
+    if (mode == GUARD_MARKER) atomic_store_explicit(&tide__stacks_all_guarded, true, MO_RELAXED);
     atomic_store_explicit(&guard_mode, mode, MO_RELAXED);
     return mode;
 }
@@ -154,6 +156,7 @@ static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bo
         st->slab = slab;
         if (mode == GUARD_MARKER) {
             st->guarded = madvise(base, gap, MADV_GUARD_INSTALL) == 0;
+            if (!st->guarded) atomic_store_explicit(&tide__stacks_all_guarded, false, MO_RELAXED);
         } else if (mode == GUARD_MPROTECT) {
             st->guarded = mprotect(base, gap, PROT_NONE) == 0;
             st->mprotected = st->guarded;

@@ -99,9 +99,13 @@ void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache);
 /* Purge depot stacks idle longer than the decay time; cheap when there is nothing to do. */
 void tide__stacks_decay(tide__stacks_t *s, int64_t now);
 
+/* True when every stack of the process has a guard (kernel guard markers): the canary checks
+ * are then skipped without even reading a stack's descriptor. */
+extern _Atomic bool tide__stacks_all_guarded;
+
 /* Canary check of a stack that is not guarded. false: the canary is damaged (overflow). */
 static inline bool tide__stack_canary_ok(const tide__stack_t *st, const void *sp) {
-    if (st->guarded) return true;
+    if (atomic_load_explicit(&tide__stacks_all_guarded, MO_RELAXED) || st->guarded) return true;
     if ((const char *)sp < st->lo + TIDE_CANARY_BYTES) return false;
     const uint64_t *w = (const uint64_t *)(const void *)st->lo;
     uint64_t acc = 0;
@@ -113,7 +117,7 @@ static inline bool tide__stack_canary_ok(const tide__stack_t *st, const void *sp
  * the stack and the moat below it, where a deep call that returned may have left traces
  * the canary words missed. Reads of untouched pages hit the shared zero page. */
 static inline bool tide__stack_canary_deep_ok(const tide__stack_t *st) {
-    if (st->guarded) return true;
+    if (atomic_load_explicit(&tide__stacks_all_guarded, MO_RELAXED) || st->guarded) return true;
     uint64_t acc = 0;
     const char *from = st->lo - TIDE_STACK_MOAT + 64;
     for (const char *p = from; p < st->lo + 4096; p += 64) acc |= *(const volatile uint64_t *)p;
