@@ -333,7 +333,15 @@ static inline void prefetch_next(tide__worker_t *w) {
         tide__task_t *n1 = atomic_load_explicit(&w->deque.slots[top & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
         if (n1) {
             void *sp = n1->ctx.sp;
-            if (sp) __builtin_prefetch(sp, 0, 3);
+            if (sp) {
+                __builtin_prefetch(sp, 0, 3);
+            } else {
+                /* A first run: it will get the newest stack of our cache and write its
+                 * initial frame at the top; the descriptor was fetched a turn earlier. */
+                unsigned c = w->stacks.count;
+                if (c) __builtin_prefetch(w->stacks.items[c - 1]->hi - 64, 1, 3);
+                if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
+            }
         }
         if (bottom - top >= 2)
             __builtin_prefetch(atomic_load_explicit(
