@@ -6,6 +6,11 @@
 #define TIDE_H
 
 #include "tide/core.h"
+#include "tide/net.h"
 #include "tide/sync.h"
+#include "tide/fs.h"
+#include "tide/signal.h"
+#include "tide/process.h"
+#include "tide/http.h"
 
 #endif

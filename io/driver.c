@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_internal.h"
 #include "tide/ext.h"
 
 struct tide__io {
@@ -14,6 +15,8 @@ struct tide__io {
     pthread_t thread;
     _Atomic bool stopping;
     tide_runtime_t *rt;
+    tide__reactor_t *reactor;          /* the sockets' epoll set, harvested on this loop */
+    void *fdwatch;                     /* tide_fd_wait's table of watched fds (io/fdwait.c) */
 };
 
 static _Atomic int64_t io_live;
@@ -39,21 +42,26 @@ static void op_unlock(tide__io_op_t *op) {
 
 static void run_node(tide__io_t *io, tide__io_node_t *n) {
     if (!n->op) {
-        /* A posted function: the node is really a tide__io_post_t. */
-        void (**fn)(tide__io_node_t *, uv_loop_t *) = (void *)(n + 1);
-        (*fn)(n, &io->loop);
+        /* A posted function: the node is the first member of a tide__io_post_t. */
+        tide__io_post_t *p = (tide__io_post_t *)(void *)n;
+        p->fn(n, &io->loop);
         return;
     }
     tide__io_op_t *op = n->op;
     if (!n->cancel) {
         op->start(op, &io->loop);
-    } else if (op->cancel) {
+    } else {
         /* Runs after start (the stack is drained in submission order), and only matters if
-         * the operation has not completed yet. */
+         * the operation has not completed yet. The node is part of op, in the task's frame:
+         * once both flags are set the task may return, so op is not touched after that. An
+         * operation completes only on this thread, so `done` cannot change under us here. */
         op_lock(op);
         bool done = op->done;
+        op->cancel_taken = true;
+        tide_waker_t w = op->waker;
         op_unlock(op);
-        if (!done) op->cancel(op, &io->loop);
+        if (done) tide_wake(w); /* the task may be waiting for this node, not for the op */
+        else if (op->cancel) op->cancel(op, &io->loop);
     }
 }
 
@@ -108,6 +116,8 @@ static void destroy(void *p) {
      * let their close callbacks run. */
     uv_walk(&io->loop, close_walk, NULL);
     uv_run(&io->loop, UV_RUN_DEFAULT);
+    tide__fdwait_free(io);
+    tide__reactor_free(io->reactor);
     uv_loop_close(&io->loop);
     free(io);
 }
@@ -122,11 +132,15 @@ static void *create(tide_runtime_t *rt) {
     io->loop.data = io;
     if (uv_async_init(&io->loop, &io->wakeup, on_wakeup) != 0) goto fail_loop;
     io->wakeup.data = io;
-    if (pthread_create(&io->thread, NULL, driver_main, io) != 0) goto fail_async;
+    io->reactor = tide__reactor_new(io, &io->loop);
+    if (!io->reactor) goto fail_handles;
+    if (pthread_create(&io->thread, NULL, driver_main, io) != 0) goto fail_handles;
     return io;
-fail_async:
-    uv_close((uv_handle_t *)&io->wakeup, NULL);
+fail_handles:
+    /* The async handle and the reactor's poll: close them and let their callbacks run. */
+    uv_walk(&io->loop, close_walk, NULL);
     uv_run(&io->loop, UV_RUN_DEFAULT);
+    tide__reactor_free(io->reactor);
 fail_loop:
     uv_loop_close(&io->loop);
 fail_io:
@@ -145,6 +159,14 @@ tide__io_t *tide__io_current(void) {
 
 uv_loop_t *tide__io_loop(tide__io_t *io) {
     return &io->loop;
+}
+
+tide__reactor_t *tide__io_reactor(tide__io_t *io) {
+    return io->reactor;
+}
+
+void **tide__io_fdwatch(tide__io_t *io) {
+    return &io->fdwatch;
 }
 
 bool tide__io_on_driver(tide__io_t *io) {
@@ -171,6 +193,7 @@ int tide__io_run(tide__io_t *io, tide__io_op_t *op, const char *what) {
     op->io = io;
     op->done = false;
     op->cancel_requested = false;
+    op->cancel_taken = false;
     op->result = 0;
     atomic_store_explicit(&op->lock, 0, memory_order_relaxed);
     op->start_node = (tide__io_node_t){.op = op, .cancel = false};
@@ -190,7 +213,10 @@ int tide__io_run(tide__io_t *io, tide__io_op_t *op, const char *what) {
     }
 
     /* Deadline or cancellation: ask the driver to cancel, then wait for the operation to
-     * really end (its memory is ours), whatever further deadlines or cancels say. */
+     * really end and for the driver to be done with the cancel request (both live in our
+     * frame), whatever further deadlines or cancels say. The operation may well complete
+     * before the driver gets to the request: returning then would leave the driver a node in
+     * a dead frame. */
     op_lock(op);
     op->cancel_requested = true;
     op_unlock(op);
@@ -199,10 +225,10 @@ int tide__io_run(tide__io_t *io, tide__io_op_t *op, const char *what) {
     tide_shield_begin(&shield);
     for (;;) {
         op_lock(op);
-        bool done = op->done;
-        if (!done) op->waker = tide_park_prepare();
+        bool over = op->done && op->cancel_taken;
+        if (!over) op->waker = tide_park_prepare();
         op_unlock(op);
-        if (done) break;
+        if (over) break;
         tide_park_on(what);
     }
     tide_shield_end(&shield);

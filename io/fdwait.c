@@ -1,0 +1,221 @@
+/* tide_fd_wait: readiness of a descriptor tide does not own (a database or cache client's
+ * socket, a pipe, an eventfd), for non-blocking libraries that want to plug into tide.
+ *
+ * The fd is not ours, so it cannot stay registered in the reactor's set (its owner may close
+ * it at any time). Instead each wait is an operation on the driver, watched by a libuv
+ * uv_poll_t that exists only while someone waits. libuv allows one poll handle per fd, so the
+ * driver keeps one watch per fd, shared by all its waiters, polling the union of what they
+ * ask. A zero-timeout poll(2) on the worker first answers the common "already ready" case
+ * without the driver. */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+typedef struct fd_watch fd_watch_t;
+
+typedef struct fd_wait_op {
+    tide__io_op_t op;         /* the task's wait */
+    int fd;
+    int events;               /* TIDE_READABLE | TIDE_WRITABLE asked */
+    fd_watch_t *watch;        /* the fd's watch while linked (driver thread only) */
+    int result;               /* what to complete with, once unlinked */
+    struct fd_wait_op *next;  /* in the watch's waiter list */
+    struct fd_wait_op *prev;
+} fd_wait_op_t;
+
+struct fd_watch {
+    uv_poll_t poll;           /* libuv's watch of fd */
+    int fd;
+    int polling;              /* UV_READABLE | UV_WRITABLE being polled now */
+    fd_wait_op_t *waiters;    /* tasks waiting on fd */
+};
+
+/* The driver's watches by fd (driver thread only). */
+typedef struct fd_table {
+    fd_watch_t **by_fd;
+    size_t cap;
+} fd_table_t;
+
+static fd_table_t *table(tide__io_t *io) {
+    void **slot = tide__io_fdwatch(io);
+    if (!*slot) *slot = tide__calloc(sizeof(fd_table_t));
+    return *slot;
+}
+
+static int table_reserve(fd_table_t *t, int fd) {
+    if ((size_t)fd < t->cap) return 0;
+    size_t cap = t->cap ? t->cap : 64;
+    while (cap <= (size_t)fd) cap *= 2;
+    fd_watch_t **n = tide__calloc(cap * sizeof *n);
+    if (!n) return -ENOMEM;
+    if (t->by_fd) memcpy(n, t->by_fd, t->cap * sizeof *n);
+    tide__free(t->by_fd, t->cap * sizeof *n);
+    t->by_fd = n;
+    t->cap = cap;
+    return 0;
+}
+
+void tide__fdwait_free(tide__io_t *io) {
+    fd_table_t *t = *tide__io_fdwatch(io);
+    if (!t) return;
+    tide__free(t->by_fd, t->cap * sizeof *t->by_fd);
+    tide__free(t, sizeof *t);
+    *tide__io_fdwatch(io) = NULL;
+}
+
+static void on_watch_closed(uv_handle_t *h) {
+    tide__free(h->data, sizeof(fd_watch_t));
+    tide__io_live_add(-1);
+}
+
+static void unlink_op(fd_watch_t *w, fd_wait_op_t *o) {
+    if (o->prev) o->prev->next = o->next;
+    else w->waiters = o->next;
+    if (o->next) o->next->prev = o->prev;
+    o->watch = NULL;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Complete a chain of unlinked operations (linked through next). Done last, after every
+ * system call on the fd: once a waiter is completed its task may close the fd. */
+static void complete_all(fd_wait_op_t *done) {
+    while (done) {
+        fd_wait_op_t *next = done->next;
+        tide__io_complete(&done->op, done->result);
+        done = next;
+    }
+}
+
+/* Poll what the remaining waiters want; drop the watch when nobody is left. Returns the
+ * waiters it had to fail (to be completed by the caller, after it is done with the fd). */
+static fd_wait_op_t *update(tide__io_t *io, fd_watch_t *w) {
+    int want = 0;
+    for (fd_wait_op_t *o = w->waiters; o; o = o->next) {
+        if (o->events & TIDE_READABLE) want |= UV_READABLE;
+        if (o->events & TIDE_WRITABLE) want |= UV_WRITABLE;
+    }
+    if (want == 0) {
+        table(io)->by_fd[w->fd] = NULL;
+        /* Synchronous: libuv takes fd out of its epoll set here, not later. */
+        uv_poll_stop(&w->poll);
+        uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+        return NULL;
+    }
+    if (want == w->polling) return NULL;
+    int e = uv_poll_start(&w->poll, want, on_poll);
+    if (e == 0) {
+        w->polling = want;
+        return NULL;
+    }
+    /* Cannot happen for a handle that was polling; fail the waiters rather than hang. */
+    fd_wait_op_t *failed = NULL;
+    while (w->waiters) {
+        fd_wait_op_t *o = w->waiters;
+        unlink_op(w, o);
+        o->result = e;
+        o->next = failed;
+        failed = o;
+    }
+    update(io, w);
+    return failed;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+    fd_watch_t *w = h->data;
+    tide__io_t *io = h->loop->data;
+    int ready = 0;
+    if (status < 0) {
+        /* libuv reports POLLERR as an error: a pending socket error, or a bad fd. Either way
+         * the waiter's next system call tells it which. */
+        ready = TIDE_READABLE | TIDE_WRITABLE;
+        w->polling = 0; /* libuv stopped the handle */
+    } else {
+        if (events & (UV_READABLE | UV_DISCONNECT)) ready |= TIDE_READABLE;
+        if (events & UV_WRITABLE) ready |= TIDE_WRITABLE;
+    }
+    fd_wait_op_t *done = NULL;
+    for (fd_wait_op_t *o = w->waiters, *next; o; o = next) {
+        next = o->next;
+        if (o->events & ready) {
+            unlink_op(w, o);
+            o->result = o->events & ready;
+            o->next = done;
+            done = o;
+        }
+    }
+    fd_wait_op_t *failed = update(io, w);
+    complete_all(done);
+    complete_all(failed);
+}
+
+static void wait_start(tide__io_op_t *op, uv_loop_t *loop) {
+    fd_wait_op_t *o = (fd_wait_op_t *)op;
+    tide__io_t *io = loop->data;
+    fd_table_t *t = table(io);
+    if (!t || table_reserve(t, o->fd) < 0) {
+        tide__io_complete(op, -ENOMEM);
+        return;
+    }
+    fd_watch_t *w = t->by_fd[o->fd];
+    if (!w) {
+        w = tide__calloc(sizeof *w);
+        if (!w) {
+            tide__io_complete(op, -ENOMEM);
+            return;
+        }
+        int e = uv_poll_init(loop, &w->poll, o->fd);
+        if (e < 0) {
+            tide__free(w, sizeof *w);
+            tide__io_complete(op, e);
+            return;
+        }
+        tide__io_live_add(1);
+        w->poll.data = w;
+        w->fd = o->fd;
+        t->by_fd[o->fd] = w;
+    }
+    o->prev = NULL;
+    o->next = w->waiters;
+    if (o->next) o->next->prev = o;
+    w->waiters = o;
+    o->watch = w;
+    complete_all(update(io, w));
+}
+
+static void wait_cancel(tide__io_op_t *op, uv_loop_t *loop) {
+    fd_wait_op_t *o = (fd_wait_op_t *)op;
+    fd_watch_t *w = o->watch;
+    if (!w) return; /* completed already */
+    unlink_op(w, o);
+    fd_wait_op_t *failed = update(loop->data, w);
+    tide__io_complete(op, UV_ECANCELED);
+    complete_all(failed);
+}
+
+int tide_fd_wait(int fd, int events) {
+    if (fd < 0 || events == 0 || (events & ~(TIDE_READABLE | TIDE_WRITABLE))) return -EINVAL;
+    tide__io_t *io = tide__io_current();
+    if (!io) return -EPERM;
+    int r = tide__net_check();
+    if (r < 0) return r;
+
+    struct pollfd p = {.fd = fd};
+    if (events & TIDE_READABLE) p.events |= POLLIN;
+    if (events & TIDE_WRITABLE) p.events |= POLLOUT;
+    if (poll(&p, 1, 0) == 1) {
+        if (p.revents & POLLNVAL) return -EBADF;
+        int ready = 0;
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) ready |= TIDE_READABLE;
+        if (p.revents & (POLLOUT | POLLHUP | POLLERR)) ready |= TIDE_WRITABLE;
+        if (ready & events) {
+            tide_budget_tick();
+            return ready & events;
+        }
+    }
+
+    fd_wait_op_t o = {.op = {.start = wait_start, .cancel = wait_cancel}, .fd = fd, .events = events};
+    return tide__io_run(io, &o.op, "fd wait");
+}

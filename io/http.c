@@ -1,0 +1,352 @@
+/* The HTTP client's task side (tide/http.h): check the request, set up a curl easy handle in
+ * the calling task (so the driver only adds and removes it), run it on the runtime's multi
+ * handle (io/http_loop.c), then turn curl's outcome into a status, headers and a body.
+ *
+ * curl's write and header callbacks run on the driver thread while the task is parked: they
+ * append to the response the task handed in, which nothing else touches meanwhile. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_internal.h"
+#include "sys_internal.h"
+#include "tide/http.h"
+
+/* A transfer's context for curl's callbacks. */
+typedef struct fetch {
+    tide__http_xfer_t x;       /* first: the driver operation */
+    tide_http_response_t *res; /* where the response goes */
+    size_t max_body;           /* 0: no limit */
+    int cb_err;                /* why a callback stopped the transfer (-EFBIG, -ENOMEM) */
+} fetch_t;
+
+/* ---- callbacks (driver thread) --------------------------------------------------------- */
+
+/* Make room for n more bytes plus a NUL in a growing buffer. */
+static int reserve(char **buf, size_t *cap, size_t len, size_t n) {
+    if (len + n + 1 <= *cap) return 0;
+    size_t c = *cap ? *cap : 1024;
+    while (c < len + n + 1) {
+        if (c > SIZE_MAX / 2) return -ENOMEM;
+        c *= 2;
+    }
+    char *nb = realloc(*buf, c);
+    if (!nb) return -ENOMEM;
+    *buf = nb;
+    *cap = c;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg) {
+    fetch_t *f = arg;
+    tide_http_response_t *res = f->res;
+    size_t len = size * n;
+    if (f->max_body && res->body_len + len > f->max_body) {
+        f->cb_err = -EFBIG;
+        return 0; /* curl stops the transfer: CURLE_WRITE_ERROR */
+    }
+    if (reserve(&res->body, &res->body_cap, res->body_len, len) < 0) {
+        f->cb_err = -ENOMEM;
+        return 0;
+    }
+    memcpy(res->body + res->body_len, data, len);
+    res->body_len += len;
+    res->body[res->body_len] = '\0';
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg) {
+    fetch_t *f = arg;
+    tide_http_response_t *res = f->res;
+    size_t len = size * n;
+    /* A status line starts a new response (after a redirect or a 100 Continue): only the
+     * final response's headers are kept. */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) res->raw_len = 0;
+    if (reserve(&res->raw_headers, &res->raw_cap, res->raw_len, len) < 0) {
+        f->cb_err = -ENOMEM;
+        return 0;
+    }
+    memcpy(res->raw_headers + res->raw_len, data, len);
+    res->raw_len += len;
+    res->raw_headers[res->raw_len] = '\0';
+    return len;
+}
+
+/* ---- request --------------------------------------------------------------------------- */
+
+static bool valid_token(const char *s) {
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s)) return false;
+    return true;
+}
+
+static bool valid_value(const char *s) {
+    return !strpbrk(s, "\r\n");
+}
+
+/* curl's header list: "Name: value", or "Name;" for an empty value ("Name:" would remove
+ * the header). */
+static int build_headers(const tide_http_request_t *req, struct curl_slist **out) {
+    struct curl_slist *list = NULL;
+    bool expect = false;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const tide_http_header_t *h = &req->headers[i];
+        if (!h->name || !h->value || !valid_token(h->name) || !valid_value(h->value)) goto inval;
+        if (strcasecmp(h->name, "Expect") == 0) expect = true;
+        size_t len = strlen(h->name) + strlen(h->value) + 3;
+        char *line = malloc(len);
+        if (!line) goto nomem;
+        if (*h->value) snprintf(line, len, "%s: %s", h->name, h->value);
+        else snprintf(line, len, "%s;", h->name);
+        struct curl_slist *l = curl_slist_append(list, line);
+        free(line);
+        if (!l) goto nomem;
+        list = l;
+    }
+    /* curl would send "Expect: 100-continue" with larger bodies and wait for the server's
+     * go-ahead (a round trip, or a whole second with servers that do not answer it). */
+    if (!expect) {
+        struct curl_slist *l = curl_slist_append(list, "Expect:");
+        if (!l) goto nomem;
+        list = l;
+    }
+    *out = list;
+    return 0;
+inval:
+    curl_slist_free_all(list);
+    return -EINVAL;
+nomem:
+    curl_slist_free_all(list);
+    return -ENOMEM;
+}
+
+/* Parse and check the URL: -EINVAL if malformed, -EPROTONOSUPPORT unless http(s). */
+static int parse_url(const char *url, CURLU **out) {
+    CURLU *u = curl_url();
+    if (!u) return -ENOMEM;
+    int r = -EINVAL;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY) r = -ENOMEM;
+    if (uc != CURLUE_OK) goto fail;
+    char *scheme = NULL, *host = NULL;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) goto fail;
+    bool http = strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0;
+    curl_free(scheme);
+    if (!http) {
+        r = -EPROTONOSUPPORT;
+        goto fail;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) goto fail;
+    curl_free(host);
+    *out = u;
+    return 0;
+fail:
+    curl_url_cleanup(u);
+    return r;
+}
+
+static long ms_of(int64_t ns) {
+    int64_t ms = (ns + 999999) / 1000000;
+    return ms > 0x7fffffff ? 0x7fffffff : (long)ms;
+}
+
+static int setup(fetch_t *f, const tide_http_request_t *req, CURLU *url,
+                 struct curl_slist *headers) {
+    CURL *e = f->x.easy;
+    const char *method = req->method ? req->method : req->body ? "POST" : "GET";
+    if (!valid_token(method)) return -EINVAL;
+    bool ok = true;
+#define SET(opt, val) ok = ok && curl_easy_setopt(e, opt, val) == CURLE_OK
+    SET(CURLOPT_CURLU, url);
+    SET(CURLOPT_NOSIGNAL, 1L); /* curl must not use signals: we are multi-threaded */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, f);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, f);
+    SET(CURLOPT_HTTPHEADER, headers);
+    SET(CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode, like aiohttp */
+    if (strcmp(method, "GET") == 0 && !req->body) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, method);
+        if (req->body || strcmp(method, "POST") == 0) {
+            /* Not copied: req->body stays valid for the whole call. */
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+            SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        }
+    }
+    if (req->timeout_ns > 0) SET(CURLOPT_TIMEOUT_MS, ms_of(req->timeout_ns));
+    if (req->connect_timeout_ns > 0) SET(CURLOPT_CONNECTTIMEOUT_MS, ms_of(req->connect_timeout_ns));
+    if (req->max_redirects) {
+        SET(CURLOPT_FOLLOWLOCATION, 1L);
+        SET(CURLOPT_MAXREDIRS, (long)req->max_redirects);
+    }
+    if (req->max_body) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
+#undef SET
+    return ok ? 0 : -ENOMEM;
+}
+
+/* ---- outcome --------------------------------------------------------------------------- */
+
+static int os_errno(CURL *e, int fallback) {
+    long err = 0;
+    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &err);
+    return err > 0 ? -(int)err : fallback;
+}
+
+static int outcome(fetch_t *f) {
+    CURL *e = f->x.easy;
+    switch (f->x.code) {
+    case CURLE_OK: return 0;
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+        /* The URL's scheme was checked up front: this is a redirect to another scheme (a
+         * response came), or a reply without an HTTP status line (HTTP/0.9 or garbage). */
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        return status ? -EPROTONOSUPPORT : -EPROTO;
+    }
+    case CURLE_URL_MALFORMAT: return -EINVAL;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return -ENOENT; /* as tide_resolve reports it */
+    case CURLE_COULDNT_CONNECT: return os_errno(e, -ECONNREFUSED);
+    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+    case CURLE_PARTIAL_FILE:
+    case CURLE_GOT_NOTHING: return -ECONNRESET;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR: return os_errno(e, -ECONNRESET);
+    case CURLE_WRITE_ERROR:
+    case CURLE_ABORTED_BY_CALLBACK: return f->cb_err ? f->cb_err : -EIO;
+    case CURLE_FILESIZE_EXCEEDED: return -EFBIG;
+    case CURLE_TOO_MANY_REDIRECTS: return -ELOOP;
+    case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_SSL_CONNECT_ERROR: return -EPROTO;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE: return -EACCES;
+    default: return -EIO;
+    }
+}
+
+static char *trim(char *s, char *end) {
+    while (s < end && (*s == ' ' || *s == '\t')) s++;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) end--;
+    *end = '\0';
+    return s;
+}
+
+/* Split the final response's raw header block into name/value pairs, in place. */
+static int parse_headers(tide_http_response_t *res) {
+    size_t n = 0;
+    for (size_t i = 0; i < res->raw_len; i++) n += res->raw_headers[i] == '\n';
+    if (n == 0) return 0;
+    res->headers = calloc(n, sizeof *res->headers);
+    if (!res->headers) return -ENOMEM;
+    char *p = res->raw_headers, *end = p + res->raw_len;
+    bool status_line = true;
+    while (p < end) {
+        char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        char *next = eol < end ? eol + 1 : end;
+        char *colon = memchr(p, ':', (size_t)(eol - p));
+        /* Skipped: the status line, the blank line, folded continuations. */
+        if (!status_line && colon && *p != ' ' && *p != '\t') {
+            tide_http_header_t *h = &res->headers[res->nheaders++];
+            h->name = trim(p, colon);
+            h->value = trim(colon + 1, eol);
+        }
+        status_line = false;
+        p = next;
+    }
+    return 0;
+}
+
+/* ---- API ------------------------------------------------------------------------------- */
+
+void tide_http_response_free(tide_http_response_t *res) {
+    if (!res) return;
+    free(res->headers);
+    free(res->raw_headers);
+    free(res->body);
+    memset(res, 0, sizeof *res);
+}
+
+int tide_http_fetch(const tide_http_request_t *req, tide_http_response_t *res) {
+    if (res) memset(res, 0, sizeof *res);
+    if (!req || !req->url || !res || (!req->body && req->body_len)) return -EINVAL;
+    if (req->nheaders && !req->headers) return -EINVAL;
+    int r;
+    tide__io_t *io = tide__sys_io(&r);
+    if (!io) return r;
+    if ((r = tide__sys_gate()) < 0) return r;
+    tide__http_global_init();
+    tide__http_t *http = tide__http_get(tide_runtime_current(), io);
+    if (!http) return -ENOMEM;
+
+    CURLU *url;
+    r = parse_url(req->url, &url);
+    if (r < 0) return r;
+    struct curl_slist *headers = NULL;
+    r = build_headers(req, &headers);
+    if (r < 0) goto out_url;
+    fetch_t f = {.x = {.http = http}, .res = res, .max_body = req->max_body};
+    f.x.easy = curl_easy_init();
+    if (!f.x.easy) {
+        r = -ENOMEM;
+        goto out_headers;
+    }
+    r = setup(&f, req, url, headers);
+    if (r < 0) goto out_easy;
+
+    r = tide__http_run(&f.x);
+    if (r == 0) r = outcome(&f);
+    if (r < 0) goto out_easy;
+    long status = 0;
+    curl_easy_getinfo(f.x.easy, CURLINFO_RESPONSE_CODE, &status);
+    res->status = (int)status;
+    if (!res->body && reserve(&res->body, &res->body_cap, 0, 0) < 0) r = -ENOMEM;
+    else res->body[res->body_len] = '\0';
+    if (r == 0) r = parse_headers(res);
+out_easy:
+    curl_easy_cleanup(f.x.easy);
+out_headers:
+    curl_slist_free_all(headers);
+out_url:
+    curl_url_cleanup(url);
+    if (r < 0) tide_http_response_free(res);
+    else tide_budget_tick();
+    return r;
+}
+
+int tide_http_get(const char *url, tide_http_response_t *res) {
+    tide_http_request_t req = {.method = "GET", .url = url};
+    return tide_http_fetch(&req, res);
+}
+
+int tide_http_post(const char *url, const char *content_type, const void *body, size_t len,
+                   tide_http_response_t *res) {
+    tide_http_header_t h = {"Content-Type", content_type};
+    tide_http_request_t req = {.method = "POST", .url = url, .headers = content_type ? &h : NULL,
+                               .nheaders = content_type ? 1 : 0, .body = body, .body_len = len};
+    return tide_http_fetch(&req, res);
+}
+
+const char *tide_http_header(const tide_http_response_t *res, const char *name) {
+    if (!res || !name) return NULL;
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (strcasecmp(res->headers[i].name, name) == 0) return res->headers[i].value;
+    return NULL;
+}

@@ -1,0 +1,416 @@
+/* TCP under pressure: running out of descriptors (EMFILE under a lowered RLIMIT_NOFILE:
+ * accept backs off without spinning, live connections keep being served, and pending ones are
+ * accepted once descriptors come back), accept backpressure (max_conns) with one and several
+ * acceptors, and write backpressure against a peer that does not read. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    tide_runtime_t *rt = tt_runtime(workers);
+    int st = tide_runtime_block_on(rt, fn, arg);
+    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
+    tt_runtime_quiet(rt);
+    cr_assert_eq(tide_runtime_free(rt), 0);
+    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
+    tt_leaks_end(&l);
+}
+
+static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
+    cr_assert_eq(tide_tcp_listen(l, "127.0.0.1", 0, o), 0);
+    tide_addr_t a;
+    cr_assert_eq(tide_tcp_local_addr(*l, &a), 0);
+    return tide_addr_port(&a);
+}
+
+static int64_t cpu_ns(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           (int64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* ---- an echo server whose handlers can be counted and joined --------------------------- */
+
+#define MAX_CONNS 256
+
+typedef struct server {
+    tide_tcp_t *l;
+    uint16_t port;
+    _Atomic int accepted;
+    tide_task_t handlers[MAX_CONNS];
+} server_t;
+
+static int echo(void *arg) {
+    tide_tcp_t *c = arg;
+    char buf[512];
+    ssize_t n;
+    while ((n = tide_tcp_read(c, buf, sizeof buf)) > 0)
+        if (tide_tcp_write_all(c, buf, (size_t)n, NULL) != n) break;
+    tide_tcp_close(c);
+    return 0;
+}
+
+static int accept_loop(void *arg) {
+    server_t *s = arg;
+    for (;;) {
+        tide_tcp_t *c;
+        int r = tide_tcp_accept(s->l, &c, NULL);
+        if (r == -ECANCELED) return 0;
+        cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
+        int i = atomic_load(&s->accepted);
+        cr_assert_lt(i, MAX_CONNS);
+        cr_assert_eq(tide_spawn(&s->handlers[i], echo, c), 0);
+        atomic_store(&s->accepted, i + 1);
+    }
+}
+
+static void echo_once(tide_tcp_t *c, int i) {
+    char out[32], in[32];
+    int n = snprintf(out, sizeof out, "ping %d", i);
+    cr_assert_eq(tide_tcp_write_all(c, out, (size_t)n, NULL), n);
+    cr_assert_eq(tide_tcp_read_exact(c, in, (size_t)n, NULL), n);
+    cr_assert_eq(memcmp(in, out, (size_t)n), 0);
+}
+
+/* ---- EMFILE ----------------------------------------------------------------------------- */
+
+#define LIVE 8     /* connections served throughout */
+#define PENDING 10 /* connections made while no descriptor is left for accept */
+
+typedef struct raw_clients {
+    int fd[PENDING];
+    uint16_t port;
+    int result;
+} raw_clients_t;
+
+/* Plain blocking sockets from a plain thread: they were opened before the limit came down,
+ * so connecting them needs no new descriptor. */
+static void *raw_connect(void *arg) {
+    raw_clients_t *rc = arg;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(rc->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    rc->result = 0;
+    for (int i = 0; i < PENDING; i++)
+        if (connect(rc->fd[i], (struct sockaddr *)&a, sizeof a) < 0) rc->result = -errno;
+    return NULL;
+}
+
+static void *raw_echo(void *arg) {
+    raw_clients_t *rc = arg;
+    rc->result = 0;
+    for (int i = 0; i < PENDING; i++) {
+        char out[16], in[16];
+        int n = snprintf(out, sizeof out, "raw %d", i);
+        if (send(rc->fd[i], out, (size_t)n, MSG_NOSIGNAL) != n) rc->result = -EIO;
+        if (recv(rc->fd[i], in, (size_t)n, MSG_WAITALL) != n || memcmp(in, out, (size_t)n))
+            rc->result = -EIO;
+    }
+    return NULL;
+}
+
+static int join_thread(void *arg) {
+    return -pthread_join(*(pthread_t *)arg, NULL);
+}
+
+static int emfile_main(void *arg) {
+    static server_t s;
+    s.port = listen_local(&s.l, NULL);
+    tide_task_t acc;
+    cr_assert_eq(tide_spawn(&acc, accept_loop, &s), 0);
+
+    tide_tcp_t *live[LIVE];
+    for (int i = 0; i < LIVE; i++) {
+        cr_assert_eq(tide_tcp_connect(&live[i], "127.0.0.1", s.port), 0);
+        echo_once(live[i], i);
+    }
+    cr_assert_eq(atomic_load(&s.accepted), LIVE);
+
+    static raw_clients_t rc;
+    rc.port = s.port;
+    for (int i = 0; i < PENDING; i++) cr_assert_geq(rc.fd[i] = socket(AF_INET, SOCK_STREAM, 0), 0);
+
+    /* From here on, no new descriptor: the lowest free one is at the limit. */
+    struct rlimit saved, low;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    int probe = fcntl(rc.fd[0], F_DUPFD_CLOEXEC, 0);
+    cr_assert_geq(probe, 0);
+    close(probe);
+    low = saved;
+    low.rlim_cur = (rlim_t)probe;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, raw_connect, &rc), 0);
+    cr_assert_eq(tide_spawn_blocking(join_thread, &th), 0);
+    cr_assert_eq(rc.result, 0, "raw connect: %s", tide_strerror(rc.result));
+
+    /* The pending connections are in the kernel's queue, accept gets EMFILE: live
+     * connections are still served meanwhile. */
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < LIVE; i++) echo_once(live[i], round * LIVE + i);
+        tide_sleep(TIDE_MSEC(5));
+    }
+    cr_assert_eq(atomic_load(&s.accepted), LIVE, "accepted without a descriptor?");
+
+    /* No busy loop while it waits: the process is nearly idle. */
+    int64_t c0 = cpu_ns(), t0 = tide_now();
+    tide_sleep(TIDE_MSEC(300));
+    int64_t cpu = cpu_ns() - c0, wall = tide_now() - t0;
+    cr_assert_lt(cpu, wall / 4, "accept spins while out of descriptors: %lld ns CPU in %lld ns",
+                 (long long)cpu, (long long)wall);
+    cr_assert_eq(atomic_load(&s.accepted), LIVE);
+
+    /* Closing live connections gives descriptors back: the pending ones get accepted (the
+     * closes wake the backing-off acceptor) and served. */
+    for (int i = 0; i < LIVE; i++) cr_assert_eq(tide_tcp_close(live[i]), 0);
+    int64_t deadline = tide_now() + TIDE_SEC(10);
+    while (atomic_load(&s.accepted) < LIVE + PENDING && tide_now() < deadline)
+        tide_sleep(TIDE_MSEC(1));
+    cr_assert_eq(atomic_load(&s.accepted), LIVE + PENDING);
+    cr_assert_eq(pthread_create(&th, NULL, raw_echo, &rc), 0);
+    cr_assert_eq(tide_spawn_blocking(join_thread, &th), 0);
+    cr_assert_eq(rc.result, 0, "pending connections not served");
+
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    for (int i = 0; i < PENDING; i++) close(rc.fd[i]);
+    cr_assert_eq(tide_cancel(acc), 0);
+    int st;
+    cr_assert_eq(tide_join(acc, &st), 0);
+    cr_assert_eq(st, 0);
+    for (int i = 0; i < LIVE + PENDING; i++) {
+        cr_assert_eq(tide_join(s.handlers[i], &st), 0);
+        cr_assert_eq(st, 0);
+    }
+    cr_assert_eq(tide_tcp_close(s.l), 0);
+    return 0;
+}
+
+Test(tcp_pressure, emfile_backs_off_and_keeps_serving, .timeout = 120) {
+    run_main(emfile_main, NULL, 2);
+}
+
+/* ---- accept backpressure --------------------------------------------------------------- */
+
+#define BP_LIMIT 4
+#define BP_CLIENTS 10
+
+typedef struct holder {
+    tide_tcp_t *conn;
+    tt_gate_t release;
+    _Atomic int *open;
+} holder_t;
+
+static int hold(void *arg) {
+    holder_t *h = arg;
+    cr_assert_eq(tt_gate_wait(&h->release), 0);
+    atomic_fetch_sub(h->open, 1); /* before close: the slot is given back inside close */
+    cr_assert_eq(tide_tcp_close(h->conn), 0);
+    return 0;
+}
+
+typedef struct bp {
+    tide_tcp_t *l;
+    _Atomic int open, accepted, max_open;
+    holder_t holders[BP_CLIENTS];
+    tide_task_t tasks[BP_CLIENTS];
+} bp_t;
+
+static int bp_accept(void *arg) {
+    bp_t *b = arg;
+    for (int i = 0; i < BP_CLIENTS; i++) {
+        holder_t *h = &b->holders[i];
+        int r = tide_tcp_accept(b->l, &h->conn, NULL);
+        cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
+        int now = atomic_fetch_add(&b->open, 1) + 1;
+        if (now > atomic_load(&b->max_open)) atomic_store(&b->max_open, now);
+        h->open = &b->open;
+        cr_assert_eq(tide_spawn(&b->tasks[i], hold, h), 0);
+        atomic_fetch_add(&b->accepted, 1);
+    }
+    return 0;
+}
+
+static int backpressure_main(void *arg) {
+    static bp_t b;
+    for (int i = 0; i < BP_CLIENTS; i++) tt_gate_init(&b.holders[i].release);
+    tide_tcp_listen_opts_t o = {.max_conns = BP_LIMIT};
+    uint16_t port = listen_local(&b.l, &o);
+    tide_task_t acc;
+    cr_assert_eq(tide_spawn(&acc, bp_accept, &b), 0);
+    tide_tcp_t *clients[BP_CLIENTS];
+    for (int i = 0; i < BP_CLIENTS; i++)
+        cr_assert_eq(tide_tcp_connect(&clients[i], "127.0.0.1", port), 0);
+    while (atomic_load(&b.accepted) < BP_LIMIT) tide_sleep(TIDE_MSEC(1));
+    /* Six more connections wait in the kernel's queue, but accept does not take them. */
+    tide_sleep(TIDE_MSEC(50));
+    cr_assert_eq(atomic_load(&b.accepted), BP_LIMIT);
+    /* Each close lets exactly one more in. */
+    for (int i = 0; i < BP_CLIENTS; i++) {
+        tt_gate_open(&b.holders[i].release);
+        int want = BP_LIMIT + i + 1 < BP_CLIENTS ? BP_LIMIT + i + 1 : BP_CLIENTS;
+        while (atomic_load(&b.accepted) < want) tide_sleep(TIDE_MSEC(1));
+        tide_sleep(TIDE_MSEC(5));
+        cr_assert_eq(atomic_load(&b.accepted), want);
+    }
+    int st;
+    cr_assert_eq(tide_join(acc, &st), 0);
+    cr_assert_eq(st, 0);
+    for (int i = 0; i < BP_CLIENTS; i++) {
+        cr_assert_eq(tide_join(b.tasks[i], &st), 0);
+        cr_assert_eq(tide_tcp_close(clients[i]), 0);
+    }
+    cr_assert_eq(atomic_load(&b.max_open), BP_LIMIT);
+    cr_assert_eq(tide_tcp_close(b.l), 0);
+    return 0;
+}
+
+Test(tcp_pressure, accept_waits_at_max_conns) {
+    run_main(backpressure_main, NULL, 2);
+}
+
+/* Several acceptors, clients that come and go: the limit holds between all of them. */
+
+#define MA_LIMIT 5
+#define MA_ACCEPTORS 3
+
+typedef struct many {
+    tide_tcp_t *l;
+    uint16_t port;
+    int clients;
+    _Atomic int open, max_open, accepted, served;
+} many_t;
+
+static int short_conn(void *arg) {
+    /* Server side: hold the connection a random while, answer, close. */
+    many_t *m = *(many_t **)arg;
+    tide_tcp_t *c = ((tide_tcp_t **)arg)[1];
+    free(arg);
+    char b;
+    if (tide_tcp_read(c, &b, 1) == 1) {
+        tt_random_yields(5);
+        if (tt_rand() % 3 == 0) tide_sleep(TIDE_USEC(tt_rand() % 500));
+        tide_tcp_write_all(c, &b, 1, NULL);
+    }
+    atomic_fetch_sub(&m->open, 1);
+    tide_tcp_close(c);
+    atomic_fetch_add(&m->served, 1);
+    return 0;
+}
+
+static int many_acceptor(void *arg) {
+    many_t *m = arg;
+    tide_spawn_opts_t o = {.detached = 1};
+    for (;;) {
+        tide_tcp_t *c;
+        int r = tide_tcp_accept(m->l, &c, NULL);
+        if (r == -ECANCELED) return 0;
+        cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
+        int now = atomic_fetch_add(&m->open, 1) + 1;
+        int max = atomic_load(&m->max_open);
+        while (now > max && !atomic_compare_exchange_weak(&m->max_open, &max, now)) {
+        }
+        cr_assert_leq(now, MA_LIMIT, "more than max_conns connections open");
+        atomic_fetch_add(&m->accepted, 1);
+        void **pair = malloc(2 * sizeof(void *));
+        pair[0] = m;
+        pair[1] = c;
+        cr_assert_eq(tide_spawn_opts(NULL, short_conn, pair, &o), 0);
+    }
+}
+
+static int many_client(void *arg) {
+    many_t *m = arg;
+    tide_tcp_t *c;
+    cr_assert_eq(tide_tcp_connect(&c, "127.0.0.1", m->port), 0);
+    char b = 'x';
+    cr_assert_eq(tide_tcp_write_all(c, &b, 1, NULL), 1);
+    cr_assert_eq(tide_tcp_read(c, &b, 1), 1);
+    cr_assert_eq(b, 'x');
+    cr_assert_eq(tide_tcp_close(c), 0);
+    return 0;
+}
+
+static int many_main(void *arg) {
+    static many_t m;
+    m.clients = TT_SCALE(2000);
+    tide_tcp_listen_opts_t o = {.max_conns = MA_LIMIT};
+    m.port = listen_local(&m.l, &o);
+    tide_task_t acc[MA_ACCEPTORS];
+    for (int i = 0; i < MA_ACCEPTORS; i++) cr_assert_eq(tide_spawn(&acc[i], many_acceptor, &m), 0);
+    tide_task_t *cl = malloc(sizeof(tide_task_t) * (size_t)m.clients);
+    for (int i = 0; i < m.clients; i++) cr_assert_eq(tide_spawn(&cl[i], many_client, &m), 0);
+    int st;
+    for (int i = 0; i < m.clients; i++) {
+        cr_assert_eq(tide_join(cl[i], &st), 0);
+        cr_assert_eq(st, 0);
+    }
+    free(cl);
+    while (atomic_load(&m.served) < m.clients) tide_sleep(TIDE_MSEC(1));
+    for (int i = 0; i < MA_ACCEPTORS; i++) {
+        cr_assert_eq(tide_cancel(acc[i]), 0);
+        cr_assert_eq(tide_join(acc[i], &st), 0);
+        cr_assert_eq(st, 0);
+    }
+    cr_assert_eq(atomic_load(&m.accepted), m.clients);
+    cr_assert_eq(atomic_load(&m.max_open), MA_LIMIT, "the limit was never reached");
+    cr_assert_eq(tide_tcp_close(m.l), 0);
+    return 0;
+}
+
+Test(tcp_pressure, max_conns_holds_across_acceptors, .timeout = 120) {
+    run_main(many_main, NULL, 2);
+}
+
+/* ---- write backpressure ------------------------------------------------------------------ */
+
+static int write_bp_main(void *arg) {
+    tide_tcp_t *l, *c, *s;
+    uint16_t port = listen_local(&l, NULL);
+    cr_assert_eq(tide_tcp_connect(&c, "127.0.0.1", port), 0);
+    cr_assert_eq(tide_tcp_accept(l, &s, NULL), 0);
+    size_t big = 64 * 1024 * 1024;
+    uint8_t *src = malloc(big);
+    for (size_t i = 0; i < big; i++) src[i] = (uint8_t)(i * 31 + (i >> 11));
+    /* The peer does not read: the writer parks once the socket buffers are full. */
+    size_t sent = 0;
+    tide_scope_t sc;
+    int64_t c0 = cpu_ns(), t0 = tide_now();
+    tide_timeout_begin(&sc, TIDE_MSEC(300));
+    ssize_t r = tide_tcp_write_all(c, src, big, &sent);
+    tide_scope_end(&sc);
+    int64_t cpu = cpu_ns() - c0, wall = tide_now() - t0;
+    cr_assert_eq(r, -ETIMEDOUT);
+    cr_assert_gt(sent, 0);
+    cr_assert_lt(sent, big, "64 MB buffered for a peer that reads nothing?");
+    cr_assert_lt(cpu, wall / 2, "a blocked writer spins: %lld ns CPU in %lld ns", (long long)cpu,
+                 (long long)wall);
+    /* Exactly `sent` bytes are there to read, and they are the right ones. */
+    uint8_t *dst = malloc(sent);
+    cr_assert_eq(tide_tcp_read_exact(s, dst, sent, NULL), (ssize_t)sent);
+    cr_assert_eq(memcmp(dst, src, sent), 0);
+    uint8_t extra;
+    tide_timeout_begin(&sc, TIDE_MSEC(20));
+    cr_assert_eq(tide_tcp_read(s, &extra, 1), -ETIMEDOUT);
+    tide_scope_end(&sc);
+    free(dst);
+    free(src);
+    cr_assert_eq(tide_tcp_close(c), 0);
+    cr_assert_eq(tide_tcp_close(s), 0);
+    cr_assert_eq(tide_tcp_close(l), 0);
+    return 0;
+}
+
+Test(tcp_pressure, writer_waits_for_a_slow_reader) {
+    run_main(write_bp_main, NULL, 2);
+}
