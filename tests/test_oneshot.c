@@ -71,6 +71,7 @@ typedef struct pair {
     int result;
     val_t got;
     int64_t timeout;
+    int64_t send_delay; /* how long the sender of the race test waits */
 } pair_t;
 
 static int receiver(void *arg) {
@@ -139,7 +140,7 @@ Test(oneshot, parked_receiver_close_free_and_threads) {
  * the receive got the value, or it timed out and the value (if sent) is still there. */
 static int sender(void *arg) {
     pair_t *p = arg;
-    tide_sleep(TIDE_USEC(tt_rand() % 200));
+    tide_sleep(p->send_delay);
     val_t v = {42, 43, 44};
     cr_assert_eq(tide_oneshot_send(p->o, &v), 0);
     return 0;
@@ -148,7 +149,12 @@ static int sender(void *arg) {
 static int race_main(void *arg) {
     int got = 0, timed_out = 0;
     for (int i = 0; i < TT_SCALE(2000); i++) {
-        pair_t p = {.timeout = 1 + tt_rand() % TIDE_USEC(200)};
+        /* Mostly a close race; every eighth round is lopsided on purpose (a deadline far
+         * shorter or far longer than the send), so both outcomes happen however the machine's
+         * timing shifts (sanitizers, load). */
+        pair_t p = {.timeout = 1 + tt_rand() % TIDE_USEC(200), .send_delay = TIDE_USEC(tt_rand() % 200)};
+        if (i % 8 == 3) p.timeout = TIDE_USEC(1), p.send_delay = TIDE_MSEC(5);
+        if (i % 8 == 7) p.timeout = TIDE_SEC(10), p.send_delay = 0;
         cr_assert_eq(tide_oneshot_new(&p.o, sizeof(val_t)), 0);
         tide_task_t s, r;
         cr_assert_eq(tide_spawn(&r, receiver, &p), 0);
