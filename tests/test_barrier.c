@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_barrier_t b;
     cr_assert_eq(tide_barrier_init(&b, 0), -EINVAL, "zero parties");
@@ -34,7 +23,7 @@ static int basics(void *arg) {
 }
 
 Test(barrier, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 enum { PARTIES = 64 };
@@ -75,7 +64,7 @@ Test(barrier, every_round_exactly_one_serial) {
     team_t *t = calloc(1, sizeof *t);
     t->rounds = TT_SCALE(1000);
     cr_assert_eq(tide_barrier_init(&t->b, PARTIES), 0);
-    run_main(rounds_main, t);
+    tt_run(rounds_main, t, 0);
     free(t);
 }
 
@@ -140,5 +129,5 @@ static int break_main(void *arg) {
 Test(barrier, early_leaver_breaks_the_round) {
     static breaker_t k;
     cr_assert_eq(tide_barrier_init(&k.b, 8), 0);
-    run_main(break_main, &k);
+    tt_run(break_main, &k, 0);
 }

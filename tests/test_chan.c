@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 /* The capacities every kind of channel is tested with. */
 static const size_t caps[] = {0, 1, 2, 64, TIDE_CHAN_UNBOUNDED};
 #define NCAPS (sizeof caps / sizeof caps[0])
@@ -57,7 +46,7 @@ static int fifo_and_try(void *arg) {
 }
 
 Test(chan, fifo_order_and_try_variants) {
-    run_main(fifo_and_try, NULL);
+    tt_run(fifo_and_try, NULL, 0);
 }
 
 static int close_semantics(void *arg) {
@@ -83,7 +72,7 @@ static int close_semantics(void *arg) {
 }
 
 Test(chan, close_drains_then_epipe) {
-    run_main(close_semantics, NULL);
+    tt_run(close_semantics, NULL, 0);
 }
 
 typedef struct blocked {
@@ -142,7 +131,7 @@ static int close_wakes(void *arg) {
 }
 
 Test(chan, close_wakes_parked_senders_and_receivers) {
-    run_main(close_wakes, NULL);
+    tt_run(close_wakes, NULL, 0);
 }
 
 static int misuse(void *arg) {
@@ -167,7 +156,7 @@ static int misuse(void *arg) {
 }
 
 Test(chan, misuse_gets_einval) {
-    run_main(misuse, NULL);
+    tt_run(misuse, NULL, 0);
 }
 
 /* Elements of odd sizes are copied whole. */
@@ -213,7 +202,7 @@ static int elem_sizes(void *arg) {
 }
 
 Test(chan, odd_element_sizes_copied_whole) {
-    run_main(elem_sizes, NULL);
+    tt_run(elem_sizes, NULL, 0);
 }
 
 /* Rendezvous: a send completes only when a receiver takes it. */
@@ -256,7 +245,7 @@ static int rendezvous(void *arg) {
 }
 
 Test(chan, rendezvous_send_waits_for_receiver) {
-    run_main(rendezvous, NULL);
+    tt_run(rendezvous, NULL, 0);
 }
 
 static int unbounded(void *arg) {
@@ -275,7 +264,7 @@ static int unbounded(void *arg) {
 }
 
 Test(chan, unbounded_never_blocks) {
-    run_main(unbounded, NULL);
+    tt_run(unbounded, NULL, 0);
 }
 
 /* Freeing a channel with parked tasks (misuse) fails them with -EPIPE instead of crashing. */
@@ -300,7 +289,7 @@ static int free_parked(void *arg) {
 }
 
 Test(chan, free_with_parked_tasks_fails_them) {
-    run_main(free_parked, NULL);
+    tt_run(free_parked, NULL, 0);
 }
 
 /* ---- exact-once delivery under contention --------------------------------------------- */
@@ -415,7 +404,7 @@ static int mpmc_main(void *arg) {
 }
 
 Test(chan, mpmc_exactly_once_every_capacity) {
-    run_main(mpmc_main, NULL);
+    tt_run(mpmc_main, NULL, 0);
 }
 
 static int many_tasks_main(void *arg) {
@@ -426,7 +415,7 @@ static int many_tasks_main(void *arg) {
 }
 
 Test(chan, thousands_of_tasks_exactly_once) {
-    run_main(many_tasks_main, NULL);
+    tt_run(many_tasks_main, NULL, 0);
 }
 
 static int timeouts_main(void *arg) {
@@ -443,7 +432,7 @@ static int timeouts_main(void *arg) {
 }
 
 Test(chan, deadlines_in_the_middle_lose_and_duplicate_nothing) {
-    run_main(timeouts_main, NULL);
+    tt_run(timeouts_main, NULL, 0);
 }
 
 /* Cancel producers and consumers at random moments: a cancelled send was not delivered, a
@@ -501,7 +490,7 @@ static int cancel_main(void *arg) {
 }
 
 Test(chan, cancellation_in_the_middle_loses_nothing) {
-    run_main(cancel_main, NULL);
+    tt_run(cancel_main, NULL, 0);
 }
 
 /* ---- parked senders and freed slots ---------------------------------------------------- */
@@ -560,7 +549,7 @@ static int slots_main(void *arg) {
 }
 
 Test(chan, freed_slots_complete_parked_senders) {
-    run_main(slots_main, NULL);
+    tt_run(slots_main, NULL, 0);
 }
 
 /* A sender parked on a full channel is not starved by running senders that take the slot a
@@ -614,5 +603,5 @@ static int barge_main(void *arg) {
 }
 
 Test(chan, parked_sender_not_starved_by_running_senders) {
-    run_main(barge_main, NULL);
+    tt_run(barge_main, NULL, 0);
 }

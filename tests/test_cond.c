@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_cond_t c;
     tide_mutex_t m;
@@ -53,7 +42,7 @@ static int basics(void *arg) {
 }
 
 Test(cond, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 /* A bounded buffer built from one mutex and two condition variables. */
@@ -158,7 +147,7 @@ static bb_t *bb_new(int per, int64_t timeout) {
 
 Test(cond, bounded_buffer_exact_counts) {
     bb_t *b = bb_new(TT_SCALE(200), 0);
-    run_main(bb_main, b);
+    tt_run(bb_main, b, 0);
     free(b);
 }
 
@@ -166,7 +155,7 @@ Test(cond, deadlines_in_the_middle_relock_and_lose_no_signal) {
     /* a signal consumed by a waiter that timed out would strand the others: the run would
      * hang, or with the timeouts retrying, still finish with exact counts */
     bb_t *b = bb_new(TT_SCALE(200), TIDE_USEC(50));
-    run_main(bb_main, b);
+    tt_run(bb_main, b, 0);
     free(b);
 }
 
@@ -235,7 +224,7 @@ Test(cond, broadcast_wakes_all_signal_wakes_one) {
     static gate_t g;
     tide_mutex_init(&g.m);
     tide_cond_init(&g.c);
-    run_main(gate_main, &g);
+    tt_run(gate_main, &g, 0);
 }
 
 /* Cancel waiters in the middle: each returns -ECANCELED holding the mutex, and releases it. */
@@ -272,5 +261,5 @@ Test(cond, cancellation_relocks_and_leaves_no_waiter) {
     static gate_t g;
     tide_mutex_init(&g.m);
     tide_cond_init(&g.c);
-    run_main(cancel_main, &g);
+    tt_run(cancel_main, &g, 0);
 }

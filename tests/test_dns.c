@@ -8,18 +8,6 @@
 
 #include "driver.h"
 
-static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(workers);
-    int st = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
-    tt_leaks_end(&l);
-}
-
 static bool is_loopback(const tide_addr_t *a) {
     if (a->u.sa.sa_family == AF_INET) return (ntohl(a->u.in.sin_addr.s_addr) >> 24) == 127;
     if (a->u.sa.sa_family == AF_INET6) return memcmp(&a->u.in6.sin6_addr, &in6addr_loopback, 16) == 0;
@@ -43,7 +31,7 @@ static int localhost_main(void *arg) {
 }
 
 Test(dns, localhost_resolves) {
-    run_main(localhost_main, NULL, 2);
+    tt_run(localhost_main, NULL, 2);
 }
 
 static int unknown_main(void *arg) {
@@ -62,7 +50,7 @@ static int unknown_main(void *arg) {
 }
 
 Test(dns, unknown_name_is_an_error) {
-    run_main(unknown_main, NULL, 2);
+    tt_run(unknown_main, NULL, 2);
 }
 
 static int numeric_main(void *arg) {
@@ -88,7 +76,7 @@ static int numeric_main(void *arg) {
 }
 
 Test(dns, numeric_addresses_and_bad_input) {
-    run_main(numeric_main, NULL, 1);
+    tt_run(numeric_main, NULL, 1);
 }
 
 Test(dns, name_lookup_needs_a_task) {
@@ -119,7 +107,7 @@ static int connect_by_name_main(void *arg) {
 }
 
 Test(dns, connect_by_name) {
-    run_main(connect_by_name_main, NULL, 2);
+    tt_run(connect_by_name_main, NULL, 2);
 }
 
 /* Mostly "localhost" (answered from /etc/hosts): a crowd of unknown names would measure the
@@ -163,5 +151,5 @@ static int many_main(void *arg) {
 }
 
 Test(dns, concurrent_lookups_with_cancels) {
-    run_main(many_main, NULL, 2);
+    tt_run(many_main, NULL, 2);
 }

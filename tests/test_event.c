@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_event_t e;
     cr_assert_eq(tide_event_init(&e), 0);
@@ -48,7 +37,7 @@ static int basics(void *arg) {
 }
 
 Test(event, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 typedef struct crowd {
@@ -99,7 +88,7 @@ static int crowd_main(void *arg) {
 Test(event, set_wakes_thousands_of_tasks_and_threads) {
     static crowd_t c;
     tide_event_init(&c.e);
-    run_main(crowd_main, &c);
+    tt_run(crowd_main, &c, 0);
 }
 
 static int deadline_rounds(void *arg) {
@@ -121,7 +110,7 @@ static int deadline_rounds(void *arg) {
 }
 
 Test(event, deadlines_in_the_middle_leave_no_waiter) {
-    run_main(deadline_rounds, NULL);
+    tt_run(deadline_rounds, NULL, 0);
 }
 
 static int cancel_rounds(void *arg) {
@@ -146,7 +135,7 @@ static int cancel_rounds(void *arg) {
 }
 
 Test(event, cancellation_in_the_middle_leaves_no_waiter) {
-    run_main(cancel_rounds, NULL);
+    tt_run(cancel_rounds, NULL, 0);
 }
 
 /* A waiter woken by set returns 0 even if the event is cleared before it runs. */
@@ -166,5 +155,5 @@ static int set_clear_main(void *arg) {
 Test(event, set_then_clear_still_wakes) {
     static crowd_t c;
     tide_event_init(&c.e);
-    run_main(set_clear_main, &c);
+    tt_run(set_clear_main, &c, 0);
 }

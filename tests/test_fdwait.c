@@ -12,18 +12,6 @@
 
 #include "driver.h"
 
-static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(workers);
-    int st = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
-    tt_leaks_end(&l);
-}
-
 typedef struct waiter_arg {
     int fd;
     int events;
@@ -88,7 +76,7 @@ static int pipe_main(void *arg) {
 }
 
 Test(fdwait, pipe_readiness) {
-    run_main(pipe_main, NULL, 2);
+    tt_run(pipe_main, NULL, 2);
 }
 
 static int both_main(void *arg) {
@@ -124,7 +112,7 @@ static int both_main(void *arg) {
 }
 
 Test(fdwait, reader_and_writer_on_one_fd) {
-    run_main(both_main, NULL, 2);
+    tt_run(both_main, NULL, 2);
 }
 
 static void *poke(void *arg) {
@@ -163,7 +151,7 @@ static int eventfd_main(void *arg) {
 }
 
 Test(fdwait, eventfd_from_a_plain_thread) {
-    run_main(eventfd_main, NULL, 2);
+    tt_run(eventfd_main, NULL, 2);
 }
 
 static int cancel_main(void *arg) {
@@ -207,7 +195,7 @@ static int cancel_main(void *arg) {
 }
 
 Test(fdwait, cancels_and_deadlines_in_waits) {
-    run_main(cancel_main, NULL, 2);
+    tt_run(cancel_main, NULL, 2);
 }
 
 static int bad_main(void *arg) {
@@ -235,6 +223,6 @@ static int bad_main(void *arg) {
 }
 
 Test(fdwait, bad_descriptors) {
-    run_main(bad_main, NULL, 1);
+    tt_run(bad_main, NULL, 1);
     cr_assert_eq(tide_fd_wait(0, TIDE_READABLE), -EPERM); /* outside a task */
 }

@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 /* arg encodes: status in the low 16 bits (as a negative errno if bit 15), delay in ms above */
 static void *job(int status, int delay_ms) {
     intptr_t st = status < 0 ? (0x8000 | -status) : status;
@@ -69,7 +58,7 @@ static int statuses_main(void *arg) {
 }
 
 Test(gather, collects_every_status_and_releases_handles) {
-    run_main(statuses_main, NULL);
+    tt_run(statuses_main, NULL, 0);
 }
 
 static int fail_fast_main(void *arg) {
@@ -101,7 +90,7 @@ static int fail_fast_main(void *arg) {
 }
 
 Test(gather, fail_fast_cancels_the_rest) {
-    run_main(fail_fast_main, NULL);
+    tt_run(fail_fast_main, NULL, 0);
 }
 
 static int caller_main(void *arg) {
@@ -126,7 +115,7 @@ static int caller_main(void *arg) {
 }
 
 Test(gather, caller_deadline_cancels_and_joins_the_rest) {
-    run_main(caller_main, NULL);
+    tt_run(caller_main, NULL, 0);
 }
 
 typedef struct gathered {
@@ -159,7 +148,7 @@ static int cancel_main(void *arg) {
 }
 
 Test(gather, caller_cancelled_cancels_and_joins_the_rest) {
-    run_main(cancel_main, NULL);
+    tt_run(cancel_main, NULL, 0);
 }
 
 static int quick(void *arg) {
@@ -180,5 +169,5 @@ static int many_main(void *arg) {
 }
 
 Test(gather, thousands_of_tasks) {
-    run_main(many_main, NULL);
+    tt_run(many_main, NULL, 0);
 }

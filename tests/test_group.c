@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static _Atomic int running, finished, cancelled;
 
 static int sleeper(void *arg) {
@@ -70,7 +59,7 @@ static int basics(void *arg) {
 }
 
 Test(group, waits_for_all_children) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 static int failure_main(void *arg) {
@@ -98,7 +87,7 @@ static int failure_main(void *arg) {
 }
 
 Test(group, failing_child_cancels_siblings) {
-    run_main(failure_main, NULL);
+    tt_run(failure_main, NULL, 0);
 }
 
 /* Several children fail at about the same time: wait reports one of them (the first
@@ -116,7 +105,7 @@ static int many_fail_main(void *arg) {
 }
 
 Test(group, simultaneous_failures_report_one) {
-    run_main(many_fail_main, NULL);
+    tt_run(many_fail_main, NULL, 0);
 }
 
 static int cancel_group_main(void *arg) {
@@ -134,7 +123,7 @@ static int cancel_group_main(void *arg) {
 }
 
 Test(group, group_cancel_cancels_children) {
-    run_main(cancel_group_main, NULL);
+    tt_run(cancel_group_main, NULL, 0);
 }
 
 typedef struct owner {
@@ -174,7 +163,7 @@ static int waiter_cancel_main(void *arg) {
 }
 
 Test(group, waiter_cancel_or_deadline_takes_children_down) {
-    run_main(waiter_cancel_main, NULL);
+    tt_run(waiter_cancel_main, NULL, 0);
 }
 
 static int free_live_main(void *arg) {
@@ -190,7 +179,7 @@ static int free_live_main(void *arg) {
 }
 
 Test(group, free_with_live_children_cancels_and_waits) {
-    run_main(free_live_main, NULL);
+    tt_run(free_live_main, NULL, 0);
 }
 
 /* Children spawn grandchildren into the same group while the owner waits; a long-lived group
@@ -224,5 +213,5 @@ static int tree_main(void *arg) {
 }
 
 Test(group, children_spawn_children_thousands) {
-    run_main(tree_main, NULL);
+    tt_run(tree_main, NULL, 0);
 }

@@ -11,17 +11,6 @@
 #endif
 
 /* Run fn as the main task of a fresh default runtime, with the leak check around it. */
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 /* ---- semantics ------------------------------------------------------------------------ */
 
 static int basics(void *arg) {
@@ -54,7 +43,7 @@ static int basics(void *arg) {
 }
 
 Test(mutex, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 /* A deadline on a lock that is held: -ETIMEDOUT after at least the deadline, not locked. */
@@ -91,7 +80,7 @@ static int deadline_main(void *arg) {
 }
 
 Test(mutex, deadline_while_held) {
-    run_main(deadline_main, NULL);
+    tt_run(deadline_main, NULL, 0);
 }
 
 /* ---- exact counts ---------------------------------------------------------------------- */
@@ -146,7 +135,7 @@ Test(mutex, exact_count_tasks_and_threads) {
     static shared_t s;
     tide_mutex_init(&s.m);
     s.iters = TT_SCALE(1000);
-    run_main(counts_main, &s);
+    tt_run(counts_main, &s, 0);
 }
 
 /* ---- deadlines and cancellation in the middle of waits ---------------------------------- */
@@ -192,7 +181,7 @@ Test(mutex, timeouts_in_the_middle_of_waits) {
     static shared_t s;
     tide_mutex_init(&s.m);
     s.iters = TT_SCALE(1000);
-    run_main(timeouts_main, &s);
+    tt_run(timeouts_main, &s, 0);
 }
 
 /* Loops until cancelled. A lock that can be taken at once is taken even by a cancelled task
@@ -238,7 +227,7 @@ static int cancel_main(void *arg) {
 Test(mutex, cancellation_in_the_middle_of_waits) {
     static shared_t s;
     tide_mutex_init(&s.m);
-    run_main(cancel_main, &s);
+    tt_run(cancel_main, &s, 0);
 }
 
 /* ---- a foreign thread blocks on a mutex a task holds ------------------------------------ */
@@ -275,7 +264,7 @@ static int cross_main(void *arg) {
 Test(mutex, foreign_thread_blocks_until_task_unlocks) {
     static cross_t c;
     tide_mutex_init(&c.m);
-    run_main(cross_main, &c);
+    tt_run(cross_main, &c, 0);
 }
 
 /* ---- starvation freedom ----------------------------------------------------------------
@@ -368,5 +357,5 @@ static int starve_main(void *arg) {
 Test(mutex, no_waiter_starves) {
     static starve_t s;
     tide_mutex_init(&s.m);
-    run_main(starve_main, &s);
+    tt_run(starve_main, &s, 0);
 }

@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int timed_wait(tide_notify_t *n, int64_t ns) {
     tide_scope_t sc;
     tide_timeout_begin(&sc, ns);
@@ -49,7 +38,7 @@ static int basics(void *arg) {
 }
 
 Test(notify, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 typedef struct hub {
@@ -91,7 +80,7 @@ static int all_main(void *arg) {
 Test(notify, notify_all_wakes_every_waiter) {
     static hub_t h;
     tide_notify_init(&h.n);
-    run_main(all_main, &h);
+    tt_run(all_main, &h, 0);
 }
 
 /* Waiters keep waiting with random short deadlines; a notifier sends K notifications one at
@@ -138,7 +127,7 @@ Test(notify, no_notification_lost_to_deadlines) {
     static hub_t h;
     tide_notify_init(&h.n);
     h.max_timeout = TIDE_USEC(50);
-    run_main(lost_main, &h);
+    tt_run(lost_main, &h, 0);
 }
 
 static int cancellable(void *arg) {
@@ -182,5 +171,5 @@ static int cancel_main(void *arg) {
 Test(notify, cancellation_in_the_middle_loses_nothing) {
     static hub_t h;
     tide_notify_init(&h.n);
-    run_main(cancel_main, &h);
+    tt_run(cancel_main, &h, 0);
 }

@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 typedef struct val {
     uint64_t a, b, c;
 } val_t;
@@ -63,7 +52,7 @@ static int basics(void *arg) {
 }
 
 Test(oneshot, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 typedef struct pair {
@@ -133,7 +122,7 @@ static int parked(void *arg) {
 }
 
 Test(oneshot, parked_receiver_close_free_and_threads) {
-    run_main(parked, NULL);
+    tt_run(parked, NULL, 0);
 }
 
 /* In a loop: a receiver with a random deadline races a sender with a random delay. Either
@@ -181,7 +170,7 @@ static int race_main(void *arg) {
 }
 
 Test(oneshot, deadline_races_lose_nothing) {
-    run_main(race_main, NULL);
+    tt_run(race_main, NULL, 0);
 }
 
 static int cancel_main(void *arg) {
@@ -207,5 +196,5 @@ static int cancel_main(void *arg) {
 }
 
 Test(oneshot, cancellation_races_lose_nothing) {
-    run_main(cancel_main, NULL);
+    tt_run(cancel_main, NULL, 0);
 }

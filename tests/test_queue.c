@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_queue_t *q = (tide_queue_t *)1;
     cr_assert_eq(tide_queue_new(&q, 0, 4), -EINVAL);
@@ -64,7 +53,7 @@ static int basics(void *arg) {
 }
 
 Test(queue, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 typedef struct work {
@@ -168,7 +157,7 @@ static int exact_main(void *arg) {
 }
 
 Test(queue, producers_consumers_join_exact) {
-    run_main(exact_main, NULL);
+    tt_run(exact_main, NULL, 0);
 }
 
 static int deadline_main(void *arg) {
@@ -182,7 +171,7 @@ static int deadline_main(void *arg) {
 }
 
 Test(queue, deadlines_in_the_middle_lose_nothing) {
-    run_main(deadline_main, NULL);
+    tt_run(deadline_main, NULL, 0);
 }
 
 /* Freeing a queue with parked tasks (misuse) fails them with -EPIPE instead of crashing. */
@@ -207,7 +196,7 @@ static int free_main(void *arg) {
 }
 
 Test(queue, free_with_parked_tasks_fails_them) {
-    run_main(free_main, NULL);
+    tt_run(free_main, NULL, 0);
 }
 
 static int cancel_main(void *arg) {
@@ -239,5 +228,5 @@ static int cancel_main(void *arg) {
 }
 
 Test(queue, cancellation_in_the_middle_loses_nothing) {
-    run_main(cancel_main, NULL);
+    tt_run(cancel_main, NULL, 0);
 }

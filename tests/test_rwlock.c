@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_rwlock_t l;
     cr_assert_eq(tide_rwlock_init(&l), 0);
@@ -48,7 +37,7 @@ static int basics(void *arg) {
 }
 
 Test(rwlock, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 typedef struct shared {
@@ -131,7 +120,7 @@ Test(rwlock, readers_share_writers_exclude_exact_counts) {
     static shared_t s;
     tide_rwlock_init(&s.l);
     s.iters = TT_SCALE(200);
-    run_main(contention_main, &s);
+    tt_run(contention_main, &s, 0);
 }
 
 Test(rwlock, deadlines_in_the_middle_of_waits) {
@@ -139,7 +128,7 @@ Test(rwlock, deadlines_in_the_middle_of_waits) {
     tide_rwlock_init(&s.l);
     s.iters = TT_SCALE(200);
     s.max_timeout = TIDE_USEC(100);
-    run_main(contention_main, &s);
+    tt_run(contention_main, &s, 0);
 }
 
 /* Overlapping readers keep the lock read-held continuously; a writer must still get in, and
@@ -201,7 +190,7 @@ static int starve_main(void *arg) {
 Test(rwlock, neither_side_starves) {
     static shared_t s;
     tide_rwlock_init(&s.l);
-    run_main(starve_main, &s);
+    tt_run(starve_main, &s, 0);
 }
 
 /* A waiting writer blocks new readers; when it gives up (deadline), those readers go in. */
@@ -247,7 +236,7 @@ static int writer_gives_up_main(void *arg) {
 Test(rwlock, departing_writer_lets_blocked_readers_in) {
     static shared_t s;
     tide_rwlock_init(&s.l);
-    run_main(writer_gives_up_main, &s);
+    tt_run(writer_gives_up_main, &s, 0);
 }
 
 static int cancellable(void *arg) {
@@ -287,5 +276,5 @@ static int cancel_main(void *arg) {
 Test(rwlock, cancellation_in_the_middle_of_waits) {
     static shared_t s;
     tide_rwlock_init(&s.l);
-    run_main(cancel_main, &s);
+    tt_run(cancel_main, &s, 0);
 }

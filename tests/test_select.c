@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static tide_sel_t recv_case(tide_chan_t *c, void *elem) {
     return (tide_sel_t){.kind = TIDE_SEL_RECV, .chan = c, .elem = elem};
 }
@@ -69,7 +58,7 @@ static int fairness(void *arg) {
 }
 
 Test(select, random_order_is_fair_biased_takes_array_order) {
-    run_main(fairness, NULL);
+    tt_run(fairness, NULL, 0);
 }
 
 static int finisher(void *arg) {
@@ -170,7 +159,7 @@ static int kinds(void *arg) {
 }
 
 Test(select, timeouts_joins_events_closed_channels_misuse) {
-    run_main(kinds, NULL);
+    tt_run(kinds, NULL, 0);
 }
 
 /* A select blocked on channels gets a message, and the other cases withdraw: a later send
@@ -203,7 +192,7 @@ static int withdrawal(void *arg) {
 }
 
 Test(select, other_cases_are_withdrawn) {
-    run_main(withdrawal, NULL);
+    tt_run(withdrawal, NULL, 0);
 }
 
 /* ---- exactly one fires, under contention ---------------------------------------------- */
@@ -304,7 +293,7 @@ static int exactly_one_main(void *arg) {
 }
 
 Test(select, exactly_one_case_fires_under_contention) {
-    run_main(exactly_one_main, NULL);
+    tt_run(exactly_one_main, NULL, 0);
 }
 
 static int deadline_main(void *arg) {
@@ -313,7 +302,7 @@ static int deadline_main(void *arg) {
 }
 
 Test(select, deadlines_in_the_middle_lose_nothing) {
-    run_main(deadline_main, NULL);
+    tt_run(deadline_main, NULL, 0);
 }
 
 /* Selects on both sides of rendezvous channels: a select-send meets a select-recv; each
@@ -386,7 +375,7 @@ static int duel_main(void *arg) {
 }
 
 Test(select, select_send_meets_select_recv_on_rendezvous) {
-    run_main(duel_main, NULL);
+    tt_run(duel_main, NULL, 0);
 }
 
 /* Cancel selectors blocked on several channels, in a loop: afterwards the channels have no
@@ -440,7 +429,7 @@ static int cancel_main(void *arg) {
 }
 
 Test(select, cancellation_in_the_middle_withdraws_all_cases) {
-    run_main(cancel_main, NULL);
+    tt_run(cancel_main, NULL, 0);
 }
 
 /* Freeing a channel a select is parked on (misuse) fails that case with -EPIPE. */
@@ -470,5 +459,5 @@ static int free_main(void *arg) {
 }
 
 Test(select, freed_channel_fails_its_case) {
-    run_main(free_main, NULL);
+    tt_run(free_main, NULL, 0);
 }

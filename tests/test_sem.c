@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_sem_t s;
     cr_assert_eq(tide_sem_init(&s, 2), 0);
@@ -46,7 +35,7 @@ static int basics(void *arg) {
 }
 
 Test(sem, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 /* FIFO: waiters get permits in the order they queued. */
@@ -91,7 +80,7 @@ static int fifo_main(void *arg) {
 
 Test(sem, fifo_hand_off) {
     static fifo_t f;
-    run_main(fifo_main, &f);
+    tt_run(fifo_main, &f, 0);
 }
 
 typedef struct limiter {
@@ -150,7 +139,7 @@ Test(sem, limiter_exact_under_contention) {
     l.permits = 5;
     l.iters = TT_SCALE(100);
     tide_sem_init(&l.s, l.permits);
-    run_main(limiter_main, &l);
+    tt_run(limiter_main, &l, 0);
 }
 
 Test(sem, deadlines_in_the_middle_keep_permits) {
@@ -159,7 +148,7 @@ Test(sem, deadlines_in_the_middle_keep_permits) {
     l.iters = TT_SCALE(100);
     l.max_timeout = TIDE_USEC(100);
     tide_sem_init(&l.s, l.permits);
-    run_main(limiter_main, &l);
+    tt_run(limiter_main, &l, 0);
 }
 
 static int cancel_main(void *arg) {
@@ -187,5 +176,5 @@ Test(sem, cancellation_in_the_middle_keeps_permits) {
     static limiter_t l;
     l.permits = 2;
     tide_sem_init(&l.s, l.permits);
-    run_main(cancel_main, &l);
+    tt_run(cancel_main, &l, 0);
 }

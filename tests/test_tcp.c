@@ -14,18 +14,6 @@
 
 /* ---- helpers --------------------------------------------------------------------------- */
 
-static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(workers);
-    int st = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
-    tt_leaks_end(&l);
-}
-
 static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
     int r = tide_tcp_listen(l, "127.0.0.1", 0, o);
     cr_assert_eq(r, 0, "listen: %s", tide_strerror(r));
@@ -171,7 +159,7 @@ Test(tcp, thousand_concurrent_echo_connections, .timeout = 120) {
     static echo_ctx_t ctx;
     tt_gate_init(&ctx.all_connected);
     echo_ctx = &ctx;
-    run_main(echo_main, &ctx, 4);
+    tt_run(echo_main, &ctx, 4);
 }
 
 /* ---- 100 MB transfer ------------------------------------------------------------------- */
@@ -274,7 +262,7 @@ Test(tcp, transfer_100mb_intact, .timeout = 120) {
     table = malloc(TABLE_SIZE);
     fill(table, TABLE_SIZE, 42, 0);
     big_ctx_t b = {0};
-    run_main(big_main, &b, 2);
+    tt_run(big_main, &b, 2);
     free(table);
 }
 
@@ -304,7 +292,7 @@ static int half_close_main(void *arg) {
 }
 
 Test(tcp, half_close) {
-    run_main(half_close_main, NULL, 2);
+    tt_run(half_close_main, NULL, 2);
 }
 
 static int truncated_main(void *arg) {
@@ -326,7 +314,7 @@ static int truncated_main(void *arg) {
 }
 
 Test(tcp, read_exact_reports_truncation) {
-    run_main(truncated_main, NULL, 1);
+    tt_run(truncated_main, NULL, 1);
 }
 
 static int reset_main(void *arg) {
@@ -347,7 +335,7 @@ static int reset_main(void *arg) {
 }
 
 Test(tcp, reset_by_peer) {
-    run_main(reset_main, NULL, 2);
+    tt_run(reset_main, NULL, 2);
 }
 
 static int blocked_reset_reader(void *arg) {
@@ -375,7 +363,7 @@ static int reset_wakes_main(void *arg) {
 }
 
 Test(tcp, reset_wakes_parked_reader) {
-    run_main(reset_wakes_main, NULL, 2);
+    tt_run(reset_wakes_main, NULL, 2);
 }
 
 static int refused_main(void *arg) {
@@ -391,7 +379,7 @@ static int refused_main(void *arg) {
 }
 
 Test(tcp, connection_refused) {
-    run_main(refused_main, NULL, 2); /* and no descriptor left behind (the leak check) */
+    tt_run(refused_main, NULL, 2); /* and no descriptor left behind (the leak check) */
 }
 
 /* A listener that never accepts, with its queue full: further connects hang in SYN retries. */
@@ -434,7 +422,7 @@ static int connect_timeout_main(void *arg) {
 }
 
 Test(tcp, connect_times_out) {
-    run_main(connect_timeout_main, NULL, 2);
+    tt_run(connect_timeout_main, NULL, 2);
 }
 
 static int read_timeout_main(void *arg) {
@@ -466,7 +454,7 @@ static int read_timeout_main(void *arg) {
 }
 
 Test(tcp, read_times_out_without_losing_data) {
-    run_main(read_timeout_main, NULL, 2);
+    tt_run(read_timeout_main, NULL, 2);
 }
 
 /* ---- addresses, options, IPv6 ---------------------------------------------------------- */
@@ -523,7 +511,7 @@ static int addr_main(void *arg) {
 }
 
 Test(tcp, addresses_options_ipv6_reuseport) {
-    run_main(addr_main, NULL, 2);
+    tt_run(addr_main, NULL, 2);
 }
 
 /* ---- vectored writes ------------------------------------------------------------------- */
@@ -559,7 +547,7 @@ static int writev_main(void *arg) {
 }
 
 Test(tcp, writev_many_entries) {
-    run_main(writev_main, NULL, 1);
+    tt_run(writev_main, NULL, 1);
 }
 
 /* ---- close wakes the tasks blocked on a handle ----------------------------------------- */
@@ -606,7 +594,7 @@ static int close_wakes_main(void *arg) {
 }
 
 Test(tcp, close_wakes_blocked_tasks) {
-    run_main(close_wakes_main, NULL, 2);
+    tt_run(close_wakes_main, NULL, 2);
 }
 
 /* ---- a connection used from a plain thread ---------------------------------------------- */
@@ -662,7 +650,7 @@ static int foreign_main(void *arg) {
 }
 
 Test(tcp, connection_served_from_plain_thread) {
-    run_main(foreign_main, NULL, 2);
+    tt_run(foreign_main, NULL, 2);
 }
 
 /* ---- bad input ------------------------------------------------------------------------- */
@@ -712,7 +700,7 @@ static int bad_input_main(void *arg) {
 }
 
 Test(tcp, bad_input_is_an_error_not_a_crash) {
-    run_main(bad_input_main, NULL, 1);
+    tt_run(bad_input_main, NULL, 1);
 }
 
 Test(tcp, outside_a_task) {

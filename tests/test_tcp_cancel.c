@@ -9,18 +9,6 @@
 
 #include "driver.h"
 
-static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(workers);
-    int st = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
-    tt_leaks_end(&l);
-}
-
 static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
     cr_assert_eq(tide_tcp_listen(l, "127.0.0.1", 0, o), 0);
     tide_addr_t a;
@@ -142,17 +130,17 @@ static int cancel_read_main(void *arg) {
 
 Test(tcp_cancel, cancelled_read_exact_loses_nothing, .timeout = 120) {
     stream_t st = {.mode = 0};
-    run_main(cancel_read_main, &st, 2);
+    tt_run(cancel_read_main, &st, 2);
 }
 
 Test(tcp_cancel, cancelled_read_loses_nothing, .timeout = 120) {
     stream_t st = {.mode = 1};
-    run_main(cancel_read_main, &st, 2);
+    tt_run(cancel_read_main, &st, 2);
 }
 
 Test(tcp_cancel, deadlines_inside_reads_lose_nothing, .timeout = 120) {
     stream_t st = {.mode = 2};
-    run_main(cancel_read_main, &st, 2);
+    tt_run(cancel_read_main, &st, 2);
     cr_assert_gt(atomic_load(&st.timeouts), 0, "no read ever timed out: the test tested nothing");
 }
 
@@ -244,12 +232,12 @@ static int cancel_write_main(void *arg) {
 
 Test(tcp_cancel, cancelled_write_reports_exactly_what_was_sent, .timeout = 120) {
     wstream_t ws = {.deadline = false};
-    run_main(cancel_write_main, &ws, 2);
+    tt_run(cancel_write_main, &ws, 2);
 }
 
 Test(tcp_cancel, deadlines_inside_writes_report_exactly_what_was_sent, .timeout = 120) {
     wstream_t ws = {.deadline = true};
-    run_main(cancel_write_main, &ws, 2);
+    tt_run(cancel_write_main, &ws, 2);
 }
 
 /* ---- connect ------------------------------------------------------------------------- */
@@ -333,7 +321,7 @@ static int cancel_connect_main(void *arg) {
 }
 
 Test(tcp_cancel, cancelled_connect_leaks_nothing, .timeout = 120) {
-    run_main(cancel_connect_main, NULL, 2);
+    tt_run(cancel_connect_main, NULL, 2);
 }
 
 /* ---- accept ---------------------------------------------------------------------------- */
@@ -409,5 +397,5 @@ static int cancel_accept_main(void *arg) {
 }
 
 Test(tcp_cancel, cancelled_accept_loses_no_connection, .timeout = 120) {
-    run_main(cancel_accept_main, NULL, 2);
+    tt_run(cancel_accept_main, NULL, 2);
 }

@@ -14,18 +14,6 @@
 
 #include "driver.h"
 
-static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(workers);
-    int st = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
-    tt_leaks_end(&l);
-}
-
 static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
     cr_assert_eq(tide_tcp_listen(l, "127.0.0.1", 0, o), 0);
     tide_addr_t a;
@@ -197,7 +185,7 @@ static int emfile_main(void *arg) {
 }
 
 Test(tcp_pressure, emfile_backs_off_and_keeps_serving, .timeout = 120) {
-    run_main(emfile_main, NULL, 2);
+    tt_run(emfile_main, NULL, 2);
 }
 
 /* ---- accept backpressure --------------------------------------------------------------- */
@@ -276,7 +264,7 @@ static int backpressure_main(void *arg) {
 }
 
 Test(tcp_pressure, accept_waits_at_max_conns) {
-    run_main(backpressure_main, NULL, 2);
+    tt_run(backpressure_main, NULL, 2);
 }
 
 /* Several acceptors, clients that come and go: the limit holds between all of them. */
@@ -369,7 +357,7 @@ static int many_main(void *arg) {
 }
 
 Test(tcp_pressure, max_conns_holds_across_acceptors, .timeout = 120) {
-    run_main(many_main, NULL, 2);
+    tt_run(many_main, NULL, 2);
 }
 
 /* ---- write backpressure ------------------------------------------------------------------ */
@@ -412,5 +400,5 @@ static int write_bp_main(void *arg) {
 }
 
 Test(tcp_pressure, writer_waits_for_a_slow_reader) {
-    run_main(write_bp_main, NULL, 2);
+    tt_run(write_bp_main, NULL, 2);
 }

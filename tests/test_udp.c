@@ -7,18 +7,6 @@
 
 #include "driver.h"
 
-static void run_main(int (*fn)(void *), void *arg, unsigned workers) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(workers);
-    int st = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
-    tt_leaks_end(&l);
-}
-
 static tide_udp_t *bind_local(const char *ip, tide_addr_t *addr) {
     tide_udp_t *u;
     int r = tide_udp_bind(&u, ip, 0);
@@ -79,7 +67,7 @@ static int round_trip_main(void *arg) {
 }
 
 Test(udp, round_trips_ipv4_and_ipv6) {
-    run_main(round_trip_main, NULL, 2);
+    tt_run(round_trip_main, NULL, 2);
 }
 
 /* ---- many tasks on shared sockets ------------------------------------------------------- */
@@ -151,7 +139,7 @@ static int shared_main(void *arg) {
 }
 
 Test(udp, many_tasks_share_sockets) {
-    run_main(shared_main, NULL, 2);
+    tt_run(shared_main, NULL, 2);
 }
 
 /* ---- truncation, timeouts, cancels, close ---------------------------------------------- */
@@ -225,7 +213,7 @@ static int edge_main(void *arg) {
 }
 
 Test(udp, truncation_timeouts_cancels_close) {
-    run_main(edge_main, NULL, 2);
+    tt_run(edge_main, NULL, 2);
 }
 
 /* ---- bad input ------------------------------------------------------------------------- */
@@ -257,5 +245,5 @@ static int bad_main(void *arg) {
 }
 
 Test(udp, bad_input_is_an_error_not_a_crash) {
-    run_main(bad_main, NULL, 1);
+    tt_run(bad_main, NULL, 1);
 }

@@ -9,17 +9,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 typedef struct spec {
     int status;
     int delay_ms;
@@ -98,7 +87,7 @@ static int modes_main(void *arg) {
 }
 
 Test(wait, first_completed_first_error_all_completed) {
-    run_main(modes_main, NULL);
+    tt_run(modes_main, NULL, 0);
 }
 
 static int deadline_main(void *arg) {
@@ -125,7 +114,7 @@ static int deadline_main(void *arg) {
 }
 
 Test(wait, caller_deadline_reports_who_finished) {
-    run_main(deadline_main, NULL);
+    tt_run(deadline_main, NULL, 0);
 }
 
 typedef struct waiting {
@@ -160,7 +149,7 @@ static int cancel_main(void *arg) {
 }
 
 Test(wait, caller_cancelled_leaves_tasks_alone) {
-    run_main(cancel_main, NULL);
+    tt_run(cancel_main, NULL, 0);
 }
 
 static int quick(void *arg) {
@@ -197,5 +186,5 @@ static int many_main(void *arg) {
 }
 
 Test(wait, thousands_of_tasks) {
-    run_main(many_main, NULL);
+    tt_run(many_main, NULL, 0);
 }

@@ -10,17 +10,6 @@
 #define TT_SCALE(n) (n)
 #endif
 
-static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    tide_runtime_t *rt = tt_runtime(0);
-    int r = tide_runtime_block_on(rt, fn, arg);
-    cr_assert_eq(r, 0, "main task: %s", tide_strerror(r));
-    tt_runtime_quiet(rt);
-    cr_assert_eq(tide_runtime_free(rt), 0);
-    tt_leaks_end(&l);
-}
-
 static int basics(void *arg) {
     tide_waitgroup_t wg;
     cr_assert_eq(tide_waitgroup_init(&wg), 0);
@@ -46,7 +35,7 @@ static int basics(void *arg) {
 }
 
 Test(waitgroup, semantics_and_misuse) {
-    run_main(basics, NULL);
+    tt_run(basics, NULL, 0);
 }
 
 enum { TASKS = 5000, THREADS = 4, WAITERS = 50 };
@@ -113,14 +102,14 @@ static int wg_main(void *arg) {
 Test(waitgroup, thousands_of_tasks_and_threads) {
     static work_t w;
     tide_waitgroup_init(&w.wg);
-    run_main(wg_main, &w);
+    tt_run(wg_main, &w, 0);
 }
 
 Test(waitgroup, waiters_with_deadlines_leave_none_behind) {
     static work_t w;
     tide_waitgroup_init(&w.wg);
     w.max_timeout = TIDE_USEC(2000);
-    run_main(wg_main, &w);
+    tt_run(wg_main, &w, 0);
 }
 
 static int blocked_waiter(void *arg) {
@@ -150,5 +139,5 @@ static int cancel_main(void *arg) {
 Test(waitgroup, cancellation_in_the_middle) {
     static work_t w;
     tide_waitgroup_init(&w.wg);
-    run_main(cancel_main, &w);
+    tt_run(cancel_main, &w, 0);
 }

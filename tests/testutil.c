@@ -1,6 +1,8 @@
 /* See testutil.h. */
 #include "testutil.h"
 
+#include "driver.h"
+
 #include <dirent.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -51,6 +53,18 @@ void tt_runtime_quiet(tide_runtime_t *rt) {
     }
     cr_assert_eq(k.tasks_live, 0, "%llu task records not released", (unsigned long long)k.tasks_live);
     cr_assert_eq(k.stacks_live, 0, "%llu stacks still owned", (unsigned long long)k.stacks_live);
+}
+
+void tt_run(int (*fn)(void *), void *arg, unsigned workers) {
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    tide_runtime_t *rt = tt_runtime(workers);
+    int st = tide_runtime_block_on(rt, fn, arg);
+    cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
+    tt_runtime_quiet(rt);
+    cr_assert_eq(tide_runtime_free(rt), 0);
+    cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
+    tt_leaks_end(&l);
 }
 
 tide_runtime_t *tt_runtime(unsigned workers) {

@@ -23,6 +23,11 @@ void tt_leaks_end(const tt_leaks_t *l);
  * 5 s for detached tasks that are still finishing. */
 void tt_runtime_quiet(tide_runtime_t *rt);
 
+/* Run fn(arg) as the main task of a fresh runtime with `workers` workers (0: default) and
+ * check that it returned 0 and that the runtime's life leaked nothing: task records, stacks,
+ * I/O handles and requests, descriptors, heap. The usual body of a Test. */
+void tt_run(int (*fn)(void *), void *arg, unsigned workers);
+
 /* A runtime with n workers (0: default), asserting success. */
 tide_runtime_t *tt_runtime(unsigned workers);
 
