@@ -40,7 +40,7 @@ static int resolve_config(tide_config_t *cfg, const tide_config_t *in) {
     if (cfg->stack_decay_ns <= 0) cfg->stack_decay_ns = TIDE_SEC(10);
     if (cfg->spin_ns == 0) {
         const char *v = getenv("TIDE_SPIN_NS");
-        cfg->spin_ns = v && *v ? strtoll(v, NULL, 10) : TIDE_USEC(50);
+        cfg->spin_ns = v && *v ? strtoll(v, NULL, 10) : TIDE_USEC(20);
         if (cfg->spin_ns == 0) cfg->spin_ns = -1;
     }
     if (cfg->budget == 0) cfg->budget = 128;

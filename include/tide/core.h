@@ -54,7 +54,7 @@ typedef struct tide_config {
     size_t stack_size;       /* default task stack size; 0: TIDE_STACK_DEFAULT */
     size_t stack_cache;      /* stacks each worker keeps for reuse; 0: 64 */
     int64_t stack_decay_ns;  /* a freed stack unused this long gives its memory back; 0: 10 s */
-    int64_t spin_ns;         /* how long an idle worker looks for work before it sleeps; 0: 50 µs,
+    int64_t spin_ns;         /* how long an idle worker looks for work before it sleeps; 0: 20 µs,
                                 negative: never spin */
     unsigned budget;         /* operations a task may complete before it is made to yield; 0: 128 */
     int debug;               /* debug mode: slow-task and unjoined-failure reports; also
