@@ -109,6 +109,7 @@ static void close_walk(uv_handle_t *h, void *arg) {
 
 static void destroy(void *p) {
     tide__io_t *io = p;
+    tide__reactor_unhook(io->reactor, io->rt); /* no worker polls the set from now on */
     atomic_store(&io->stopping, true);
     uv_async_send(&io->wakeup);
     pthread_join(io->thread, NULL);
@@ -132,7 +133,7 @@ static void *create(tide_runtime_t *rt) {
     io->loop.data = io;
     if (uv_async_init(&io->loop, &io->wakeup, on_wakeup) != 0) goto fail_loop;
     io->wakeup.data = io;
-    io->reactor = tide__reactor_new(io, &io->loop);
+    io->reactor = tide__reactor_new(io, &io->loop, rt);
     if (!io->reactor) goto fail_handles;
     if (pthread_create(&io->thread, NULL, driver_main, io) != 0) goto fail_handles;
     return io;

@@ -1,12 +1,16 @@
 /* curl's multi interface on the I/O driver's libuv loop (curl's documented libuv
- * integration): curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION, one uv_poll_t
- * each) and when to call it back (CURLMOPT_TIMERFUNCTION, one uv_timer_t); libuv tells curl
+ * integration): curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION; they go in a
+ * private epoll set, see below) and when to call it back (CURLMOPT_TIMERFUNCTION, one uv_timer_t); libuv tells curl
  * what happened through curl_multi_socket_action; finished transfers complete their task's
  * operation. Everything here runs on the driver thread, except creating and destroying the
  * per-runtime state. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+#include <unistd.h>
 
 #include "http_internal.h"
 #include "platform.h"
@@ -17,22 +21,32 @@
 /* Idle connections the runtime keeps open for reuse (over all hosts). */
 #define MAX_IDLE_CONNS 1024
 
-/* A socket curl asked us to watch. */
-typedef struct sock {
-    uv_poll_t poll;          /* libuv's watcher of fd */
-    curl_socket_t fd;        /* the socket */
-    tide__http_t *http;      /* the owner */
-    struct sock *next;       /* links in http->socks, for shutdown */
-    struct sock *prev;
-} sock_t;
+/* curl's sockets live in a private epoll set, level-triggered, watched by one uv_poll_t on
+ * the driver's loop. Why not one uv_poll_t per socket (curl's libuv example): curl can close
+ * a socket before it tells us to stop watching it, and libuv's stop then runs
+ * EPOLL_CTL_DEL on a descriptor number that may by now be another file, even one another
+ * libuv handle watches. Here a stop makes no system call at all: closing a socket already
+ * took it out of the set, and an event from a socket we no longer watch (one curl keeps
+ * open, idle) is dropped from the set when it arrives. The set is ours alone, so nothing
+ * done to it can disturb another handle. */
+#define EVENT_BATCH 64
+
+/* What we know of descriptor fd (the table is indexed by descriptor number). */
+typedef struct watch {
+    uint32_t gen;  /* bumped at every request of curl's: tags the epoll registration */
+    bool watched;  /* curl wants events from it */
+} watch_t;
 
 struct tide__http {
     _Atomic(tide__io_t *) io; /* the runtime's driver, recorded by the first request */
     CURLM *multi;             /* driver only: curl's multi handle (made on first use) */
     uv_timer_t timer;         /* driver only: curl's timeout */
-    bool started;             /* driver only: multi and timer exist */
-    sock_t *socks;            /* driver only: sockets being watched */
-    size_t live;              /* driver only: libuv handles open (timer, polls) */
+    uv_poll_t poll;           /* driver only: the loop's watch on epfd */
+    int epfd;                 /* driver only: curl's sockets */
+    watch_t *watches;         /* driver only: by descriptor number */
+    size_t nwatches;
+    bool started;             /* driver only: multi, timer, epfd and poll exist */
+    size_t live;              /* driver only: libuv handles open (timer, poll) */
     tide__io_op_t *closing;   /* driver only: the shutdown, completed when live reaches 0 */
 };
 
@@ -40,19 +54,14 @@ struct tide__http {
 
 static void on_handle_closed(uv_handle_t *h) {
     tide__http_t *http = h->data;
-    if ((void *)h != (void *)&http->timer) tide__free(h, sizeof(sock_t));
+    if ((void *)h == (void *)&http->poll) close(http->epfd);
     tide__io_live_add(-1);
-    if (--http->live == 0 && http->closing) tide__io_complete(http->closing, 0);
-}
-
-static void sock_close(sock_t *s) {
-    tide__http_t *http = s->http;
-    if (s->prev) s->prev->next = s->next;
-    else http->socks = s->next;
-    if (s->next) s->next->prev = s->prev;
-    uv_poll_stop(&s->poll);
-    s->poll.data = http;
-    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+    if (--http->live == 0 && http->closing) {
+        tide__free(http->watches, http->nwatches * sizeof *http->watches);
+        http->watches = NULL;
+        http->nwatches = 0;
+        tide__io_complete(http->closing, 0);
+    }
 }
 
 /* Hand every finished transfer back to its task. */
@@ -72,16 +81,35 @@ static void drain_done(tide__http_t *http) {
     }
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-    sock_t *s = h->data;
-    tide__http_t *http = s->http;
-    int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    int running;
-    /* May call on_socket, which may close s: do not touch s afterwards. */
-    curl_multi_socket_action(http->multi, s->fd, flags, &running);
+static uint64_t tag(int fd, uint32_t gen) {
+    return (uint64_t)gen << 32 | (uint32_t)fd;
+}
+
+/* epfd is readable: hand curl what its sockets have. */
+static void on_ready(uv_poll_t *h, int status, int events) {
+    tide__http_t *http = h->data;
+    struct epoll_event evs[EVENT_BATCH];
+    int n = epoll_wait(http->epfd, evs, EVENT_BATCH, 0);
+    for (int i = 0; i < n; i++) {
+        int fd = (int)(uint32_t)evs[i].data.u64;
+        uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+        /* Looked up afresh each time: socket_action may grow the table. */
+        if ((size_t)fd >= http->nwatches || !http->watches[fd].watched ||
+            http->watches[fd].gen != gen) {
+            /* No longer watched, yet registered: the descriptor is still the socket that
+             * was registered (closing it would have removed it), so this is safe. */
+            if ((size_t)fd >= http->nwatches || !http->watches[fd].watched)
+                epoll_ctl(http->epfd, EPOLL_CTL_DEL, fd, NULL);
+            continue;
+        }
+        uint32_t e = evs[i].events;
+        int flags = 0;
+        if (e & EPOLLERR) flags |= CURL_CSELECT_ERR;
+        if (e & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) flags |= CURL_CSELECT_IN;
+        if (e & (EPOLLOUT | EPOLLHUP)) flags |= CURL_CSELECT_OUT;
+        int running;
+        curl_multi_socket_action(http->multi, fd, flags, &running);
+    }
     drain_done(http);
 }
 
@@ -94,36 +122,33 @@ static void on_timer(uv_timer_t *t) {
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
     tide__http_t *http = userp;
-    sock_t *s = socketp;
+    if (fd < 0) return -1;
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            curl_multi_assign(http->multi, fd, NULL);
-            sock_close(s);
-        }
+        /* No system call: the descriptor may already be closed (see the top of the file). */
+        if ((size_t)fd < http->nwatches) http->watches[fd].watched = false;
         return 0;
     }
-    if (!s) {
-        tide__io_t *io = atomic_load_explicit(&http->io, memory_order_relaxed);
-        s = tide__calloc(sizeof *s);
-        if (!s) return -1;
-        if (uv_poll_init_socket(tide__io_loop(io), &s->poll, fd) < 0) {
-            tide__free(s, sizeof *s);
-            return -1;
-        }
-        s->fd = fd;
-        s->http = http;
-        s->poll.data = s;
-        s->next = http->socks;
-        if (s->next) s->next->prev = s;
-        http->socks = s;
-        http->live++;
-        tide__io_live_add(1);
-        curl_multi_assign(http->multi, fd, s);
+    if ((size_t)fd >= http->nwatches) {
+        size_t n = http->nwatches ? http->nwatches : 64;
+        while (n <= (size_t)fd) n *= 2;
+        watch_t *w = tide__calloc(n * sizeof *w);
+        if (!w) return -1;
+        if (http->nwatches) memcpy(w, http->watches, http->nwatches * sizeof *w);
+        tide__free(http->watches, http->nwatches * sizeof *w);
+        http->watches = w;
+        http->nwatches = n;
     }
-    int ev = 0;
-    if (what & CURL_POLL_IN) ev |= UV_READABLE;
-    if (what & CURL_POLL_OUT) ev |= UV_WRITABLE;
-    return uv_poll_start(&s->poll, ev, on_poll) < 0 ? -1 : 0;
+    watch_t *w = &http->watches[fd];
+    w->gen++;
+    w->watched = true;
+    struct epoll_event ev = {.data.u64 = tag(fd, w->gen)};
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN | EPOLLRDHUP;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    /* curl owns fd and it is open: these touch only that socket's registration. */
+    if (epoll_ctl(http->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+    if (errno == ENOENT && epoll_ctl(http->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
+    w->watched = false;
+    return -1;
 }
 
 static int on_timeout(CURLM *multi, long ms, void *userp) {
@@ -149,12 +174,23 @@ static int start_multi(tide__http_t *http, uv_loop_t *loop) {
     /* Thousands of requests to one server must not become thousands of connections (and
      * descriptors): beyond this many, requests wait for a free connection. */
     curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)TIDE_HTTP_MAX_HOST_CONNS);
+    http->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (http->epfd < 0) goto fail_multi;
+    if (uv_poll_init(loop, &http->poll, http->epfd) < 0) goto fail_epfd;
+    http->poll.data = http;
+    uv_poll_start(&http->poll, UV_READABLE, on_ready);
     uv_timer_init(loop, &http->timer);
     http->timer.data = http;
-    http->live++;
-    tide__io_live_add(1);
+    http->live += 2;
+    tide__io_live_add(2);
     http->started = true;
     return 0;
+fail_epfd:
+    close(http->epfd);
+fail_multi:
+    curl_multi_cleanup(http->multi);
+    http->multi = NULL;
+    return -ENOMEM;
 }
 
 /* ---- transfers ------------------------------------------------------------------------- */
@@ -205,7 +241,7 @@ static void shutdown_start(tide__io_op_t *op, uv_loop_t *loop) {
      * connections, telling on_socket to drop their watchers. */
     curl_multi_cleanup(http->multi);
     http->multi = NULL;
-    while (http->socks) sock_close(http->socks);
+    uv_close((uv_handle_t *)&http->poll, on_handle_closed);
     uv_close((uv_handle_t *)&http->timer, on_handle_closed);
 }
 

@@ -73,7 +73,9 @@ typedef struct tide__reactor tide__reactor_t;
 
 /* Driver hooks (driver.c): made with the driver before its thread starts, freed after the
  * loop has stopped and closed its handles. new returns NULL on failure. */
-tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop);
+tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop, tide_runtime_t *rt);
+/* Take the workers off the reactor's epoll set (before the driver and the reactor go). */
+void tide__reactor_unhook(tide__reactor_t *r, tide_runtime_t *rt);
 void tide__reactor_free(tide__reactor_t *r);
 
 /* The reactor of the calling task's runtime: NULL outside a task (or -ENOMEM situations). */

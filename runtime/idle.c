@@ -5,6 +5,7 @@
  * seq_cst read-modify-write and, if it was the last searcher, looks at every queue once more.
  * Either the producer sees nobody searching and wakes a sleeper, or the worker sees the work. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "scheduler.h"
 
@@ -21,9 +22,20 @@ void tide__idle_destroy(tide__idle_t *idle) {
     tide__free(idle->sleepers, idle->capacity * sizeof(unsigned));
 }
 
+void tide__kick_io_parked(tide__worker_t *w) {
+    /* seq_cst pairs with the worker's store of io_parked before it checks `unpark`: either it
+     * sees our unpark, or we see it in the poll and write the eventfd. */
+    if (atomic_load_explicit(&w->io_parked, MO_SEQ_CST)) {
+        uint64_t one = 1;
+        ssize_t r = write(w->rt->park_efd, &one, sizeof one);
+        (void)r; /* EAGAIN: the counter is already non-zero, which is all we need */
+    }
+}
+
 void tide__unpark_worker(tide__worker_t *w) {
-    atomic_store_explicit(&w->unpark, 1, MO_RELEASE);
+    atomic_store_explicit(&w->unpark, 1, MO_SEQ_CST);
     tide__futex_wake(&w->unpark, 1);
+    tide__kick_io_parked(w);
 }
 
 static bool should_wake(tide_runtime_t *rt, uint32_t s) {
@@ -49,7 +61,8 @@ void tide__notify_work(tide_runtime_t *rt) {
     w->sleeping = false;
     /* The woken worker starts out searching, so other producers do not wake more. */
     atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE + IDLE_UNPARK_ONE, MO_SEQ_CST);
-    atomic_store_explicit(&w->unpark, 1, MO_RELEASE);
+    atomic_store_explicit(&w->unpark, 1, MO_SEQ_CST);
     pthread_mutex_unlock(&idle->lock);
     tide__futex_wake(&w->unpark, 1);
+    tide__kick_io_parked(w);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "overflow.h"
@@ -86,6 +87,13 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
         return -ENOMEM;
     }
     tide__spill_init(&rt->spill);
+    rt->park_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (rt->park_efd < 0) {
+        r = -errno;
+        tide__inject_destroy(&rt->inject);
+        tide__free(rt, sizeof *rt);
+        return r;
+    }
     tide__idle_init(&rt->idle, rt->nworkers);
     pthread_mutex_init(&rt->ext_lock, NULL);
     if ((r = tide__stacks_init(&rt->stacks, cfg.stack_size, cfg.stack_decay_ns)) < 0)
@@ -132,6 +140,7 @@ fail_tasks:
 fail_stacks:
     tide__stacks_destroy(&rt->stacks);
 fail_rt:
+    close(rt->park_efd);
     tide__spill_destroy(&rt->spill);
     tide__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->ext_lock);
@@ -219,6 +228,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
     tide__idle_destroy(&rt->idle);
     tide__spill_destroy(&rt->spill);
     tide__inject_destroy(&rt->inject);
+    close(rt->park_efd);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__free(rt, sizeof *rt);
     return 0;

@@ -47,6 +47,7 @@ typedef struct tide__worker {
     tide__task_cache_t tasks;    /* free task records */
     tide__wheel_t wheel;         /* timers armed by tasks on this worker */
     TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: 1 when told to wake */
+    _Atomic bool io_parked;      /* sleeping in the park hook's poll, not on the futex */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */
     int *errno_ptr;              /* this thread's errno (its address never changes) */
@@ -114,6 +115,9 @@ struct tide_runtime {
     _Atomic(void *) ext[TIDE_EXT_SLOTS]; /* read without the lock once set */
     void (*ext_free[TIDE_EXT_SLOTS])(void *);
     _Atomic int started;          /* workers started (for clean failure unwinding) */
+    _Atomic(const tide__park_hook_t *) park_hook; /* I/O polled by parking workers, or NULL */
+    _Atomic uint32_t io_owner;    /* 1 while a worker is inside the hook's poll */
+    int park_efd;                 /* eventfd that wakes a worker sleeping in the hook */
 };
 
 /* The worker the calling thread is, or NULL. Not inlined: a task may move to another thread
@@ -134,6 +138,8 @@ void tide__switch_out(tide__task_t *t, int reason);
  * caller has just read it, else 0. */
 int tide__park_until(tide__task_t *t, const char *what, int64_t deadline, int64_t now);
 void tide__unpark_worker(tide__worker_t *w);
+/* After setting w->unpark: if w sleeps in the park hook, kick it there too. */
+void tide__kick_io_parked(tide__worker_t *w);
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq);
 
 /* Tasks spawned and not yet ended (sum of per-worker counters: no shared hot counter). */

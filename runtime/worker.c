@@ -232,6 +232,85 @@ static void from_searching(tide__worker_t *w) {
     if (IDLE_SEARCHING(prev) == 1 && work_visible(w->rt)) tide__notify_work(w->rt);
 }
 
+/* ---- I/O polled by the workers (the park hook, see tide/ext.h) ---------------------------- */
+
+/* Take the right to poll the hook; NULL if there is no hook or another worker polls. */
+static const tide__park_hook_t *io_acquire(tide_runtime_t *rt) {
+    if (!atomic_load_explicit(&rt->park_hook, MO_RELAXED)) return NULL;
+    uint32_t free_owner = 0;
+    if (!atomic_compare_exchange_strong_explicit(&rt->io_owner, &free_owner, 1, MO_SEQ_CST,
+                                                 MO_RELAXED))
+        return NULL;
+    /* Read again after taking it: tide__runtime_park_hook(NULL) waits for io_owner to be free,
+     * so a hook seen now cannot be removed before we let go. */
+    const tide__park_hook_t *hook = atomic_load_explicit(&rt->park_hook, MO_SEQ_CST);
+    if (!hook) atomic_store_explicit(&rt->io_owner, 0, MO_RELEASE);
+    return hook;
+}
+
+static void io_release(tide_runtime_t *rt) {
+    atomic_store_explicit(&rt->io_owner, 0, MO_RELEASE);
+}
+
+/* A busy or searching worker collects I/O readiness without blocking. */
+static int poll_io(tide__worker_t *w) {
+    /* Backpressure: while a backlog waits (a half-full deque, or tasks spilled to the global
+     * queue), leave new readiness in the kernel. Polling now would put fresh wakes ahead of
+     * spilled older ones, and the oldest connections would wait longest. */
+    if (tide__deque_len(&w->deque) >= TIDE_DEQUE_CAP / 2 || tide__spill_len(&w->rt->spill) > 0)
+        return 0;
+    const tide__park_hook_t *hook = io_acquire(w->rt);
+    if (!hook) return 0;
+    int n = hook->poll(hook->ctx, w->rt->park_efd, 0);
+    io_release(w->rt);
+    return n;
+}
+
+/* Sleep in the hook's poll (this worker owns it) until notified (returns true), a timer is
+ * due, shutdown, or I/O events were dispatched into our queue (returns false). */
+static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t deadline) {
+    tide_runtime_t *rt = w->rt;
+    bool notified = false;
+    /* Announce before looking at `unpark`: a notifier stores `unpark` and then looks at
+     * io_parked (both seq_cst), so one of us sees the other. */
+    atomic_store_explicit(&w->io_parked, true, MO_SEQ_CST);
+    for (;;) {
+        if (atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST)) {
+            notified = true;
+            break;
+        }
+        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
+        /* The hook is being removed: its remover kicks us until we let go of it. */
+        if (atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) != hook) break;
+        int64_t timeout = -1;
+        if (deadline != INT64_MAX) {
+            timeout = deadline - tide__now();
+            if (timeout <= 0) break;
+        }
+        int n = hook->poll(hook->ctx, rt->park_efd, timeout);
+        if (n > 0 || w->lifo || tide__deque_len(&w->deque) > 0) break;
+    }
+    atomic_store_explicit(&w->io_parked, false, MO_SEQ_CST);
+    io_release(rt);
+    return notified;
+}
+
+int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
+    if (!rt) return -EINVAL;
+    if (hook) {
+        if (!hook->poll) return -EINVAL;
+        atomic_store_explicit(&rt->park_hook, hook, MO_SEQ_CST);
+        return rt->park_efd;
+    }
+    atomic_store_explicit(&rt->park_hook, NULL, MO_SEQ_CST);
+    while (atomic_load_explicit(&rt->io_owner, MO_SEQ_CST)) {
+        for (unsigned i = 0; i < rt->nworkers; i++) tide__kick_io_parked(rt->workers[i]);
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 /* Sleep until notified, a timer is due, or shutdown. */
 static void park(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
@@ -260,13 +339,20 @@ static void park(tide__worker_t *w) {
 
     tide__count(w->c.parks, 1);
     bool notified = false;
-    for (;;) {
-        if (atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE)) {
-            notified = true;
-            break;
+    const tide__park_hook_t *hook = io_acquire(rt);
+    if (hook) {
+        /* The first worker to sleep waits for I/O too (tokio's model): readiness then wakes
+         * it directly, with no hop through the driver thread. */
+        notified = io_sleep(w, hook, deadline);
+    } else {
+        for (;;) {
+            if (atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE)) {
+                notified = true;
+                break;
+            }
+            if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
+            if (tide__futex_wait(&w->unpark, 0, deadline) == -ETIMEDOUT) break;
         }
-        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
-        if (tide__futex_wait(&w->unpark, 0, deadline) == -ETIMEDOUT) break;
     }
     if (notified) {
         w->searching = true; /* the notifier counted us as searching */
@@ -449,6 +535,9 @@ static tide__task_t *next_task(tide__worker_t *w) {
     if (atomic_load_explicit(&w->wheel.count, MO_RELAXED) && w->tick % TIMER_POLL_INTERVAL == 0)
         poll_timers(w, false, NULL);
     if (w->tick % GLOBAL_QUEUE_INTERVAL == 0) {
+        /* Fairness and I/O: every 61st pick, collect readiness and serve the global queue
+         * before the local one, so neither waits behind a busy worker's own tasks. */
+        poll_io(w);
         tide__task_t *t = pop_global(w);
         if (t) return t;
     }
@@ -484,7 +573,8 @@ static tide__task_t *search(tide__worker_t *w) {
         if (atomic_load_explicit(&rt->stop, MO_RELAXED)) return NULL;
         if (!spin_until || tide__now() >= spin_until) return NULL;
         for (int i = 0; i < 64; i++) tide__cpu_relax();
-        if ((round & 15) == 15 && poll_timers(w, true, NULL)) return next_task(w);
+        if ((round & 15) == 15 && (poll_timers(w, true, NULL) + poll_io(w)) > 0)
+            return next_task(w);
     }
 }
 

@@ -122,7 +122,9 @@ static int parked(void *arg) {
 }
 
 Test(oneshot, parked_receiver_close_free_and_threads) {
-    tt_run(parked, NULL, 0);
+    /* One worker, so a spawned receiver has parked before the main task wakes from its
+     * sleep (see test_queue.c): the free below must not come before the receive. */
+    tt_run(parked, NULL, 1);
 }
 
 /* In a loop: a receiver with a random deadline races a sender with a random delay. Either

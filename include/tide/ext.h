@@ -20,6 +20,23 @@ enum {
 void *tide__ext_get(tide_runtime_t *rt, int slot, void *(*create)(tide_runtime_t *),
                     void (*destroy)(void *));
 
+/* I/O readiness polled by the workers themselves (tokio's model): a worker about to sleep
+ * waits in poll() instead of on its futex, and a busy worker calls poll() without blocking
+ * every 61 scheduler ticks, so readiness reaches tasks without a hop through another thread.
+ * poll(ctx, efd, timeout_ns) must wait for readiness on its own sources and on the runtime's
+ * wake-up eventfd `efd` (readable: return, after reading it), at most timeout_ns (negative:
+ * no limit; 0: do not block), dispatch what it found (tide_wake), and return how many events
+ * it dispatched. Only one worker polls at a time. */
+typedef struct tide__park_hook {
+    int (*poll)(void *ctx, int efd, int64_t timeout_ns);
+    void *ctx;
+} tide__park_hook_t;
+
+/* Install hook (it must stay valid until removed), or remove it with NULL: removal returns
+ * once no worker is inside poll(). Returns the eventfd the hook must watch (>= 0), 0 on
+ * removal, or a negative errno. */
+int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook);
+
 /* Live-object counters for leak checks in tests: tasks, stacks and (from io/) open handles. */
 typedef struct tide__leaks {
     uint64_t tasks_live;  /* spawned tasks whose record is not yet recycled */
