@@ -9,7 +9,7 @@
 #   --build DIR a release build to use, configured and built if needed (default: build/release)
 #   --workers N runtime workers and pool threads (default: the number of CPUs)
 #
-# Runs every tide-bench workload with --impl tide, threads and pool (one after the other for
+# Installs missing Debian packages first (scripts/setup-deps.sh). Runs every tide-bench workload with --impl tide, threads and pool (one after the other for
 # each workload, so the three see the same machine), then examples/http_hello against
 # examples/http_hello_threads under wrk (skipped with a note if they are not built), and writes
 # results.json, results.md and chart.svg into the results folder. Progress goes to stderr.
@@ -38,8 +38,9 @@ while (($#)); do
 done
 
 say() { echo "[bench.sh] $*" >&2; }
-command -v python3 >/dev/null || { echo "bench.sh: python3 is needed (scripts/setup-deps.sh)" >&2; exit 2; }
-command -v cmake >/dev/null || { echo "bench.sh: cmake is needed (scripts/setup-deps.sh)" >&2; exit 2; }
+# A fresh machine gets what it lacks (compiler, cmake, libraries, wrk, python3); a machine
+# that has everything is left alone.
+"$root/scripts/setup-deps.sh" >&2
 
 # ---- build ---------------------------------------------------------------------------------
 jobs=$(nproc 2>/dev/null || echo 2)
