@@ -4,7 +4,7 @@
  * in epoll_wait on it, and busy workers poll it without blocking every 61 picks, so a
  * readiness event wakes its task from the worker that will run it. Measured against the
  * driver thread harvesting it (TIDE_IO_PARK=0 keeps that, for comparison; http_hello,
- * wrk -t1 -d5s, 2 workers, rounds alternated, /work/notes/http_park.sh): -c100 66-91k vs
+ * wrk -t1 -d5s, 2 workers, TIDE_IO_PARK=0 and 1 alternated over rounds): -c100 66-91k vs
  * 61-67k requests/s at 8.4-12.7 vs 12.8-14.1 us of CPU each; -c1000 62-69k vs 50-53k at
  * 10.6-11.8 vs 14.2-15.2 us, p99 24-28 vs 23-26 ms; -c1 15k vs 9-12k, p50 49-56 vs 73-104 us.
  *
