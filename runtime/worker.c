@@ -492,6 +492,14 @@ again:;
             &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE), MO_ACQ_REL,
             MO_ACQUIRE)) {
         }
+        /* A yield lets others run first, including work waiting in the global queues: with
+         * the local deque empty the yielder would otherwise run again at once, and tasks
+         * woken from outside would wait for the 61st pick. */
+        if (!w->lifo && tide__deque_len(&w->deque) == 0 &&
+            (tide__inject_len(&w->rt->inject) > 0 || tide__spill_len(&w->rt->spill) > 0)) {
+            tide__task_t *first = pop_global(w);
+            if (first) push_local(w, first);
+        }
         push_local(w, t);
         return;
     }
