@@ -48,13 +48,9 @@ static void fill(unsigned char *p, size_t n, uint32_t seed) {
 }
 
 static void run_main(int (*fn)(void *), void *arg) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
     make_dir();
-    cr_assert_eq(tide_run(fn, arg), 0);
+    tt_run(fn, arg, 0);
     remove_dir();
-    cr_assert_eq(tide__io_live(), 0, "%lld libuv requests left", (long long)tide__io_live());
-    tt_leaks_end(&l);
 }
 
 /* ---- round trip ------------------------------------------------------------------------ */

@@ -16,56 +16,15 @@
 #define TT_SCALE(n) (n)
 #endif
 
-#if defined(__SANITIZE_THREAD__)
-/* libuv learns that a child exited from SIGCHLD. ThreadSanitizer runs the handler of an
- * asynchronous signal only when the receiving thread enters or leaves a call it intercepts;
- * a worker parked in the runtime's raw futex system call does neither, and the exit would go
- * unnoticed. Under TSan, SIGCHLD is therefore blocked in the runtime's threads (they inherit
- * the mask of the thread that starts them) and taken by a helper thread sleeping in poll(2),
- * which TSan intercepts. Other builds let the kernel pick any thread. */
-#include <poll.h>
-#include <pthread.h>
-static pthread_t sink;
-static int sink_pipe[2];
-
-static void *sink_main(void *arg) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    struct pollfd p = {.fd = sink_pipe[0], .events = POLLIN};
-    while (poll(&p, 1, -1) <= 0) continue; /* EINTR: a signal was handled here */
-    return NULL;
-}
-
-static void steer_begin(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    cr_assert_eq(pipe(sink_pipe), 0);
-    pthread_create(&sink, NULL, sink_main, NULL);
-}
-
-static void steer_end(void) {
-    cr_assert_eq(write(sink_pipe[1], "x", 1), 1);
-    pthread_join(sink, NULL);
-    close(sink_pipe[0]);
-    close(sink_pipe[1]);
-}
-#else
-static void steer_begin(void) {}
-static void steer_end(void) {}
-#endif
-
+/* libuv learns that a child exited from SIGCHLD: under TSan a helper thread takes it (see
+ * tt_signal_sink_begin). The sink starts before the runtime, whose threads inherit the mask. */
 static void run_main(int (*fn)(void *), void *arg) {
-    steer_begin();
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    cr_assert_eq(tide_run(fn, arg), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld libuv handles left", (long long)tide__io_live());
-    tt_leaks_end(&l);
-    steer_end();
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    tt_signal_sink_begin(&set);
+    tt_run(fn, arg, 0);
+    tt_signal_sink_end();
 }
 
 /* The child is gone for good: reaped, not a zombie. */

@@ -5,7 +5,6 @@
  * very process (Criterion runs each test in a process of its own). */
 #include "testutil.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -27,16 +26,8 @@ static bool is_rt(int sig) {
     return sig >= SIGRTMIN + 1 && sig < SIGRTMIN + 1 + RT_N;
 }
 
-#if defined(__SANITIZE_THREAD__)
-/* ThreadSanitizer runs the program's handler for an asynchronous signal only when the
- * receiving thread enters or leaves a call it intercepts. A worker parked in the runtime's
- * raw futex system call does neither, so a signal the kernel hands to it waits indefinitely.
- * Under TSan the test signals are therefore blocked in the runtime's threads (threads
- * inherit the mask of the thread that starts them) and taken by one helper thread sleeping
- * in poll(2), which TSan intercepts. Other builds let the kernel pick any thread. */
-static pthread_t sink;
-static int sink_pipe[2];
-
+/* Every signal the tests send: under TSan a helper thread takes them (see
+ * tt_signal_sink_begin), started before the runtime, whose threads inherit the mask. */
 static void test_signals(sigset_t *set) {
     sigemptyset(set);
     int std[] = {SIGUSR1, SIGUSR2, SIGHUP, SIGINT, SIGTERM};
@@ -44,42 +35,12 @@ static void test_signals(sigset_t *set) {
     for (int sig = SIGRTMIN; sig <= SIGRTMIN + 12; sig++) sigaddset(set, sig);
 }
 
-static void *sink_main(void *arg) {
-    sigset_t set;
-    test_signals(&set);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    struct pollfd p = {.fd = sink_pipe[0], .events = POLLIN};
-    while (poll(&p, 1, -1) <= 0) continue; /* EINTR: a signal was handled here */
-    return NULL;
-}
-
-static void steer_begin(void) {
-    sigset_t set;
-    test_signals(&set);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    cr_assert_eq(pipe(sink_pipe), 0);
-    pthread_create(&sink, NULL, sink_main, NULL);
-}
-
-static void steer_end(void) {
-    cr_assert_eq(write(sink_pipe[1], "x", 1), 1);
-    pthread_join(sink, NULL);
-    close(sink_pipe[0]);
-    close(sink_pipe[1]);
-}
-#else
-static void steer_begin(void) {}
-static void steer_end(void) {}
-#endif
-
 static void run_main(int (*fn)(void *), void *arg) {
-    steer_begin();
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    cr_assert_eq(tide_run(fn, arg), 0);
-    cr_assert_eq(tide__io_live(), 0, "%lld libuv handles left", (long long)tide__io_live());
-    tt_leaks_end(&l);
-    steer_end();
+    sigset_t set;
+    test_signals(&set);
+    tt_signal_sink_begin(&set);
+    tt_run(fn, arg, 0);
+    tt_signal_sink_end();
 }
 
 static void send_self(int sig) {

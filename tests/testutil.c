@@ -4,6 +4,7 @@
 #include "driver.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,39 @@ void tt_leaks_begin(tt_leaks_t *l) {
     l->fds = tt_open_fds();
     l->heap = tide__heap_live();
 }
+
+#if defined(__SANITIZE_THREAD__)
+static pthread_t sink;
+static int sink_pipe[2];
+static sigset_t sink_sigs;
+
+static void *sink_main(void *arg) {
+    pthread_sigmask(SIG_UNBLOCK, &sink_sigs, NULL);
+    struct pollfd p = {.fd = sink_pipe[0], .events = POLLIN};
+    while (poll(&p, 1, -1) <= 0) continue; /* EINTR: a signal was handled here */
+    return NULL;
+}
+
+void tt_signal_sink_begin(const sigset_t *sigs) {
+    sink_sigs = *sigs;
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    cr_assert_eq(pipe(sink_pipe), 0);
+    cr_assert_eq(pthread_create(&sink, NULL, sink_main, NULL), 0);
+}
+
+void tt_signal_sink_end(void) {
+    cr_assert_eq(write(sink_pipe[1], "x", 1), 1);
+    pthread_join(sink, NULL);
+    close(sink_pipe[0]);
+    close(sink_pipe[1]);
+}
+#else
+void tt_signal_sink_begin(const sigset_t *sigs) {
+    (void)sigs;
+}
+
+void tt_signal_sink_end(void) {}
+#endif
 
 void tt_leaks_end(const tt_leaks_t *l) {
     cr_assert_eq(tt_open_fds(), l->fds, "file descriptors leaked: %d open, %d before",

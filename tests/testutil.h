@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "tide.h"
@@ -27,6 +28,17 @@ void tt_runtime_quiet(tide_runtime_t *rt);
  * check that it returned 0 and that the runtime's life leaked nothing: task records, stacks,
  * I/O handles and requests, descriptors, heap. The usual body of a Test. */
 void tt_run(int (*fn)(void *), void *arg, unsigned workers);
+
+/* Signals for tests under ThreadSanitizer. TSan runs the program's handler for an
+ * asynchronous signal only when the receiving thread enters or leaves a call it intercepts; a
+ * worker parked in the runtime's raw futex system call does neither, so a signal the kernel
+ * hands to it waits indefinitely (and libuv never learns that a child exited). Under TSan,
+ * begin blocks `sigs` in the calling thread, so in every thread it starts afterwards (call
+ * it before the runtime starts), and starts one helper thread that takes them, sleeping in
+ * poll(2), which TSan intercepts; end stops the helper. In other builds both do nothing and
+ * the kernel picks any thread. */
+void tt_signal_sink_begin(const sigset_t *sigs);
+void tt_signal_sink_end(void);
 
 /* A runtime with n workers (0: default), asserting success. */
 tide_runtime_t *tt_runtime(unsigned workers);
