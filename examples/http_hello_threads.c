@@ -20,43 +20,12 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                               "Content-Length: 13\r\n\r\nHello, World!";
-#define RESPONSE_LEN (sizeof RESPONSE - 1)
-#define BATCH 64
-#define BUF_SIZE 16384
+#include "http_hello.h"
+
 #define THREAD_STACK (128 * 1024)
 
-static char batch[BATCH * RESPONSE_LEN];
 static int listen_fd = -1;
 static atomic_int stopping;
-
-/* The same parser as http_hello.c. */
-static long parse_request(const char *p, size_t n, int *close) {
-    const char *end = memmem(p, n, "\r\n\r\n", 4);
-    if (!end) return n >= BUF_SIZE ? -1 : 0;
-    const char *head_end = end + 2;
-    size_t body = 0;
-    const char *line = memchr(p, '\n', (size_t)(head_end - p));
-    while (line && ++line < head_end) {
-        size_t rest = (size_t)(head_end - line);
-        if ((line[0] | 0x20) == 'c') {
-            if (rest > 15 && strncasecmp(line, "content-length:", 15) == 0) {
-                char *stop;
-                unsigned long v = strtoul(line + 15, &stop, 10);
-                if (v >= BUF_SIZE) return -1;
-                body = v;
-            } else if (rest > 11 && strncasecmp(line, "connection:", 11) == 0) {
-                const char *v = line + 11;
-                while (*v == ' ') v++;
-                if (strncasecmp(v, "close", 5) == 0) *close = 1;
-            }
-        }
-        line = memchr(line, '\n', (size_t)(head_end - line));
-    }
-    size_t total = (size_t)(end + 4 - p) + body;
-    return total <= n ? (long)total : 0;
-}
 
 static int write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
@@ -80,19 +49,15 @@ static void *serve_conn(void *arg) {
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         have += (size_t)n;
-        size_t pos = 0, answers = 0;
-        int close_after = 0;
-        long len = 0;
-        while (!close_after && (len = parse_request(buf + pos, have - pos, &close_after)) > 0) {
-            pos += (size_t)len;
-            answers++;
-        }
+        size_t pos;
+        int last;
+        size_t answers = parse_requests(buf, have, &pos, &last);
         while (answers > 0) {
             size_t k = answers < BATCH ? answers : BATCH;
             if (write_all(fd, batch, k * RESPONSE_LEN) < 0) goto out;
             answers -= k;
         }
-        if (close_after || len < 0) break;
+        if (last) break;
         memmove(buf, buf + pos, have - pos);
         have -= pos;
     }
@@ -117,7 +82,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     unsigned port = (unsigned)strtoul(argv[1], NULL, 10);
-    for (size_t i = 0; i < BATCH; i++) memcpy(batch + i * RESPONSE_LEN, RESPONSE, RESPONSE_LEN);
+    batch_fill();
 
     /* A shell starts background jobs with SIGINT ignored, and an ignored signal is dropped
      * before sigwait could see it: take the default disposition back, then block. */
