@@ -94,14 +94,14 @@ static void on_ready(uv_poll_t *h, int status, int events) {
         int fd = (int)(uint32_t)evs[i].data.u64;
         uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
         /* Looked up afresh each time: socket_action may grow the table. */
-        if ((size_t)fd >= http->nwatches || !http->watches[fd].watched ||
-            http->watches[fd].gen != gen) {
+        watch_t *w = (size_t)fd < http->nwatches ? &http->watches[fd] : NULL;
+        if (!w || !w->watched) {
             /* No longer watched, yet registered: the descriptor is still the socket that
              * was registered (closing it would have removed it), so this is safe. */
-            if ((size_t)fd >= http->nwatches || !http->watches[fd].watched)
-                epoll_ctl(http->epfd, EPOLL_CTL_DEL, fd, NULL);
+            epoll_ctl(http->epfd, EPOLL_CTL_DEL, fd, NULL);
             continue;
         }
+        if (w->gen != gen) continue; /* curl changed what it wants since this was harvested */
         uint32_t e = evs[i].events;
         int flags = 0;
         if (e & EPOLLERR) flags |= CURL_CSELECT_ERR;

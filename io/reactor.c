@@ -249,7 +249,6 @@ int tide__net_check_slow(void) {
 
 static void dispatch(tide__reactor_t *r, const struct epoll_event *ev) {
     uint32_t e = ev->events;
-    if (ev->data.u64 == EFD_TAG) return; /* the runtime's wake-up: see worker_poll */
     unsigned dirs = 0;
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)) dirs |= 1u << DIR_READ;
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) dirs |= 1u << DIR_WRITE;
