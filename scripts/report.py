@@ -393,8 +393,9 @@ def log_axis(ax, fmt):
         ax.spines[s].set_visible(False)
 
 
-def bar_group(ax, x0, width, kinds, values, whys, fontsize=7):
-    """Bars side by side from x0; a missing value gets its reason written instead."""
+def bar_group(ax, x0, width, kinds, values, whys, fontsize=7, extra=None):
+    """Bars side by side from x0; a missing value gets its reason written instead. extra: a
+    second line for each bar's label (or None)."""
     n = len(kinds)
     bw = width / n
     for i, (k, v, why) in enumerate(zip(kinds, values, whys)):
@@ -405,8 +406,9 @@ def bar_group(ax, x0, width, kinds, values, whys, fontsize=7):
                         color="#9ca3af", style="italic", transform=ax.get_xaxis_transform())
             continue
         ax.bar(cx, v, bw * 0.9, color=COLORS[k], zorder=2)
-        ax.text(cx, v * 1.08, fmt_short(v), ha="center", va="bottom", fontsize=fontsize,
-                color="#111827")
+        text = fmt_short(v) + (f"\n{extra[i]}" if extra and extra[i] else "")
+        ax.text(cx, v * 1.08 if ax.get_yscale() == "log" else v * 1.02, text, ha="center",
+                va="bottom", fontsize=fontsize, color="#111827")
 
 
 def why_missing(r):
@@ -524,8 +526,8 @@ def chart(meta, bench, http, http_note, impls, servers, path_svg, path_png):
 
     # Panel 4: HTTP requests per second.
     ax = fig.add_subplot(gs[1, 2])
-    ax.set_title("HTTP hello under wrk (req/s; higher is better)", fontsize=11,
-                 weight="bold", loc="left")
+    ax.set_title("HTTP hello under wrk (req/s, higher is better;\nunder each figure: server "
+                 "CPU µs per request)", fontsize=11, weight="bold", loc="left")
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
     if not http:
@@ -538,13 +540,10 @@ def chart(meta, bench, http, http_note, impls, servers, path_svg, path_png):
         present = [s for s in servers if any(r["server"] == s for r in http)]
         for gi, c in enumerate(conns):
             by = {r["server"]: r for r in http if r["conns"] == c}
+            cpu = [by.get(s, {}).get("cpu_us_per_req") for s in present]
             bar_group(ax, gi - 0.42, 0.84, present, [by.get(s, {}).get("rps") for s in present],
-                      ["failed" if s in by else "not run" for s in present], fontsize=7)
-            cpu = [f"{SERVER_LABELS[s]} {by[s]['cpu_us_per_req']:.1f}" for s in present
-                   if by.get(s, {}).get("cpu_us_per_req") is not None]
-            ax.text(gi, -0.16, "CPU µs/request:\n" + ", ".join(cpu[:3]) + "\n"
-                    + ", ".join(cpu[3:]), transform=ax.get_xaxis_transform(), ha="center",
-                    va="top", fontsize=7.5, color="#4b5563")
+                      ["failed" if s in by else "not run" for s in present], fontsize=7,
+                      extra=[f"{c:.1f}" if c is not None else None for c in cpu])
         ax.set_xticks(range(len(conns)))
         ax.set_xticklabels([f"wrk -c{c}" for c in conns], fontsize=9, weight="bold")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v / 1e3:g}k"))
@@ -554,7 +553,7 @@ def chart(meta, bench, http, http_note, impls, servers, path_svg, path_png):
         ax.legend(handles, [SERVER_LABELS[s] for s in present], fontsize=7.5, ncol=3,
                   loc="upper right", frameon=False)
         lo, hi = ax.get_ylim()
-        ax.set_ylim(0, hi * 1.25)
+        ax.set_ylim(0, hi * 1.35)
 
     foot = ["▲ n× vs X: tide takes n times less time than X on that workload (▼: more). Every "
             "bar is from this run: the programs alternate within each round; figures are "
