@@ -5,7 +5,8 @@
 #   scripts/bench.sh [--quick] [--no-peers] [--out DIR] [--build DIR] [--workers N]
 #
 #   --quick     small sizes, one round, short HTTP runs: a smoke test of the pipeline
-#               (~2-3 minutes); the figures of record come from a run without it (~10 minutes)
+#               (~1-2 minutes once built); the figures of record come from a run without it
+#               (~10 minutes: 6 on a quiet 2-CPU machine, 12 on a busy one)
 #   --no-peers  only tide and the threaded baselines (no tokio, Go or epoll loop)
 #   --out DIR   results folder (default: results/<date>-<time>, plus a results/latest link)
 #   --build DIR a release build to use, configured and built if needed (default: build/release)
@@ -32,7 +33,7 @@ out=""
 build="$root/build/release"
 workers=""
 
-usage() { sed -n '3,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 while (($#)); do
   case "$1" in
