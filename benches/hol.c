@@ -51,26 +51,41 @@ typedef struct hol_client {
 struct hol_env {
     uint16_t port;                       /* the echo server's */
     uint16_t busy_port;                  /* the busy request's */
+    tide_task_t accepts[2];              /* the two accept loops, joined at close */
+    _Atomic int conns;                   /* connection tasks not yet ended */
     _Atomic int stop;                    /* clients: finish the round trip and return */
     hol_client_t clients[HOL_CLIENTS];   /* the load */
 };
 
 /* ---- the server (tasks) ------------------------------------------------------------------ */
 
+/* What a connection's task gets. */
+typedef struct hol_conn {
+    tide_tcp_t *c; /* the connection, closed by the task */
+    hol_env_t *h;  /* whose conns count the task leaves when it ends */
+} hol_conn_t;
+
+static int conn_end(hol_conn_t *hc) {
+    tide_tcp_close(hc->c);
+    atomic_fetch_sub(&hc->h->conns, 1);
+    free(hc);
+    return 0;
+}
+
 static int echo_task(void *arg) {
-    tide_tcp_t *c = arg;
+    hol_conn_t *hc = arg;
     char buf[4096];
     ssize_t n;
-    while ((n = tide_tcp_read(c, buf, sizeof buf)) > 0)
-        if (tide_tcp_write_all(c, buf, (size_t)n, NULL) < 0) break;
-    tide_tcp_close(c);
-    return 0;
+    while ((n = tide_tcp_read(hc->c, buf, sizeof buf)) > 0)
+        if (tide_tcp_write_all(hc->c, buf, (size_t)n, NULL) < 0) break;
+    return conn_end(hc);
 }
 
 /* The busy request: read the busy time (a double, seconds), compute that long without a
  * single call into tide (so without a yield), answer {start, end} (doubles, bench_now()). */
 static int busy_task(void *arg) {
-    tide_tcp_t *c = arg;
+    hol_conn_t *hc = arg;
+    tide_tcp_t *c = hc->c;
     double secs, t[2];
     if (tide_tcp_read_exact(c, &secs, sizeof secs, NULL) == (ssize_t)sizeof secs) {
         t[0] = bench_now();
@@ -79,17 +94,17 @@ static int busy_task(void *arg) {
             for (int i = 0; i < 1000; i++) x = x * 6364136223846793005u + 1;
         tide_tcp_write_all(c, t, sizeof t, NULL);
     }
-    tide_tcp_close(c);
-    return 0;
+    return conn_end(hc);
 }
 
 /* One listener and what its connections run. */
 typedef struct hol_listener {
     tide_tcp_t *l;           /* listening */
-    int (*conn)(void *conn); /* a detached task per connection */
+    int (*conn)(void *conn); /* a detached task per connection, given a hol_conn_t */
+    hol_env_t *h;            /* counts the connection tasks */
 } hol_listener_t;
 
-/* Detached; ends when the runtime is freed (accept returns -ECANCELED). */
+/* Ends when cancelled (at close, before the runtime is freed). */
 static int accept_task(void *arg) {
     hol_listener_t *hl = arg;
     tide_spawn_opts_t so = {.name = "hol-conn", .detached = 1};
@@ -99,26 +114,34 @@ static int accept_task(void *arg) {
         if (r == -ECANCELED) break;
         if (r < 0) continue;
         tide_tcp_nodelay(c, 1);
-        if (tide_spawn_opts(NULL, hl->conn, c, &so) < 0) tide_tcp_close(c);
+        hol_conn_t *hc = malloc(sizeof *hc);
+        if (!hc) {
+            tide_tcp_close(c);
+            continue;
+        }
+        *hc = (hol_conn_t){c, hl->h};
+        atomic_fetch_add(&hl->h->conns, 1);
+        if (tide_spawn_opts(NULL, hl->conn, hc, &so) < 0) conn_end(hc);
     }
     tide_tcp_close(hl->l);
     free(hl);
     return 0;
 }
 
-/* In a task: listen on an ephemeral port, start its accept loop, return the port. */
-static int serve(int (*conn)(void *), uint16_t *port) {
+/* In a task: listen on an ephemeral port, start its accept loop (*task), return the port. */
+static int serve(hol_env_t *h, int (*conn)(void *), uint16_t *port, tide_task_t *task) {
     hol_listener_t *hl = calloc(1, sizeof *hl);
     if (!hl) return -ENOMEM;
     hl->conn = conn;
+    hl->h = h;
     tide_tcp_listen_opts_t lo = {.backlog = 64};
     int r = tide_tcp_listen(&hl->l, "127.0.0.1", 0, &lo);
     if (r < 0) goto free;
     tide_addr_t a;
     if ((r = tide_tcp_local_addr(hl->l, &a)) < 0) goto close;
     *port = tide_addr_port(&a);
-    tide_spawn_opts_t so = {.name = "hol-accept", .detached = 1};
-    if ((r = tide_spawn_opts(NULL, accept_task, hl, &so)) < 0) goto close;
+    tide_spawn_opts_t so = {.name = "hol-accept"};
+    if ((r = tide_spawn_opts(task, accept_task, hl, &so)) < 0) goto close;
     return 0;
 close:
     tide_tcp_close(hl->l);
@@ -129,8 +152,21 @@ free:
 
 static int listen_task(void *arg) {
     hol_env_t *h = arg;
-    int r = serve(echo_task, &h->port);
-    return r < 0 ? r : serve(busy_task, &h->busy_port);
+    int r = serve(h, echo_task, &h->port, &h->accepts[0]);
+    return r < 0 ? r : serve(h, busy_task, &h->busy_port, &h->accepts[1]);
+}
+
+/* At close, once the clients are gone: stop the accept loops and wait for every connection
+ * task to end, so nothing of the server still runs when the runtime is freed. */
+static int stop_task(void *arg) {
+    hol_env_t *h = arg;
+    for (int i = 0; i < 2; i++) {
+        if (!h->accepts[i].ptr) continue;
+        tide_cancel(h->accepts[i]);
+        tide_join(h->accepts[i], NULL);
+    }
+    for (int ms = 0; atomic_load(&h->conns) > 0 && ms < 5000; ms++) tide_sleep(TIDE_MSEC(1));
+    return 0;
 }
 
 /* ---- the clients (plain threads, blocking sockets) --------------------------------------- */
@@ -238,6 +274,7 @@ void tide_bench_hol_close(tide_env_t *env) {
         pthread_mutex_destroy(&c->mu);
         free(c->trips);
     }
+    tide_runtime_block_on(env->rt, stop_task, h);
     free(h);
     env->hol = NULL;
 }
