@@ -20,6 +20,7 @@ typedef enum bench_workload {
     W_MUTEX,
     W_SLEEP_MANY,
     W_IDLE_MANY,
+    W_HOL_ECHO, /* not in BENCH.md's table: docs/benchmarks.md defines it */
     W_COUNT
 } bench_workload_t;
 
@@ -40,6 +41,7 @@ typedef struct bench_sizes {
     uint64_t mutex_iters;    /* ... each locking this many times */
     uint64_t sleep_tasks;    /* sleep_many: tasks; task i sleeps 1 + i % 10 ms */
     uint64_t idle_tasks;     /* idle_many: tasks parked at once */
+    uint64_t hol_busy_ms;    /* hol_echo: how long the busy task computes */
 } bench_sizes_t;
 
 /* What every implementation is told about the run. */
@@ -58,6 +60,9 @@ typedef enum bench_status {
 typedef struct bench_sample {
     double seconds;        /* the workload's own wall time */
     double bytes_per_task; /* idle_many: resident memory growth per parked task */
+    double p99_us;         /* hol_echo: p99 of the round trips overlapping the busy time ... */
+    double max_us;         /* ... their maximum ... */
+    double round_trips;    /* ... and how many there were */
     char reason[256];      /* BENCH_FAILED / BENCH_SKIPPED: why */
 } bench_sample_t;
 
@@ -79,6 +84,11 @@ typedef struct bench_impl {
 extern const bench_impl_t bench_impl_tide;
 extern const bench_impl_t bench_impl_threads;
 extern const bench_impl_t bench_impl_pool;
+
+/* hol_echo runs on this many workers, whatever --workers says (docs/benchmarks.md). */
+#define BENCH_HOL_WORKERS 2
+/* Why the threaded baselines skip it: the busy code is a task sharing a runtime's workers. */
+#define BENCH_HOL_SKIP "hol_echo measures a runtime whose workers a computing task shares"
 
 /* ---- shared helpers (util.c) ------------------------------------------------------------ */
 

@@ -33,6 +33,8 @@ typedef struct outcome {
     double seconds;        /* median */
     double min, max;       /* spread, for the table */
     double bytes_per_task; /* median; idle_many only */
+    double p99_us, max_us; /* medians; hol_echo only */
+    double round_trips;    /* median; hol_echo only */
     char reason[256];      /* skipped or failed: why */
 } outcome_t;
 
@@ -140,7 +142,7 @@ static void run_workload(const options_t *o, bench_workload_t w, outcome_t *res)
         bench_progress("%s (%s): FAILED to start: %s", name, impl->name, res->reason);
         return;
     }
-    double secs[MAX_REPS], bytes[MAX_REPS];
+    double secs[MAX_REPS], bytes[MAX_REPS], p99[MAX_REPS], max[MAX_REPS], trips[MAX_REPS];
     for (unsigned rep = 0; rep <= o->reps; rep++) {
         bench_sample_t s;
         memset(&s, 0, sizeof s);
@@ -158,6 +160,9 @@ static void run_workload(const options_t *o, bench_workload_t w, outcome_t *res)
         }
         secs[rep - 1] = s.seconds;
         bytes[rep - 1] = s.bytes_per_task;
+        p99[rep - 1] = s.p99_us;
+        max[rep - 1] = s.max_us;
+        trips[rep - 1] = s.round_trips;
         bench_progress("%s (%s): rep %u/%u %.3f ms", name, impl->name, rep, o->reps,
                        s.seconds * 1e3);
     }
@@ -167,6 +172,14 @@ static void run_workload(const options_t *o, bench_workload_t w, outcome_t *res)
     res->min = secs[0];
     res->max = secs[o->reps - 1];
     res->bytes_per_task = median(bytes, o->reps);
+    /* hol_echo: the worst repetition (the longest round trip), not a median: a stall that
+     * happens one time in three is a stall. */
+    unsigned worst = 0;
+    for (unsigned i = 1; i < o->reps; i++)
+        if (max[i] > max[worst]) worst = i;
+    res->p99_us = p99[worst];
+    res->max_us = max[worst];
+    res->round_trips = trips[worst];
 }
 
 /* A JSON string literal of s (the reasons are ours, but may quote strerror text). */
@@ -191,6 +204,11 @@ static void print_json(const options_t *o, bench_workload_t w, const outcome_t *
         printf("{\"impl\":\"%s\",\"workload\":\"%s\",\"error\":", impl, name);
         json_string(stdout, res->reason);
         printf("}\n");
+    } else if (w == W_HOL_ECHO) {
+        printf("{\"impl\":\"%s\",\"workload\":\"%s\",\"workers\":%d,\"seconds\":%.6f,"
+               "\"round_trips\":%.0f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+               impl, name, BENCH_HOL_WORKERS, res->seconds, res->round_trips, res->p99_us,
+               res->max_us);
     } else {
         uint64_t ops = bench_ops(w, &o->cfg.sizes);
         printf("{\"impl\":\"%s\",\"workload\":\"%s\",\"workers\":%u,\"ops\":%llu,"
@@ -216,6 +234,10 @@ static void print_table_row(const options_t *o, bench_workload_t w, const outcom
     if (res->status != BENCH_OK) {
         printf("%-14s %s: %s\n", name, res->status == BENCH_SKIPPED ? "skipped" : "FAILED",
                res->reason);
+    } else if (w == W_HOL_ECHO) {
+        printf("%-14s busy %.0f ms on %d workers: %.0f round trips, p99 %.1f us, max %.1f us\n",
+               name, res->seconds * 1e3, BENCH_HOL_WORKERS, res->round_trips, res->p99_us,
+               res->max_us);
     } else {
         uint64_t ops = bench_ops(w, &o->cfg.sizes);
         char spread[32], bytes[24] = "";

@@ -400,6 +400,7 @@ static const char *pool_skip(bench_workload_t w, const bench_cfg_t *cfg, char *b
     const bench_sizes_t *s = &cfg->sizes;
     unsigned n = cfg->workers;
     switch (w) {
+    case W_HOL_ECHO: return BENCH_HOL_SKIP;
     case W_SPAWN_MANY:
         if (n >= 2) return NULL;
         return "the spawner waits inside a job, holding the only pool thread (needs --workers "

@@ -498,6 +498,7 @@ static bench_status_t run_idle(threads_env_t *env, const bench_sizes_t *s, unsig
 
 static const char *threads_skip(bench_workload_t w, const bench_cfg_t *cfg, char *buf,
                                 size_t len) {
+    if (w == W_HOL_ECHO) return BENCH_HOL_SKIP;
     if (w != W_IDLE_MANY) return NULL;
     /* Limits that certainly stop n live threads; anything else is found out by trying. */
     uint64_t n = cfg->sizes.idle_tasks;

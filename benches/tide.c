@@ -145,7 +145,7 @@ static int tb_open(void **envp, bench_workload_t w, const bench_cfg_t *cfg, char
     }
     tide_config_t tc;
     tide_config_init(&tc);
-    tc.workers = cfg->workers;
+    tc.workers = w == W_HOL_ECHO ? BENCH_HOL_WORKERS : cfg->workers;
     int r = tide_runtime_new(&env->rt, &tc);
     if (r < 0) {
         snprintf(reason, len, "tide_runtime_new: %s", tide_strerror(r));
@@ -153,6 +153,11 @@ static int tb_open(void **envp, bench_workload_t w, const bench_cfg_t *cfg, char
         return r;
     }
     env->cfg = cfg;
+    if (w == W_HOL_ECHO && (r = tide_bench_hol_open(env, reason, len)) < 0) {
+        tide_runtime_free(env->rt);
+        free(env);
+        return r;
+    }
     *envp = env;
     return 0;
 }
@@ -163,6 +168,7 @@ static bench_status_t tb_run(void *envp, bench_workload_t w, const bench_cfg_t *
     env->rep = rep;
     env->out = out;
     if (w == W_SPAWN_REMOTE) return tide_bench_spawn_remote(env);
+    if (w == W_HOL_ECHO) return tide_bench_hol_run(env);
     main_arg_t m = {env, w, BENCH_FAILED};
     int r = tide_runtime_block_on(env->rt, main_task, &m);
     if (r < 0) return tide_bench_error(env, "tide_runtime_block_on", r);
@@ -171,6 +177,7 @@ static bench_status_t tb_run(void *envp, bench_workload_t w, const bench_cfg_t *
 
 static void tb_close(void *envp, bench_workload_t w) {
     tide_env_t *env = envp;
+    tide_bench_hol_close(env); /* the clients first, while the server still answers */
     int r = tide_runtime_free(env->rt);
     if (r < 0) bench_progress("tide_runtime_free: %s", tide_strerror(r));
     /* Every task has ended: what they shared can go. */

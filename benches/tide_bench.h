@@ -15,6 +15,7 @@ typedef struct tide_env {
     bench_sample_t *out;   /* the current repetition's figures */
     bench_keep_t *kept;    /* per-repetition objects, freed after the runtime */
     uint64_t rss_base;     /* idle_many: VmRSS before the first run */
+    struct hol_env *hol;   /* hol_echo: the echo server's clients (hol.c) */
 } tide_env_t;
 
 /* Workloads of tide_sync.c, run inside a task (tide_runtime_block_on) except spawn_remote,
@@ -26,6 +27,13 @@ bench_status_t tide_bench_chained_spawn(tide_env_t *env);
 bench_status_t tide_bench_channel_mpsc(tide_env_t *env);
 bench_status_t tide_bench_mutex(tide_env_t *env);
 bench_status_t tide_bench_idle_many(tide_env_t *env);
+
+/* hol_echo (hol.c): open starts the server and its client threads on env->rt (reason filled
+ * on failure, negative errno returned), run is one repetition from the plain thread, close
+ * stops the clients (before the runtime is freed). */
+int tide_bench_hol_open(tide_env_t *env, char *reason, size_t len);
+bench_status_t tide_bench_hol_run(tide_env_t *env);
+void tide_bench_hol_close(tide_env_t *env);
 
 /* A failure from a tide call: "what: strerror(err)". */
 bench_status_t tide_bench_error(tide_env_t *env, const char *what, int err);

@@ -18,6 +18,7 @@ static const char *const names[W_COUNT] = {
     [W_MUTEX] = "mutex",
     [W_SLEEP_MANY] = "sleep_many",
     [W_IDLE_MANY] = "idle_many",
+    [W_HOL_ECHO] = "hol_echo",
 };
 
 const char *bench_workload_name(bench_workload_t w) {
@@ -41,6 +42,7 @@ uint64_t bench_ops(bench_workload_t w, const bench_sizes_t *s) {
     case W_MUTEX: return s->mutex_tasks * s->mutex_iters;
     case W_SLEEP_MANY: return s->sleep_tasks;
     case W_IDLE_MANY: return s->idle_tasks;
+    case W_HOL_ECHO: return 0; /* its figures are latencies, not a time per operation */
     default: return 0;
     }
 }
@@ -62,6 +64,7 @@ void bench_sizes_full(bench_sizes_t *s) {
         .mutex_iters = 1000,
         .sleep_tasks = 100000,
         .idle_tasks = 1000000,
+        .hol_busy_ms = 1000,
     };
 }
 
@@ -87,6 +90,7 @@ void bench_sizes_quick(bench_sizes_t *s) {
         .mutex_iters = 500,
         .sleep_tasks = 500,
         .idle_tasks = 500,
+        .hol_busy_ms = 200,
     };
     return;
 #endif
@@ -106,6 +110,7 @@ void bench_sizes_quick(bench_sizes_t *s) {
         .mutex_iters = 500,
         .sleep_tasks = 2000,
         .idle_tasks = 2000,
+        .hol_busy_ms = 200,
     };
 }
 

@@ -2,11 +2,16 @@
 """The HTTP half of the benchmark report (standard library only).
 
     scripts/bench_http.py --build BUILD_DIR --out raw/http.jsonl [--duration 5] [--rounds 3]
-                          [--conns 100,1000] [--workers N]
+                          [--conns 100,1000] [--workers N] [--no-peers]
 
-Runs examples/http_hello (tide, one task per connection) and examples/http_hello_threads (one
-thread per connection) under `wrk -t1 -cN -dDs --latency`, alternating the two servers round
-by round, and appends one JSON line per wrk run to --out:
+Runs the HTTP hello servers of BENCH.md under `wrk -t1 -cN -dDs --latency`, every server once
+per round, the order reversed every other round so a drift in the machine's speed hits all:
+examples/http_hello (tide, a task per connection), examples/http_hello_threads (a thread per
+connection), and the peers (benches/peers/): tokio and Go (a task / goroutine per
+connection; BUILD_DIR/peers/, built by benches/peers/build.sh) and the one-thread epoll loop
+(BUILD_DIR/benches/tide-peer-epoll). --no-peers runs only the first two. A peer that is not
+built gets a {"server": NAME, "note": "<why>"} line and is left out, not a failure. One JSON
+line per wrk run goes to --out:
 
     {"server":"tide","conns":100,"round":1,"requests":355000,"seconds":5.0,"rps":71000.5,
      "p99_ms":3.1,"cpu_us_per_req":11.2,"errors":0}
@@ -31,7 +36,14 @@ import sys
 import tempfile
 import time
 
-SERVERS = [("tide", "http_hello"), ("threads", "http_hello_threads")]
+# name, path under the build tree, how it takes PORT and WORKERS, peer?
+SERVERS = [
+    ("tide", "examples/http_hello", "port workers", False),
+    ("threads", "examples/http_hello_threads", "port", False),
+    ("tokio", "peers/tide-peer-tokio", "http port workers", True),
+    ("go", "peers/tide-peer-go", "http port workers", True),
+    ("epoll", "benches/tide-peer-epoll", "port", True),
+]
 BODY = b"Hello, World!"
 
 
@@ -55,17 +67,17 @@ def cpu_ticks(pid):
 class Server:
     """One server process, started on a fresh port and stopped for sure."""
 
-    def __init__(self, path, workers, name):
-        self.path, self.workers, self.name = path, workers, name
+    def __init__(self, path, workers, name, argv):
+        self.path, self.workers, self.name, self.argv = path, workers, name, argv
         self.proc = None
         self.port = None
         self.log = tempfile.TemporaryFile(mode="w+")
 
     def start(self, timeout=10.0):
         self.port = free_port()
-        argv = [self.path, str(self.port)]
-        if self.name == "tide" and self.workers:
-            argv.append(str(self.workers))
+        workers = self.workers or os.cpu_count() or 1
+        argv = [self.path] + [{"http": "http", "port": str(self.port),
+                               "workers": str(workers)}[a] for a in self.argv.split()]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -130,9 +142,9 @@ def parse_wrk(text):
     return out
 
 
-def run_one(name, path, conns, duration, workers, rnd):
+def run_one(name, path, argv, conns, duration, workers, rnd):
     row = {"server": name, "conns": conns, "round": rnd}
-    srv = Server(path, workers, name)
+    srv = Server(path, workers, name, argv)
     try:
         srv.start()
         srv.check()
@@ -168,7 +180,10 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", default="100,1000")
-    ap.add_argument("--workers", type=int, default=0, help="tide server workers (0: default)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="server workers (0: the number of CPUs); the threaded and epoll "
+                         "servers have none")
+    ap.add_argument("--no-peers", action="store_true", help="only tide and threads")
     args = ap.parse_args()
     conns = [int(c) for c in args.conns.split(",") if c]
 
@@ -180,12 +195,23 @@ def main():
 
     if not shutil.which("wrk"):
         return unavailable("wrk is not installed (scripts/setup-deps.sh installs it)")
-    paths = {}
-    for name, exe in SERVERS:
-        p = os.path.join(args.build, "examples", exe)
-        if not os.access(p, os.X_OK):
-            return unavailable(f"examples/{exe} is not built ({p} missing)")
-        paths[name] = p
+    servers = []
+    notes = []
+    for name, rel, argv, peer in SERVERS:
+        if peer and args.no_peers:
+            continue
+        p = os.path.join(args.build, rel)
+        if os.access(p, os.X_OK):
+            servers.append((name, p, argv))
+        elif peer:
+            notes.append({"server": name, "note": f"{rel} is not built (its toolchain is "
+                          "missing; see benches/peers/build.sh)"})
+            log(f"{name}: not built, left out")
+        else:
+            return unavailable(f"{rel} is not built ({p} missing)")
+    with open(args.out, "a") as f:
+        for n in notes:
+            f.write(json.dumps(n) + "\n")
 
     # wrk and the servers need a descriptor per connection, and children inherit the limit.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -194,18 +220,18 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
     failed = False
-    total = len(conns) * args.rounds * len(SERVERS)
+    total = len(conns) * args.rounds * len(servers)
     n = 0
     with open(args.out, "a") as out:
         for c in conns:
             for rnd in range(1, args.rounds + 1):
                 # Alternate who goes first, so a drift in the machine's speed hits both.
-                order = SERVERS if rnd % 2 else list(reversed(SERVERS))
-                for name, _ in order:
+                order = servers if rnd % 2 else list(reversed(servers))
+                for name, path, argv in order:
                     n += 1
                     log(f"({n}/{total}) {name} under wrk -t1 -c{c} -d{args.duration}s, "
                         f"round {rnd}/{args.rounds}")
-                    row = run_one(name, paths[name], c, args.duration, args.workers, rnd)
+                    row = run_one(name, path, argv, c, args.duration, args.workers, rnd)
                     out.write(json.dumps(row) + "\n")
                     out.flush()
                     if "error" in row:

@@ -1,25 +1,40 @@
 #!/usr/bin/env python3
-"""Turn a benchmark run into results.json, results.md and chart.svg (standard library only).
+"""Turn a benchmark run into results.json, results.md, chart.svg and chart.png.
 
     scripts/report.py --dir RESULTS_DIR
 
 reads, in RESULTS_DIR:
-    raw/bench.jsonl  tide-bench --json lines (any order; tide, threads and pool)
+    raw/bench.jsonl  tide-bench and peer --json lines (any order; a "round" field when
+                     scripts/bench.sh ran several rounds)
     raw/http.jsonl   one line per wrk run (scripts/bench_http.py), optional
-    raw/meta.json    the machine, commit and commands (scripts/bench.sh)
-and writes results.json, results.md and chart.svg next to raw/.
+    raw/meta.json    the machine, commit, commands and peer versions (scripts/bench.sh)
+and writes results.json, results.md, chart.svg and chart.png next to raw/.
 
-The tokio and Go figures are BENCH.md's, measured on the reference machine (2 vCPU AMD EPYC
-under KVM); they are drawn as outlined bars and never mixed up with this run's numbers.
+Every figure shown comes from this run: tide, the threaded baselines and the peers (tokio, Go,
+the one-thread epoll loop) measured side by side, never a figure from another run. A
+workload's figure is the median over the rounds (each round's own figure being a median of
+repetitions); hol_echo's is the worst round, as each program's is its worst repetition.
+The chart is drawn with matplotlib (Debian: python3-matplotlib).
 """
 
 import argparse
-import html
 import json
-import math
 import os
 import statistics
 import sys
+
+try:
+    import matplotlib
+except ImportError:
+    # A python3 earlier in PATH (pyenv, a venv) may lack Debian's matplotlib: use Debian's.
+    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
+            os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    sys.exit("report: matplotlib is missing (scripts/setup-deps.sh installs python3-matplotlib)")
+matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "tide"  # stable ids: the same run gives the same SVG
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 WORKLOADS = [
     ("spawn_many", "100k spawns by a task"),
@@ -32,37 +47,17 @@ WORKLOADS = [
     ("sleep_many", "100k sleeps of 1–10 ms"),
     ("idle_many", "1M parked tasks"),
 ]
-IMPLS = ["tide", "threads", "pool"]
-
-# BENCH.md, "Where the bar is": (low, high) median ns/op on the reference machine.
-REFERENCE = {
-    "tokio": {
-        "label": "tokio 1.24",
-        "ns": {
-            "spawn_many": (252, 500), "spawn_remote": (331, 462), "yield_many": (55, 83),
-            "ping_pong": (158, 203), "chained_spawn": (113, 175), "channel_mpsc": (101, 190),
-            "mutex": (44, 209), "sleep_many": (921, 1315),
-        },
-        "bytes_per_task": 200,
-        "http": {100: {"rps": (68000, 75000), "cpu_us": 12, "p99_ms": (4.2, 4.6)},
-                 1000: {"rps": (47000, 50000)}},
-    },
-    "go": {
-        "label": "Go 1.19",
-        "ns": {
-            "spawn_many": (293, 860), "yield_many": (125, 317), "ping_pong": (219, 262),
-            "chained_spawn": (307, 327), "channel_mpsc": (80, 91), "mutex": (8, 37),
-            "sleep_many": (1559, 2020),
-        },
-        "bytes_per_task": 2709,
-        "http": {100: {"rps": (42000, 45000), "cpu_us": 18}, 1000: {"rps": (37000, 39000)}},
-    },
-}
-REFERENCE_NOTE = ("tokio and Go: BENCH.md's figures from the reference machine (2 vCPU AMD EPYC "
-                  "under KVM, 2 workers), not from this run")
-
+HOL = "hol_echo"
+IMPLS = ["tide", "threads", "pool", "tokio", "go"]
+PEERS = ["tokio", "go"]
+SERVERS = ["tide", "threads", "tokio", "go", "epoll"]
+HTTP_PEERS = ["tokio", "go"]
+LABELS = {"tide": "tide", "threads": "thread per task", "pool": "thread pool",
+          "tokio": "tokio", "go": "Go", "epoll": "epoll loop (1 thread)"}
+SERVER_LABELS = {"tide": "tide", "threads": "thread per conn.", "tokio": "tokio", "go": "Go",
+                 "epoll": "epoll loop"}
 COLORS = {"tide": "#0f766e", "threads": "#c2410c", "pool": "#6d28d9",
-          "tokio": "#2563eb", "go": "#0891b2"}
+          "tokio": "#2563eb", "go": "#0891b2", "epoll": "#6b7280"}
 
 
 # ---- loading ------------------------------------------------------------------------------
@@ -83,12 +78,37 @@ def read_jsonl(path):
     return rows
 
 
-def index_bench(rows):
-    """{workload: {impl: row}}; the last line wins if a pair was run twice."""
-    out = {}
+def summarize_bench(rows):
+    """{workload: {impl: summary}} over the rounds. A summary is the last round's line with
+    the figures replaced by the median over rounds (hol_echo: the worst round), plus
+    "rounds" and, for ns_per_op, the spread "lo"/"hi" over rounds. Any failed round makes it
+    failed (with that error); a skip is a skip."""
+    groups = {}
     for r in rows:
         if "workload" in r and "impl" in r:
-            out.setdefault(r["workload"], {})[r["impl"]] = r
+            groups.setdefault(r["workload"], {}).setdefault(r["impl"], []).append(r)
+    out = {}
+    for w, by in groups.items():
+        for impl, rs in by.items():
+            bad = [r for r in rs if "error" in r]
+            if bad:
+                s = dict(bad[-1])
+            elif any("skipped" in r for r in rs):
+                s = dict(next(r for r in rs if "skipped" in r))
+            elif w == HOL:
+                s = dict(max(rs, key=lambda r: r.get("max_us", 0)))
+            else:
+                s = dict(rs[-1])
+                ns = [r["ns_per_op"] for r in rs]
+                s["seconds"] = statistics.median(r["seconds"] for r in rs)
+                s["ns_per_op"] = statistics.median(ns)
+                s["lo"], s["hi"] = min(ns), max(ns)
+                if any("bytes_per_task" in r for r in rs):
+                    s["bytes_per_task"] = statistics.median(
+                        r["bytes_per_task"] for r in rs if "bytes_per_task" in r)
+            s.pop("round", None)
+            s["rounds"] = len(rs)
+            out.setdefault(w, {})[impl] = s
     return out
 
 
@@ -139,463 +159,413 @@ def fmt_short(v):
     return f"{v:.1f}"
 
 
-def fmt_range(r):
-    if r is None:
+def fmt_us(v):
+    if v is None:
         return "—"
-    lo, hi = r
-    return f"{lo:,}–{hi:,}" if isinstance(lo, int) and isinstance(hi, int) else \
-        f"{fmt_ns(lo)}–{fmt_ns(hi)}"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} s"
+    if v >= 1e3:
+        return f"{v / 1e3:.1f} ms"
+    return f"{v:.0f} µs"
 
 
-def fmt_ratio(base, tide):
-    if base is None or tide is None or tide <= 0:
-        return "—"
-    x = base / tide
+def fmt_times(x):
     return f"{x:.2f}×" if x < 2 else f"{x:.1f}×" if x < 100 else f"{x:,.0f}×"
 
 
-def cell_value(row):
-    """(ns_per_op or None, text for the table)."""
+def ns_of(row):
+    return row.get("ns_per_op") if row and "ns_per_op" in row else None
+
+
+def best_peer(rows, peers=PEERS, key=ns_of, highest=False):
+    """(impl, value) of the best peer by key, or (None, None)."""
+    vals = [(p, key(rows.get(p))) for p in peers if key(rows.get(p)) is not None]
+    if not vals:
+        return None, None
+    return (max if highest else min)(vals, key=lambda pv: pv[1])
+
+
+def label(meta, impl):
+    return meta.get("peer_versions", {}).get(impl) or LABELS.get(impl, impl)
+
+
+def cell(row):
     if row is None:
-        return None, "not run"
+        return "not run"
     if "skipped" in row:
-        return None, "skipped"
+        return "skipped"
     if "error" in row:
-        return None, "**FAILED**"
-    return row["ns_per_op"], fmt_ns(row["ns_per_op"])
+        return "**FAILED**"
+    return fmt_ns(row["ns_per_op"])
 
 
 # ---- Markdown -----------------------------------------------------------------------------
 
-def markdown(meta, bench, http, http_note):
+def markdown(meta, bench, http, http_note, impls, servers):
     out = []
     w = out.append
+    rounds = meta.get("rounds", 1)
     w("# tide benchmark results")
     w("")
     w(f"- When: {meta.get('date', '?')}; commit {meta.get('commit', '?')}")
     w(f"- Machine: {meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, "
       f"Linux {meta.get('kernel', '?')}")
     w(f"- Command: `{meta.get('command', 'scripts/bench.sh')}` "
-      f"({'quick sizes: smoke test, not figures of record' if meta.get('quick') else 'full sizes'}; "
-      f"{meta.get('workers', '?')} workers; each figure the median of "
-      f"{meta.get('reps', 5)} runs after a warm-up)")
+      f"({'quick sizes: a smoke test, not figures of record' if meta.get('quick') else 'full sizes'}; "
+      f"{meta.get('workers', '?')} workers; {rounds} round(s), the programs alternating in "
+      f"each; each program's figure the median of {meta.get('reps', 5)} runs after a "
+      f"warm-up, the table's the median over the rounds)")
+    peers = [p for p in impls if p in PEERS]
+    if peers:
+        w("- Peers, measured in this run: " + ", ".join(label(meta, p) for p in peers)
+          + " (benches/peers/)")
+    for n in meta.get("peer_notes", []):
+        w(f"- Note: {n}")
+    if not meta.get("peers", True):
+        w("- Peers not run (--no-peers)")
     w("")
     w("## Workloads: median nanoseconds per operation (lower is better)")
     w("")
-    w("The ratio columns divide a baseline's time by tide's: above 1× tide is faster. "
-      + REFERENCE_NOTE + ": compare them in spirit only.")
+    w("All columns come from this run. **tide ÷ best peer** divides tide's time by the best "
+      "peer's (tokio or Go): below 1, tide is faster.")
     w("")
-    w("| workload | ops | tide | threads | pool | threads / tide | pool / tide "
-      "| tokio (ref.) | Go (ref.) |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = ["workload", "ops"] + [LABELS[i] for i in impls]
+    if peers:
+        head += ["best peer", "tide ÷ best peer"]
+    head += [f"{LABELS[b]} ÷ tide" for b in ("threads", "pool") if b in impls]
+    w("| " + " | ".join(head) + " |")
+    w("|---|" + "---:|" * (len(head) - 1))
     notes = []
-    for name, desc in WORKLOADS:
+    for name, _ in WORKLOADS:
         rows = bench.get(name, {})
-        vals, texts = {}, {}
-        for impl in IMPLS:
-            vals[impl], texts[impl] = cell_value(rows.get(impl))
+        cells = []
+        for impl in impls:
             r = rows.get(impl)
+            text = cell(r)
             if r and ("skipped" in r or "error" in r):
                 notes.append(f"{name}, {impl}: {r.get('skipped') or r.get('error')}")
-                texts[impl] += f" [{len(notes)}]"
+                text += f" [{len(notes)}]"
+            cells.append(text)
         ops = next((r["ops"] for r in rows.values() if "ops" in r), None)
-        w(f"| {name} | {ops:,} | {texts['tide']} | {texts['threads']} | {texts['pool']} "
-          f"| {fmt_ratio(vals['threads'], vals['tide'])} | {fmt_ratio(vals['pool'], vals['tide'])} "
-          f"| {fmt_range(REFERENCE['tokio']['ns'].get(name))} "
-          f"| {fmt_range(REFERENCE['go']['ns'].get(name))} |"
-          if ops else
-          f"| {name} | — | {texts['tide']} | {texts['threads']} | {texts['pool']} | — | — "
-          f"| {fmt_range(REFERENCE['tokio']['ns'].get(name))} "
-          f"| {fmt_range(REFERENCE['go']['ns'].get(name))} |")
+        line = [name, f"{ops:,}" if ops else "—"] + cells
+        t = ns_of(rows.get("tide"))
+        if peers:
+            bp, bv = best_peer(rows)
+            line += [LABELS[bp] if bp else "—",
+                     (f"**{t / bv:.2f}** ({'tide faster' if t < bv else 'tide slower'})"
+                      if t and bv else "—")]
+        for b in ("threads", "pool"):
+            if b in impls:
+                bv = ns_of(rows.get(b))
+                line.append(fmt_times(bv / t) if t and bv else "—")
+        w("| " + " | ".join(line) + " |")
     w("")
     for i, n in enumerate(notes, 1):
         w(f"[{i}] {n}  ")
     if notes:
         w("")
+    if rounds > 1:
+        w("Spread over the rounds (lowest–highest ns/op), tide and peers: "
+          + "; ".join(f"{name} " + ", ".join(
+              f"{i} {fmt_ns(r['lo'])}–{fmt_ns(r['hi'])}"
+              for i in impls if i in ("tide", *PEERS)
+              for r in [bench.get(name, {}).get(i)] if r and "lo" in r)
+              for name, _ in WORKLOADS if bench.get(name)))
+        w("")
     w("### Memory per parked task (idle_many, growth of VmRSS, lower is better)")
     w("")
-    w("| tide | threads | tokio (ref.) | Go (ref.) |")
-    w("|---:|---:|---:|---:|")
     idle = bench.get("idle_many", {})
+    w("| " + " | ".join(LABELS[i] for i in impls) + " |")
+    w("|" + "---:|" * len(impls))
     cells = []
-    for impl in ("tide", "threads"):
+    for impl in impls:
         r = idle.get(impl)
-        if r and "bytes_per_task" in r:
-            cells.append(f"{r['bytes_per_task']:,.0f} B")
-        elif r and "skipped" in r:
-            cells.append("skipped")
-        else:
-            cells.append("—")
-    w(f"| {cells[0]} | {cells[1]} | {REFERENCE['tokio']['bytes_per_task']:,} B "
-      f"| {REFERENCE['go']['bytes_per_task']:,} B |")
+        cells.append(f"{r['bytes_per_task']:,.0f} B" if r and "bytes_per_task" in r else
+                     "skipped" if r and "skipped" in r else "**FAILED**" if r and "error" in r
+                     else "—")
+    w("| " + " | ".join(cells) + " |")
     w("")
-    w("## HTTP hello: examples/http_hello (tide) against examples/http_hello_threads")
+    w("### Head-of-line: echo round trips while one task computes (hol_echo, lower is better)")
+    w("")
+    w("An echo server on 2 workers, 10 clients (plain threads, blocking sockets) each doing a "
+      "round trip every millisecond; one more request's task computes for the busy time "
+      "without yielding. The round trips overlapping that time: their p99 and maximum, and "
+      "how many completed (about 10 per client per ms of busy time when nothing stalls). "
+      "Worst repetition and round, not a median: a stall one time in three is a stall. See "
+      "docs/benchmarks.md.")
+    w("")
+    hol = bench.get(HOL, {})
+    w("| implementation | busy time | round trips | p99 | max |")
+    w("|---|---:|---:|---:|---:|")
+    for impl in impls:
+        r = hol.get(impl)
+        if r is None:
+            continue
+        if "p99_us" in r:
+            w(f"| {LABELS[impl]} | {r['seconds'] * 1e3:,.0f} ms | {r['round_trips']:,.0f} "
+              f"| {fmt_us(r['p99_us'])} | {fmt_us(r['max_us'])} |")
+        else:
+            w(f"| {LABELS[impl]} | {'skipped: ' + r['skipped'] if 'skipped' in r else '**FAILED**: ' + r.get('error', '?')} | | | |")
+    w("")
+    w("## HTTP hello under wrk (higher requests/s, lower CPU per request is better)")
     w("")
     if not http:
         w(f"Not available: {http_note}")
         w("")
     else:
-        w(f"`{meta.get('wrk', 'wrk -t1 -cN -d5s --latency')}`, the two servers alternating, "
-          "median over the rounds. CPU per request is the server's user + system time "
-          "(/proc/PID/stat) over the run divided by the requests it answered.")
+        w(f"`{meta.get('wrk', 'wrk -t1 -cN -d5s --latency')}`, every server once per round "
+          "(the order reversed every other round), median over the rounds. CPU per request "
+          "is the server's user + system time (/proc/PID/stat) over the run divided by the "
+          "requests it answered. The epoll loop is a hand-written single-threaded server: "
+          "the limit, not a peer to beat.")
         w("")
         w("| connections | server | requests/s | p99 latency | CPU per request | rounds |")
         w("|---:|---|---:|---:|---:|---:|")
         for conns in sorted({r["conns"] for r in http}):
             by = {r["server"]: r for r in http if r["conns"] == conns}
-            for server in ("tide", "threads"):
+            for server in servers:
                 r = by.get(server)
                 if r is None:
                     continue
                 if "rps" not in r:
-                    w(f"| {conns:,} | {server} | **FAILED**: {r['error']} | | | "
-                      f"0/{r['rounds']} |")
+                    w(f"| {conns:,} | {SERVER_LABELS[server]} | **FAILED**: {r['error']} | | "
+                      f"| 0/{r['rounds']} |")
                     continue
                 p99 = f"{r['p99_ms']:.2f} ms" if r.get("p99_ms") is not None else "—"
                 cpu = (f"{r['cpu_us_per_req']:.1f} µs" if r.get("cpu_us_per_req") is not None
                        else "—")
                 errs = f" ({r['errors']:,} errors)" if r.get("errors") else ""
-                w(f"| {conns:,} | {server} | {r['rps']:,.0f}{errs} | {p99} | {cpu} "
-                  f"| {r['ok_rounds']}/{r['rounds']} |")
-            t, b = by.get("tide", {}), by.get("threads", {})
-            if t.get("rps") and b.get("rps"):
-                def better(x):
-                    return f"{x:.2f}× ({'tide better' if x >= 1 else 'tide worse'})"
-
-                cpu = p99 = ""
-                if t.get("cpu_us_per_req") and b.get("cpu_us_per_req"):
-                    cpu = better(b["cpu_us_per_req"] / t["cpu_us_per_req"])
-                if t.get("p99_ms") and b.get("p99_ms"):
-                    p99 = better(b["p99_ms"] / t["p99_ms"])
-                w(f"| {conns:,} | **tide vs threads** | **{better(t['rps'] / b['rps'])}** "
-                  f"| {p99} | {cpu} | |")
+                w(f"| {conns:,} | {SERVER_LABELS[server]} | {r['rps']:,.0f}{errs} | {p99} "
+                  f"| {cpu} | {r['ok_rounds']}/{r['rounds']} |")
+            t = by.get("tide", {})
+            for other, what in (("tokio", "tide ÷ tokio"), ("epoll", "tide ÷ epoll loop"),
+                                ("threads", "tide ÷ threads")):
+                o = by.get(other, {})
+                if t.get("rps") and o.get("rps"):
+                    cpu = ""
+                    if t.get("cpu_us_per_req") and o.get("cpu_us_per_req"):
+                        cpu = f"{t['cpu_us_per_req'] / o['cpu_us_per_req']:.2f}"
+                    w(f"| {conns:,} | **{what}** | **{t['rps'] / o['rps']:.2f}** | "
+                      f"| {cpu} | |")
         w("")
-        w("Reference machine (BENCH.md): with -c100 tokio 68–75k requests/s at ~12 µs CPU per "
-          "request (p99 4.2–4.6 ms), Go 42–45k at ~18 µs; with -c1000 tokio 47–50k, Go 37–39k.")
+        w("(A requests/s ratio above 1 and a CPU ratio below 1 are in tide's favour.)")
         w("")
     w("## How to read this")
     w("")
-    w("See docs/benchmarks.md. In short: this machine is shared and noisy, so trust ratios "
+    w("See docs/benchmarks.md. In short: the machine may be shared and noisy, so trust ratios "
       "measured side by side in one run more than any absolute figure, and rerun before "
       "concluding anything from a difference under ~20%.")
     w("")
     return "\n".join(out)
 
 
-# ---- SVG ----------------------------------------------------------------------------------
+# ---- the chart ----------------------------------------------------------------------------
 
-class Svg:
-    def __init__(self, width, height):
-        self.w, self.h = width, height
-        self.parts = []
-
-    def add(self, s):
-        self.parts.append(s)
-
-    def text(self, x, y, s, size=12, anchor="start", weight="normal", fill="#1f2937",
-             rotate=None, style=""):
-        tr = f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate is not None else ""
-        st = f' font-style="{style}"' if style else ""
-        self.add(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-                 f'font-weight="{weight}" fill="{fill}"{st}{tr}>{html.escape(str(s))}</text>')
-
-    def rect(self, x, y, w, h, fill="none", stroke="none", sw=1, dash=None, title=None, rx=0):
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        t = f"<title>{html.escape(title)}</title>" if title else ""
-        self.add(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{max(h, 0):.1f}" '
-                 f'rx="{rx}" fill="{fill}" stroke="{stroke}" stroke-width="{sw}"{d}>{t}</rect>')
-
-    def line(self, x1, y1, x2, y2, stroke="#9ca3af", sw=1, dash=None):
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        self.add(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
-                 f'stroke="{stroke}" stroke-width="{sw}"{d}/>')
-
-    def render(self):
-        head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.w}" height="{self.h}" '
-                f'viewBox="0 0 {self.w} {self.h}" font-family="system-ui, -apple-system, '
-                f'Segoe UI, Helvetica, Arial, sans-serif">')
-        bg = f'<rect x="0" y="0" width="{self.w}" height="{self.h}" fill="#ffffff"/>'
-        return "\n".join([head, bg] + self.parts + ["</svg>", ""])
-
-
-def ns_label(v):
+def ns_label(v, _pos=None):
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
         if v >= scale:
             return f"{v / scale:g} {unit}"
     return f"{v:g} ns"
 
 
-def bytes_label(v):
+def bytes_label(v, _pos=None):
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if v >= scale:
             return f"{v / scale:g} {unit}"
     return f"{v:g} B"
 
 
-class LogAxis:
-    """Maps values to y pixels on a log scale spanning whole decades."""
-
-    def __init__(self, values, top, bottom):
-        vals = [v for v in values if v and v > 0]
-        lo = min(vals) if vals else 1
-        hi = max(vals) if vals else 10
-        self.lo = 10 ** math.floor(math.log10(lo))
-        self.hi = 10 ** math.ceil(math.log10(hi))
-        if self.hi <= self.lo:
-            self.hi = self.lo * 10
-        self.top, self.bottom = top, bottom
-
-    def y(self, v):
-        v = min(max(v, self.lo), self.hi)
-        f = (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
-        return self.bottom - f * (self.bottom - self.top)
-
-    def decades(self):
-        d = self.lo
-        while d <= self.hi * 1.0001:
-            yield d
-            d *= 10
+def us_label(v, _pos=None):
+    for unit, scale in (("s", 1e6), ("ms", 1e3)):
+        if v >= scale:
+            return f"{v / scale:g} {unit}"
+    return f"{v:g} µs"
 
 
-def draw_axis(svg, axis, x0, x1, label, fmt):
-    for d in axis.decades():
-        y = axis.y(d)
-        svg.line(x0, y, x1, y, stroke="#e5e7eb")
-        svg.text(x0 - 8, y + 4, fmt(d), size=11, anchor="end", fill="#4b5563")
-        for k in range(2, 10):
-            v = d * k
-            if v < axis.hi:
-                yy = axis.y(v)
-                svg.line(x0 - 3, yy, x0, yy, stroke="#9ca3af")
-    svg.line(x0, axis.top, x0, axis.bottom, stroke="#6b7280")
-    svg.line(x0, axis.bottom, x1, axis.bottom, stroke="#6b7280")
-    mid = (axis.top + axis.bottom) / 2
-    svg.text(x0 - 62, mid, label, size=12, anchor="middle", fill="#374151", rotate=-90)
+def log_axis(ax, fmt):
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(axis="y", which="major", color="#e5e7eb")
+    ax.set_axisbelow(True)
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
 
 
-def draw_bars(svg, axis, x, bw, bars):
-    """bars: list of (kind, value or None, range or None, title, skipped_text)."""
-    for i, (kind, value, rng, title, skipped) in enumerate(bars):
-        bx = x + i * bw
-        ref = kind in REFERENCE
-        color = COLORS[kind]
-        if value is None:
-            if skipped:
-                svg.text(bx + bw / 2, axis.bottom - 6, skipped, size=9, anchor="start",
-                         fill="#9ca3af", rotate=-90, style="italic")
+def bar_group(ax, x0, width, kinds, values, whys, fontsize=7, extra=None):
+    """Bars side by side from x0; a missing value gets its reason written instead. extra: a
+    second line for each bar's label (or None)."""
+    n = len(kinds)
+    bw = width / n
+    for i, (k, v, why) in enumerate(zip(kinds, values, whys)):
+        cx = x0 + (i + 0.5) * bw
+        if v is None:
+            if why:
+                ax.text(cx, 0.02, why, rotation=90, ha="center", va="bottom", fontsize=6.5,
+                        color="#9ca3af", style="italic", transform=ax.get_xaxis_transform())
             continue
-        y = axis.y(value)
-        if ref:
-            svg.rect(bx + 1, y, bw - 2, axis.bottom - y, fill="none", stroke=color, sw=1.5,
-                     dash="4 2", title=title)
-            if rng and rng[1] > rng[0]:
-                yh = axis.y(rng[1])
-                cx = bx + bw / 2
-                svg.line(cx, y, cx, yh, stroke=color, sw=1.5)
-                svg.line(cx - 3, yh, cx + 3, yh, stroke=color, sw=1.5)
-        else:
-            svg.rect(bx + 1, y, bw - 2, axis.bottom - y, fill=color, title=title)
-        top = axis.y(rng[1]) if ref and rng else y
-        svg.text(bx + bw / 2, top - 4, fmt_short(value), size=9, anchor="middle",
-                 fill=color if ref else "#111827")
+        ax.bar(cx, v, bw * 0.9, color=COLORS[k], zorder=2)
+        text = fmt_short(v) + (f"\n{extra[i]}" if extra and extra[i] else "")
+        ax.text(cx, v * 1.08 if ax.get_yscale() == "log" else v * 1.02, text, ha="center",
+                va="bottom", fontsize=fontsize, color="#111827")
 
 
-def legend(svg, x, y, with_refs=True):
-    items = [("tide", "tide (this run)", False), ("threads", "thread per task (this run)", False),
-             ("pool", f"thread pool (this run)", False)]
-    if with_refs:
-        items += [("tokio", "tokio 1.24 — reference machine", True),
-                  ("go", "Go 1.19 — reference machine", True)]
-    cx = x
-    for kind, label, ref in items:
-        if ref:
-            svg.rect(cx, y - 10, 14, 12, stroke=COLORS[kind], sw=1.5, dash="4 2")
-        else:
-            svg.rect(cx, y - 10, 14, 12, fill=COLORS[kind])
-        svg.text(cx + 19, y, label, size=12, fill="#1f2937")
-        cx += 24 + 7.0 * len(label)
+def why_missing(r):
+    return ("skipped" if r and "skipped" in r else "FAILED" if r and "error" in r
+            else "not run")
 
 
-def chart(meta, bench, http, http_note):
-    W = 1200
-    svg = Svg(W, 935)
+def ratio_text(t, b):
+    """'▲ 1.3×' if tide (time t) beats b, '▼ 1.3×' if not, with its colour."""
+    x = b / t
+    return (f"▲ {fmt_times(x)}" if x >= 1 else f"▼ {fmt_times(1 / x)}",
+            "#15803d" if x >= 1 else "#b91c1c")
+
+
+def chart(meta, bench, http, http_note, impls, servers, path_svg, path_png):
     quick = bool(meta.get("quick"))
-    svg.text(40, 34, "tide against threaded baselines: time per operation", size=20,
-             weight="bold", fill="#111827")
+    fig = plt.figure(figsize=(16, 11.5))
+    gs = fig.add_gridspec(2, 3, height_ratios=[1.25, 1], hspace=0.55, wspace=0.28,
+                          left=0.06, right=0.985, top=0.86, bottom=0.12)
+    peers = [p for p in impls if p in PEERS]
+    title = ("tide, its threaded baselines and its peers, measured in the same run"
+             if peers else "tide against threaded baselines (peers not run)")
+    fig.text(0.03, 0.965, title, fontsize=17, weight="bold", color="#111827")
     if quick:
-        svg.text(W - 30, 34, "QUICK SIZES: a smoke test, not figures of record", size=14,
-                 anchor="end", weight="bold", fill="#b91c1c")
-    svg.text(40, 56, f"median ns per operation, log scale, lower is better · "
+        fig.text(0.985, 0.965, "QUICK SIZES: a smoke test, not figures of record",
+                 fontsize=12, weight="bold", color="#b91c1c", ha="right")
+    fig.text(0.03, 0.94,
              f"{meta.get('workers', '?')} workers · {meta.get('cpu', '?')} × "
              f"{meta.get('cpus', '?')} CPUs · {meta.get('date', '')} · commit "
-             f"{meta.get('commit', '?')}", size=12, fill="#4b5563")
-    legend(svg, 40, 84)
+             f"{meta.get('commit', '?')} · {meta.get('rounds', 1)} round(s) alternating the "
+             f"programs · peers: " + (", ".join(label(meta, p) for p in peers) or "none"),
+             fontsize=9.5, color="#4b5563")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[i]) for i in impls]
+    fig.legend(handles, [LABELS[i] for i in impls], loc="upper left", ncol=len(impls),
+               bbox_to_anchor=(0.03, 0.93), frameon=False, fontsize=10)
 
     # Panel 1: every workload's ns/op.
-    x0, x1, top, bottom = 110, W - 30, 110, 470
-    vals = []
-    groups = []
+    ax = fig.add_subplot(gs[0, :])
+    log_axis(ax, ns_label)
+    ax.set_ylabel("time per operation (median, log scale; lower is better)", fontsize=9)
+    gw = 0.8
+    for gi, (name, desc) in enumerate(WORKLOADS):
+        rows = bench.get(name, {})
+        vals = [ns_of(rows.get(i)) for i in impls]
+        bar_group(ax, gi - gw / 2, gw, impls, vals, [why_missing(rows.get(i)) for i in impls])
+    ax.set_xticks(range(len(WORKLOADS)))
+    labels = []
     for name, desc in WORKLOADS:
         rows = bench.get(name, {})
-        bars = []
-        for impl in IMPLS:
-            r = rows.get(impl)
-            if r and "ns_per_op" in r:
-                v = r["ns_per_op"]
-                vals.append(v)
-                bars.append((impl, v, None, f"{name}, {impl}: {fmt_ns(v)} ns/op", None))
-            else:
-                why = ("skipped" if r and "skipped" in r else
-                       "FAILED" if r and "error" in r else "not run")
-                bars.append((impl, None, None, None, why))
-        for ref in ("tokio", "go"):
-            rng = REFERENCE[ref]["ns"].get(name)
-            if rng:
-                vals.extend(rng)
-                bars.append((ref, rng[0], rng, f"{name}, {REFERENCE[ref]['label']} on the "
-                             f"reference machine: {fmt_range(rng)} ns/op", None))
-            else:
-                bars.append((ref, None, None, None, None))
-        groups.append((name, desc, bars, rows))
-    axis = LogAxis(vals, top, bottom)
-    draw_axis(svg, axis, x0, x1, "time per operation (log scale)", ns_label)
-    gw = (x1 - x0) / len(groups)
-    bw = (gw - 18) / 5
-    for gi, (name, desc, bars, rows) in enumerate(groups):
-        gx = x0 + gi * gw + 9
-        draw_bars(svg, axis, gx, bw, bars)
-        cx = x0 + gi * gw + gw / 2
-        svg.text(cx, bottom + 18, name, size=12, anchor="middle", weight="bold")
         ops = next((r["ops"] for r in rows.values() if "ops" in r), None)
-        if quick and ops:
-            desc = f"quick: {ops:,} ops"
-        svg.text(cx, bottom + 32, desc, size=9, anchor="middle", fill="#6b7280")
-        t = rows.get("tide", {}).get("ns_per_op")
-        for k, impl in enumerate(("threads", "pool")):
-            b = rows.get(impl, {}).get("ns_per_op")
-            if t and b:
-                ratio = b / t
-                color = "#15803d" if ratio >= 1 else "#b91c1c"
-                arrow = "▲" if ratio >= 1 else "▼"
-                shown = ratio if ratio >= 1 else 1 / ratio
-                num = (f"{shown:.2f}" if shown < 2 else f"{shown:.1f}" if shown < 100
-                       else f"{shown:,.0f}")
-                svg.text(cx, bottom + 48 + 14 * k, f"{arrow} {num}× vs {impl}",
-                         size=10.5, anchor="middle", fill=color, weight="bold")
+        labels.append(f"{name}\n{f'quick: {ops:,} ops' if quick and ops else desc}")
+    ax.set_xticklabels(labels, fontsize=8.5)
+    ax.set_xlim(-0.5, len(WORKLOADS) - 0.5)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * 3)
+    # Ratios under each group: against the best peer, and against the thread per task.
+    for gi, (name, _) in enumerate(WORKLOADS):
+        rows = bench.get(name, {})
+        t = ns_of(rows.get("tide"))
+        if not t:
+            continue
+        lines = []
+        bp, bv = best_peer(rows)
+        if bp:
+            lines.append((f"vs {LABELS[bp]}",) + ratio_text(t, bv))
+        b = ns_of(rows.get("threads"))
+        if b:
+            lines.append(("vs threads",) + ratio_text(t, b))
+        for k, (what, txt, color) in enumerate(lines):
+            ax.text(gi, -0.25 - 0.085 * k, f"{txt} {what}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize=8.5, color=color, weight="bold")
 
     # Panel 2: memory per parked task.
-    py = 590
-    svg.text(40, py - 22, "Memory per parked task (idle_many, log scale, lower is better)",
-             size=15, weight="bold", fill="#111827")
+    ax = fig.add_subplot(gs[1, 0])
+    log_axis(ax, bytes_label)
+    ax.set_title("Memory per parked task (idle_many; lower is better)", fontsize=11,
+                 weight="bold", loc="left")
     idle = bench.get("idle_many", {})
-    mem = []
-    for impl in ("tide", "threads"):
+    for i, impl in enumerate(impls):
         r = idle.get(impl)
-        if r and "bytes_per_task" in r:
-            mem.append((impl, r["bytes_per_task"], None))
-        else:
-            mem.append((impl, None, "skipped" if r and "skipped" in r else "not run"))
-    for ref in ("tokio", "go"):
-        mem.append((ref, REFERENCE[ref]["bytes_per_task"], None))
-    maxis = LogAxis([m[1] for m in mem if m[1]] + [100], py, py + 220)
-    mx0, mx1 = 110, 560
-    draw_axis(svg, maxis, mx0, mx1, "bytes per task", bytes_label)
-    mbw = (mx1 - mx0 - 40) / len(mem)
-    for i, (kind, v, why) in enumerate(mem):
-        bx = mx0 + 20 + i * mbw
-        label = {"tide": "tide", "threads": "threads", "tokio": "tokio (ref.)",
-                 "go": "Go (ref.)"}[kind]
-        svg.text(bx + mbw / 2, maxis.bottom + 16, label, size=11, anchor="middle")
-        rng = (v, v) if v else None
-        draw_bars(svg, maxis, bx + mbw * 0.2, mbw * 0.6,
-                  [(kind, v, rng if kind in REFERENCE else None,
-                    f"{label}: {v:,.0f} bytes per task" if v else None, why)])
+        v = r.get("bytes_per_task") if r else None
+        bar_group(ax, i - 0.4, 0.8, [impl], [v], [why_missing(r)], fontsize=8)
+    ax.set_xticks(range(len(impls)))
+    ax.set_xticklabels([LABELS[i] for i in impls], fontsize=8, rotation=15)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(min(lo, 100), hi * 3)
 
-    # Panel 3: HTTP requests per second.
-    hx0, hx1 = 700, W - 30
-    svg.text(640, py - 22, "HTTP hello under wrk (requests/s, higher is better)", size=15,
-             weight="bold", fill="#111827")
+    # Panel 3: head-of-line figure.
+    ax = fig.add_subplot(gs[1, 1])
+    log_axis(ax, us_label)
+    busy = next((r["seconds"] for r in bench.get(HOL, {}).values() if "seconds" in r), None)
+    ax.set_title("Echo round trips while a task computes" +
+                 (f" {busy * 1e3:.0f} ms" if busy else "") + "\n(hol_echo, worst run; lower "
+                 "is better)", fontsize=11, weight="bold", loc="left")
+    hol = bench.get(HOL, {})
+    runners = [i for i in impls if i in hol and "p99_us" in hol[i]]
+    if not runners:
+        ax.text(0.5, 0.5, "not run", ha="center", transform=ax.transAxes, color="#6b7280")
+    for i, impl in enumerate(runners):
+        r = hol[impl]
+        ax.bar(i - 0.2, r["p99_us"], 0.38, color=COLORS[impl], zorder=2)
+        ax.bar(i + 0.2, r["max_us"], 0.38, color=COLORS[impl], alpha=0.45, zorder=2,
+               hatch="//", edgecolor="white")
+        ax.text(i - 0.2, r["p99_us"] * 1.1, "p99\n" + fmt_us(r["p99_us"]), ha="center",
+                va="bottom", fontsize=7)
+        ax.text(i + 0.2, r["max_us"] * 1.1, "max\n" + fmt_us(r["max_us"]), ha="center",
+                va="bottom", fontsize=7)
+    if runners:
+        ax.set_xticks(range(len(runners)))
+        ax.set_xticklabels([f"{LABELS[i]}\n{hol[i]['round_trips']:,.0f} trips" for i in runners],
+                           fontsize=8)
+        ax.set_xlim(-0.6, max(len(runners), 3) - 0.4)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(min(lo, 10), hi * 4)
+
+    # Panel 4: HTTP requests per second.
+    ax = fig.add_subplot(gs[1, 2])
+    ax.set_title("HTTP hello under wrk (req/s, higher is better;\nunder each figure: server "
+                 "CPU µs per request)", fontsize=11, weight="bold", loc="left")
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
     if not http:
-        svg.text(hx0, py + 40, "not available: " + http_note[:70], size=12, fill="#6b7280",
-                 style="italic")
+        ax.text(0.5, 0.5, "not available:\n" + http_note[:80], ha="center", va="center",
+                transform=ax.transAxes, color="#6b7280", style="italic", fontsize=9, wrap=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
     else:
         conns = sorted({r["conns"] for r in http})
-        hvals = [r["rps"] for r in http if r.get("rps")]
-        for c in conns:
-            for ref in ("tokio", "go"):
-                h = REFERENCE[ref]["http"].get(c)
-                if h:
-                    hvals.append(h["rps"][1])
-        hmax = max(hvals) if hvals else 1
-        step = 10 ** math.floor(math.log10(hmax))
-        hmax = math.ceil(hmax / step) * step
-        ytop, ybot = py, py + 220
-
-        def hy(v):
-            return ybot - v / hmax * (ybot - ytop)
-
-        for k in range(0, int(hmax / step) + 1):
-            v = k * step
-            svg.line(hx0, hy(v), hx1, hy(v), stroke="#e5e7eb")
-            svg.text(hx0 - 8, hy(v) + 4, f"{v / 1000:g}k", size=11, anchor="end",
-                     fill="#4b5563")
-        svg.line(hx0, ytop, hx0, ybot, stroke="#6b7280")
-        svg.line(hx0, ybot, hx1, ybot, stroke="#6b7280")
-        hgw = (hx1 - hx0) / len(conns)
-        hbw = (hgw - 30) / 4
+        present = [s for s in servers if any(r["server"] == s for r in http)]
         for gi, c in enumerate(conns):
-            gx = hx0 + gi * hgw + 15
-            bars = []
-            for server in ("tide", "threads"):
-                r = next((r for r in http if r["conns"] == c and r["server"] == server), None)
-                bars.append((server, r.get("rps") if r else None, None,
-                             f"{server}, -c{c}: {r['rps']:,.0f} req/s" if r and r.get("rps")
-                             else None, "failed" if r else "not run"))
-            for ref in ("tokio", "go"):
-                h = REFERENCE[ref]["http"].get(c)
-                bars.append((ref, h["rps"][0] if h else None, h["rps"] if h else None,
-                             f"{REFERENCE[ref]['label']} on the reference machine" if h else None,
-                             None))
-            for i, (kind, v, rng, title, why) in enumerate(bars):
-                bx = gx + i * hbw
-                color = COLORS[kind]
-                if v is None:
-                    if why:
-                        svg.text(bx + hbw / 2, ybot - 6, why, size=9, fill="#9ca3af",
-                                 rotate=-90, style="italic")
-                    continue
-                if kind in REFERENCE:
-                    svg.rect(bx + 1, hy(v), hbw - 2, ybot - hy(v), stroke=color, sw=1.5,
-                             dash="4 2", title=title)
-                    if rng:
-                        svg.line(bx + hbw / 2, hy(rng[0]), bx + hbw / 2, hy(rng[1]),
-                                 stroke=color, sw=1.5)
-                    top = hy(rng[1]) if rng else hy(v)
-                else:
-                    svg.rect(bx + 1, hy(v), hbw - 2, ybot - hy(v), fill=color, title=title)
-                    top = hy(v)
-                svg.text(bx + hbw / 2, top - 4, fmt_short(v), size=9, anchor="middle",
-                         fill=color if kind in REFERENCE else "#111827")
-            svg.text(gx + 2 * hbw, ybot + 16, f"wrk -c{c}", size=12, anchor="middle",
-                     weight="bold")
-            t = next((r for r in http if r["conns"] == c and r["server"] == "tide"), {})
-            if t.get("cpu_us_per_req") is not None:
-                b = next((r for r in http if r["conns"] == c and r["server"] == "threads"), {})
-                line = f"CPU/request: tide {t['cpu_us_per_req']:.1f} µs"
-                if b.get("cpu_us_per_req") is not None:
-                    line += f", threads {b['cpu_us_per_req']:.1f} µs"
-                svg.text(gx + 2 * hbw, ybot + 31, line, size=10, anchor="middle",
-                         fill="#4b5563")
+            by = {r["server"]: r for r in http if r["conns"] == c}
+            cpu = [by.get(s, {}).get("cpu_us_per_req") for s in present]
+            bar_group(ax, gi - 0.42, 0.84, present, [by.get(s, {}).get("rps") for s in present],
+                      ["failed" if s in by else "not run" for s in present], fontsize=7,
+                      extra=[f"{c:.1f}" if c is not None else None for c in cpu])
+        ax.set_xticks(range(len(conns)))
+        ax.set_xticklabels([f"wrk -c{c}" for c in conns], fontsize=9, weight="bold")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v / 1e3:g}k"))
+        ax.grid(axis="y", color="#e5e7eb")
+        ax.set_axisbelow(True)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[s]) for s in present]
+        ax.legend(handles, [SERVER_LABELS[s] for s in present], fontsize=7.5, ncol=3,
+                  loc="upper right", frameon=False)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(0, hi * 1.35)
 
-    for i, line in enumerate([
-            "▲ n× vs threads: tide takes n times less time than the baseline on that workload "
-            "(▼: more). Filled bars: this run, median of the repetitions.",
-            "Dashed outlines: " + REFERENCE_NOTE + "; the bar is the best figure, the whisker "
-            "the range.",
-            "A shared 2-CPU VM is noisy: compare bars measured side by side in this run, and "
-            "rerun before trusting a difference under ~20%."]):
-        svg.text(40, svg.h - 54 + 18 * i, line, size=11.5, fill="#4b5563")
-    return svg.render()
+    foot = ["▲ n× vs X: tide takes n times less time than X on that workload (▼: more). Every "
+            "bar is from this run: the programs alternate within each round; figures are "
+            "medians (hol_echo: the worst run).",
+            "A shared 2-CPU machine is noisy: compare bars measured side by side, and rerun "
+            "before trusting a difference under ~20%."]
+    foot += [f"Note: {n}" for n in meta.get("peer_notes", [])][:2]
+    for i, line in enumerate(foot):
+        fig.text(0.03, 0.055 - 0.018 * i, line, fontsize=8.5, color="#4b5563")
+    fig.savefig(path_svg, metadata={"Date": None})
+    fig.savefig(path_png, dpi=100)
+    plt.close(fig)
 
 
 # ---- main -------------------------------------------------------------------------------
@@ -610,32 +580,31 @@ def main():
         with open(os.path.join(raw, "meta.json")) as f:
             meta = json.load(f)
     bench_rows = read_jsonl(os.path.join(raw, "bench.jsonl"))
-    bench = index_bench(bench_rows)
+    bench = summarize_bench(bench_rows)
     http_runs = read_jsonl(os.path.join(raw, "http.jsonl"))
     unavailable = [r["unavailable"] for r in http_runs if "unavailable" in r]
     http_note = (unavailable[-1] if unavailable
                  else meta.get("http_note", "the HTTP benchmark was not run"))
-    http = summarize_http([r for r in http_runs if "server" in r])
+    http = summarize_http([r for r in http_runs if "server" in r and "note" not in r])
+    notes = meta.setdefault("peer_notes", [])
+    for r in http_runs:
+        if "note" in r and f"{r['server']} server: {r['note']}" not in notes:
+            notes.append(f"{r['server']} server: {r['note']}")
+    seen = {r["impl"] for r in bench_rows if "impl" in r}
+    impls = [i for i in IMPLS if i in seen]
+    servers = [s for s in SERVERS if any(r["server"] == s for r in http)]
 
-    results = {
-        "meta": meta,
-        "bench": bench_rows,
-        "http": {"runs": http_runs, "summary": http, "note": None if http else http_note},
-        "reference": {k: {"label": v["label"], "ns_per_op": v["ns"],
-                          "bytes_per_task": v["bytes_per_task"],
-                          "http": {str(c): h for c, h in v["http"].items()}}
-                      for k, v in REFERENCE.items()},
-        "reference_note": REFERENCE_NOTE,
-    }
+    results = {"meta": meta, "bench": bench_rows, "summary": bench,
+               "http": {"runs": http_runs, "summary": http, "note": None if http else http_note}}
     with open(os.path.join(args.dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(args.dir, "results.md"), "w") as f:
-        f.write(markdown(meta, bench, http, http_note))
-    with open(os.path.join(args.dir, "chart.svg"), "w") as f:
-        f.write(chart(meta, bench, http, http_note))
+        f.write(markdown(meta, bench, http, http_note, impls, servers))
+    chart(meta, bench, http, http_note, impls, servers, os.path.join(args.dir, "chart.svg"),
+          os.path.join(args.dir, "chart.png"))
     failed = [r for r in bench_rows if "error" in r]
-    print(f"report: wrote results.json, results.md, chart.svg in {args.dir}"
+    print(f"report: wrote results.json, results.md, chart.svg, chart.png in {args.dir}"
           + (f" ({len(failed)} workload(s) FAILED)" if failed else ""), file=sys.stderr)
     return 0
 

@@ -9,6 +9,11 @@ packages=(
   wrk python3 clang libclang-rt-14-dev valgrind
   # the AArch64 context switch is checked under emulation (scripts/check-ctx.sh)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  # the peers of the benchmark report (benches/peers/build.sh), built offline: tokio from
+  # Debian's crate sources, Go from its standard library
+  cargo rustc librust-tokio-dev golang-go
+  # the report's chart (scripts/report.py)
+  python3-matplotlib
 )
 
 missing=()

@@ -1,0 +1,3 @@
+module tide-peer-go
+
+go 1.19
