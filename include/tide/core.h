@@ -61,7 +61,18 @@ typedef struct tide_config {
                                 enabled by $TIDE_DEBUG=1 */
     int64_t slow_task_ns;    /* debug mode: report a task running this long without yielding;
                                 0: 100 ms */
+    int log_level;           /* TIDE_LOG_WARN/INFO/DEBUG; 0: $TIDE_LOG (warn|info|debug), else
+                                off; negative: off. Debug mode raises it to at least warn */
+    void (*log_fn)(void *arg, int level, const char *line); /* where log lines go (one call
+                                per line, from any thread, no trailing newline); NULL: stderr */
+    void *log_arg;           /* for log_fn */
+    int dump_signal;         /* a signal (e.g. SIGQUIT) that writes a task dump of every runtime
+                                asking for it to stderr; 0: $TIDE_DUMP_SIGNAL (name or number),
+                                else none; negative: none */
 } tide_config_t;
+
+/* Log levels (tide_config_t.log_level): each includes the ones before it. */
+enum { TIDE_LOG_WARN = 1, TIDE_LOG_INFO = 2, TIDE_LOG_DEBUG = 3 };
 
 /* Fill a config with defaults (all zero means "default", so this is memset plus clarity). */
 void tide_config_init(tide_config_t *cfg);
