@@ -122,6 +122,10 @@ void tide__debug_slow(tide__task_t *t, int64_t ran_ns) {
 }
 
 void tide__debug_unjoined(tide__task_t *t) {
+    /* A task that ended because it was cancelled did what it was asked (asyncio does not
+     * report a cancelled task either); shutdown's cancellations are reported as still alive. */
+    if (t->status == -ECANCELED && (atomic_load_explicit(&t->flags, MO_ACQUIRE) & TF_CANCELLED))
+        return;
     TIDE__LOG(t->rt, TIDE_LOG_WARN,
               "task %llu%s%s%s (spawned at %s:%u) failed with %d (%s) and nobody joined it",
               (unsigned long long)atomic_load_explicit(&t->id, MO_RELAXED),
