@@ -9,6 +9,7 @@ packages=(
   wrk python3 clang libclang-rt-14-dev valgrind
   # the AArch64 context switch is checked under emulation (scripts/check-ctx.sh)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  gdb # tests/test_gdb.sh drives the gdb extension (tools/gdb/tide-gdb.py) in batch mode
 )
 
 missing=()
