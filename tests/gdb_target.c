@@ -85,5 +85,6 @@ int main(void) {
     }
     tide_runtime_free(rt);
     puts(bad ? "gdb_target: a task did not end as expected" : "gdb_target: done");
+    fflush(stdout);
     return bad;
 }
