@@ -78,7 +78,8 @@ enum { TIDE_LOG_WARN = 1, TIDE_LOG_INFO = 2, TIDE_LOG_DEBUG = 3 };
 void tide_config_init(tide_config_t *cfg);
 
 /* Start a runtime: its worker threads and (on first I/O use) its I/O driver thread.
- * -EINVAL: bad config (stack_size below TIDE_STACK_MIN); -ENOMEM; -EAGAIN: thread creation. */
+ * -EINVAL: bad config (stack_size below TIDE_STACK_MIN, a dump_signal that cannot be caught or
+ * is a fault signal); -ENOMEM; -EAGAIN: thread creation. */
 int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg);
 
 /* Run fn(arg) as a task of rt and wait for it, from a thread that is not one of rt's workers.
@@ -90,7 +91,8 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
  * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
  * descriptors are released. -EDEADLK when called from inside one of rt's own tasks (the runtime
  * is left running). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
- * dump on stderr names it. */
+ * dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
+ * before they are cancelled. */
 int tide_runtime_free(tide_runtime_t *rt);
 
 /* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
@@ -299,7 +301,8 @@ int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stat
                        unsigned nworkers);
 
 /* Write a dump of rt's live tasks (id, name, state, worker, what it waits on, spawn site) to fd.
- * Safe to call from any thread, including a signal handler context that is not a worker. */
+ * Safe to call from any thread while the runtime runs; not from a signal handler (it locks and
+ * prints): for a dump on a signal, set cfg.dump_signal (see docs/debugging.md). */
 int tide_runtime_dump(tide_runtime_t *rt, int fd);
 
 /* Name the calling task (shown in dumps); copied up to 31 bytes. */
