@@ -220,6 +220,7 @@ static void on_dump_signal(int sig) {
 
 static void *dump_main(void *arg) {
     int fd = (int)(intptr_t)arg;
+    pthread_setname_np(pthread_self(), "tide-dump");
     /* Take nothing but the dump signal, so there is always a thread ready to run its handler
      * (writing the byte this thread then reads). */
     sigset_t all;

@@ -14,12 +14,12 @@ trap 'rm -f "$out"' EXIT
 timeout 120 gdb -nx -batch \
     -ex 'set pagination off' -ex 'set confirm off' -ex 'set width 0' \
     -ex 'break gdb_target_ready' -ex run \
-    -ex "source $ext" \
+    -ex "source $ext" -ex up \
     -ex 'echo ==== tasks\n' -ex 'tide tasks' \
     -ex 'echo ==== bt waiter\n' -ex 'tide bt waiter' \
     -ex 'echo ==== bt sleepy\n' -ex 'tide bt sleepy' \
     -ex 'echo ==== bt spinner\n' -ex 'tide bt spinner' \
-    -ex 'echo ==== bt here\n' -ex 'bt 1' \
+    -ex 'echo ==== bt here\n' -ex 'frame' -ex 'bt 1' \
     -ex 'echo ==== continue\n' -ex continue \
     "$target" >"$out" 2>&1
 cat "$out"
@@ -47,6 +47,7 @@ check "bt sleepy" "#[0-9]+ .*gdb_target_sleep_leaf" "the function the sleeper pa
 check "bt sleepy" "#[0-9]+ .*tide_sleep" "the sleep itself"
 check "bt spinner" "task [0-9]+ 'spinner' is running on worker [01]" "a running task is shown on its worker thread"
 check "bt spinner" "#[0-9]+ .*gdb_target_spin" "the function it runs"
+check "bt here" "#1 .* main \(" "the frame selected before (main, after 'up') is selected again"
 check "bt here" "#0 .*gdb_target_ready" "the stopped thread's own registers are back"
 check continue "gdb_target: done" "the program finished its work after the inspection"
 check continue "exited normally" "and exited normally"

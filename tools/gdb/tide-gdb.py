@@ -161,7 +161,8 @@ def _read_u64(addr):
 
 def _with_registers(regs, command):
     """Run command with the selected thread's registers set to regs, then restore them."""
-    frame = gdb.selected_frame()
+    # A gdb.Frame does not survive register writes (gdb rebuilds its frames): keep the level.
+    level = gdb.selected_frame().level()
     names = list(regs)
     # Linux/x86-64: writing $pc makes gdb cancel a pending system-call restart (orig_rax = -1),
     # which would turn the thread's interrupted futex or sleep into an error once it resumes.
@@ -182,10 +183,7 @@ def _with_registers(regs, command):
         for r in names + extra:
             if r in saved:
                 gdb.execute("set $%s = %d" % (r, saved[r]), to_string=True)
-        try:
-            frame.select()
-        except (gdb.error, RuntimeError):
-            pass
+        gdb.execute("select-frame %d" % level)
 
 
 def _backtrace(task, command):
@@ -201,11 +199,13 @@ def _backtrace(task, command):
         gdb.write("%s is running on worker %d (gdb thread %d)\n"
                   % (task.label(), int(task.worker["index"]), thread.num))
         current = gdb.selected_thread()
+        level = gdb.selected_frame().level()
         thread.switch()
         try:
             gdb.execute(command)
         finally:
             current.switch()
+            gdb.execute("select-frame %d" % level)
         return
     if not task.has_stack or not task.sp:
         gdb.write("%s has not run yet: it has no stack\n" % task.label())
