@@ -14,7 +14,7 @@
 # `tide__runtimes` (runtime/debug.c); each runtime's task records sit in chunks
 # (rt->tasks.chunks, runtime/task_alloc.h), a record with id 0 is free. A task switched out
 # keeps its registers on its own stack, at t->ctx.sp, in the layout of runtime/ctx_x86_64.S
-# (or ctx_aarch64.S). To show that stack, `tide bt` does what Go's runtime-gdb.py does for
+# (or ctx_aarch64.S, untested; or a ucontext_t in the TIDE_CTX_UCONTEXT build). To show that stack, `tide bt` does what Go's runtime-gdb.py does for
 # goroutines: it saves the current thread's registers, loads the task's saved ones, runs `bt`
 # and puts everything back. It needs the program's debug information (-g; the default
 # RelWithDebInfo build has it) and a live process: a core file's registers cannot be written.
@@ -186,6 +186,32 @@ def _with_registers(regs, command):
         gdb.execute("select-frame %d" % level)
 
 
+# The ucontext fallback (TIDE_CTX_UCONTEXT, runtime/ctx_ucontext.c): ctx.sp points to a
+# ucontext_t; these are glibc's x86-64 gregs indices (REG_R12... in <sys/ucontext.h>).
+_UCONTEXT_X86_64 = {"r12": 4, "r13": 5, "r14": 6, "r15": 7, "rbp": 10, "rbx": 11,
+                    "rsp": 15, "rip": 16}
+
+
+def _saved_registers(sp):
+    """The registers a switched-out task saved at ctx.sp, as {gdb register name: value}."""
+    name, size, offsets, pc_off = _arch()
+    if gdb.lookup_static_symbol("uctx_start") is not None:
+        if name != "x86-64":
+            raise gdb.GdbError("tide: the ucontext build is supported on x86-64 only")
+        gregs = gdb.parse_and_eval("(ucontext_t *)%d" % sp)["uc_mcontext"]["gregs"]
+        return dict((r, int(gregs[i]) & 0xffffffffffffffff)
+                    for r, i in _UCONTEXT_X86_64.items())
+    regs = dict((r, _read_u64(sp + off)) for r, off in offsets.items())
+    pc = _read_u64(sp + pc_off)
+    if name == "x86-64":
+        regs["rip"] = pc
+        regs["rsp"] = sp + size
+    else:
+        regs["pc"] = pc
+        regs["sp"] = sp + size
+    return regs
+
+
 def _backtrace(task, command):
     if task.done:
         gdb.write("%s has ended (status %d)\n" % (task.label(), int(task.t["status"])))
@@ -210,15 +236,7 @@ def _backtrace(task, command):
     if not task.has_stack or not task.sp:
         gdb.write("%s has not run yet: it has no stack\n" % task.label())
         return
-    name, size, offsets, pc_off = _arch()
-    regs = dict((r, _read_u64(task.sp + off)) for r, off in offsets.items())
-    pc = _read_u64(task.sp + pc_off)
-    if name == "x86-64":
-        regs["rip"] = pc
-        regs["rsp"] = task.sp + size
-    else:
-        regs["pc"] = pc
-        regs["sp"] = task.sp + size
+    regs = _saved_registers(task.sp)
     gdb.write("%s, %s%s, spawned at %s:\n"
               % (task.label(), task.state,
                  " on " + task.waiting_on if task.waiting_on else "", task.site))
