@@ -286,6 +286,7 @@ fail_sigaction:
     sigaction(sig, &dumpsig.old, NULL);
 fail_pipe:
     atomic_store(&dump_wfd, -1);
+    while (atomic_load(&dump_inside)) sched_yield();
     close(p[0]);
     close(p[1]);
     dumpsig.sig = 0;
