@@ -146,6 +146,7 @@ fail_loop:
     uv_loop_close(&io->loop);
 fail_io:
     free(io);
+    TIDE__LOG(rt, TIDE_LOG_WARN, "the I/O driver failed to start (tried again at the next I/O call)");
     return NULL;
 }
 

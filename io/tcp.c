@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "net_internal.h"
+#include "tide/ext.h"
 
 #define ACCEPT_BACKOFF_MIN TIDE_MSEC(1)
 #define ACCEPT_BACKOFF_MAX TIDE_MSEC(100)
@@ -128,6 +129,8 @@ static void unreserve_slot(tide__sock_t *l) {
 static int backoff(tide__sock_t *l, uint32_t slot_seen, int64_t delay) {
     int64_t outer = tide_deadline();
     tide_scope_t scope;
+    TIDE__LOG(tide_runtime_current(), TIDE_LOG_WARN,
+              "accept: out of descriptors, backing off for up to %lld ms", (long long)(delay / 1000000));
     tide_timeout_begin(&scope, delay);
     int r = tide__sock_wait(l, DIR_SLOT, slot_seen, "accept: out of descriptors");
     tide_scope_end(&scope);

@@ -85,8 +85,15 @@ int tide_spawn_blocking(int (*fn)(void *), void *arg) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &attr, blocking_main, p) == 0) p->threads++;
+        int e = pthread_create(&th, &attr, blocking_main, p);
         pthread_attr_destroy(&attr);
+        if (e == 0) {
+            p->threads++;
+            TIDE__LOG(w->rt, TIDE_LOG_DEBUG, "blocking pool grew to %u threads", p->threads);
+        } else {
+            TIDE__LOG(w->rt, TIDE_LOG_WARN, "blocking pool cannot grow past %u threads: %s",
+                      p->threads, tide_strerror(-e));
+        }
     }
     if (p->threads == 0) {
         /* Could not start any thread: take the job back and run it inline. */

@@ -50,7 +50,7 @@ static int resolve_config(tide_config_t *cfg, const tide_config_t *in) {
         cfg->debug = d && *d && strcmp(d, "0") != 0;
     }
     if (cfg->slow_task_ns <= 0) cfg->slow_task_ns = TIDE_MSEC(100);
-    return 0;
+    return tide__debug_resolve(cfg);
 }
 
 static void free_workers(tide_runtime_t *rt) {
@@ -128,6 +128,7 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
         }
     }
     atomic_store(&rt->started, 1);
+    tide__debug_runtime_start(rt);
     *out = rt;
     return 0;
 
@@ -197,6 +198,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
     tide__worker_t *w = tide__worker_current();
     if (w && w->rt == rt) return -EDEADLK;
     atomic_store(&rt->shutting_down, 1);
+    if (rt->cfg.debug) tide__debug_alive(rt);
 
     int64_t start = tide__now();
     bool dumped = false;
@@ -220,6 +222,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
     stop_workers(rt, rt->nworkers);
     tide__blocking_shutdown(&rt->blocking);
     if (rt->cfg.debug) tide__task_foreach(&rt->tasks, report_unjoined, NULL);
+    tide__debug_runtime_stop(rt);
 
     for (unsigned i = 0; i < rt->nworkers; i++) tide__stack_cache_flush(&rt->stacks, &rt->workers[i]->stacks);
     free_workers(rt);

@@ -157,5 +157,13 @@ void tide__blocking_shutdown(tide__blocking_pool_t *p);
 /* Debug mode (debug.c). */
 void tide__debug_slow(tide__task_t *t, int64_t ran_ns);
 void tide__debug_unjoined(tide__task_t *t);
+/* Report the tasks still alive at shutdown, before they are cancelled. */
+void tide__debug_alive(tide_runtime_t *rt);
+/* Resolve the log level and the dump signal (config, else environment); -EINVAL: a signal a
+ * dump cannot use. */
+int tide__debug_resolve(tide_config_t *cfg);
+/* Register a started runtime (debuggers, the log level, the dump signal), and unregister it. */
+void tide__debug_runtime_start(tide_runtime_t *rt);
+void tide__debug_runtime_stop(tide_runtime_t *rt);
 
 #endif

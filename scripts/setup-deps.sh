@@ -14,6 +14,7 @@ packages=(
   cargo rustc librust-tokio-dev golang-go
   # the report's chart (scripts/report.py)
   python3-matplotlib
+  gdb # tests/test_gdb.sh drives the gdb extension (tools/gdb/tide-gdb.py) in batch mode
 )
 
 missing=()

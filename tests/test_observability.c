@@ -108,5 +108,8 @@ Test(observability, debug_mode_reports_slow_tasks_and_unjoined_failures) {
     cr_assert(strstr(buf, "'hog'") && strstr(buf, "without yielding"), "stderr: %s", buf);
     cr_assert(strstr(buf, "'failer'") && strstr(buf, "nobody joined"), "stderr: %s", buf);
     cr_assert(strstr(buf, "'never-joined'"), "stderr: %s", buf);
-    cr_assert_null(strstr(buf, "'main'"), "main was joined and succeeded: %s", buf);
+    /* main was joined and succeeded: no failure report names it (a slow sanitizer build may
+     * report it as slow, which is true there). */
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        cr_assert(!strstr(line, "'main'") || !strstr(line, "nobody joined"), "%s", line);
 }

@@ -61,13 +61,25 @@ typedef struct tide_config {
                                 enabled by $TIDE_DEBUG=1 */
     int64_t slow_task_ns;    /* debug mode: report a task running this long without yielding;
                                 0: 100 ms */
+    int log_level;           /* TIDE_LOG_WARN/INFO/DEBUG; 0: $TIDE_LOG (warn|info|debug), else
+                                off; negative: off. Debug mode raises it to at least warn */
+    void (*log_fn)(void *arg, int level, const char *line); /* where log lines go (one call
+                                per line, from any thread, no trailing newline); NULL: stderr */
+    void *log_arg;           /* for log_fn */
+    int dump_signal;         /* a signal (e.g. SIGQUIT) that writes a task dump of every runtime
+                                asking for it to stderr; 0: $TIDE_DUMP_SIGNAL (name or number),
+                                else none; negative: none */
 } tide_config_t;
+
+/* Log levels (tide_config_t.log_level): each includes the ones before it. */
+enum { TIDE_LOG_WARN = 1, TIDE_LOG_INFO = 2, TIDE_LOG_DEBUG = 3 };
 
 /* Fill a config with defaults (all zero means "default", so this is memset plus clarity). */
 void tide_config_init(tide_config_t *cfg);
 
 /* Start a runtime: its worker threads and (on first I/O use) its I/O driver thread.
- * -EINVAL: bad config (stack_size below TIDE_STACK_MIN); -ENOMEM; -EAGAIN: thread creation. */
+ * -EINVAL: bad config (stack_size below TIDE_STACK_MIN, a dump_signal that cannot be caught or
+ * is a fault signal); -ENOMEM; -EAGAIN: thread creation. */
 int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg);
 
 /* Run fn(arg) as a task of rt and wait for it, from a thread that is not one of rt's workers.
@@ -79,7 +91,8 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
  * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
  * descriptors are released. -EDEADLK when called from inside one of rt's own tasks (the runtime
  * is left running). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
- * dump on stderr names it. */
+ * dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
+ * before they are cancelled. */
 int tide_runtime_free(tide_runtime_t *rt);
 
 /* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
@@ -288,7 +301,8 @@ int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stat
                        unsigned nworkers);
 
 /* Write a dump of rt's live tasks (id, name, state, worker, what it waits on, spawn site) to fd.
- * Safe to call from any thread, including a signal handler context that is not a worker. */
+ * Safe to call from any thread while the runtime runs; not from a signal handler (it locks and
+ * prints): for a dump on a signal, set cfg.dump_signal (see docs/debugging.md). */
 int tide_runtime_dump(tide_runtime_t *rt, int fd);
 
 /* Name the calling task (shown in dumps); copied up to 31 bytes. */

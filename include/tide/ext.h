@@ -37,6 +37,19 @@ typedef struct tide__park_hook {
  * removal, or a negative errno. */
 int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook);
 
+/* The runtime's log (runtime/log.c). TIDE__LOG(rt, TIDE_LOG_INFO, "fmt", ...) writes a line
+ * through rt's log callback, or to stderr; rt may be NULL (stderr, whichever runtime enabled
+ * the level). While no runtime logs at `level`, it is one predictable branch on a read-mostly
+ * global and the arguments are not evaluated: fine anywhere but the hottest paths. */
+extern int tide__log_max;
+void tide__log(tide_runtime_t *rt, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define TIDE__LOG(rt, level, ...)                                                            \
+    do {                                                                                     \
+        if (__builtin_expect(__atomic_load_n(&tide__log_max, __ATOMIC_RELAXED) >= (level), 0)) \
+            tide__log((rt), (level), __VA_ARGS__);                                           \
+    } while (0)
+
 /* Live-object counters for leak checks in tests: tasks, stacks and (from io/) open handles. */
 typedef struct tide__leaks {
     uint64_t tasks_live;  /* spawned tasks whose record is not yet recycled */
