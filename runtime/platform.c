@@ -116,3 +116,31 @@ void tide__die_write(const char *first, ...) {
     }
     va_end(ap);
 }
+
+/* Concurrency Kit under ThreadSanitizer.
+ *
+ * Built with CK_USE_CC_BUILTINS=1 (CMakeLists.txt), ck's read-modify-writes are compiler
+ * builtins that TSan sees, but its plain loads and stores stay volatile accesses and its fences
+ * compile to nothing TSan models. So TSan would report every ck structure's own lock word and
+ * indices as racy, and would miss the hand-over of the data behind them. tide answers both:
+ *  - the hand-over: every ck-backed structure annotates it (TIDE_TSAN_RELEASE after publishing,
+ *    TIDE_TSAN_ACQUIRE after consuming; platform.h), so races on the data tide passes through ck
+ *    are still found;
+ *  - ck's own words: the reports whose access is inside one of ck's functions are suppressed
+ *    here, and only those — the frames named below are ck's, never tide's.
+ * The coverage this gives up (ck's internal orderings) is replaced by the stress tests of each
+ * ck-backed structure in the release and ASan builds (tests/test_spinlock.c, and the inject
+ * queue's in tests/test_deque.c).
+ *
+ * The suppressions live in this file because every program linked with tide links it (an object
+ * of their own in the static archive would be left out: nothing refers to them); they are weak,
+ * so a program with suppressions of its own keeps those. */
+#ifdef TIDE_TSAN
+__attribute__((weak)) const char *__tsan_default_suppressions(void);
+__attribute__((weak)) const char *__tsan_default_suppressions(void) {
+    return "race:ck_spinlock_fas_\n"
+           "race:ck_ring_\n"
+           "race:_ck_ring_\n"
+           "race:ck_pr_\n";
+}
+#endif

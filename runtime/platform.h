@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <ck_spinlock.h>
+
 #define TIDE_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TIDE_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define TIDE_CACHELINE 64
@@ -44,23 +46,50 @@ static inline void tide__cpu_relax(void) {
 int tide__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t deadline);
 void tide__futex_wake(_Atomic uint32_t *addr, int count);
 
-/* A tiny test-and-test-and-set spinlock for critical sections of a few instructions. */
+/* ThreadSanitizer cannot see Concurrency Kit's synchronisation: its loads and stores are
+ * volatile accesses and its fences compiler-only on x86-64 (see docs/architecture.md, "Concurrency
+ * Kit under ThreadSanitizer"). Where tide hands data over through a ck structure, it tells TSan
+ * about the hand-over itself: a release on the structure's address after publishing, an acquire
+ * after consuming. Empty in every other build. */
+#if defined(__SANITIZE_THREAD__)
+#define TIDE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TIDE_TSAN 1
+#endif
+#endif
+#ifdef TIDE_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TIDE_TSAN_ACQUIRE(addr) __tsan_acquire((void *)(addr))
+#define TIDE_TSAN_RELEASE(addr) __tsan_release((void *)(addr))
+#else
+#define TIDE_TSAN_ACQUIRE(addr) ((void)0)
+#define TIDE_TSAN_RELEASE(addr) ((void)0)
+#endif
+
+/* A spinlock for critical sections of a few instructions: Concurrency Kit's fetch-and-store
+ * lock, which spins on a plain load (test-and-test-and-set) between attempts. */
 typedef struct {
-    _Atomic uint32_t locked; /* 0 free, 1 held */
+    ck_spinlock_fas_t ck; /* the lock word: false free, true held */
 } tide__spin_t;
 
+#define TIDE_SPIN_INIT {CK_SPINLOCK_FAS_INITIALIZER}
+
+static inline void tide__spin_init(tide__spin_t *l) { ck_spinlock_fas_init(&l->ck); }
 static inline void tide__spin_lock(tide__spin_t *l) {
-    for (;;) {
-        if (!atomic_exchange_explicit(&l->locked, 1, MO_ACQUIRE)) return;
-        while (atomic_load_explicit(&l->locked, MO_RELAXED)) tide__cpu_relax();
-    }
+    ck_spinlock_fas_lock(&l->ck);
+    TIDE_TSAN_ACQUIRE(l);
 }
 static inline bool tide__spin_trylock(tide__spin_t *l) {
-    return !atomic_load_explicit(&l->locked, MO_RELAXED) &&
-           !atomic_exchange_explicit(&l->locked, 1, MO_ACQUIRE);
+    /* Look before writing, so a held lock's cache line is not pulled away from its owner. */
+    if (ck_spinlock_fas_locked(&l->ck) || !ck_spinlock_fas_trylock(&l->ck)) return false;
+    TIDE_TSAN_ACQUIRE(l);
+    return true;
 }
 static inline void tide__spin_unlock(tide__spin_t *l) {
-    atomic_store_explicit(&l->locked, 0, MO_RELEASE);
+    TIDE_TSAN_RELEASE(l);
+    ck_spinlock_fas_unlock(&l->ck);
 }
 
 /* Allocation: jemalloc's mallocx/sdallocx (sized free) when built with it, libc otherwise

@@ -5,7 +5,7 @@
 #include <string.h>
 
 void tide__spill_init(tide__spill_t *q) {
-    atomic_init(&q->lock.locked, 0);
+    tide__spin_init(&q->lock);
     q->head = q->tail = q->free = NULL;
     atomic_init(&q->len, 0);
 }

@@ -35,7 +35,7 @@ int tide__task_pool_init(tide__task_pool_t *p, uint64_t serial) {
     memset(p, 0, sizeof *p);
     p->serial = serial;
     if (pthread_mutex_init(&p->grow_lock, NULL)) return -ENOMEM;
-    atomic_init(&p->lock.locked, 0);
+    tide__spin_init(&p->lock);
     atomic_init(&p->chunks, NULL);
     atomic_init(&p->next_id, 1);
     atomic_init(&p->records_live, 0);
@@ -89,7 +89,7 @@ static tide__task_t *chunk_new(tide__task_pool_t *p) {
         atomic_init(&t->state, ST_MAKE(0, 0, TASK_DONE));
         atomic_init(&t->id, 0);
         atomic_init(&t->flags, 0);
-        atomic_init(&t->lock.locked, 0);
+        tide__spin_init(&t->lock);
         atomic_init(&t->timer.wheel, NULL);
         atomic_init(&t->waiting_on, NULL);
         atomic_init(&t->qnode.next, NULL);
