@@ -324,6 +324,12 @@ int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
     if (hook) {
         if (!hook->poll) return -EINVAL;
         atomic_store_explicit(&rt->park_hook, hook, MO_SEQ_CST);
+        /* Workers asleep since before the hook existed sleep without watching it: poke them,
+         * so one of them takes up the watch. */
+        for (unsigned i = 0; i < rt->nworkers; i++) {
+            atomic_fetch_or_explicit(&rt->workers[i]->unpark, UNPARK_POKE, MO_SEQ_CST);
+            tide__futex_wake(&rt->workers[i]->unpark, 1);
+        }
         return rt->park_efd;
     }
     atomic_store_explicit(&rt->park_hook, NULL, MO_SEQ_CST);
@@ -341,6 +347,27 @@ static bool watch_begin(tide_runtime_t *rt) {
     uint32_t none = WATCH_NONE;
     return atomic_compare_exchange_strong_explicit(&rt->io_watch, &none, WATCH_TICKING,
                                                    MO_SEQ_CST, MO_RELAXED);
+}
+
+/* A watcher leaves to run tasks: with more than two workers, other workers may sleep without
+ * watching (they found the watch taken); poke one to watch in its place. With two, the other
+ * worker is the one that polls (or runs tasks), and we watch again when we park. */
+static void watch_hand_over(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    if (rt->nworkers < 3) return;
+    tide__idle_t *idle = &rt->idle;
+    tide__worker_t *o = NULL;
+    pthread_mutex_lock(&idle->lock);
+    for (unsigned i = idle->nsleepers; i-- > 0;) {
+        tide__worker_t *c = rt->workers[idle->sleepers[i]];
+        if (c != w && !atomic_load_explicit(&c->io_parked, MO_RELAXED)) {
+            o = c;
+            atomic_fetch_or_explicit(&o->unpark, UNPARK_POKE, MO_SEQ_CST);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&idle->lock);
+    if (o) tide__futex_wake(&o->unpark, 1);
 }
 
 /* Sleep on the futex until notified (returns true), `deadline`, or shutdown; while the poll is
@@ -374,11 +401,13 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
         /* A tick. The poll free, and nobody took it since the last tick: take it. */
         uint32_t now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
         if (!(now_owner & 1) && now_owner == seen) {
+            /* Give up the watch before taking the poll: a worker that then finds the poll
+             * taken finds the watch free, and watches us. */
+            atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
             const tide__park_hook_t *hook = io_acquire(rt);
-            if (hook) {
-                atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
-                return io_sleep(w, hook, deadline);
-            }
+            if (hook) return io_sleep(w, hook, deadline);
+            if (!watch_begin(rt)) watch = WATCH_NONE; /* someone else took both meanwhile */
+            now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
         }
         seen = now_owner;
         if (++ticks < WATCH_IDLE_TICKS) continue;
@@ -399,12 +428,14 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
     }
     if (watch == WATCH_TICKING) {
         atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
+        if (notified) watch_hand_over(w);
     } else if (watch == WATCH_DEEP) {
         /* Leaving while deep: nobody must poke a worker that no longer watches. If a releaser
          * got here first, its poke stays in `unpark` and is ignored. */
         uint32_t deep = WATCH_DEEP;
         atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE, MO_SEQ_CST,
                                                 MO_RELAXED);
+        if (notified) watch_hand_over(w);
     }
     return notified;
 }
