@@ -37,6 +37,9 @@ typedef struct tide__worker {
     uint32_t tick;               /* scheduler iterations (global-queue fairness) */
     uint32_t rng;                /* xorshift state for victim choice */
     bool searching;              /* counted in idle.searching */
+    int64_t spin_ns;             /* how long the idle search spins now: halved by each spin
+                                    that found nothing, doubled by each that found work,
+                                    between cfg.spin_ns / 16 and cfg.spin_ns */
     tide__task_t *current;       /* running task, NULL in the scheduler */
     int switch_reason;           /* SWITCH_* set by the task before switching back */
     unsigned budget;             /* operations left before a forced yield */

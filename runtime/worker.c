@@ -688,23 +688,41 @@ static tide__task_t *next_task(tide__worker_t *w) {
     return pop_global(w);
 }
 
+/* The spin paid off (work turned up while spinning) or did not: spin longer or shorter next
+ * time. A server whose work comes from the network finds little by spinning (readiness is
+ * the poll's), and a spinning worker takes the CPU from the program on the other end (on 2
+ * CPUs, wrk); message passing between tasks on different workers finds its work this way. */
+static void spin_paid(tide__worker_t *w, bool paid) {
+    int64_t max = w->rt->cfg.spin_ns;
+    if (paid) w->spin_ns = w->spin_ns * 2 > max ? max : w->spin_ns * 2;
+    else if (w->spin_ns / 2 >= max / 16) w->spin_ns /= 2;
+}
+
 /* Nothing local: look elsewhere (bounded number of searchers), spinning a little before
  * sleeping because a cross-CPU wake costs tens of microseconds here. */
 static tide__task_t *search(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     if (poll_timers(w, true, NULL)) return next_task(w);
     if (!to_searching(w)) return NULL;
-    int64_t spin_until = rt->cfg.spin_ns > 0 ? tide__now() + rt->cfg.spin_ns : 0;
+    int64_t spin_until = w->spin_ns > 0 ? tide__now() + w->spin_ns : 0;
     for (unsigned round = 0;; round++) {
         tide__task_t *t = pop_global(w);
         if (!t) t = steal_any(w);
-        if (t) return t;
-        if (w->lifo || tide__deque_len(&w->deque)) return next_task(w);
+        if (!t && (w->lifo || tide__deque_len(&w->deque))) t = next_task(w);
+        if (t) {
+            if (round) spin_paid(w, true);
+            return t;
+        }
         if (atomic_load_explicit(&rt->stop, MO_RELAXED)) return NULL;
-        if (!spin_until || tide__now() >= spin_until) return NULL;
+        if (!spin_until || tide__now() >= spin_until) {
+            if (round) spin_paid(w, false);
+            return NULL;
+        }
         for (int i = 0; i < 64; i++) tide__cpu_relax();
-        if ((round & 15) == 15 && (poll_timers(w, true, NULL) + poll_io(w)) > 0)
+        if ((round & 15) == 15 && (poll_timers(w, true, NULL) + poll_io(w)) > 0) {
+            spin_paid(w, true);
             return next_task(w);
+        }
     }
 }
 
@@ -713,6 +731,7 @@ void *tide__worker_main(void *arg) {
     tide_runtime_t *rt = w->rt;
     tls_worker = w;
     w->errno_ptr = &errno;
+    w->spin_ns = rt->cfg.spin_ns;
     /* Asynchronous signals are for other threads (the program's own, or the I/O driver's
      * signal watchers): a handler run here would run on whatever task stack is current. The
      * faults the runtime reports (stack overflow) and abort stay deliverable. */
