@@ -7,7 +7,8 @@
  * connections (or a cap of a few seconds passes). The round trips must all complete while the
  * busy task still runs: that is the behaviour checked (the cap only bounds a failing run). The
  * client is a plain thread on plain blocking sockets, so only the server side relies on tide.
- * The echo side is a task per connection, or a plain thread blocked on tide sockets.
+ * The echo side is a task per connection, or a plain thread blocked on tide sockets; and with
+ * three workers, two busy tasks.
  * ctest runs this file with the workers polling (the default) and with the driver thread
  * polling (test_hol_driver_polls, TIDE_IO_PARK=0). */
 #include "testutil.h"
@@ -23,14 +24,17 @@
 #define ROUND_TRIPS 50
 #define BUSY_CAP_NS TIDE_SEC(5) /* a stalled run fails after this long, not never */
 
+#define MAX_BUSY 2
+
 typedef struct hol_ctx {
     bool threads;               /* the echo side is plain threads (else tasks) */
+    int nbusy;                  /* busy connections and tasks (0: 1) */
     uint16_t port;
-    tide_tcp_t *busy_conn;      /* server end of the busy connection */
+    tide_tcp_t *busy_conn[MAX_BUSY]; /* server ends of the busy connections */
     tide_tcp_t *echo[ECHO_CONNS]; /* server ends of the echo connections */
-    _Atomic int busy_started;   /* the busy task is computing */
+    _Atomic int busy_started;   /* busy tasks computing */
     _Atomic int client_done;    /* the client finished its round trips (1) or failed (-1) */
-    _Atomic int busy_capped;    /* the busy task hit its cap with the client unfinished */
+    _Atomic int busy_capped;    /* a busy task hit its cap with the client unfinished */
     _Atomic int trips_during;   /* round trips completed while the busy task computed */
     int client_err;             /* first error the client met (0: none) */
 } hol_ctx_t;
@@ -55,10 +59,10 @@ static int connect_raw(uint16_t port) {
 
 static void *client_main(void *arg) {
     hol_ctx_t *ctx = arg;
-    int fds[1 + ECHO_CONNS];
-    int n = 0, err = 0;
+    int fds[MAX_BUSY + ECHO_CONNS];
+    int n = 0, err = 0, nb = ctx->nbusy;
     /* Connected one after another, so the server accepts them in this order. */
-    for (; n < 1 + ECHO_CONNS; n++) {
+    for (; n < nb + ECHO_CONNS; n++) {
         fds[n] = connect_raw(ctx->port);
         if (fds[n] < 0) {
             err = fds[n];
@@ -67,14 +71,18 @@ static void *client_main(void *arg) {
     }
     /* Let both workers go idle: one into the socket poll, the other onto its futex. */
     usleep(50000);
-    char b = 'x';
-    if (write(fds[0], &b, 1) != 1) {
-        err = -EIO;
-        goto out;
+    /* One busy task at a time: each starts on whichever worker polls when its byte comes. */
+    for (int i = 0; i < nb; i++) {
+        char b = 'x';
+        if (write(fds[i], &b, 1) != 1) {
+            err = -EIO;
+            goto out;
+        }
+        while (atomic_load(&ctx->busy_started) <= i && !atomic_load(&ctx->busy_capped))
+            usleep(100);
     }
-    while (!atomic_load(&ctx->busy_started)) usleep(100);
     for (int i = 0; i < ROUND_TRIPS; i++) {
-        int fd = fds[1 + i % ECHO_CONNS];
+        int fd = fds[nb + i % ECHO_CONNS];
         char out = (char)('a' + i % 26), in = 0;
         if (write(fd, &out, 1) != 1 || read(fd, &in, 1) != 1 || in != out) {
             err = -EIO;
@@ -92,11 +100,17 @@ out:
 
 /* ---- the server side ------------------------------------------------------------------------ */
 
+typedef struct busy_arg {
+    hol_ctx_t *ctx;
+    tide_tcp_t *conn;
+} busy_arg_t;
+
 static int busy_task(void *arg) {
-    hol_ctx_t *ctx = arg;
+    hol_ctx_t *ctx = ((busy_arg_t *)arg)->ctx;
+    tide_tcp_t *conn = ((busy_arg_t *)arg)->conn;
     char b;
-    cr_assert_eq(tide_tcp_read(ctx->busy_conn, &b, 1), 1);
-    atomic_store(&ctx->busy_started, 1);
+    cr_assert_eq(tide_tcp_read(conn, &b, 1), 1);
+    atomic_fetch_add(&ctx->busy_started, 1);
     /* Compute without yielding: no tide call until the client is done or the cap passes. */
     int64_t cap = tide_now() + BUSY_CAP_NS;
     while (!atomic_load_explicit(&ctx->client_done, memory_order_acquire)) {
@@ -105,7 +119,7 @@ static int busy_task(void *arg) {
             break;
         }
     }
-    cr_assert_eq(tide_tcp_read(ctx->busy_conn, &b, 1), 0); /* the client's close */
+    cr_assert_eq(tide_tcp_read(conn, &b, 1), 0); /* the client's close */
     return 0;
 }
 
@@ -134,6 +148,7 @@ static int join_thread(void *arg) {
 
 static int hol_main(void *arg) {
     hol_ctx_t *ctx = arg;
+    if (ctx->nbusy == 0) ctx->nbusy = 1;
     tide_tcp_t *l;
     cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, NULL), 0);
     tide_addr_t a;
@@ -142,20 +157,26 @@ static int hol_main(void *arg) {
 
     pthread_t client;
     cr_assert_eq(pthread_create(&client, NULL, client_main, ctx), 0);
-    cr_assert_eq(tide_tcp_accept(l, &ctx->busy_conn, NULL), 0);
+    for (int i = 0; i < ctx->nbusy; i++) cr_assert_eq(tide_tcp_accept(l, &ctx->busy_conn[i], NULL), 0);
     for (int i = 0; i < ECHO_CONNS; i++) cr_assert_eq(tide_tcp_accept(l, &ctx->echo[i], NULL), 0);
     cr_assert_eq(tide_tcp_close(l), 0);
 
-    tide_task_t busy, echo[ECHO_CONNS];
+    tide_task_t busy[MAX_BUSY], echo[ECHO_CONNS];
+    busy_arg_t ba[MAX_BUSY];
     pthread_t th[ECHO_CONNS];
-    cr_assert_eq(tide_spawn(&busy, busy_task, ctx), 0);
+    for (int i = 0; i < ctx->nbusy; i++) {
+        ba[i] = (busy_arg_t){ctx, ctx->busy_conn[i]};
+        cr_assert_eq(tide_spawn(&busy[i], busy_task, &ba[i]), 0);
+    }
     for (int i = 0; i < ECHO_CONNS; i++) {
         if (ctx->threads) cr_assert_eq(pthread_create(&th[i], NULL, echo_thread, ctx->echo[i]), 0);
         else cr_assert_eq(tide_spawn(&echo[i], echo_task, ctx->echo[i]), 0);
     }
     int st;
-    cr_assert_eq(tide_join(busy, &st), 0);
-    cr_assert_eq(st, 0);
+    for (int i = 0; i < ctx->nbusy; i++) {
+        cr_assert_eq(tide_join(busy[i], &st), 0);
+        cr_assert_eq(st, 0);
+    }
     for (int i = 0; i < ECHO_CONNS; i++) {
         if (ctx->threads) {
             cr_assert_eq(tide_spawn_blocking(join_thread, &th[i]), 0);
@@ -170,7 +191,7 @@ static int hol_main(void *arg) {
                  "the busy task computed for %d s and only %d of %d round trips got through",
                  (int)(BUSY_CAP_NS / TIDE_SEC(1)), atomic_load(&ctx->trips_during), ROUND_TRIPS);
     cr_assert_eq(atomic_load(&ctx->trips_during), ROUND_TRIPS);
-    cr_assert_eq(tide_tcp_close(ctx->busy_conn), 0);
+    for (int i = 0; i < ctx->nbusy; i++) cr_assert_eq(tide_tcp_close(ctx->busy_conn[i]), 0);
     for (int i = 0; i < ECHO_CONNS; i++) cr_assert_eq(tide_tcp_close(ctx->echo[i]), 0);
     return 0;
 }
@@ -183,4 +204,11 @@ Test(hol, echo_tasks_served_while_a_task_computes) {
 Test(hol, plain_threads_served_while_a_task_computes) {
     hol_ctx_t ctx = {.threads = true};
     tt_run(hol_main, &ctx, 2);
+}
+
+/* Three workers, two of them computing (each picked up its task from the poll in turn): the
+ * third must take the poll over after each of them. */
+Test(hol, third_worker_serves_while_two_tasks_compute) {
+    hol_ctx_t ctx = {.threads = false, .nbusy = 2};
+    tt_run(hol_main, &ctx, 3);
 }
