@@ -349,9 +349,10 @@ static bool watch_begin(tide_runtime_t *rt) {
                                                    MO_SEQ_CST, MO_RELAXED);
 }
 
-/* A watcher leaves to run tasks: with more than two workers, other workers may sleep without
- * watching (they found the watch taken); poke one to watch in its place. With two, the other
- * worker is the one that polls (or runs tasks), and we watch again when we park. */
+/* A watcher stops watching (it takes the poll over, or leaves to run tasks): with more than
+ * two workers, others may sleep without watching (they found the watch taken); poke one to
+ * watch in its place. With two, the other worker is the one that polls (or runs tasks), and we
+ * watch again when we park. */
 static void watch_hand_over(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     if (rt->nworkers < 3) return;
@@ -405,7 +406,10 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
              * taken finds the watch free, and watches us. */
             atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
             const tide__park_hook_t *hook = io_acquire(rt);
-            if (hook) return io_sleep(w, hook, deadline);
+            if (hook) {
+                watch_hand_over(w); /* we poll now: someone else must watch us */
+                return io_sleep(w, hook, deadline);
+            }
             if (!watch_begin(rt)) watch = WATCH_NONE; /* someone else took both meanwhile */
             now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
         }
@@ -428,14 +432,14 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
     }
     if (watch == WATCH_TICKING) {
         atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
-        if (notified) watch_hand_over(w);
+        watch_hand_over(w);
     } else if (watch == WATCH_DEEP) {
         /* Leaving while deep: nobody must poke a worker that no longer watches. If a releaser
          * got here first, its poke stays in `unpark` and is ignored. */
         uint32_t deep = WATCH_DEEP;
         atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE, MO_SEQ_CST,
                                                 MO_RELAXED);
-        if (notified) watch_hand_over(w);
+        watch_hand_over(w);
     }
     return notified;
 }
