@@ -33,7 +33,7 @@ void tide__kick_io_parked(tide__worker_t *w) {
 }
 
 void tide__unpark_worker(tide__worker_t *w) {
-    atomic_store_explicit(&w->unpark, 1, MO_SEQ_CST);
+    atomic_store_explicit(&w->unpark, UNPARK_NOTIFY, MO_SEQ_CST);
     tide__futex_wake(&w->unpark, 1);
     tide__kick_io_parked(w);
 }
@@ -61,7 +61,7 @@ void tide__notify_work(tide_runtime_t *rt) {
     w->sleeping = false;
     /* The woken worker starts out searching, so other producers do not wake more. */
     atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE + IDLE_UNPARK_ONE, MO_SEQ_CST);
-    atomic_store_explicit(&w->unpark, 1, MO_SEQ_CST);
+    atomic_store_explicit(&w->unpark, UNPARK_NOTIFY, MO_SEQ_CST);
     pthread_mutex_unlock(&idle->lock);
     tide__futex_wake(&w->unpark, 1);
     tide__kick_io_parked(w);

@@ -37,6 +37,9 @@ typedef struct tide__worker {
     uint32_t tick;               /* scheduler iterations (global-queue fairness) */
     uint32_t rng;                /* xorshift state for victim choice */
     bool searching;              /* counted in idle.searching */
+    int64_t spin_ns;             /* how long the idle search spins now: halved by each spin
+                                    that found nothing, doubled by each that found work,
+                                    between cfg.spin_ns / 16 and cfg.spin_ns */
     tide__task_t *current;       /* running task, NULL in the scheduler */
     int switch_reason;           /* SWITCH_* set by the task before switching back */
     unsigned budget;             /* operations left before a forced yield */
@@ -46,7 +49,9 @@ typedef struct tide__worker {
     tide__stack_cache_t stacks;  /* free stacks */
     tide__task_cache_t tasks;    /* free task records */
     tide__wheel_t wheel;         /* timers armed by tasks on this worker */
-    TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: 1 when told to wake */
+    TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: UNPARK_NOTIFY when told to wake (and
+                                             counted as searching), UNPARK_POKE when a
+                                             watcher is asked to watch again */
     _Atomic bool io_parked;      /* sleeping in the park hook's poll, not on the futex */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */
@@ -66,6 +71,10 @@ typedef struct tide__idle {
     unsigned nsleepers;
     unsigned capacity;                   /* room in sleepers */
 } tide__idle_t;
+
+/* Bits of tide__worker_t.unpark. */
+#define UNPARK_NOTIFY 1u
+#define UNPARK_POKE 2u
 
 #define IDLE_SEARCH_ONE 1u
 #define IDLE_UNPARK_ONE (1u << 16)
@@ -116,7 +125,12 @@ struct tide_runtime {
     void (*ext_free[TIDE_EXT_SLOTS])(void *);
     _Atomic int started;          /* workers started (for clean failure unwinding) */
     _Atomic(const tide__park_hook_t *) park_hook; /* I/O polled by parking workers, or NULL */
-    _Atomic uint32_t io_owner;    /* 1 while a worker is inside the hook's poll */
+    _Atomic uint32_t io_owner;    /* low bit: a worker is inside the hook's poll; the rest
+                                     counts the polls taken (a watcher sees a stall as no
+                                     change across a tick) */
+    _Atomic uint32_t io_watch;    /* WATCH_*: is a sleeping worker watching for a stalled
+                                     poll (see futex_sleep in worker.c) */
+    _Atomic unsigned io_watcher;  /* index of the worker in WATCH_DEEP */
     int park_efd;                 /* eventfd that wakes a worker sleeping in the hook */
 };
 

@@ -316,9 +316,10 @@ static void to_depot(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
     s->cold_count++;
 }
 
-void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st) {
+void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st,
+                     size_t size) {
     atomic_fetch_sub_explicit(&s->live, 1, MO_RELAXED);
-    if (st->slab->custom) {
+    if (size != 0 && round_page(size) != s->stack_size) { /* a dedicated stack (see _get) */
         pthread_mutex_lock(&s->lock);
         slab_remove(s, st->slab);
         pthread_mutex_unlock(&s->lock);

@@ -92,8 +92,11 @@ void tide__stacks_destroy(tide__stacks_t *s);
 
 /* A stack of the pool's size (size == 0 or equal) or a dedicated one. NULL: out of memory. */
 tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, size_t size);
-/* Return a stack; cache may be NULL (then straight to the depot). */
-void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st);
+/* Return a stack; cache may be NULL (then straight to the depot). size: what it was asked
+ * for (tide__stack_get's size), which says whether it is a pooled stack without reading its
+ * descriptor: with many tasks alive that descriptor is a cache miss, and so is its slab. */
+void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st,
+                     size_t size);
 /* Move a cache's stacks to the depot (worker exit). */
 void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache);
 /* Purge depot stacks idle longer than the decay time; cheap when there is nothing to do. */

@@ -61,7 +61,7 @@ static void recycle(tide__task_t *t, tide__worker_t *w) {
 void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
     if (t->stack) {
-        tide__stack_put(&rt->stacks, &w->stacks, t->stack);
+        tide__stack_put(&rt->stacks, &w->stacks, t->stack, t->stack_size);
         t->stack = NULL;
     }
 #ifdef TIDE_TSAN

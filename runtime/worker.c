@@ -234,22 +234,46 @@ static void from_searching(tide__worker_t *w) {
 
 /* ---- I/O polled by the workers (the park hook, see tide/ext.h) ---------------------------- */
 
+/* The watch for a stalled poll. The worker that sleeps in the hook's poll wakes to run what
+ * it found, and may run a task that computes for a long time; until it comes back, nobody
+ * waits for readiness, and the other workers sleep on their futexes. So one futex sleeper
+ * watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS, and if nobody has taken
+ * the poll since its last tick while the poll is free, it takes it (waits in the hook's poll
+ * itself). After WATCH_IDLE_TICKS ticks it goes on sleeping without ticks (an idle runtime
+ * makes no wake-ups), and the next worker to let go of the poll pokes it back to ticking.
+ * Nothing on the hot path: one load in io_release; under load the workers poll as they go. */
+enum { WATCH_NONE = 0, WATCH_TICKING = 1, WATCH_DEEP = 2 };
+#define WATCH_TICK_NS TIDE_MSEC(2)
+#define WATCH_IDLE_TICKS 50
+
 /* Take the right to poll the hook; NULL if there is no hook or another worker polls. */
 static const tide__park_hook_t *io_acquire(tide_runtime_t *rt) {
     if (!atomic_load_explicit(&rt->park_hook, MO_RELAXED)) return NULL;
-    uint32_t free_owner = 0;
-    if (!atomic_compare_exchange_strong_explicit(&rt->io_owner, &free_owner, 1, MO_SEQ_CST,
-                                                 MO_RELAXED))
+    uint32_t v = atomic_load_explicit(&rt->io_owner, MO_RELAXED);
+    if ((v & 1) || !atomic_compare_exchange_strong_explicit(&rt->io_owner, &v, v + 1, MO_SEQ_CST,
+                                                            MO_RELAXED))
         return NULL;
     /* Read again after taking it: tide__runtime_park_hook(NULL) waits for io_owner to be free,
      * so a hook seen now cannot be removed before we let go. */
     const tide__park_hook_t *hook = atomic_load_explicit(&rt->park_hook, MO_SEQ_CST);
-    if (!hook) atomic_store_explicit(&rt->io_owner, 0, MO_RELEASE);
+    if (!hook) atomic_store_explicit(&rt->io_owner, v + 2, MO_SEQ_CST);
     return hook;
 }
 
 static void io_release(tide_runtime_t *rt) {
-    atomic_store_explicit(&rt->io_owner, 0, MO_RELEASE);
+    /* seq_cst store, then the load of io_watch: pairs with a watcher going deep (it stores
+     * WATCH_DEEP, then looks at io_owner), so either it sees the poll free or we see it deep. */
+    atomic_store_explicit(&rt->io_owner, atomic_load_explicit(&rt->io_owner, MO_RELAXED) + 1,
+                          MO_SEQ_CST);
+    if (TIDE_UNLIKELY(atomic_load_explicit(&rt->io_watch, MO_SEQ_CST) == WATCH_DEEP)) {
+        uint32_t deep = WATCH_DEEP;
+        if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE,
+                                                    MO_SEQ_CST, MO_RELAXED)) {
+            tide__worker_t *wk = rt->workers[atomic_load_explicit(&rt->io_watcher, MO_RELAXED)];
+            atomic_fetch_or_explicit(&wk->unpark, UNPARK_POKE, MO_SEQ_CST);
+            tide__futex_wake(&wk->unpark, 1);
+        }
+    }
 }
 
 /* A busy or searching worker collects I/O readiness without blocking. */
@@ -275,7 +299,7 @@ static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t d
      * io_parked (both seq_cst), so one of us sees the other. */
     atomic_store_explicit(&w->io_parked, true, MO_SEQ_CST);
     for (;;) {
-        if (atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST)) {
+        if (atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST) & UNPARK_NOTIFY) {
             notified = true;
             break;
         }
@@ -300,15 +324,124 @@ int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
     if (hook) {
         if (!hook->poll) return -EINVAL;
         atomic_store_explicit(&rt->park_hook, hook, MO_SEQ_CST);
+        /* Workers asleep since before the hook existed sleep without watching it: poke them,
+         * so one of them takes up the watch. */
+        for (unsigned i = 0; i < rt->nworkers; i++) {
+            atomic_fetch_or_explicit(&rt->workers[i]->unpark, UNPARK_POKE, MO_SEQ_CST);
+            tide__futex_wake(&rt->workers[i]->unpark, 1);
+        }
         return rt->park_efd;
     }
     atomic_store_explicit(&rt->park_hook, NULL, MO_SEQ_CST);
-    while (atomic_load_explicit(&rt->io_owner, MO_SEQ_CST)) {
+    while (atomic_load_explicit(&rt->io_owner, MO_SEQ_CST) & 1) {
         for (unsigned i = 0; i < rt->nworkers; i++) tide__kick_io_parked(rt->workers[i]);
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
     }
     return 0;
+}
+
+/* Become the watcher (if nobody watches) while the hook is installed. */
+static bool watch_begin(tide_runtime_t *rt) {
+    if (!atomic_load_explicit(&rt->park_hook, MO_RELAXED) || rt->nworkers < 2) return false;
+    uint32_t none = WATCH_NONE;
+    return atomic_compare_exchange_strong_explicit(&rt->io_watch, &none, WATCH_TICKING,
+                                                   MO_SEQ_CST, MO_RELAXED);
+}
+
+/* A watcher stops watching (it takes the poll over, or leaves to run tasks): with more than
+ * two workers, others may sleep without watching (they found the watch taken); poke one to
+ * watch in its place. With two, the other worker is the one that polls (or runs tasks), and we
+ * watch again when we park. */
+static void watch_hand_over(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    if (rt->nworkers < 3) return;
+    tide__idle_t *idle = &rt->idle;
+    tide__worker_t *o = NULL;
+    pthread_mutex_lock(&idle->lock);
+    for (unsigned i = idle->nsleepers; i-- > 0;) {
+        tide__worker_t *c = rt->workers[idle->sleepers[i]];
+        if (c != w && !atomic_load_explicit(&c->io_parked, MO_RELAXED)) {
+            o = c;
+            atomic_fetch_or_explicit(&o->unpark, UNPARK_POKE, MO_SEQ_CST);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&idle->lock);
+    if (o) tide__futex_wake(&o->unpark, 1);
+}
+
+/* Sleep on the futex until notified (returns true), `deadline`, or shutdown; while the poll is
+ * another worker's, watch it for stalls (see WATCH_TICK_NS) and take it over if it stalls. */
+static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
+    tide_runtime_t *rt = w->rt;
+    int watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+    unsigned ticks = 0;
+    uint32_t seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+    bool notified = false;
+    for (;;) {
+        uint32_t u = atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE);
+        if (u & UNPARK_NOTIFY) {
+            notified = true;
+            break;
+        }
+        if ((u & UNPARK_POKE) && watch != WATCH_TICKING) {
+            /* Poked out of a deep watch (whoever poked reset it): watch anew. */
+            watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+            ticks = 0;
+            seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+        }
+        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
+        int64_t until = deadline;
+        if (watch == WATCH_TICKING) {
+            int64_t tick = tide__now() + WATCH_TICK_NS;
+            if (tick < until) until = tick;
+        }
+        if (tide__futex_wait(&w->unpark, 0, until) != -ETIMEDOUT) continue;
+        if (watch != WATCH_TICKING || until == deadline) break;
+        /* A tick. The poll free, and nobody took it since the last tick: take it. */
+        uint32_t now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+        if (!(now_owner & 1) && now_owner == seen) {
+            /* Give up the watch before taking the poll: a worker that then finds the poll
+             * taken finds the watch free, and watches us. */
+            atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
+            const tide__park_hook_t *hook = io_acquire(rt);
+            if (hook) {
+                watch_hand_over(w); /* we poll now: someone else must watch us */
+                return io_sleep(w, hook, deadline);
+            }
+            if (!watch_begin(rt)) watch = WATCH_NONE; /* someone else took both meanwhile */
+            now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+        }
+        seen = now_owner;
+        if (++ticks < WATCH_IDLE_TICKS) continue;
+        /* Long enough without a stall: stop ticking until the poll is let go of again. */
+        atomic_store_explicit(&rt->io_watcher, w->index, MO_RELAXED);
+        atomic_store_explicit(&rt->io_watch, WATCH_DEEP, MO_SEQ_CST);
+        watch = WATCH_DEEP;
+        if (!(atomic_load_explicit(&rt->io_owner, MO_SEQ_CST) & 1)) {
+            /* Let go of meanwhile: tick on (unless its releaser saw us deep and pokes us). */
+            uint32_t deep = WATCH_DEEP;
+            if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_TICKING,
+                                                        MO_SEQ_CST, MO_RELAXED))
+                watch = WATCH_TICKING;
+            else
+                watch = WATCH_NONE;
+            ticks = 0;
+        }
+    }
+    if (watch == WATCH_TICKING) {
+        atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
+        watch_hand_over(w);
+    } else if (watch == WATCH_DEEP) {
+        /* Leaving while deep: nobody must poke a worker that no longer watches. If a releaser
+         * got here first, its poke stays in `unpark` and is ignored. */
+        uint32_t deep = WATCH_DEEP;
+        atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE, MO_SEQ_CST,
+                                                MO_RELAXED);
+        watch_hand_over(w);
+    }
+    return notified;
 }
 
 /* Sleep until notified, a timer is due, or shutdown. */
@@ -345,14 +478,7 @@ static void park(tide__worker_t *w) {
          * it directly, with no hop through the driver thread. */
         notified = io_sleep(w, hook, deadline);
     } else {
-        for (;;) {
-            if (atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE)) {
-                notified = true;
-                break;
-            }
-            if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
-            if (tide__futex_wait(&w->unpark, 0, deadline) == -ETIMEDOUT) break;
-        }
+        notified = futex_sleep(w, deadline);
     }
     if (notified) {
         w->searching = true; /* the notifier counted us as searching */
@@ -566,23 +692,41 @@ static tide__task_t *next_task(tide__worker_t *w) {
     return pop_global(w);
 }
 
+/* The spin paid off (work turned up while spinning) or did not: spin longer or shorter next
+ * time. A server whose work comes from the network finds little by spinning (readiness is
+ * the poll's), and a spinning worker takes the CPU from the program on the other end (on 2
+ * CPUs, wrk); message passing between tasks on different workers finds its work this way. */
+static void spin_paid(tide__worker_t *w, bool paid) {
+    int64_t max = w->rt->cfg.spin_ns;
+    if (paid) w->spin_ns = w->spin_ns * 2 > max ? max : w->spin_ns * 2;
+    else if (w->spin_ns / 2 >= max / 16) w->spin_ns /= 2;
+}
+
 /* Nothing local: look elsewhere (bounded number of searchers), spinning a little before
  * sleeping because a cross-CPU wake costs tens of microseconds here. */
 static tide__task_t *search(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     if (poll_timers(w, true, NULL)) return next_task(w);
     if (!to_searching(w)) return NULL;
-    int64_t spin_until = rt->cfg.spin_ns > 0 ? tide__now() + rt->cfg.spin_ns : 0;
+    int64_t spin_until = w->spin_ns > 0 ? tide__now() + w->spin_ns : 0;
     for (unsigned round = 0;; round++) {
         tide__task_t *t = pop_global(w);
         if (!t) t = steal_any(w);
-        if (t) return t;
-        if (w->lifo || tide__deque_len(&w->deque)) return next_task(w);
+        if (!t && (w->lifo || tide__deque_len(&w->deque))) t = next_task(w);
+        if (t) {
+            if (round) spin_paid(w, true);
+            return t;
+        }
         if (atomic_load_explicit(&rt->stop, MO_RELAXED)) return NULL;
-        if (!spin_until || tide__now() >= spin_until) return NULL;
+        if (!spin_until || tide__now() >= spin_until) {
+            if (round) spin_paid(w, false);
+            return NULL;
+        }
         for (int i = 0; i < 64; i++) tide__cpu_relax();
-        if ((round & 15) == 15 && (poll_timers(w, true, NULL) + poll_io(w)) > 0)
+        if ((round & 15) == 15 && (poll_timers(w, true, NULL) + poll_io(w)) > 0) {
+            spin_paid(w, true);
             return next_task(w);
+        }
     }
 }
 
@@ -591,6 +735,7 @@ void *tide__worker_main(void *arg) {
     tide_runtime_t *rt = w->rt;
     tls_worker = w;
     w->errno_ptr = &errno;
+    w->spin_ns = rt->cfg.spin_ns;
     /* Asynchronous signals are for other threads (the program's own, or the I/O driver's
      * signal watchers): a handler run here would run on whatever task stack is current. The
      * faults the runtime reports (stack overflow) and abort stay deliverable. */
