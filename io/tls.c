@@ -1,0 +1,624 @@
+/* TLS streams (tide/tls.h) on OpenSSL 3.
+ *
+ * OpenSSL works on a BIO pair (two ring buffers in memory) and never sees the socket: after
+ * every OpenSSL call the task moves bytes between the pair and the TCP connection with
+ * tide_tcp_read / tide_tcp_write, which park the task, not the worker, and end on the
+ * caller's deadline or cancel. So an OpenSSL call never blocks and never parks: the thread's
+ * error queue is cleared before it and read right after it, on the same thread, even though
+ * the task may run on another worker at its next call.
+ *
+ * Writes never leave OpenSSL holding a half-written record: a record goes into the pair only
+ * when the pair has room for all of it, so SSL_write always completes and what is left to
+ * send is in the pair, ours to flush later (see tls.h for what an interrupted write means). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net_internal.h"
+#include "platform.h"
+#include "tide/tls.h"
+
+#define RECORD 16384         /* plaintext per record (TLS's maximum) */
+#define RECORD_WIRE 17408    /* a record on the wire, overhead included, at most (18,437
+                                with TLS 1.2's largest padding and MAC, which we round to
+                                NET_RBUF below) */
+#define NET_RBUF 20480       /* network -> OpenSSL: holds the largest record whole */
+#define NET_WBUF (2 * RECORD_WIRE + 2048) /* OpenSSL -> network: two records per send */
+
+struct tide_tls_ctx {
+    SSL_CTX *ssl;            /* OpenSSL's context */
+    _Atomic int refs;        /* the creator's, plus one per stream (the ALPN callback uses us) */
+    int role;                /* TIDE_TLS_CLIENT or TIDE_TLS_SERVER */
+    bool verify;             /* client: the server's certificate is verified */
+    unsigned char *alpn;     /* server: protocols in ALPN wire format (length-prefixed) */
+    size_t alpn_len;         /* its length */
+};
+
+struct tide_tls {
+    SSL *ssl;                /* the connection's OpenSSL state; owns `inner` */
+    BIO *inner;              /* OpenSSL's end of the pair */
+    BIO *net;                /* our end: what OpenSSL wrote is read here, what arrived is
+                                written here */
+    tide_tcp_t *tcp;         /* the connection, owned */
+    tide_tls_ctx_t *ctx;     /* a reference */
+    _Atomic bool busy;       /* a call is in progress (one task at a time: -EBUSY) */
+    int fatal;               /* the error that killed the stream (0: alive) */
+    bool handshaken;         /* the handshake completed */
+    bool tcp_eof;            /* the TCP stream ended (OpenSSL was told) */
+    bool peer_closed;        /* the peer's close_notify arrived: reads return 0 */
+    bool shut;               /* our close_notify is written: no more writes */
+    char alpn[256];          /* the negotiated ALPN protocol, NUL-terminated ("": none) */
+    char err[320];           /* OpenSSL's text for the last failure */
+};
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+/* Record OpenSSL's reason for a failure (plus the verification result) and leave this
+ * thread's error queue empty for whoever runs here next. */
+static void capture(tide_tls_t *t, const char *fallback) {
+    unsigned long e = ERR_peek_error();
+    if (e) ERR_error_string_n(e, t->err, sizeof t->err);
+    else snprintf(t->err, sizeof t->err, "%s", fallback);
+    long v = SSL_get_verify_result(t->ssl);
+    if (v != X509_V_OK) {
+        size_t n = strlen(t->err);
+        snprintf(t->err + n, sizeof t->err - n, " (%s)", X509_verify_cert_error_string(v));
+    }
+    ERR_clear_error();
+}
+
+/* A failed OpenSSL call (SSL_get_error said sslerr): the stream is dead; why, as an errno. */
+static int failure(tide_tls_t *t, int sslerr) {
+    unsigned long e = ERR_peek_error();
+    int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
+    int r = -EPROTO;
+    bool eof = t->tcp_eof && (sslerr == SSL_ERROR_SYSCALL || e == 0 ||
+                              reason == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+    if (eof) r = t->handshaken ? -ECONNABORTED : -ECONNRESET;
+    else if (!t->handshaken && SSL_get_verify_result(t->ssl) != X509_V_OK) r = -EACCES;
+    else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) r = -EACCES;
+    capture(t, eof ? "connection closed without close_notify" : "TLS failure");
+    t->fatal = r;
+    return r;
+}
+
+/* ---- moving bytes between the pair and the connection --------------------------------- */
+
+/* Send everything OpenSSL has written: 0, or the error of tide_tcp_write (what was not sent
+ * stays in the pair). */
+static int flush_out(tide_tls_t *t) {
+    for (;;) {
+        char *p;
+        int n = BIO_nread0(t->net, &p);
+        if (n <= 0) return 0;
+        ssize_t w = tide_tcp_write(t->tcp, p, (size_t)n);
+        if (w < 0) return (int)w;
+        BIO_nread(t->net, &p, (int)w);
+    }
+}
+
+/* Hand OpenSSL what the connection has (waiting for it): 0, or the error of tide_tcp_read
+ * (nothing was consumed). At end of stream OpenSSL is told, and its next call fails. */
+static int fill_in(tide_tls_t *t) {
+    if (t->tcp_eof) return t->handshaken ? -ECONNABORTED : -ECONNRESET;
+    char *p;
+    int n = BIO_nwrite0(t->net, &p);
+    if (n <= 0) return -EPROTO; /* full, yet OpenSSL wants more: a record larger than TLS's */
+    ssize_t r = tide_tcp_read(t->tcp, p, (size_t)n);
+    if (r < 0) return (int)r;
+    if (r == 0) {
+        t->tcp_eof = true;
+        BIO_shutdown_wr(t->net);
+        return 0;
+    }
+    BIO_nwrite(t->net, &p, (int)r);
+    return 0;
+}
+
+/* What an OpenSSL call that returned ret needs. Called right after it, on the same thread. */
+static int need(tide_tls_t *t, int ret) {
+    int e = SSL_get_error(t->ssl, ret);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_ZERO_RETURN)
+        ERR_clear_error();
+    return e;
+}
+
+/* One task at a time. */
+static int enter(tide_tls_t *t) {
+    if (atomic_exchange_explicit(&t->busy, true, memory_order_acq_rel)) return -EBUSY;
+    return 0;
+}
+static void leave(tide_tls_t *t) {
+    atomic_store_explicit(&t->busy, false, memory_order_release);
+}
+
+/* ---- handshake ------------------------------------------------------------------------- */
+
+static int handshake(tide_tls_t *t) {
+    while (!t->handshaken) {
+        if (t->fatal) return t->fatal;
+        ERR_clear_error();
+        int ret = SSL_do_handshake(t->ssl);
+        int e = ret == 1 ? SSL_ERROR_NONE : need(t, ret);
+        if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            int r = failure(t, e);
+            flush_out(t); /* the alert that tells the peer why, if it can go */
+            return r;
+        }
+        int r = flush_out(t);
+        if (r < 0) return r;
+        if (e == SSL_ERROR_NONE) {
+            const unsigned char *p;
+            unsigned len;
+            SSL_get0_alpn_selected(t->ssl, &p, &len);
+            memcpy(t->alpn, p, len); /* len < 256: ALPN names are at most 255 bytes */
+            t->alpn[len] = '\0';
+            t->handshaken = true;
+        } else if (e == SSL_ERROR_WANT_READ && (r = fill_in(t)) < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+int tide_tls_handshake(tide_tls_t *t) {
+    if (!t) return -EINVAL;
+    int r = enter(t);
+    if (r < 0) return r;
+    if ((r = tide__net_check()) == 0) r = handshake(t);
+    leave(t);
+    return r;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+ssize_t tide_tls_read(tide_tls_t *t, void *buf, size_t len) {
+    if (!t || (!buf && len)) return -EINVAL;
+    int r = enter(t);
+    if (r < 0) return r;
+    ssize_t out = 0;
+    if ((r = tide__net_check()) < 0 || (r = handshake(t)) < 0) goto done;
+    size_t got = 0;
+    while (len > 0 && !t->peer_closed) {
+        if ((r = t->fatal) < 0) break;
+        ERR_clear_error();
+        size_t n = 0;
+        int ok = SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n);
+        int e = ok ? SSL_ERROR_NONE : need(t, 0);
+        if (ok) {
+            got += n;
+            /* Take what is already here without waiting, up to len. */
+            if (got < len && (SSL_has_pending(t->ssl) || BIO_ctrl_pending(t->inner) > 0))
+                continue;
+            break;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            t->peer_closed = true;
+            break;
+        }
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            r = failure(t, e);
+            if (got) r = 0; /* reported by the next call: t->fatal */
+            break;
+        }
+        /* Something of ours to send first (a key update's answer)? */
+        if (BIO_ctrl_pending(t->net) > 0 && (r = flush_out(t)) < 0) {
+            if (got) r = 0;
+            break;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) continue;
+        if (got) break; /* give what we have rather than wait */
+        if ((r = fill_in(t)) < 0) break;
+    }
+    if (r == 0) out = (ssize_t)got;
+done:
+    leave(t);
+    if (r < 0) return r;
+    tide_budget_tick();
+    return out;
+}
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+/* Encrypt as much of buf as the pair holds (at least one record), then send it. */
+static ssize_t write_some(tide_tls_t *t, const char *buf, size_t len) {
+    if (t->fatal) return t->fatal;
+    if (t->shut) return -EPIPE;
+    int r = flush_out(t); /* what an interrupted write left, first: order matters */
+    if (r < 0) return r;
+    size_t taken = 0;
+    while (taken < len && BIO_ctrl_get_write_guarantee(t->inner) >= RECORD_WIRE) {
+        size_t chunk = len - taken < RECORD ? len - taken : RECORD;
+        ERR_clear_error();
+        size_t n = 0;
+        if (SSL_write_ex(t->ssl, buf + taken, chunk, &n)) {
+            taken += n;
+            continue;
+        }
+        int e = need(t, 0);
+        if (e == SSL_ERROR_WANT_WRITE && taken) break; /* not expected with the room check */
+        if (e == SSL_ERROR_WANT_WRITE) {
+            /* OpenSSL holds part of a record for this very chunk: it must be retried with
+             * it. Send, and retry here; if the send fails, the record can never be
+             * finished, so the stream is dead. */
+            if ((r = flush_out(t)) < 0) {
+                snprintf(t->err, sizeof t->err, "a record could not be sent whole");
+                t->fatal = r;
+                return r;
+            }
+            continue;
+        }
+        if (e == SSL_ERROR_WANT_READ) { /* only mid-handshake, which is done by now */
+            if ((r = fill_in(t)) < 0) return taken ? (ssize_t)taken : r;
+            continue;
+        }
+        r = failure(t, e);
+        if (taken) break;
+        return r;
+    }
+    /* A failed send leaves the rest queued: the bytes are taken all the same. */
+    (void)flush_out(t);
+    return (ssize_t)taken;
+}
+
+ssize_t tide_tls_write(tide_tls_t *t, const void *buf, size_t len) {
+    if (!t || (!buf && len)) return -EINVAL;
+    int r = enter(t);
+    if (r < 0) return r;
+    ssize_t w = 0;
+    if ((r = tide__net_check()) < 0 || (r = handshake(t)) < 0) w = r;
+    else if (len) w = write_some(t, buf, len > SSIZE_MAX ? SSIZE_MAX : len);
+    leave(t);
+    if (w >= 0) tide_budget_tick();
+    return w;
+}
+
+int tide_tls_flush(tide_tls_t *t) {
+    if (!t) return -EINVAL;
+    int r = enter(t);
+    if (r < 0) return r;
+    r = t->fatal ? t->fatal : flush_out(t);
+    leave(t);
+    return r;
+}
+
+ssize_t tide_tls_write_all(tide_tls_t *t, const void *buf, size_t len, size_t *sent) {
+    size_t done = 0;
+    ssize_t r = (!buf && len) || len > SSIZE_MAX ? -EINVAL : 0;
+    while (r >= 0 && done < len) {
+        r = tide_tls_write(t, (const char *)buf + done, len - done);
+        if (r > 0) done += (size_t)r;
+    }
+    if (r >= 0 && len) r = tide_tls_flush(t); /* the last bytes' send may have been cut */
+    if (sent) *sent = done;
+    return r < 0 ? r : (ssize_t)len;
+}
+
+/* ---- shutdown and close ---------------------------------------------------------------- */
+
+int tide_tls_shutdown(tide_tls_t *t) {
+    if (!t) return -EINVAL;
+    int r = enter(t);
+    if (r < 0) return r;
+    if (t->fatal) {
+        r = t->fatal;
+    } else if (!t->handshaken) {
+        t->shut = true; /* nothing was said: nothing to end cleanly */
+    } else {
+        if (!t->shut) {
+            ERR_clear_error();
+            int ret = SSL_shutdown(t->ssl); /* 0 or 1: close_notify is in the pair */
+            if (ret < 0) {
+                int e = need(t, ret);
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) r = failure(t, e);
+            }
+            t->shut = true;
+        }
+        if (r == 0) r = flush_out(t);
+    }
+    leave(t);
+    return r;
+}
+
+static void ctx_unref(tide_tls_ctx_t *c) {
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+    SSL_CTX_free(c->ssl);
+    if (c->alpn) tide__free(c->alpn, c->alpn_len);
+    tide__free(c, sizeof *c);
+}
+
+/* Free the stream; its TCP connection is closed only if close_tcp. */
+static void stream_free(tide_tls_t *t, bool close_tcp) {
+    SSL_free(t->ssl); /* frees inner too */
+    BIO_free(t->net);
+    ERR_clear_error();
+    if (close_tcp) tide_tcp_close(t->tcp);
+    ctx_unref(t->ctx);
+    tide__free(t, sizeof *t);
+}
+
+int tide_tls_close(tide_tls_t *t) {
+    if (!t) return -EINVAL;
+    int r = enter(t);
+    if (r < 0) return r;
+    stream_free(t, true);
+    return 0;
+}
+
+/* ---- accessors ------------------------------------------------------------------------- */
+
+const char *tide_tls_alpn(tide_tls_t *t) {
+    return t && t->alpn[0] ? t->alpn : NULL;
+}
+
+const char *tide_tls_server_name(tide_tls_t *t) {
+    return t ? SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}
+
+long tide_tls_verify_result(tide_tls_t *t) {
+    return t ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+}
+
+const char *tide_tls_version(tide_tls_t *t) {
+    return t && t->handshaken ? SSL_get_version(t->ssl) : NULL;
+}
+
+const char *tide_tls_error(tide_tls_t *t) {
+    return t ? t->err : "";
+}
+
+tide_tcp_t *tide_tls_tcp(tide_tls_t *t) {
+    return t ? t->tcp : NULL;
+}
+
+/* ---- streams --------------------------------------------------------------------------- */
+
+/* Protocol names to ALPN's wire format (each prefixed by its length): 0, -EINVAL, -ENOMEM. */
+static int alpn_encode(const char *const *list, unsigned char **out, size_t *outlen) {
+    size_t total = 0;
+    for (size_t i = 0; list[i]; i++) {
+        size_t n = strlen(list[i]);
+        if (n == 0 || n > 255) return -EINVAL;
+        total += n + 1;
+    }
+    if (total == 0 || total > 65535) return -EINVAL;
+    unsigned char *w = tide__alloc(total);
+    if (!w) return -ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; list[i]; i++) {
+        size_t n = strlen(list[i]);
+        w[at++] = (unsigned char)n;
+        memcpy(w + at, list[i], n);
+        at += n;
+    }
+    *out = w;
+    *outlen = total;
+    return 0;
+}
+
+static int stream_new(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx) {
+    tide_tls_t *t = tide__calloc(sizeof *t);
+    if (!t) return -ENOMEM;
+    ERR_clear_error();
+    t->ssl = SSL_new(ctx->ssl);
+    if (!t->ssl) goto fail_t;
+    if (!BIO_new_bio_pair(&t->inner, NET_WBUF, &t->net, NET_RBUF)) goto fail_ssl;
+    SSL_set_bio(t->ssl, t->inner, t->inner);
+    t->tcp = tcp;
+    t->ctx = ctx;
+    atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+    *out = t;
+    return 0;
+fail_ssl:
+    SSL_free(t->ssl);
+fail_t:
+    ERR_clear_error();
+    tide__free(t, sizeof *t);
+    return -ENOMEM;
+}
+
+static bool is_ip(const char *s) {
+    unsigned char b[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
+int tide_tls_client(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx,
+                    const tide_tls_opts_t *opts) {
+    if (!out || !tcp || !ctx || ctx->role != TIDE_TLS_CLIENT) return -EINVAL;
+    const char *name = opts ? opts->server_name : NULL;
+    if (name && (!*name || strlen(name) > 253)) return -EINVAL;
+    if (ctx->verify && !name) return -EINVAL; /* verifying a chain without a name proves
+                                                  nothing about whom we talk to */
+    unsigned char *alpn = NULL;
+    size_t alpn_len = 0;
+    int r;
+    if (opts && opts->alpn && (r = alpn_encode(opts->alpn, &alpn, &alpn_len)) < 0) return r;
+    tide_tls_t *t;
+    if ((r = stream_new(&t, tcp, ctx)) < 0) goto out;
+    r = -ENOMEM;
+    SSL_set_connect_state(t->ssl);
+    if (name && is_ip(name)) {
+        if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name)) goto fail;
+    } else if (name) {
+        if (!SSL_set_tlsext_host_name(t->ssl, name) || !SSL_set1_host(t->ssl, name)) goto fail;
+        SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    }
+    if (alpn && SSL_set_alpn_protos(t->ssl, alpn, (unsigned)alpn_len) != 0) goto fail;
+    *out = t;
+    r = 0;
+    goto out;
+fail:
+    stream_free(t, false);
+out:
+    if (alpn) tide__free(alpn, alpn_len);
+    return r;
+}
+
+int tide_tls_server(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx) {
+    if (!out || !tcp || !ctx || ctx->role != TIDE_TLS_SERVER) return -EINVAL;
+    tide_tls_t *t;
+    int r = stream_new(&t, tcp, ctx);
+    if (r < 0) return r;
+    SSL_set_accept_state(t->ssl);
+    *out = t;
+    return 0;
+}
+
+int tide_tls_connect(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx,
+                     const tide_tls_opts_t *opts) {
+    if (!out) return -EINVAL;
+    *out = NULL;
+    tide_tls_t *t;
+    int r = tide_tls_client(&t, tcp, ctx, opts);
+    if (r == 0 && (r = tide_tls_handshake(t)) < 0) stream_free(t, false);
+    if (r == 0) *out = t;
+    return r;
+}
+
+int tide_tls_accept(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx) {
+    if (!out) return -EINVAL;
+    *out = NULL;
+    tide_tls_t *t;
+    int r = tide_tls_server(&t, tcp, ctx);
+    if (r == 0 && (r = tide_tls_handshake(t)) < 0) stream_free(t, false);
+    if (r == 0) *out = t;
+    return r;
+}
+
+/* ---- contexts -------------------------------------------------------------------------- */
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg) {
+    tide_tls_ctx_t *c = arg;
+    unsigned char *o;
+    if (SSL_select_next_proto(&o, outlen, c->alpn, (unsigned)c->alpn_len, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without one */
+    *out = o;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int readable(const char *path) {
+    return path && access(path, R_OK) < 0 ? -errno : 0;
+}
+
+/* A certificate chain (leaf first) and a key from PEM text. */
+static bool use_pem(SSL_CTX *s, const char *cert, const char *key) {
+    bool ok = true;
+    if (cert) {
+        BIO *b = BIO_new_mem_buf(cert, -1);
+        X509 *x = b ? PEM_read_bio_X509_AUX(b, NULL, NULL, NULL) : NULL;
+        ok = x && SSL_CTX_use_certificate(s, x) == 1;
+        X509_free(x);
+        SSL_CTX_clear_chain_certs(s);
+        X509 *ca;
+        while (ok && (ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+            if (!SSL_CTX_add0_chain_cert(s, ca)) {
+                X509_free(ca);
+                ok = false;
+            }
+        BIO_free(b);
+    }
+    if (ok && key) {
+        BIO *b = BIO_new_mem_buf(key, -1);
+        EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+        ok = k && SSL_CTX_use_PrivateKey(s, k) == 1;
+        EVP_PKEY_free(k);
+        BIO_free(b);
+    }
+    return ok;
+}
+
+static bool add_ca_pem(SSL_CTX *s, const char *pem) {
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    if (!b) return false;
+    X509_STORE *store = SSL_CTX_get_cert_store(s);
+    X509 *x;
+    int n = 0;
+    bool ok = true;
+    while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        ok = X509_STORE_add_cert(store, x) == 1;
+        X509_free(x);
+        n++;
+    }
+    BIO_free(b);
+    return ok && n > 0;
+}
+
+int tide_tls_ctx_new(tide_tls_ctx_t **out, const tide_tls_ctx_opts_t *o) {
+    if (!out || !o) return -EINVAL;
+    if (o->role != TIDE_TLS_CLIENT && o->role != TIDE_TLS_SERVER) return -EINVAL;
+    if (o->min_version && o->min_version != TIDE_TLS_1_2 && o->min_version != TIDE_TLS_1_3)
+        return -EINVAL;
+    bool has_cert = o->cert_file || o->cert_pem;
+    bool has_key = o->key_file || o->key_pem;
+    if (has_cert != has_key || (o->role == TIDE_TLS_SERVER && !has_cert)) return -EINVAL;
+    if ((o->cert_file && o->cert_pem) || (o->key_file && o->key_pem)) return -EINVAL;
+    int r;
+    if ((r = readable(o->cert_file)) < 0 || (r = readable(o->key_file)) < 0 ||
+        (r = readable(o->ca_file)) < 0 || (r = readable(o->ca_dir)) < 0)
+        return r;
+
+    tide_tls_ctx_t *c = tide__calloc(sizeof *c);
+    if (!c) return -ENOMEM;
+    c->role = o->role;
+    c->verify = o->role == TIDE_TLS_CLIENT && !o->insecure;
+    atomic_init(&c->refs, 1);
+    if (o->role == TIDE_TLS_SERVER && o->alpn &&
+        (r = alpn_encode(o->alpn, &c->alpn, &c->alpn_len)) < 0)
+        goto fail_c;
+    ERR_clear_error();
+    r = -ENOMEM;
+    c->ssl = SSL_CTX_new(o->role == TIDE_TLS_SERVER ? TLS_server_method() : TLS_client_method());
+    if (!c->ssl) goto fail_err;
+    SSL_CTX *s = c->ssl;
+    r = -EINVAL;
+    if (!SSL_CTX_set_min_proto_version(s, o->min_version ? o->min_version : TLS1_2_VERSION))
+        goto fail_err;
+    SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (o->cert_file && SSL_CTX_use_certificate_chain_file(s, o->cert_file) != 1) goto fail_err;
+    if (o->key_file && SSL_CTX_use_PrivateKey_file(s, o->key_file, SSL_FILETYPE_PEM) != 1)
+        goto fail_err;
+    if ((o->cert_pem || o->key_pem) && !use_pem(s, o->cert_pem, o->key_pem)) goto fail_err;
+    if (has_cert && SSL_CTX_check_private_key(s) != 1) goto fail_err;
+    if ((o->ca_file || o->ca_dir) && SSL_CTX_load_verify_locations(s, o->ca_file, o->ca_dir) != 1)
+        goto fail_err;
+    if (o->ca_pem && !add_ca_pem(s, o->ca_pem)) goto fail_err;
+    if (o->role == TIDE_TLS_CLIENT && !o->ca_file && !o->ca_dir && !o->ca_pem &&
+        SSL_CTX_set_default_verify_paths(s) != 1)
+        goto fail_err;
+    if (o->role == TIDE_TLS_CLIENT)
+        SSL_CTX_set_verify(s, c->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    else if (o->verify_peer)
+        SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    if (c->alpn) SSL_CTX_set_alpn_select_cb(s, alpn_select, c);
+    ERR_clear_error();
+    *out = c;
+    return 0;
+fail_err:
+    if (o->errbuf && o->errlen) {
+        unsigned long e = ERR_peek_error();
+        if (e) ERR_error_string_n(e, o->errbuf, o->errlen);
+        else snprintf(o->errbuf, o->errlen, "%s", r == -ENOMEM ? "out of memory" : "invalid");
+    }
+    ERR_clear_error();
+    SSL_CTX_free(c->ssl);
+    if (c->alpn) tide__free(c->alpn, c->alpn_len);
+fail_c:
+    tide__free(c, sizeof *c);
+    return r;
+}
+
+void tide_tls_ctx_free(tide_tls_ctx_t *ctx) {
+    if (ctx) ctx_unref(ctx);
+}
