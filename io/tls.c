@@ -160,7 +160,7 @@ static int handshake(tide_tls_t *t) {
             const unsigned char *p;
             unsigned len;
             SSL_get0_alpn_selected(t->ssl, &p, &len);
-            memcpy(t->alpn, p, len); /* len < 256: ALPN names are at most 255 bytes */
+            if (len) memcpy(t->alpn, p, len); /* len < 256: ALPN names are 255 bytes at most */
             t->alpn[len] = '\0';
             t->handshaken = true;
         } else if (e == SSL_ERROR_WANT_READ && (r = fill_in(t)) < 0) {

@@ -209,11 +209,28 @@ Test(https, fetch_verifies_against_the_given_ca_and_refuses_without_it, .timeout
 
 /* ---- streamed bodies ------------------------------------------------------------------- */
 
-#define BIG_BODY ((uint64_t)50 * 1024 * 1024)
 /* What may be in flight between the server's writes and the callback: the two sockets'
- * kernel buffers (a few MB each on loopback), curl's buffer and our two. The body is 50 MB:
- * buffering it whole would show. */
-#define IN_FLIGHT_MAX ((uint64_t)24 * 1024 * 1024)
+ * kernel buffers (at most tcp_wmem's and tcp_rmem's maximum: up to 32 MB on some machines),
+ * curl's buffer and our two, plus a margin. The body is 16 MB more (and at least 50 MB):
+ * with the callback slow at first, buffering it whole would show. */
+static uint64_t in_flight_max, big_body;
+
+static uint64_t sysctl_max(const char *path) {
+    unsigned long long lo, def, max = 0;
+    FILE *f = fopen(path, "r");
+    if (!f || fscanf(f, "%llu %llu %llu", &lo, &def, &max) != 3) max = 8 << 20;
+    if (f) fclose(f);
+    return max;
+}
+
+static void big_sizes(void) {
+    in_flight_max = sysctl_max("/proc/sys/net/ipv4/tcp_rmem") +
+                    sysctl_max("/proc/sys/net/ipv4/tcp_wmem") + 2 * TIDE_HTTP_CHUNK + (1 << 20);
+    big_body = in_flight_max + (16 << 20);
+    if (big_body < ((uint64_t)50 << 20)) big_body = (uint64_t)50 << 20;
+}
+#define BIG_BODY big_body
+#define IN_FLIGHT_MAX in_flight_max
 
 typedef struct sink {
     uint64_t got;          /* body bytes received */
@@ -293,6 +310,7 @@ static int stream_big(void *arg) {
 Test(https, fifty_megabytes_streamed_to_a_slow_callback_in_bounded_memory, .timeout = 240) {
     tt_pki_make(&pki);
     table_fill();
+    big_sizes();
     tt_run(stream_big, NULL, 2);
     tt_pki_free(&pki);
 }
@@ -300,6 +318,7 @@ Test(https, fifty_megabytes_streamed_to_a_slow_callback_in_bounded_memory, .time
 Test(https, fifty_megabytes_streamed_over_tls, .timeout = 240) {
     tt_pki_make(&pki);
     table_fill();
+    big_sizes();
     tt_run(stream_big, "tls", 2);
     tt_pki_free(&pki);
 }
