@@ -49,8 +49,9 @@ typedef struct server {
     uint16_t port;
     tide_tls_ctx_t *ctx;      /* NULL: plain HTTP */
     tide_task_t acceptor;
-    _Atomic uint64_t sent;    /* body bytes of /big handed to the connection */
+    _Atomic uint64_t sent;    /* body bytes of /big handed (or about to be) to the connection */
     _Atomic int requests;
+    _Atomic int live;         /* connection tasks not finished yet */
 } server_t;
 
 static server_t srv;
@@ -71,6 +72,7 @@ static int serve_conn(void *arg) {
     conn_t c = {.tcp = arg};
     if (srv.ctx && tide_tls_accept(&c.tls, c.tcp, srv.ctx) < 0) {
         tide_tcp_close(c.tcp); /* a client that refused our certificate, say */
+        atomic_fetch_sub(&srv.live, 1);
         return 0;
     }
     char req[8192];
@@ -95,9 +97,9 @@ static int serve_conn(void *arg) {
             size_t off = at % TABLE_SIZE, k = TABLE_SIZE - off;
             if (k > 65536) k = 65536;
             if (k > len - at) k = (size_t)(len - at);
+            atomic_fetch_add(&srv.sent, k); /* counted first: never below what arrived */
             if (c_write(&c, table + off, k) < 0) goto out; /* the client went away */
             at += k;
-            atomic_fetch_add(&srv.sent, k);
         }
     } else {
         bool hello = strcmp(path, "/hello") == 0;
@@ -111,6 +113,7 @@ static int serve_conn(void *arg) {
 out:
     if (c.tls) tide_tls_close(c.tls);
     else tide_tcp_close(c.tcp);
+    atomic_fetch_sub(&srv.live, 1);
     return 0;
 }
 
@@ -121,6 +124,7 @@ static int accept_loop(void *arg) {
         int r = tide_tcp_accept(srv.listener, &c, NULL);
         if (r == -ECANCELED) return 0;
         cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
+        atomic_fetch_add(&srv.live, 1);
         cr_assert_eq(tide_spawn_opts(NULL, serve_conn, c, &so), 0);
     }
 }
@@ -147,7 +151,11 @@ static void server_stop(void) {
     cr_assert_eq(tide_join(srv.acceptor, &st), 0);
     cr_assert_eq(st, 0);
     cr_assert_eq(tide_tcp_close(srv.listener), 0);
-    tide_tls_ctx_free(srv.ctx); /* connections still closing keep it alive */
+    /* Connections end when their clients close (every answer says Connection: close). */
+    int64_t until = tide_now() + TT_SLACK(TIDE_SEC(10));
+    while (atomic_load(&srv.live) > 0 && tide_now() < until) tide_sleep(TIDE_MSEC(1));
+    cr_assert_eq(atomic_load(&srv.live), 0);
+    tide_tls_ctx_free(srv.ctx);
     srv.ctx = NULL;
 }
 

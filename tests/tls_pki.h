@@ -13,6 +13,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer and OpenSSL: libcrypto and libssl are not instrumented, so their own
+ * synchronisation through atomics is invisible to TSan (the lock-free `ex_cached` acquire
+ * check in x509v3_cache_extensions, crypto/x509/v3_purp.c, see openssl/openssl#6996 and
+ * #32609), and it reports races on certificate data that a shared context's handshakes read
+ * concurrently. Only reports with a libcrypto or libssl frame are suppressed; tide's own code
+ * stays checked. */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void) {
+    return "race:libcrypto.so.3\nrace:libssl.so.3\n";
+}
+#endif
+
 typedef struct tt_pki {
     char *ca_pem;          /* the test CA's certificate: what clients trust */
     char *cert_pem;        /* server certificate: CN and SAN localhost, SAN IP 127.0.0.1 */
