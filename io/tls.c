@@ -33,6 +33,7 @@
                                 NET_RBUF below) */
 #define NET_RBUF 20480       /* network -> OpenSSL: holds the largest record whole */
 #define NET_WBUF (2 * RECORD_WIRE + 2048) /* OpenSSL -> network: two records per send */
+#define ALERT_TIMEOUT TIDE_MSEC(100) /* at most this long to send a failure's alert */
 
 struct tide_tls_ctx {
     SSL_CTX *ssl;            /* OpenSSL's context */
@@ -106,6 +107,15 @@ static int flush_out(tide_tls_t *t) {
     }
 }
 
+/* After a failure: send the alert that tells the peer why, if it goes out promptly (a peer
+ * that reads nothing must not hold the caller). */
+static void flush_alert(tide_tls_t *t) {
+    tide_scope_t scope;
+    tide_timeout_begin(&scope, ALERT_TIMEOUT);
+    (void)flush_out(t);
+    tide_scope_end(&scope);
+}
+
 /* Hand OpenSSL what the connection has (waiting for it): 0, or the error of tide_tcp_read
  * (nothing was consumed). At end of stream OpenSSL is told, and its next call fails. */
 static int fill_in(tide_tls_t *t) {
@@ -151,7 +161,7 @@ static int handshake(tide_tls_t *t) {
         int e = ret == 1 ? SSL_ERROR_NONE : need(t, ret);
         if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
             int r = failure(t, e);
-            flush_out(t); /* the alert that tells the peer why, if it can go */
+            flush_alert(t);
             return r;
         }
         int r = flush_out(t);
