@@ -107,6 +107,9 @@ int tide_tls_ctx_new(tide_tls_ctx_t **out, const tide_tls_ctx_opts_t *o) {
     if (o->role != TIDE_TLS_CLIENT && o->role != TIDE_TLS_SERVER) return -EINVAL;
     if (o->min_version && o->min_version != TIDE_TLS_1_2 && o->min_version != TIDE_TLS_1_3)
         return -EINVAL;
+    if (o->max_version && o->max_version != TIDE_TLS_1_2 && o->max_version != TIDE_TLS_1_3)
+        return -EINVAL;
+    if (o->max_version && o->max_version < o->min_version) return -EINVAL;
     bool has_cert = o->cert_file || o->cert_pem;
     bool has_key = o->key_file || o->key_pem;
     if (has_cert != has_key || (o->role == TIDE_TLS_SERVER && !has_cert)) return -EINVAL;
@@ -130,7 +133,8 @@ int tide_tls_ctx_new(tide_tls_ctx_t **out, const tide_tls_ctx_opts_t *o) {
     if (!c->ssl) goto fail_err;
     SSL_CTX *s = c->ssl;
     r = -EINVAL;
-    if (!SSL_CTX_set_min_proto_version(s, o->min_version ? o->min_version : TLS1_2_VERSION))
+    if (!SSL_CTX_set_min_proto_version(s, o->min_version ? o->min_version : TLS1_2_VERSION) ||
+        !SSL_CTX_set_max_proto_version(s, o->max_version))
         goto fail_err;
     SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(s, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

@@ -661,6 +661,9 @@ static int bad_input(void *arg) {
     cr_assert_eq(tide_tls_ctx_new(&ctx, &o), -EINVAL);
     o = (tide_tls_ctx_opts_t){.role = TIDE_TLS_CLIENT, .min_version = 0x0301};
     cr_assert_eq(tide_tls_ctx_new(&ctx, &o), -EINVAL); /* TLS 1.0: no */
+    o = (tide_tls_ctx_opts_t){.role = TIDE_TLS_CLIENT, .min_version = TIDE_TLS_1_3,
+                              .max_version = TIDE_TLS_1_2};
+    cr_assert_eq(tide_tls_ctx_new(&ctx, &o), -EINVAL);
     o = (tide_tls_ctx_opts_t){.role = TIDE_TLS_SERVER, .cert_file = "/nonexistent/cert.pem",
                               .key_file = pki.key_file};
     cr_assert_eq(tide_tls_ctx_new(&ctx, &o), -ENOENT);
@@ -738,5 +741,123 @@ static int bad_input(void *arg) {
 Test(tls, bad_input_gets_clear_errors) {
     tt_pki_make(&pki);
     tt_run(bad_input, NULL, 2);
+    tt_pki_free(&pki);
+}
+
+/* ---- TLS 1.2, versions, client certificates -------------------------------------------- */
+
+typedef struct hs {
+    tide_tcp_t *tcp;
+    tide_tls_ctx_t *ctx;
+    tide_tls_t *t;
+    int r;
+} hs_t;
+
+static int server_hs(void *arg) {
+    hs_t *h = arg;
+    cr_assert_eq(tide_tls_server(&h->t, h->tcp, h->ctx), 0);
+    h->r = tide_tls_handshake(h->t);
+    return 0;
+}
+
+/* Handshake cctx against sctx over a fresh connection; both streams stay open. */
+static void handshake_both(tide_tls_ctx_t *cctx, tide_tls_ctx_t *sctx, hs_t *c, hs_t *s) {
+    tide_tcp_t *ct, *st;
+    tcp_pair(&ct, &st);
+    *s = (hs_t){.tcp = st, .ctx = sctx};
+    *c = (hs_t){.tcp = ct, .ctx = cctx};
+    tide_task_t task;
+    cr_assert_eq(tide_spawn(&task, server_hs, s), 0);
+    tide_tls_opts_t o = {.server_name = "localhost"};
+    cr_assert_eq(tide_tls_client(&c->t, ct, cctx, &o), 0);
+    c->r = tide_tls_handshake(c->t);
+    cr_assert_eq(tide_join(task, NULL), 0);
+}
+
+static tide_tls_ctx_t *ctx_of(tide_tls_ctx_opts_t o) {
+    tide_tls_ctx_t *c;
+    int r = tide_tls_ctx_new(&c, &o);
+    cr_assert_eq(r, 0, "%s", tide_strerror(r));
+    return c;
+}
+
+static int versions_and_client_certs(void *arg) {
+    tide_tls_ctx_t *server = server_ctx(pki.cert_pem, pki.key_pem, NULL);
+    tide_tls_ctx_t *client12 = ctx_of((tide_tls_ctx_opts_t){
+        .role = TIDE_TLS_CLIENT, .ca_pem = pki.ca_pem, .max_version = TIDE_TLS_1_2});
+    hs_t c, s;
+
+    /* TLS 1.2 end to end: a megabyte each way, then close_notify both ways. */
+    handshake_both(client12, server, &c, &s);
+    cr_assert_eq(c.r, 0, "%s", tide_tls_error(c.t));
+    cr_assert_eq(s.r, 0);
+    cr_assert_str_eq(tide_tls_version(c.t), "TLSv1.2");
+    cr_assert_str_eq(tide_tls_version(s.t), "TLSv1.2");
+    big_t w = {c.t, 3}, rd = {s.t, 3};
+    tide_task_t tw;
+    cr_assert_eq(tide_spawn(&tw, big_write, &w), 0);
+    cr_assert_eq(big_read(&rd), 0);
+    cr_assert_eq(tide_join(tw, NULL), 0);
+    char buf[16];
+    cr_assert_eq(tide_tls_write_all(s.t, "12", 2, NULL), 2);
+    cr_assert_eq(tide_tls_shutdown(s.t), 0);
+    cr_assert_eq(read_exact(c.t, buf, 2), 2);
+    cr_assert_eq(tide_tls_read(c.t, buf, sizeof buf), 0);
+    cr_assert_eq(tide_tls_shutdown(c.t), 0);
+    cr_assert_eq(tide_tls_read(s.t, buf, sizeof buf), 0);
+    cr_assert_eq(tide_tls_close(c.t), 0);
+    cr_assert_eq(tide_tls_close(s.t), 0);
+
+    /* No common version: both sides fail the handshake. */
+    tide_tls_ctx_t *server13 = ctx_of((tide_tls_ctx_opts_t){
+        .role = TIDE_TLS_SERVER, .cert_pem = pki.cert_pem, .key_pem = pki.key_pem,
+        .min_version = TIDE_TLS_1_3});
+    handshake_both(client12, server13, &c, &s);
+    cr_assert_eq(c.r, -EPROTO, "%s", tide_strerror(c.r));
+    cr_assert_eq(s.r, -EPROTO, "%s", tide_strerror(s.r));
+    cr_assert(strstr(tide_tls_error(s.t), "protocol"), "%s", tide_tls_error(s.t));
+    cr_assert_eq(tide_tls_close(c.t), 0);
+    cr_assert_eq(tide_tls_close(s.t), 0);
+
+    /* Client certificates: required and verified by the server. */
+    tide_tls_ctx_t *mtls = ctx_of((tide_tls_ctx_opts_t){
+        .role = TIDE_TLS_SERVER, .cert_pem = pki.cert_pem, .key_pem = pki.key_pem,
+        .ca_pem = pki.ca_pem, .verify_peer = 1});
+    tide_tls_ctx_t *with_cert = ctx_of((tide_tls_ctx_opts_t){
+        .role = TIDE_TLS_CLIENT, .ca_pem = pki.ca_pem, .cert_pem = pki.cert_pem,
+        .key_pem = pki.key_pem});
+    tide_tls_ctx_t *rogue_cert = ctx_of((tide_tls_ctx_opts_t){
+        .role = TIDE_TLS_CLIENT, .ca_pem = pki.ca_pem, .cert_pem = pki.rogue_cert_pem,
+        .key_pem = pki.rogue_key_pem});
+    tide_tls_ctx_t *no_cert = client_ctx(pki.ca_pem, 0);
+    handshake_both(with_cert, mtls, &c, &s);
+    cr_assert_eq(c.r, 0);
+    cr_assert_eq(s.r, 0, "%s", tide_tls_error(s.t));
+    cr_assert_eq(tide_tls_verify_result(s.t), X509_V_OK);
+    cr_assert_eq(tide_tls_close(c.t), 0);
+    cr_assert_eq(tide_tls_close(s.t), 0);
+    tide_tls_ctx_t *bad[] = {rogue_cert, no_cert};
+    for (int i = 0; i < 2; i++) {
+        handshake_both(bad[i], mtls, &c, &s);
+        cr_assert_eq(s.r, -EACCES, "%d: %s: %s", i, tide_strerror(s.r), tide_tls_error(s.t));
+        /* TLS 1.3: the client is done before the server judges it; it hears the alert. */
+        ssize_t n = c.r < 0 ? c.r : tide_tls_read(c.t, buf, sizeof buf);
+        cr_assert_eq(n, -EPROTO, "%d: %s", i, tide_strerror((int)n));
+        cr_assert_eq(tide_tls_close(c.t), 0);
+        cr_assert_eq(tide_tls_close(s.t), 0);
+    }
+    tide_tls_ctx_free(server);
+    tide_tls_ctx_free(server13);
+    tide_tls_ctx_free(client12);
+    tide_tls_ctx_free(mtls);
+    tide_tls_ctx_free(with_cert);
+    tide_tls_ctx_free(rogue_cert);
+    tide_tls_ctx_free(no_cert);
+    return 0;
+}
+
+Test(tls, tls12_version_limits_and_client_certificates) {
+    tt_pki_make(&pki);
+    tt_run(versions_and_client_certs, NULL, 2);
     tt_pki_free(&pki);
 }

@@ -75,6 +75,7 @@ typedef struct tide_tls_ctx_opts {
     int insecure;            /* client: do not verify the server (for tests; never in prod) */
     int verify_peer;         /* server: require a client certificate signed by the CAs */
     int min_version;         /* lowest protocol accepted: 0 or TIDE_TLS_1_2, TIDE_TLS_1_3 */
+    int max_version;         /* highest: 0 (the newest OpenSSL has), TIDE_TLS_1_2, TIDE_TLS_1_3 */
     const char *const *alpn; /* server: the protocols it speaks ("h2", "http/1.1"), in order
                                 of preference, NULL-terminated; the first the client also
                                 offers is chosen, none if they share none */
@@ -84,7 +85,7 @@ typedef struct tide_tls_ctx_opts {
 
 /* A context: the configuration and certificates shared by many streams. Clients without
  * ca_file / ca_dir / ca_pem trust the system's CAs. Works outside a task too.
- * -EINVAL (NULL out or opts, bad role or version, a server without certificate, a certificate
+ * -EINVAL (NULL out or opts, bad role or versions, a server without certificate, a certificate
  * or key that does not parse or match, a bad ALPN list), -ENOENT (a file or directory that
  * does not exist or cannot be read), -ENOMEM. */
 int tide_tls_ctx_new(tide_tls_ctx_t **out, const tide_tls_ctx_opts_t *opts);
