@@ -191,6 +191,12 @@ ssize_t tide_tls_read(tide_tls_t *t, void *buf, size_t len) {
     size_t got = 0;
     while (len > 0 && !t->peer_closed) {
         if ((r = t->fatal) < 0) break;
+        if (!got && !t->tcp_eof && !SSL_has_pending(t->ssl) && BIO_ctrl_pending(t->inner) == 0 &&
+            BIO_ctrl_pending(t->net) == 0) {
+            /* Nothing buffered anywhere: OpenSSL could only answer WANT_READ. */
+            if ((r = fill_in(t)) < 0) break;
+            continue;
+        }
         ERR_clear_error();
         size_t n = 0;
         int ok = SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n);
