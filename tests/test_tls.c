@@ -374,6 +374,21 @@ Test(tls, sni_seen_by_server_and_alpn_negotiated) {
 
 /* ---- deadlines and cancellation -------------------------------------------------------- */
 
+typedef struct silent {
+    tide_tcp_t *tcp;
+    tide_tls_ctx_t *ctx;
+} silent_t;
+
+static int connect_silent(void *arg) {
+    silent_t *s = arg;
+    tide_tls_t *t = NULL;
+    tide_tls_opts_t o = {.server_name = "localhost"};
+    int r = tide_tls_connect(&t, s->tcp, s->ctx, &o);
+    cr_assert_null(t);
+    cr_assert_eq(tide_tcp_close(s->tcp), 0); /* still ours after the failure */
+    return r;
+}
+
 static int handshake_deadline(void *arg) {
     tide_tls_ctx_t *cctx = client_ctx(pki.ca_pem, 0);
     tide_tls_ctx_t *sctx = server_ctx(pki.cert_pem, pki.key_pem, NULL);
@@ -406,6 +421,18 @@ static int handshake_deadline(void *arg) {
     cr_assert_eq(tide_tcp_close(c2), 0);
     cr_assert_eq(tide_tcp_close(s2), 0);
 
+    /* A handshake cancelled while it waits for the server. */
+    tcp_pair(&c2, &s2);
+    silent_t sc = {c2, cctx};
+    tide_task_t task;
+    cr_assert_eq(tide_spawn(&task, connect_silent, &sc), 0);
+    tide_sleep(TIDE_MSEC(20));
+    cr_assert_eq(tide_cancel(task), 0);
+    int status;
+    cr_assert_eq(tide_join(task, &status), 0);
+    cr_assert_eq(status, -ECANCELED, "%s", tide_strerror(status));
+    cr_assert_eq(tide_tcp_close(s2), 0);
+
     /* A cut handshake goes on where it stopped once the peer answers. */
     tcp_pair(&c, &s);
     cr_assert_eq(tide_tls_client(&t, c, cctx, &o), 0);
@@ -426,7 +453,7 @@ static int handshake_deadline(void *arg) {
     return 0;
 }
 
-Test(tls, handshake_deadline_with_silent_peer_leaks_nothing) {
+Test(tls, handshake_deadline_or_cancel_with_silent_peer_leaks_nothing) {
     tt_pki_make(&pki);
     tt_run(handshake_deadline, NULL, 2);
     tt_pki_free(&pki);
