@@ -35,8 +35,7 @@
  *   -ECONNRESET    the TCP connection was reset, or closed during the handshake;
  *   -ECONNABORTED  the peer closed the TCP connection without a close_notify after the
  *                  handshake: the data may have been truncated (an attacker can do this);
- *   -EPIPE         write after tide_tls_shutdown, or after the peer's close_notify ended a
- *                  write failure;
+ *   -EPIPE         write after tide_tls_shutdown (and the TCP errors of a peer gone);
  *   -EBUSY         another task is inside a call on the same stream;
  *   -EINVAL, -ENOMEM, -EPERM (not in a task).
  * tide_tls_error returns OpenSSL's text for the last failure, for logs. */
@@ -86,8 +85,8 @@ typedef struct tide_tls_ctx_opts {
 /* A context: the configuration and certificates shared by many streams. Clients without
  * ca_file / ca_dir / ca_pem trust the system's CAs. Works outside a task too.
  * -EINVAL (NULL out or opts, bad role or versions, a server without certificate, a certificate
- * or key that does not parse or match, a bad ALPN list), -ENOENT (a file or directory that
- * does not exist or cannot be read), -ENOMEM. */
+ * or key that does not parse or match, a bad ALPN list), -ENOENT / -EACCES (a file or
+ * directory that does not exist or cannot be read), -ENOMEM. */
 int tide_tls_ctx_new(tide_tls_ctx_t **out, const tide_tls_ctx_opts_t *opts);
 
 /* Release the caller's reference; streams made from ctx keep it alive until they close. */
@@ -103,9 +102,9 @@ typedef struct tide_tls_opts {
 
 /* Wrap a connected tcp as the client (or server) side of a TLS stream, without I/O: the
  * stream owns tcp from then on (tide_tls_close closes it). The handshake happens in
- * tide_tls_handshake, or in the first read or write. opts may be NULL (servers ignore it).
- * -EINVAL (NULL argument, ctx of the other role, missing or bad server_name, bad ALPN),
- * -ENOMEM (tcp is then still the caller's). */
+ * tide_tls_handshake, or in the first read or write. opts may be NULL when the context does
+ * not verify. -EINVAL (NULL argument, ctx of the other role, missing or bad server_name, bad
+ * ALPN), -ENOMEM; on failure tcp is still the caller's. */
 int tide_tls_client(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx,
                     const tide_tls_opts_t *opts);
 int tide_tls_server(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx);
