@@ -3,15 +3,39 @@
  * handle (io/http_loop.c), then turn curl's outcome into a status, headers and a body.
  *
  * curl's write and header callbacks run on the driver thread while the task is parked: they
- * append to the response the task handed in, which nothing else touches meanwhile. */
+ * append to the response the task handed in, which nothing else touches meanwhile.
+ *
+ * A streamed body (req->on_body) must reach user code on the task instead, while the transfer
+ * goes on: a helper task (the pump) runs the transfer on the driver and waits for its end,
+ * the requesting task loops taking filled buffers and calling on_body. Two buffers of
+ * TIDE_HTTP_CHUNK: the driver fills one while the task works on the other; when the one being
+ * filled cannot take curl's next piece, the write callback pauses the transfer, and the task,
+ * once it has taken that buffer, asks the driver to resume it. So memory is bounded and a slow
+ * consumer stops reading the socket, which slows the server down. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 
 #include "http_internal.h"
+#include "platform.h"
 #include "sys_internal.h"
 #include "tide/http.h"
+
+/* A streamed body on its way from the driver to the task. */
+typedef struct stream {
+    tide__spin_t lock;     /* guards the fields below it, between the driver and the task */
+    char *fill;            /* the buffer the driver fills (TIDE_HTTP_CHUNK bytes) */
+    size_t len;            /* bytes in it */
+    int status;            /* the response status when they came */
+    bool paused;           /* the driver paused the transfer: resume it after taking fill */
+    bool done;             /* the transfer ended (the pump's run returned) */
+    bool waiting;          /* the task is parked on waker */
+    tide_waker_t waker;    /* the requesting task */
+    char *spare;           /* task only: the buffer on_body works on */
+    size_t total;          /* driver only: body bytes so far (for max_body) */
+} stream_t;
 
 /* A transfer's context for curl's callbacks. */
 typedef struct fetch {
@@ -19,6 +43,7 @@ typedef struct fetch {
     tide_http_response_t *res; /* where the response goes */
     size_t max_body;           /* 0: no limit */
     int cb_err;                /* why a callback stopped the transfer (-EFBIG, -ENOMEM) */
+    stream_t stream;           /* with req->on_body */
 } fetch_t;
 
 /* ---- callbacks (driver thread) --------------------------------------------------------- */
@@ -53,6 +78,39 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
     memcpy(res->body + res->body_len, data, len);
     res->body_len += len;
     res->body[res->body_len] = '\0';
+    return len;
+}
+
+/* The streaming write callback: into the fill buffer, or pause until the task takes it. */
+static size_t on_body_stream(char *data, size_t size, size_t n, void *arg) {
+    fetch_t *f = arg;
+    stream_t *s = &f->stream;
+    size_t len = size * n;
+    if (f->max_body && s->total + len > f->max_body) {
+        f->cb_err = -EFBIG;
+        return 0;
+    }
+    if (len > TIDE_HTTP_CHUNK) { /* curl passes at most CURL_MAX_WRITE_SIZE (16 KB) */
+        f->cb_err = -EIO;
+        return 0;
+    }
+    long status = 0;
+    curl_easy_getinfo(f->x.easy, CURLINFO_RESPONSE_CODE, &status);
+    tide__spin_lock(&s->lock);
+    if (s->len + len > TIDE_HTTP_CHUNK) {
+        s->paused = true; /* the task has not taken the buffer yet: it will resume us */
+        tide__spin_unlock(&s->lock);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    memcpy(s->fill + s->len, data, len);
+    s->len += len;
+    s->status = (int)status;
+    if (s->waiting) {
+        s->waiting = false;
+        tide_wake(s->waker);
+    }
+    tide__spin_unlock(&s->lock);
+    s->total += len;
     return len;
 }
 
@@ -168,7 +226,7 @@ static int setup(fetch_t *f, const tide_http_request_t *req, CURLU *url,
     SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
     SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEFUNCTION, req->on_body ? on_body_stream : on_body);
     SET(CURLOPT_WRITEDATA, f);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, f);
@@ -193,8 +251,90 @@ static int setup(fetch_t *f, const tide_http_request_t *req, CURLU *url,
         SET(CURLOPT_MAXREDIRS, (long)req->max_redirects);
     }
     if (req->max_body) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
+    if (req->ca_file) SET(CURLOPT_CAINFO, req->ca_file);
+    if (req->ca_pem) {
+        struct curl_blob b = {.data = (void *)req->ca_pem, .len = strlen(req->ca_pem),
+                              .flags = CURL_BLOB_COPY};
+        SET(CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (req->ca_file || req->ca_pem) SET(CURLOPT_CAPATH, NULL); /* only these CAs */
+    if (req->insecure) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 #undef SET
     return ok ? 0 : -ENOMEM;
+}
+
+/* ---- streaming ------------------------------------------------------------------------- */
+
+static int pump(void *arg) {
+    fetch_t *f = arg;
+    stream_t *s = &f->stream;
+    int r = tide__http_run(&f->x);
+    tide__spin_lock(&s->lock);
+    s->done = true;
+    if (s->waiting) {
+        s->waiting = false;
+        tide_wake(s->waker);
+    }
+    tide__spin_unlock(&s->lock);
+    return r;
+}
+
+/* Run the transfer, handing the body to req->on_body as it comes: the transfer's result (as
+ * tide__http_run's), or the error of the callback or of the caller's wait. */
+static int run_streaming(fetch_t *f, const tide_http_request_t *req) {
+    stream_t *s = &f->stream;
+    tide_task_t p;
+    tide_spawn_opts_t so = {.name = "http body pump"};
+    int r = tide_spawn_opts(&p, pump, f, &so);
+    if (r < 0) return r;
+    int err = 0;
+    for (;;) {
+        tide__spin_lock(&s->lock);
+        if (s->len) {
+            char *mine = s->fill;
+            size_t n = s->len;
+            int status = s->status;
+            bool resume = s->paused;
+            s->fill = s->spare;
+            s->spare = mine;
+            s->len = 0;
+            s->paused = false;
+            tide__spin_unlock(&s->lock);
+            /* Resume first: the driver fills the other buffer while on_body runs. */
+            if (resume && (err = tide__http_unpause(&f->x)) < 0) break;
+            err = req->on_body(req->on_body_arg, status, mine, n);
+            if (err != 0) {
+                if (err > 0) err = -EINVAL; /* not an errno: the contract is 0 or negative */
+                break;
+            }
+            continue;
+        }
+        if (s->done) {
+            tide__spin_unlock(&s->lock);
+            break;
+        }
+        s->waker = tide_park_prepare();
+        s->waiting = true;
+        tide__spin_unlock(&s->lock);
+        int pr = tide_park_on("http body");
+        if (pr < 0) {
+            tide__spin_lock(&s->lock);
+            s->waiting = false;
+            tide__spin_unlock(&s->lock);
+            err = pr;
+            break;
+        }
+    }
+    if (err) tide_cancel(p); /* the pump withdraws the transfer from the driver */
+    tide_scope_t shield;
+    tide_shield_begin(&shield); /* f must outlive the pump's use of it */
+    int status = 0;
+    tide_join(p, &status);
+    tide_shield_end(&shield);
+    return err ? err : status;
 }
 
 /* ---- outcome --------------------------------------------------------------------------- */
@@ -288,6 +428,7 @@ int tide_http_fetch(const tide_http_request_t *req, tide_http_response_t *res) {
     if (res) memset(res, 0, sizeof *res);
     if (!req || !req->url || !res || (!req->body && req->body_len)) return -EINVAL;
     if (req->nheaders && !req->headers) return -EINVAL;
+    if (req->ca_file && access(req->ca_file, R_OK) < 0) return errno == ENOMEM ? -ENOMEM : -ENOENT;
     int r;
     tide__io_t *io = tide__sys_io(&r);
     if (!io) return r;
@@ -310,16 +451,27 @@ int tide_http_fetch(const tide_http_request_t *req, tide_http_response_t *res) {
     }
     r = setup(&f, req, url, headers);
     if (r < 0) goto out_easy;
+    if (req->on_body) {
+        f.stream.fill = tide__alloc(TIDE_HTTP_CHUNK);
+        f.stream.spare = tide__alloc(TIDE_HTTP_CHUNK);
+        if (!f.stream.fill || !f.stream.spare) {
+            r = -ENOMEM;
+            goto out_stream;
+        }
+    }
 
-    r = tide__http_run(&f.x);
+    r = req->on_body ? run_streaming(&f, req) : tide__http_run(&f.x);
     if (r == 0) r = outcome(&f);
-    if (r < 0) goto out_easy;
+    if (r < 0) goto out_stream;
     long status = 0;
     curl_easy_getinfo(f.x.easy, CURLINFO_RESPONSE_CODE, &status);
     res->status = (int)status;
     if (!res->body && reserve(&res->body, &res->body_cap, 0, 0) < 0) r = -ENOMEM;
     else res->body[res->body_len] = '\0';
     if (r == 0) r = parse_headers(res);
+out_stream:
+    if (f.stream.fill) tide__free(f.stream.fill, TIDE_HTTP_CHUNK);
+    if (f.stream.spare) tide__free(f.stream.spare, TIDE_HTTP_CHUNK);
 out_easy:
     curl_easy_cleanup(f.x.easy);
 out_headers:

@@ -29,6 +29,10 @@ tide__http_t *tide__http_get(tide_runtime_t *rt, tide__io_t *io);
  * (-ENOMEM). */
 int tide__http_run(tide__http_xfer_t *x);
 
+/* Resume a transfer whose write callback paused it (CURL_WRITEFUNC_PAUSE), on the driver;
+ * a no-op if it has ended. Waits for the driver: 0, or -ENOMEM. */
+int tide__http_unpause(tide__http_xfer_t *x);
+
 /* libcurl's process-wide initialisation, once. */
 void tide__http_global_init(void);
 

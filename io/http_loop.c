@@ -228,6 +228,34 @@ int tide__http_run(tide__http_xfer_t *x) {
     return tide__sys_run(io, &x->op, "http fetch");
 }
 
+/* An unpause request: the transfer it names is in the task's frame until this completes. */
+typedef struct unpause {
+    tide__io_op_t op;      /* first */
+    tide__http_xfer_t *x;  /* the paused transfer */
+} unpause_t;
+
+static void unpause_start(tide__io_op_t *op, uv_loop_t *loop) {
+    tide__http_xfer_t *x = ((unpause_t *)op)->x;
+    if (x->added) {
+        /* curl may deliver the held data (our write callback) and even finish the transfer
+         * from inside this call. */
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
+        drain_done(x->http);
+    }
+    tide__io_complete(op, 0);
+}
+
+int tide__http_unpause(tide__http_xfer_t *x) {
+    tide__io_t *io = atomic_load_explicit(&x->http->io, memory_order_relaxed);
+    unpause_t u = {.op = {.start = unpause_start}, .x = x};
+    /* Shielded: it is short, and a transfer left paused would never end. */
+    tide_scope_t shield;
+    tide_shield_begin(&shield);
+    int r = tide__sys_run(io, &u.op, "http unpause");
+    tide_shield_end(&shield);
+    return r;
+}
+
 /* ---- per-runtime state ----------------------------------------------------------------- */
 
 static void shutdown_start(tide__io_op_t *op, uv_loop_t *loop) {

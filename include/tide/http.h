@@ -28,8 +28,23 @@
  *   -EFBIG         the body exceeds req->max_body;
  *   -ELOOP         more redirects than req->max_redirects;
  *   -EPROTO        the server's reply is not valid HTTP, or a TLS handshake failed;
- *   -EACCES        the server's TLS certificate could not be verified;
+ *   -EACCES        the server's TLS certificate could not be verified (untrusted, expired,
+ *                  another name), or ca_file / ca_pem could not be used;
+ *   -ENOENT        also: ca_file does not exist or cannot be read;
+ *   an on_body error: what the callback returned, the transfer stopped;
  *   -EIO           any other transfer failure.
+ *
+ * https:// verifies the server's certificate and name against the system's CAs by default;
+ * req->ca_file or req->ca_pem trust other CAs instead (a private CA, a test's), and
+ * req->insecure turns verification off (tests only). A kept-alive connection is reused only by
+ * requests with the same TLS settings.
+ *
+ * Streaming bodies: with req->on_body set, the body is not buffered: the callback receives it
+ * chunk by chunk (at most TIDE_HTTP_CHUNK bytes each), called in the requesting task (never on
+ * the I/O driver thread, so it may block, take locks, write files with tide_fs_write...).
+ * Memory stays bounded whatever the body's size: while the callback holds on to a chunk, the
+ * driver fills one more buffer and then pauses the transfer (CURLPAUSE), so a slow consumer
+ * slows the server down through TCP's flow control instead of piling up the body.
  * A request that ends early (deadline, cancel) is removed from the loop at once: no handle,
  * descriptor or memory is left behind, and the connection it used is not reused. */
 #ifndef TIDE_HTTP_H
@@ -46,6 +61,10 @@ extern "C" {
 
 /* Connections to one host (scheme, name, port) open at once, per runtime. */
 #define TIDE_HTTP_MAX_HOST_CONNS 128
+
+/* The largest chunk an on_body callback receives at once (and the size of each of the two
+ * buffers a streaming request holds). */
+#define TIDE_HTTP_CHUNK ((size_t)128 * 1024)
 
 typedef struct tide_http_header {
     const char *name;  /* "Content-Type" (no ':', CR or LF) */
@@ -66,6 +85,17 @@ typedef struct tide_http_request {
     int64_t connect_timeout_ns;        /* connecting only; 0: curl's default (300 s) */
     unsigned max_redirects;            /* follow up to this many redirects; 0: do not follow */
     size_t max_body;                   /* refuse bodies larger than this (-EFBIG); 0: no limit */
+    const char *ca_file;               /* https: trust the CAs of this PEM bundle instead of
+                                          the system's */
+    const char *ca_pem;                /* https: or these, in memory (PEM text; copied) */
+    int insecure;                      /* https: do not verify the server's certificate nor
+                                          its name (for tests; never in production) */
+    int (*on_body)(void *arg, int status, const void *chunk, size_t len);
+                                       /* stream the body here instead of into res->body (see
+                                          above); status is the response's. Return 0 to go
+                                          on, or a negative errno to stop the transfer:
+                                          tide_http_fetch then returns it */
+    void *on_body_arg;                 /* its first argument */
 } tide_http_request_t;
 
 typedef struct tide_http_response {
@@ -73,7 +103,7 @@ typedef struct tide_http_response {
     tide_http_header_t *headers; /* headers of the final response, in order, as received */
     size_t nheaders;             /* how many */
     char *body;                  /* the body, NUL-terminated for convenience (never NULL
-                                    after success) */
+                                    after success; empty when it went to on_body) */
     size_t body_len;             /* its length */
     char *raw_headers;           /* private: storage behind headers[] */
     size_t raw_len;              /* private */
