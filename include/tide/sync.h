@@ -311,20 +311,29 @@ int tide_queue_task_done(tide_queue_t *q);
 int tide_queue_join(tide_queue_t *q);
 size_t tide_queue_size(tide_queue_t *q);
 
-/* ---- gather: wait for tasks and collect every status ----------------------------------------
- * statuses[i] (statuses may be NULL) receives task i's status; every handle is joined
- * (released) on return. On -ETIMEDOUT/-ECANCELED of the caller the tasks not yet finished
- * are cancelled and joined before returning (nothing is left running; their statuses are
- * filled too). With TIDE_GATHER_FAIL_FAST, the first task to fail (negative status) cancels
- * the others; gather still waits for all of them, and returns that first failure. Without
- * it, returns 0 and the statuses say who failed. The same handle given twice: the second
- * entry's status is -ESRCH.
+/* ---- gather: wait for tasks and collect every status (asyncio.gather) ---------------------
+ * statuses[i] (statuses may be NULL) receives task i's status and values[i] (values may be
+ * NULL) the value it set with tide_task_set_result (NULL if none), in argument order; every
+ * handle is joined (released) on return. On -ETIMEDOUT/-ECANCELED of the caller the tasks
+ * not yet finished are cancelled and joined before returning (nothing is left running; their
+ * statuses are filled too). Modes (at most one):
+ *   0 (asyncio's return_exceptions=True): wait for all; returns 0, the statuses say who
+ *     failed.
+ *   TIDE_GATHER_FAIL_FAST (a TaskGroup's rule): the first task to fail (negative status)
+ *     cancels the others; gather still waits for all of them, and returns that failure.
+ *   TIDE_GATHER_FIRST_ERROR (asyncio's default, return_exceptions=False): the first failure
+ *     is returned at once and the others keep running: the tasks that had ended are joined
+ *     (statuses filled), the others are NOT: their statuses[i] is -EINPROGRESS and their
+ *     handles stay valid, for the caller to join, cancel or detach.
  *
- * Returns 0; the first failure (FAIL_FAST); -ETIMEDOUT, -ECANCELED; -ESRCH if a handle is
- * released (checked first: then nothing was joined); -EINVAL (NULL tasks with n > 0, unknown
- * flags); -ENOMEM (FAIL_FAST with many tasks: nothing was joined). From a task or a thread. */
+ * Returns 0; the first failure (FAIL_FAST, FIRST_ERROR); -ETIMEDOUT, -ECANCELED; checked
+ * first, with nothing joined or cancelled: -ESRCH if a handle is released, -EINVAL if the
+ * same handle is given twice, NULL tasks with n > 0, unknown or two modes; -ENOMEM (FAIL_FAST
+ * or FIRST_ERROR with many tasks). From a task or a thread. */
 #define TIDE_GATHER_FAIL_FAST 1
+#define TIDE_GATHER_FIRST_ERROR 2
 int tide_gather(tide_task_t *tasks, size_t n, int *statuses, int flags);
+int tide_gather_results(tide_task_t *tasks, size_t n, int *statuses, void **values, int flags);
 
 /* ---- wait: asyncio.wait ----------------------------------------------------------------------
  * Waits until the condition holds or the caller's deadline passes; handles are NOT released
@@ -340,6 +349,13 @@ typedef enum tide_wait_mode {
     TIDE_ALL_COMPLETED = 3,
 } tide_wait_mode_t;
 int tide_wait(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, uint8_t *done);
+/* asyncio's `done, pending = await asyncio.wait(...)`: tide_wait that splits the handles into
+ * two arrays (each with room for n; either may be NULL), done[0..*ndone) and pending[0..n -
+ * *ndone), both in the order of tasks. The sets and *ndone are filled on success and on
+ * -ETIMEDOUT/-ECANCELED alike (so a deadline reads like asyncio.wait's timeout); returns the
+ * number done, or the errors of tide_wait. */
+int tide_wait_sets(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, tide_task_t *done,
+                   tide_task_t *pending, size_t *ndone);
 
 /* ---- select: wait on several operations; exactly one fires -----------------------------------
  * Returns the index of the case that fired -- its operation completed, and only its: the
