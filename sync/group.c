@@ -5,7 +5,8 @@
  * the last child to end wakes the waiter. So waiting costs O(1) per child, whatever the
  * order children end in. The group keeps each child's handle (to cancel it, and to join it
  * so its record is released); finished children are reaped as new ones are spawned, so a
- * long-lived group does not grow. */
+ * long-lived group does not grow. A child spawned with a handle for the caller (kept) is
+ * waited for but not joined: its status and value stay for the caller's tide_join_result. */
 #include "waitq.h"
 
 typedef struct child {
@@ -16,6 +17,7 @@ typedef struct child {
     void *arg;
     tide_task_t task;        /* its handle (NONE until spawn returned) */
     bool finished;           /* fn returned (the wrapper is about to end) */
+    bool kept;               /* the caller holds the handle and joins it, not the group */
     int pending;             /* of {fn returned, spawn returned}, how many have not: it
                                 counts as live until both have (then it can be joined) */
 } child_t;
@@ -81,7 +83,10 @@ static int child_main(void *arg) {
     int st = c->fn(c->arg);
     tide__sync_lock(&g->lock);
     c->finished = true;
-    if (st < 0 && !g->error) {
+    /* A child cancelled on its own (through its handle) is not a failure of the group, as
+     * in asyncio; one cancelled by the group found g->error already set. */
+    bool cancelled_alone = st == -ECANCELED && tide_cancelled();
+    if (st < 0 && !cancelled_alone && !g->error) {
         g->error = st;
         cancel_live(g);
     }
@@ -95,21 +100,23 @@ static void reap(tide_group_t *g, bool all) {
     for (;;) {
         tide__sync_lock(&g->lock);
         child_t *c = g->finished;
-        while (c && !all && tide_task_done(c->task) != 1) c = c->next;
+        while (c && !all && tide_task_done(c->task) == 0) c = c->next;
         if (c) list_remove(&g->finished, c);
         tide__sync_unlock(&g->lock);
         if (!c) return;
-        /* all: the wrapper may still be on its way out; this join waits for that moment */
+        /* all: the wrapper may still be on its way out (unlocking g); this waits for that
+         * moment. A kept handle the caller joined already (-ESRCH) has ended. */
         tide_scope_t shield;
         tide_shield_begin(&shield);
-        tide_join(c->task, NULL);
+        if (c->kept) tide_wait(&c->task, 1, TIDE_ALL_COMPLETED, NULL);
+        else tide_join(c->task, NULL);
         tide_shield_end(&shield);
         tide__free(c, sizeof *c);
     }
 }
 
-int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
-                     const tide_spawn_opts_t *opts) {
+int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), void *arg,
+                          const tide_spawn_opts_t *opts) {
     if (!OK(g) || !fn) return -EINVAL;
     if (!tide_runtime_current()) return -EPERM;
     tide_spawn_opts_t o = {0};
@@ -123,6 +130,7 @@ int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
     c->fn = fn;
     c->arg = arg;
     c->pending = 2;
+    c->kept = out != NULL;
     tide__sync_lock(&g->lock);
     if (g->cancelled) {
         tide__sync_unlock(&g->lock);
@@ -144,11 +152,17 @@ int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
         return r;
     }
     c->task = t;
+    if (out) *out = t;
     /* Cancelled while we were spawning: this child missed that sweep. */
     if (g->cancelled && !c->finished) tide_cancel(t);
     child_settle(g, c);
     tide__sync_unlock(&g->lock);
     return 0;
+}
+
+int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
+                     const tide_spawn_opts_t *opts) {
+    return tide_group_spawn_task(g, NULL, fn, arg, opts);
 }
 
 int tide_group_cancel(tide_group_t *g) {

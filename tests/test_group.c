@@ -215,3 +215,90 @@ static int tree_main(void *arg) {
 Test(group, children_spawn_children_thousands) {
     tt_run(tree_main, NULL, 0);
 }
+
+/* Children with handles (asyncio's tg.create_task): each child's own status and value after
+ * the wait, not only the first error; one child cancelled alone does not fail the group. */
+static int valued_child(void *arg) {
+    intptr_t ms = (intptr_t)arg;
+    int r = tide_sleep(TIDE_MSEC(ms));
+    tide_task_set_result((void *)(ms * 10));
+    if (r < 0) return r;
+    return ms == 7 ? -EIO : 0;
+}
+
+static int handles_main(void *arg) {
+    tide_group_t *g;
+    cr_assert_eq(tide_group_new(&g), 0);
+    /* every status, not just the first error */
+    int ms[4] = {1, 7, 20, 3};
+    tide_task_t t[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(tide_group_spawn_task(g, &t[i], valued_child, (void *)(intptr_t)ms[i], NULL), 0);
+    cr_assert_eq(spawn_ms(g, sleeper, 10000), 0, "a child without a handle, cancelled too");
+    cr_assert_eq(tide_group_wait(g), -EIO);
+    int want[4] = {0, -EIO, -ECANCELED, 0};
+    for (int i = 0; i < 4; i++) {
+        int st = 1;
+        void *v = NULL;
+        cr_assert_eq(tide_join_result(t[i], &st, &v), 0, "the handle is the caller's");
+        cr_assert_eq(st, want[i], "child %d: %d", i, st);
+        cr_assert_eq((intptr_t)v, ms[i] * 10);
+    }
+
+    /* one child cancelled through its handle: the others run on, the group succeeds */
+    reset();
+    tide_task_t lone;
+    cr_assert_eq(tide_group_spawn_task(g, &lone, sleeper, (void *)(intptr_t)10000, NULL), 0);
+    for (int i = 0; i < 3; i++) cr_assert_eq(spawn_ms(g, sleeper, 20), 0);
+    tide_sleep(TIDE_MSEC(2));
+    cr_assert_eq(tide_cancel(lone), 0);
+    cr_assert_eq(tide_group_wait(g), 0, "a child cancelled alone is no failure");
+    cr_assert_eq(atomic_load(&finished), 3, "its siblings ran to their end");
+    int st = 0;
+    cr_assert_eq(tide_join(lone, &st), 0);
+    cr_assert_eq(st, -ECANCELED);
+
+    /* joined before the wait: fine, and the wait does not wait twice */
+    cr_assert_eq(tide_group_spawn_task(g, &lone, valued_child, (void *)(intptr_t)1, NULL), 0);
+    cr_assert_eq(tide_join(lone, &st), 0);
+    cr_assert_eq(st, 0);
+    cr_assert_eq(tide_group_wait(g), 0);
+
+    /* adversarial: kept and plain children, random cancels, random failures, group freed
+     * with kept children alive */
+    for (int round = 0; round < TT_SCALE(50); round++) {
+        enum { N = 16 };
+        tide_task_t k[N];
+        int nk = 0;
+        for (int i = 0; i < N; i++) {
+            int d = (int)(tt_rand() % 4);
+            int (*fn)(void *) = tt_rand() % 8 == 0 ? failer : sleeper;
+            if (tt_rand() % 2)
+                cr_assert_eq(tide_group_spawn_task(g, &k[nk++], fn, (void *)(intptr_t)d, NULL), 0);
+            else
+                cr_assert_eq(spawn_ms(g, fn, d), 0);
+        }
+        if (nk && tt_rand() % 2) tide_cancel(k[tt_rand() % nk]);
+        tt_random_yields(3);
+        int r = tide_group_wait(g);
+        cr_assert(r == 0 || r == -EIO, "round %d: %d", round, r);
+        for (int i = 0; i < nk; i++) {
+            st = 1;
+            cr_assert_eq(tide_join(k[i], &st), 0);
+            cr_assert(st == 0 || st == -EIO || st == -ECANCELED);
+        }
+    }
+    tide_group_free(g);
+
+    cr_assert_eq(tide_group_new(&g), 0);
+    cr_assert_eq(tide_group_spawn_task(g, &lone, sleeper, (void *)(intptr_t)10000, NULL), 0);
+    tide_group_free(g); /* cancels and waits for it; the handle is still ours */
+    cr_assert_eq(tide_join(lone, &st), 0);
+    cr_assert_eq(st, -ECANCELED);
+    cr_assert_eq(tide_group_spawn_task(NULL, &lone, sleeper, NULL, NULL), -EINVAL);
+    return 0;
+}
+
+Test(group, child_handles_give_every_status_and_cancel_one) {
+    tt_run(handles_main, NULL, 0);
+}

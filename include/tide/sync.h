@@ -412,6 +412,16 @@ int tide_select(tide_sel_t *cases, size_t n, int flags);
 typedef struct tide_group tide_group_t;
 int tide_group_new(tide_group_t **out);
 int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg, const tide_spawn_opts_t *opts);
+/* tide_group_spawn that gives the child's handle (asyncio's tg.create_task): the group still
+ * waits for the child and cancels it when a sibling fails, but does not release the handle:
+ * the caller joins it, before or after tide_group_wait, for that child's own status and value
+ * (tide_join_result), so every child's status can be read, not just the first error; and may
+ * cancel that one child: a child whose status is -ECANCELED because it was cancelled on its
+ * own is not a failure of the group (the siblings run on), as in asyncio. Do not detach the
+ * handle before tide_group_wait returns. On failure *out is left untouched. Errors as for
+ * tide_group_spawn; out NULL is tide_group_spawn. */
+int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), void *arg,
+                          const tide_spawn_opts_t *opts);
 int tide_group_cancel(tide_group_t *g);
 int tide_group_wait(tide_group_t *g);
 void tide_group_free(tide_group_t *g);
