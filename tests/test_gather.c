@@ -257,19 +257,19 @@ Test(gather, results_in_argument_order) {
 /* asyncio.gather without return_exceptions: the first failure comes back at once, the others
  * keep running (their handles are the caller's). */
 static int first_error_main(void *arg) {
-    for (int round = 0; round < TT_SCALE(10); round++) {
+    for (int round = 0; round < 3; round++) {
         enum { N = 12 };
         tide_task_t ts[N];
         int st[N];
         void *v[N];
         int bad = (int)(tt_rand() % N);
         for (int i = 0; i < N; i++) {
-            void *a = i == bad ? job(-EIO, 5) : job(i, i % 2 ? 0 : 2000);
+            void *a = i == bad ? job(-EIO, 200) : job(i, i % 2 ? 0 : 10000);
             cr_assert_eq(tide_spawn(&ts[i], job_fn, a), 0);
         }
         int64_t t0 = tide_now();
         cr_assert_eq(tide_gather_results(ts, N, st, v, TIDE_GATHER_FIRST_ERROR), -EIO);
-        cr_assert_lt(tide_now() - t0, TIDE_MSEC(1500), "returned at the failure");
+        cr_assert_lt(tide_now() - t0, TIDE_SEC(5), "returned at the failure");
         cr_assert_eq(st[bad], -EIO);
         for (int i = 0; i < N; i++) {
             if (i == bad) continue;
