@@ -394,8 +394,9 @@ typedef struct tide_sel {
 int tide_select(tide_sel_t *cases, size_t n, int flags);
 
 /* ---- task groups: asyncio.TaskGroup / structured concurrency ------------------------------
- * Tasks spawned into a group are joined by tide_group_wait. The first child to fail (negative
- * status) cancels all its siblings; wait returns that first error (0 if none failed). Cancel
+ * Tasks spawned into a group are waited for, and joined, by tide_group_wait (those spawned
+ * with tide_group_spawn_task are waited for, and joined by the caller). The first child to
+ * fail (negative status) cancels all its siblings; wait returns that first error (0 if none failed). Cancel
  * (or the deadline) of the waiting task cancels every child, waits for them and returns
  * -ECANCELED (-ETIMEDOUT). After wait returns the group is empty and ready for reuse. A group
  * must be waited before it is freed; tide_group_free on a group with live children cancels
