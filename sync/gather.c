@@ -135,6 +135,8 @@ static int gather_as_they_end(tide_task_t *tasks, size_t n, int *statuses, void 
 int tide_gather_results(tide_task_t *tasks, size_t n, int *statuses, void **values, int flags) {
     int modes = TIDE_GATHER_FAIL_FAST | TIDE_GATHER_FIRST_ERROR;
     if ((!tasks && n) || (flags & ~modes) || (flags & modes) == modes) return -EINVAL;
+    /* FIRST_ERROR leaves some handles to the caller: the statuses say which. */
+    if ((flags & TIDE_GATHER_FIRST_ERROR) && !statuses && n) return -EINVAL;
     int r = check_handles(tasks, n, true);
     if (r < 0) return r;
     if (!(flags & modes)) return gather_in_order(tasks, n, statuses, values);

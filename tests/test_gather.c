@@ -298,6 +298,8 @@ static int first_error_main(void *arg) {
     for (int i = 0; i < 3; i++) cr_assert_eq(st[i], i);
     cr_assert_eq(tide_gather(ts, 0, NULL, TIDE_GATHER_FIRST_ERROR | TIDE_GATHER_FAIL_FAST),
                  -EINVAL, "one mode at a time");
+    cr_assert_eq(tide_gather(ts, 1, NULL, TIDE_GATHER_FIRST_ERROR), -EINVAL,
+                 "FIRST_ERROR needs the statuses to say which handles are left");
     return 0;
 }
 

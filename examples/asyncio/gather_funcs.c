@@ -44,6 +44,8 @@ static int main_task(void *arg) {
         }
     }
     int r = tide_gather(tasks, 3, L, TIDE_GATHER_FIRST_ERROR);
+    for (int i = 0; r < 0 && i < 3; i++) /* the others run on: stop them, as the program ends */
+        if (L[i] == -EINPROGRESS) tide_cancel(tasks[i]), tide_join(tasks[i], NULL);
     if (r < 0) return r;
     printf("Main Ended..\n");
     return 0;

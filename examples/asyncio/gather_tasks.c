@@ -37,7 +37,10 @@ static int main_task(void *arg) {
     for (intptr_t number = 1; number <= 3 && r == 0; number++)
         if ((r = tide_spawn(&tasks[n], task, (void *)number)) == 0) n++;
     void *results[3];
-    int g = tide_gather_results(tasks, n, NULL, results, TIDE_GATHER_FIRST_ERROR);
+    int statuses[3];
+    int g = tide_gather_results(tasks, n, statuses, results, TIDE_GATHER_FIRST_ERROR);
+    for (size_t i = 0; g < 0 && i < n; i++)
+        if (statuses[i] == -EINPROGRESS) tide_cancel(tasks[i]), tide_join(tasks[i], NULL);
     if (r < 0 || g < 0) return r < 0 ? r : g;
     printf("Task results: [%ld, %ld, %ld]\n", (long)(intptr_t)results[0],
            (long)(intptr_t)results[1], (long)(intptr_t)results[2]);

@@ -324,11 +324,13 @@ size_t tide_queue_size(tide_queue_t *q);
  *   TIDE_GATHER_FIRST_ERROR (asyncio's default, return_exceptions=False): the first failure
  *     is returned at once and the others keep running: the tasks that had ended are joined
  *     (statuses filled), the others are NOT: their statuses[i] is -EINPROGRESS and their
- *     handles stay valid, for the caller to join, cancel or detach.
+ *     handles stay valid, for the caller to join, cancel or detach (so statuses is
+ *     required in this mode).
  *
  * Returns 0; the first failure (FAIL_FAST, FIRST_ERROR); -ETIMEDOUT, -ECANCELED; checked
  * first, with nothing joined or cancelled: -ESRCH if a handle is released, -EINVAL if the
- * same handle is given twice, NULL tasks with n > 0, unknown or two modes; -ENOMEM (FAIL_FAST
+ * same handle is given twice, NULL tasks with n > 0, NULL statuses with FIRST_ERROR, unknown
+ * or two modes; -ENOMEM (FAIL_FAST
  * or FIRST_ERROR with many tasks). From a task or a thread. */
 #define TIDE_GATHER_FAIL_FAST 1
 #define TIDE_GATHER_FIRST_ERROR 2
