@@ -1,5 +1,5 @@
 /* api_aggregator: several JSON API calls at once, then statistics over the results
- * (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt, the closing exercise: "make at least
+ * (seeds/002_cb5deb1ceb6c05fa.txt, the closing exercise: "make at least
  * three different API calls ... aggregate the results and calculate the average or any other
  * statistic"). The tutorial leaves the body to the reader; this is the Python it mirrors:
  *

@@ -1,5 +1,5 @@
 /* call_api: two create_task calls that each "call an API" for 3 seconds, awaited for their
- * results (../../../shared/seeds/001_c015a9f95c8d5fc6.txt).
+ * results (seeds/001_c015a9f95c8d5fc6.txt).
  *
  *   async def call_api(message, result=1000, delay=3):
  *       print(message)

@@ -1,5 +1,5 @@
 /* fetch_data: fetch several URLs at once and gather the pages
- * (../../../shared/seeds/000_cac4ead8655fe9cd.txt).
+ * (seeds/000_cac4ead8655fe9cd.txt).
  *
  *   async def fetch_data(url):
  *       async with aiohttp.ClientSession() as session:

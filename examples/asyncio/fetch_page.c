@@ -1,5 +1,5 @@
 /* fetch_page: one aiohttp GET, the first 100 characters printed
- * (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt).
+ * (seeds/002_cb5deb1ceb6c05fa.txt).
  *
  *   async def fetch_page(url):
  *       async with aiohttp.ClientSession() as session:

@@ -1,5 +1,5 @@
 /* first_second_task: tasks end in the order their waits end, not the order they were created
- * (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt).
+ * (seeds/002_cb5deb1ceb6c05fa.txt).
  *
  *   async def first_task():
  *       print('First Task Start')

@@ -1,4 +1,4 @@
-/* fn: a coroutine that sleeps between prints (../../../shared/seeds/003_f7f570a4c2326b92.txt).
+/* fn: a coroutine that sleeps between prints (seeds/003_f7f570a4c2326b92.txt).
  *
  *   async def fn():
  *       print('This is ')

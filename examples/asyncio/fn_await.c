@@ -1,5 +1,5 @@
 /* fn_await: awaiting a coroutine runs it to its end before going on
- * (../../../shared/seeds/003_f7f570a4c2326b92.txt, "Async Event Loop in Python").
+ * (seeds/003_f7f570a4c2326b92.txt, "Async Event Loop in Python").
  *
  *   async def fn():
  *       print("one")

@@ -1,5 +1,5 @@
 /* fn_task: the same program with fn2 as a task (asyncio.create_task), so it runs while fn
- * sleeps (../../../shared/seeds/003_f7f570a4c2326b92.txt).
+ * sleeps (seeds/003_f7f570a4c2326b92.txt).
  *
  *   async def fn():
  *       task=asyncio.create_task(fn2())

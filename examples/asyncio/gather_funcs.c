@@ -1,5 +1,5 @@
 /* gather_funcs: three simulated I/O-bound functions sleeping 2, 3 and 1 seconds, gathered
- * (../../../shared/seeds/003_f7f570a4c2326b92.txt, "I/O-bound tasks using asyncio.sleep()").
+ * (seeds/003_f7f570a4c2326b92.txt, "I/O-bound tasks using asyncio.sleep()").
  *
  *   async def func1():
  *       print("Function 1 started..")

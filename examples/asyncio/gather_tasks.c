@@ -1,5 +1,5 @@
 /* gather_tasks: asyncio.gather of three tasks, their results in argument order
- * (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt, "asyncio.gather and asyncio.wait").
+ * (seeds/002_cb5deb1ceb6c05fa.txt, "asyncio.gather and asyncio.wait").
  *
  *   async def task(number):
  *       print(f'Starting task {number}')

@@ -1,5 +1,5 @@
-/* greet: the first program of the asyncio tutorials (../../../shared/seeds/
- * 000_cac4ead8655fe9cd.txt; 001_... and 002_... open with the same "hello", sleep, "world").
+/* greet: the first program of the asyncio tutorials (seeds/000_cac4ead8655fe9cd.txt;
+ * 001_... and 002_... open with the same "hello", a second's sleep, "world").
  *
  *   import asyncio;
  *   async def greet():

@@ -1,5 +1,5 @@
 /* my_coroutine: create_task lets the caller go on while the task runs
- * (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt, "asyncio.create_task()").
+ * (seeds/002_cb5deb1ceb6c05fa.txt, "asyncio.create_task()").
  *
  *   async def my_coroutine():
  *       print('My Coroutine')

@@ -1,5 +1,5 @@
 /* producer_consumer: producers fetch URLs and put the pages on a queue; a consumer processes
- * them until a None sentinel (../../../shared/seeds/000_cac4ead8655fe9cd.txt).
+ * them until a None sentinel (seeds/000_cac4ead8655fe9cd.txt).
  *
  *   async def fetch_data(url, queue):
  *       async with aiohttp.ClientSession() as session:

@@ -1,5 +1,5 @@
 /* producer_consumer_join: the producer/consumer program ended with task_done/join instead of
- * a sentinel (../../../shared/seeds/000_cac4ead8655fe9cd.txt describes the queue;
+ * a sentinel (seeds/000_cac4ead8655fe9cd.txt describes the queue;
  * asyncio.Queue's documented pattern).
  *
  *   async def process_data(queue):

@@ -1,5 +1,5 @@
 /* read_file: read a file without blocking the event loop, aiofiles-style
- * (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt).
+ * (seeds/002_cb5deb1ceb6c05fa.txt).
  *
  *   async def read_file(filename):
  *       async with aiofiles.open(filename, mode='r') as f:

@@ -1,5 +1,5 @@
 /* scraper: fetch several URLs concurrently and save each page to a file with the async file
- * API (../../../shared/seeds/002_cb5deb1ceb6c05fa.txt, the aiohttp + aiofiles exercise).
+ * API (seeds/002_cb5deb1ceb6c05fa.txt, the aiohttp + aiofiles exercise).
  *
  *   async def fetch_url(session, url):
  *       async with session.get(url) as response:

@@ -1,5 +1,5 @@
 /* sequential_vs_tasks: call_api awaited one after the other, then as two tasks, timed
- * (../../../shared/seeds/001_c015a9f95c8d5fc6.txt: "to run the routines simultaneously, we
+ * (seeds/001_c015a9f95c8d5fc6.txt: "to run the routines simultaneously, we
  * need to define the tasks").
  *
  *   async def main():

@@ -1,5 +1,8 @@
 /* What the asyncio tutorial programs in C share: the tutorial's seconds, scaled.
  *
+ * Each program's header quotes the Python it mirrors and names its tutorial as seeds/<file>:
+ * the four tutorial texts kept in ../shared/seeds/ beside the repository (issue 10).
+ *
  * Every program here sleeps what its Python twin sleeps. TIDE_EXAMPLE_TIME_SCALE multiplies
  * those durations (default 1: the tutorial's timings; the tests run them at 0.05), and the
  * programs that print how long they took print it in tutorial seconds, so the output reads
