@@ -306,3 +306,39 @@ static int first_error_main(void *arg) {
 Test(gather, first_error_returns_at_once_and_leaves_the_rest_running) {
     tt_run(first_error_main, NULL, 0);
 }
+
+/* FIRST_ERROR under races: several tasks fail at random moments while others end or run on.
+ * Whatever the interleaving: the failure returned is the status of a joined task; every
+ * -EINPROGRESS handle is still the caller's, every other one is released. */
+static int first_error_race_main(void *arg) {
+    for (int round = 0; round < TT_SCALE(200); round++) {
+        enum { N = 16 };
+        tide_task_t ts[N];
+        int st[N];
+        void *v[N];
+        for (int i = 0; i < N; i++) {
+            int fail = tt_rand() % 4 == 0;
+            void *a = job(fail ? -EIO - (int)(tt_rand() % 3) : i, (int)(tt_rand() % 3));
+            cr_assert_eq(tide_spawn(&ts[i], job_fn, a), 0);
+        }
+        int r = tide_gather_results(ts, N, st, v, TIDE_GATHER_FIRST_ERROR);
+        bool returned_seen = r == 0;
+        for (int i = 0; i < N; i++) {
+            if (st[i] == -EINPROGRESS) {
+                cr_assert_lt(r, 0, "tasks left running only after a failure");
+                cr_assert_geq(tide_task_done(ts[i]), 0, "an -EINPROGRESS handle is ours");
+                cr_assert_eq(tide_join(ts[i], &st[i]), 0);
+            } else {
+                cr_assert_eq(tide_task_done(ts[i]), -ESRCH, "a reported status: joined");
+                if (st[i] == r) returned_seen = true;
+            }
+            cr_assert(r != 0 || st[i] >= 0, "0 means nobody failed");
+        }
+        cr_assert(returned_seen, "round %d: %d is some joined task's status", round, r);
+    }
+    return 0;
+}
+
+Test(gather, first_error_under_races) {
+    tt_run(first_error_race_main, NULL, 0);
+}
