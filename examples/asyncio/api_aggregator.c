@@ -3,6 +3,9 @@
  * three different API calls ... aggregate the results and calculate the average or any other
  * statistic"). The tutorial leaves the body to the reader; this is the Python it mirrors:
  *
+ *   from collections import Counter
+ *   from statistics import mean
+ *
  *   async def fetch_api_data(session, url):
  *       async with session.get(url) as response:
  *           return await response.json()
