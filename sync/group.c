@@ -6,7 +6,12 @@
  * order children end in. The group keeps each child's handle (to cancel it, and to join it
  * so its record is released); finished children are reaped as new ones are spawned, so a
  * long-lived group does not grow. A child spawned with a handle for the caller (kept) is
- * waited for but not joined: its status and value stay for the caller's tide_join_result. */
+ * waited for but not joined: its status and value stay for the caller's tide_join_result.
+ * Since nobody then waits for that wrapper's very end, `inside` counts the wrappers that may
+ * still touch the group, and free waits for it to drain, so even a caller who detaches such a
+ * handle (misuse) cannot make a wrapper unlock freed memory. */
+#include <sched.h>
+
 #include "waitq.h"
 
 typedef struct child {
@@ -32,6 +37,8 @@ struct tide_group {
     bool cancelled;          /* siblings were cancelled: refuse new children */
     bool waiting;            /* a tide_group_wait is in progress */
     tide__waitq_t waiters;   /* the waiter, parked until nlive == 0 */
+    _Atomic uint32_t inside; /* wrappers spawned that have not yet let go of the group (their
+                                last act is this decrement, after unlocking) */
 };
 
 #define OK(g) ((g) && (g)->magic == TIDE__MAGIC_GROUP)
@@ -56,6 +63,7 @@ int tide_group_new(tide_group_t **out) {
     tide_group_t *g = tide__calloc(sizeof *g);
     if (!g) return -ENOMEM;
     atomic_init(&g->lock, 0);
+    atomic_init(&g->inside, 0);
     tide__waitq_init(&g->waiters);
     g->magic = TIDE__MAGIC_GROUP;
     *out = g;
@@ -92,6 +100,7 @@ static int child_main(void *arg) {
     }
     child_settle(g, c);
     tide__sync_unlock(&g->lock);
+    atomic_fetch_sub_explicit(&g->inside, 1, memory_order_release); /* g may go now */
     return st;
 }
 
@@ -104,13 +113,15 @@ static void reap(tide_group_t *g, bool all) {
         if (c) list_remove(&g->finished, c);
         tide__sync_unlock(&g->lock);
         if (!c) return;
-        /* all: the wrapper may still be on its way out (unlocking g); this waits for that
-         * moment. A kept handle the caller joined already (-ESRCH) has ended. */
-        tide_scope_t shield;
-        tide_shield_begin(&shield);
-        if (c->kept) tide_wait(&c->task, 1, TIDE_ALL_COMPLETED, NULL);
-        else tide_join(c->task, NULL);
-        tide_shield_end(&shield);
+        /* A kept handle is the caller's to join (its wrapper's last touch of g is counted in
+         * `inside`). Otherwise, with all, the wrapper may still be on its way out: this join
+         * waits for that moment. */
+        if (!c->kept) {
+            tide_scope_t shield;
+            tide_shield_begin(&shield);
+            tide_join(c->task, NULL);
+            tide_shield_end(&shield);
+        }
         tide__free(c, sizeof *c);
     }
 }
@@ -142,7 +153,9 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
     tide__sync_unlock(&g->lock);
 
     tide_task_t t;
+    atomic_fetch_add_explicit(&g->inside, 1, memory_order_relaxed);
     int r = tide_spawn_opts(&t, child_main, c, &o);
+    if (r < 0) atomic_fetch_sub_explicit(&g->inside, 1, memory_order_relaxed);
     tide__sync_lock(&g->lock);
     if (r < 0) {
         list_remove(&g->live, c);
@@ -231,6 +244,9 @@ void tide_group_free(tide_group_t *g) {
         tide_shield_end(&shield);
         reap(g, true);
     }
+    /* Every wrapper has settled (nlive is 0); the last few may be a few instructions from
+     * their final decrement. */
+    while (atomic_load_explicit(&g->inside, memory_order_acquire) > 0) sched_yield();
     g->magic = 0;
     tide__free(g, sizeof *g);
 }
