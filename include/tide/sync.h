@@ -420,8 +420,9 @@ int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg, const tide_s
  * the caller joins it, before or after tide_group_wait, for that child's own status and value
  * (tide_join_result), so every child's status can be read, not just the first error; and may
  * cancel that one child: a child whose status is -ECANCELED because it was cancelled on its
- * own is not a failure of the group (the siblings run on), as in asyncio. Do not detach the
- * handle before tide_group_wait returns. On failure *out is left untouched. Errors as for
+ * own is not a failure of the group (the siblings run on), as in asyncio. Detaching the
+ * handle gives up that child's own status (the group still waits for it and still sees its
+ * failure). On failure *out is left untouched. Errors as for
  * tide_group_spawn; out NULL is tide_group_spawn. */
 int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), void *arg,
                           const tide_spawn_opts_t *opts);
