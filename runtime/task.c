@@ -117,7 +117,7 @@ static void watch_link(tide__task_t *t, tide_watch_t *n) {
     t->watchers = n;
 }
 
-int tide_join(tide_task_t h, int *status) {
+static int join(tide_task_t h, int *status, void **value) {
     tide__task_t *self = tide__self();
     if (h.ptr == self) return -EDEADLK;
     for (;;) {
@@ -126,10 +126,12 @@ int tide_join(tide_task_t h, int *status) {
         uint32_t flags = atomic_load_explicit(&t->flags, MO_RELAXED);
         if (flags & TF_DONE) {
             int s = t->status;
+            void *v = (flags & TF_RESULT) ? t->result : NULL;
             atomic_fetch_or_explicit(&t->flags, TF_RELEASED | TF_JOINED, MO_ACQ_REL);
             tide__task_unlock(t);
             recycle(t, tide__worker_current());
             if (status) *status = s;
+            if (value) *value = v;
             return 0;
         }
         tide_watch_t node = {0};
@@ -145,6 +147,14 @@ int tide_join(tide_task_t h, int *status) {
         tide__task_unlock(t);
         if (r < 0) return r;
     }
+}
+
+int tide_join(tide_task_t h, int *status) {
+    return join(h, status, NULL);
+}
+
+int tide_join_result(tide_task_t h, int *status, void **value) {
+    return join(h, status, value);
 }
 
 int tide_detach(tide_task_t h) {
@@ -226,6 +236,28 @@ int tide_task_status(tide_task_t h, int *status) {
     if (done && status) *status = t->status;
     tide__task_unlock(t);
     return done;
+}
+
+int tide_task_result(tide_task_t h, int *status, void **value) {
+    tide__task_t *t;
+    if (!lock_handle(h, &t)) return -ESRCH;
+    uint32_t flags = atomic_load_explicit(&t->flags, MO_RELAXED);
+    int done = (flags & TF_DONE) != 0;
+    if (done && status) *status = t->status;
+    if (done && value) *value = (flags & TF_RESULT) ? t->result : NULL;
+    tide__task_unlock(t);
+    return done;
+}
+
+int tide_task_set_result(void *value) {
+    tide__worker_t *w = tide__worker_current();
+    if (!w || !w->current) return -EPERM;
+    tide__task_t *t = w->current;
+    tide__task_lock(t);
+    t->result = value;
+    atomic_fetch_or_explicit(&t->flags, TF_RESULT, MO_RELAXED);
+    tide__task_unlock(t);
+    return 0;
 }
 
 void tide_task_unwatch(tide_task_t h, tide_watch_t *n) {

@@ -50,6 +50,7 @@ enum {
     TF_CANCELLED = 1u << 3, /* cancellation requested (read lock-free) */
     TF_THREAD = 1u << 4,    /* a plain thread's stand-in, woken by futex */
     TF_JOINED = 1u << 5,    /* status was handed to a joiner */
+    TF_RESULT = 1u << 6,    /* the task set a result value (`result` is valid) */
 };
 
 /* Laid out in cache lines by use: a spawn writes only the first two lines (the others are left
@@ -86,6 +87,8 @@ typedef struct __attribute__((aligned(64))) tide__task {
     _Atomic(const char *) waiting_on; /* what the task is parked on (dumps) */
     /* line 3: rarely used */
     char name[32];              /* for dumps; "" if unnamed (cleared when recycled) */
+    void *result;               /* tide_task_set_result's value, valid only with TF_RESULT
+                                   (so a spawn never has to clear it) */
 #if defined(TIDE_ASAN) || defined(TIDE_TSAN)
     tide__fiber_t fiber;        /* sanitizer state of its stack */
 #endif

@@ -8,6 +8,8 @@ packages=(
   libuv1-dev libjemalloc-dev libck-dev libcriterion-dev libcurl4-openssl-dev
   wrk python3 clang libclang-rt-14-dev valgrind
   libssl-dev openssl # TLS streams (io/tls.c), their tests and the https_hello benchmark
+  # JSON for the asyncio API-aggregator example (examples/asyncio/api_aggregator.c)
+  libjansson-dev
   # the AArch64 context switch is checked under emulation (scripts/check-ctx.sh)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   # the peers of the benchmark report (benches/peers/build.sh), built offline: tokio from

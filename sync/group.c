@@ -5,7 +5,13 @@
  * the last child to end wakes the waiter. So waiting costs O(1) per child, whatever the
  * order children end in. The group keeps each child's handle (to cancel it, and to join it
  * so its record is released); finished children are reaped as new ones are spawned, so a
- * long-lived group does not grow. */
+ * long-lived group does not grow. A child spawned with a handle for the caller (kept) is
+ * waited for but not joined: its status and value stay for the caller's tide_join_result.
+ * Since nobody then waits for that wrapper's very end, `inside` counts the wrappers that may
+ * still touch the group, and free waits for it to drain, so even a caller who detaches such a
+ * handle (misuse) cannot make a wrapper unlock freed memory. */
+#include <sched.h>
+
 #include "waitq.h"
 
 typedef struct child {
@@ -16,6 +22,7 @@ typedef struct child {
     void *arg;
     tide_task_t task;        /* its handle (NONE until spawn returned) */
     bool finished;           /* fn returned (the wrapper is about to end) */
+    bool kept;               /* the caller holds the handle and joins it, not the group */
     int pending;             /* of {fn returned, spawn returned}, how many have not: it
                                 counts as live until both have (then it can be joined) */
 } child_t;
@@ -30,6 +37,8 @@ struct tide_group {
     bool cancelled;          /* siblings were cancelled: refuse new children */
     bool waiting;            /* a tide_group_wait is in progress */
     tide__waitq_t waiters;   /* the waiter, parked until nlive == 0 */
+    _Atomic uint32_t inside; /* wrappers spawned that have not yet let go of the group (their
+                                last act is this decrement, after unlocking) */
 };
 
 #define OK(g) ((g) && (g)->magic == TIDE__MAGIC_GROUP)
@@ -54,6 +63,7 @@ int tide_group_new(tide_group_t **out) {
     tide_group_t *g = tide__calloc(sizeof *g);
     if (!g) return -ENOMEM;
     atomic_init(&g->lock, 0);
+    atomic_init(&g->inside, 0);
     tide__waitq_init(&g->waiters);
     g->magic = TIDE__MAGIC_GROUP;
     *out = g;
@@ -81,12 +91,16 @@ static int child_main(void *arg) {
     int st = c->fn(c->arg);
     tide__sync_lock(&g->lock);
     c->finished = true;
-    if (st < 0 && !g->error) {
+    /* A child cancelled on its own (through its handle) is not a failure of the group, as
+     * in asyncio; one cancelled by the group found g->error already set. */
+    bool cancelled_alone = st == -ECANCELED && tide_cancelled();
+    if (st < 0 && !cancelled_alone && !g->error) {
         g->error = st;
         cancel_live(g);
     }
     child_settle(g, c);
     tide__sync_unlock(&g->lock);
+    atomic_fetch_sub_explicit(&g->inside, 1, memory_order_release); /* g may go now */
     return st;
 }
 
@@ -95,21 +109,25 @@ static void reap(tide_group_t *g, bool all) {
     for (;;) {
         tide__sync_lock(&g->lock);
         child_t *c = g->finished;
-        while (c && !all && tide_task_done(c->task) != 1) c = c->next;
+        while (c && !all && tide_task_done(c->task) == 0) c = c->next;
         if (c) list_remove(&g->finished, c);
         tide__sync_unlock(&g->lock);
         if (!c) return;
-        /* all: the wrapper may still be on its way out; this join waits for that moment */
-        tide_scope_t shield;
-        tide_shield_begin(&shield);
-        tide_join(c->task, NULL);
-        tide_shield_end(&shield);
+        /* A kept handle is the caller's to join (its wrapper's last touch of g is counted in
+         * `inside`). Otherwise, with all, the wrapper may still be on its way out: this join
+         * waits for that moment. */
+        if (!c->kept) {
+            tide_scope_t shield;
+            tide_shield_begin(&shield);
+            tide_join(c->task, NULL);
+            tide_shield_end(&shield);
+        }
         tide__free(c, sizeof *c);
     }
 }
 
-int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
-                     const tide_spawn_opts_t *opts) {
+int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), void *arg,
+                          const tide_spawn_opts_t *opts) {
     if (!OK(g) || !fn) return -EINVAL;
     if (!tide_runtime_current()) return -EPERM;
     tide_spawn_opts_t o = {0};
@@ -123,6 +141,7 @@ int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
     c->fn = fn;
     c->arg = arg;
     c->pending = 2;
+    c->kept = out != NULL;
     tide__sync_lock(&g->lock);
     if (g->cancelled) {
         tide__sync_unlock(&g->lock);
@@ -134,7 +153,9 @@ int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
     tide__sync_unlock(&g->lock);
 
     tide_task_t t;
+    atomic_fetch_add_explicit(&g->inside, 1, memory_order_relaxed);
     int r = tide_spawn_opts(&t, child_main, c, &o);
+    if (r < 0) atomic_fetch_sub_explicit(&g->inside, 1, memory_order_relaxed);
     tide__sync_lock(&g->lock);
     if (r < 0) {
         list_remove(&g->live, c);
@@ -144,11 +165,17 @@ int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
         return r;
     }
     c->task = t;
+    if (out) *out = t;
     /* Cancelled while we were spawning: this child missed that sweep. */
     if (g->cancelled && !c->finished) tide_cancel(t);
     child_settle(g, c);
     tide__sync_unlock(&g->lock);
     return 0;
+}
+
+int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg,
+                     const tide_spawn_opts_t *opts) {
+    return tide_group_spawn_task(g, NULL, fn, arg, opts);
 }
 
 int tide_group_cancel(tide_group_t *g) {
@@ -217,6 +244,9 @@ void tide_group_free(tide_group_t *g) {
         tide_shield_end(&shield);
         reap(g, true);
     }
+    /* Every wrapper has settled (nlive is 0); the last few may be a few instructions from
+     * their final decrement. */
+    while (atomic_load_explicit(&g->inside, memory_order_acquire) > 0) sched_yield();
     g->magic = 0;
     tide__free(g, sizeof *g);
 }

@@ -205,3 +205,59 @@ Test(spawn, custom_stack_size_is_honoured) {
     cr_assert_eq(tide_run(stack_main, NULL), 0);
     tt_leaks_end(&l);
 }
+
+/* Task results: the value a task sets is what its joiner gets (the last set wins); a task
+ * that sets none gives NULL even on a recycled record whose previous task set one; a plain
+ * thread joining gets it too. */
+static int set_twice(void *arg) {
+    tide_task_set_result((void *)1);
+    tt_random_yields(2);
+    tide_task_set_result(arg);
+    return 0;
+}
+
+static int set_none(void *arg) {
+    tt_random_yields(2);
+    return 3;
+}
+
+static int results_main(void *arg) {
+    enum { N = 2000 };
+    static tide_task_t ts[N];
+    for (int round = 0; round < 4; round++) {
+        for (intptr_t i = 0; i < N; i++)
+            cr_assert_eq(tide_spawn(&ts[i], round % 2 ? set_none : set_twice, (void *)(i + 7)), 0);
+        for (intptr_t i = 0; i < N; i++) {
+            int st = -1;
+            void *v = (void *)-1;
+            cr_assert_eq(tide_join_result(ts[i], &st, &v), 0);
+            if (round % 2) {
+                cr_assert_eq(st, 3);
+                cr_assert_null(v, "a recycled record's old result must not show through");
+            } else {
+                cr_assert_eq(st, 0);
+                cr_assert_eq((intptr_t)v, i + 7, "the last value set");
+            }
+        }
+    }
+    return 0;
+}
+
+Test(spawn, task_results_reach_the_joiner) {
+    tt_run(results_main, NULL, 0);
+    /* a plain thread joins and reads the result */
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    tide_runtime_t *rt = tt_runtime(2);
+    tide_task_t t;
+    cr_assert_eq(tide_runtime_spawn(rt, &t, set_twice, (void *)99, NULL), 0);
+    int st = -1;
+    void *v = NULL;
+    cr_assert_eq(tide_join_result(t, &st, &v), 0);
+    cr_assert_eq(st, 0);
+    cr_assert_eq((intptr_t)v, 99);
+    cr_assert_eq(tide_join_result(t, &st, &v), -ESRCH);
+    tt_runtime_quiet(rt);
+    cr_assert_eq(tide_runtime_free(rt), 0);
+    tt_leaks_end(&l);
+}

@@ -188,3 +188,41 @@ static int many_main(void *arg) {
 Test(wait, thousands_of_tasks) {
     tt_run(many_main, NULL, 0);
 }
+
+/* asyncio's `done, pending = await asyncio.wait(...)`: the handles split into two sets, in
+ * the caller's order, on success and on the caller's deadline alike. */
+static int sets_main(void *arg) {
+    enum { N = 6 };
+    tide_task_t ts[N], done[N], pending[N];
+    spec_t sp[N];
+    for (int i = 0; i < N; i++) sp[i] = (spec_t){.status = 0, .delay_ms = i % 2 ? i : 60000};
+    spawn_all(ts, sp, N);
+    size_t nd = 99;
+    tide_scope_t sc;
+    int64_t slack = TT_SLACK(TIDE_MSEC(100)); /* for the quick three, on a slow build */
+    tide_timeout_begin(&sc, slack < TIDE_SEC(2) ? slack : TIDE_SEC(2));
+    int r = tide_wait_sets(ts, N, TIDE_ALL_COMPLETED, done, pending, &nd);
+    tide_scope_end(&sc);
+    cr_assert_eq(r, -ETIMEDOUT);
+    cr_assert_eq(nd, 3);
+    for (size_t i = 0; i < nd; i++) cr_assert_eq(done[i].id, ts[2 * i + 1].id, "done in order");
+    for (size_t i = 0; i < N - nd; i++) cr_assert_eq(pending[i].id, ts[2 * i].id, "pending in order");
+    /* FIRST_COMPLETED: returns the count; the pending are still running, handles valid */
+    for (size_t i = 0; i < nd; i++) cr_assert_eq(tide_join(done[i], NULL), 0);
+    for (size_t i = 0; i < N - nd; i++) cr_assert_eq(tide_cancel(pending[i]), 0);
+    cr_assert_eq(tide_wait_sets(pending, N - nd, TIDE_FIRST_COMPLETED, done, NULL, &nd), (int)nd);
+    cr_assert_geq(nd, 1);
+    for (int i = 0; i < 3; i++) cr_assert_eq(tide_join(ts[2 * i], NULL), 0);
+    /* refused before waiting: outputs untouched */
+    nd = 99;
+    cr_assert_eq(tide_wait_sets(ts, 1, TIDE_ALL_COMPLETED, done, pending, &nd), -ESRCH);
+    cr_assert_eq(nd, 99);
+    cr_assert_eq(tide_wait_sets(NULL, 1, TIDE_ALL_COMPLETED, NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(tide_wait_sets(NULL, 0, TIDE_ALL_COMPLETED, NULL, NULL, &nd), 0);
+    cr_assert_eq(nd, 0);
+    return 0;
+}
+
+Test(wait, sets_split_done_and_pending) {
+    tt_run(sets_main, NULL, 0);
+}

@@ -147,6 +147,16 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
  * itself). */
 int tide_join(tide_task_t t, int *status);
 
+/* Task results (what create_task's awaited value is in asyncio): a task returns its status,
+ * and may also hand back a pointer-sized value by calling tide_task_set_result before it
+ * returns (the last call wins; a failed task may set one too). tide_join_result is tide_join
+ * that also stores the value in *value (NULL if the task set none; value may be NULL).
+ * Ownership of whatever the value points to passes to the joiner.
+ *   set_result: 0; -EPERM outside a task (a plain thread has no result to give).
+ *   join_result: as tide_join. */
+int tide_task_set_result(void *value);
+int tide_join_result(tide_task_t t, int *status, void **value);
+
 /* Give up the handle: the task runs on and its record is recycled when it ends.
  * -ESRCH if already joined or detached. */
 int tide_detach(tide_task_t t);
@@ -162,6 +172,9 @@ int tide_task_done(tide_task_t t);
 /* Peek at t's status without joining it: 1 and *status set if t has finished, 0 if it is
  * still running, -ESRCH for a released handle. The handle stays valid. */
 int tide_task_status(tide_task_t t, int *status);
+
+/* tide_task_status that also reads the task's result value (NULL if it set none). */
+int tide_task_result(tide_task_t t, int *status, void **value);
 
 /* The calling task's handle (not to be joined by itself), or TIDE_TASK_NONE outside a task. */
 tide_task_t tide_task_self(void);

@@ -311,20 +311,31 @@ int tide_queue_task_done(tide_queue_t *q);
 int tide_queue_join(tide_queue_t *q);
 size_t tide_queue_size(tide_queue_t *q);
 
-/* ---- gather: wait for tasks and collect every status ----------------------------------------
- * statuses[i] (statuses may be NULL) receives task i's status; every handle is joined
- * (released) on return. On -ETIMEDOUT/-ECANCELED of the caller the tasks not yet finished
- * are cancelled and joined before returning (nothing is left running; their statuses are
- * filled too). With TIDE_GATHER_FAIL_FAST, the first task to fail (negative status) cancels
- * the others; gather still waits for all of them, and returns that first failure. Without
- * it, returns 0 and the statuses say who failed. The same handle given twice: the second
- * entry's status is -ESRCH.
+/* ---- gather: wait for tasks and collect every status (asyncio.gather) ---------------------
+ * statuses[i] (statuses may be NULL) receives task i's status and values[i] (values may be
+ * NULL) the value it set with tide_task_set_result (NULL if none), in argument order; every
+ * handle is joined (released) on return. On -ETIMEDOUT/-ECANCELED of the caller the tasks
+ * not yet finished are cancelled and joined before returning (nothing is left running; their
+ * statuses are filled too). Modes (at most one):
+ *   0 (asyncio's return_exceptions=True): wait for all; returns 0, the statuses say who
+ *     failed.
+ *   TIDE_GATHER_FAIL_FAST (a TaskGroup's rule): the first task to fail (negative status)
+ *     cancels the others; gather still waits for all of them, and returns that failure.
+ *   TIDE_GATHER_FIRST_ERROR (asyncio's default, return_exceptions=False): the first failure
+ *     is returned at once and the others keep running: the tasks that had ended are joined
+ *     (statuses filled), the others are NOT: their statuses[i] is -EINPROGRESS and their
+ *     handles stay valid, for the caller to join, cancel or detach (so statuses is
+ *     required in this mode).
  *
- * Returns 0; the first failure (FAIL_FAST); -ETIMEDOUT, -ECANCELED; -ESRCH if a handle is
- * released (checked first: then nothing was joined); -EINVAL (NULL tasks with n > 0, unknown
- * flags); -ENOMEM (FAIL_FAST with many tasks: nothing was joined). From a task or a thread. */
+ * Returns 0; the first failure (FAIL_FAST, FIRST_ERROR); -ETIMEDOUT, -ECANCELED; checked
+ * first, with nothing joined or cancelled: -ESRCH if a handle is released, -EINVAL if the
+ * same handle is given twice, NULL tasks with n > 0, NULL statuses with FIRST_ERROR, unknown
+ * or two modes; -ENOMEM (FAIL_FAST
+ * or FIRST_ERROR with many tasks). From a task or a thread. */
 #define TIDE_GATHER_FAIL_FAST 1
+#define TIDE_GATHER_FIRST_ERROR 2
 int tide_gather(tide_task_t *tasks, size_t n, int *statuses, int flags);
+int tide_gather_results(tide_task_t *tasks, size_t n, int *statuses, void **values, int flags);
 
 /* ---- wait: asyncio.wait ----------------------------------------------------------------------
  * Waits until the condition holds or the caller's deadline passes; handles are NOT released
@@ -340,6 +351,13 @@ typedef enum tide_wait_mode {
     TIDE_ALL_COMPLETED = 3,
 } tide_wait_mode_t;
 int tide_wait(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, uint8_t *done);
+/* asyncio's `done, pending = await asyncio.wait(...)`: tide_wait that splits the handles into
+ * two arrays (each with room for n; either may be NULL), done[0..*ndone) and pending[0..n -
+ * *ndone), both in the order of tasks. The sets and *ndone are filled on success and on
+ * -ETIMEDOUT/-ECANCELED alike (so a deadline reads like asyncio.wait's timeout); returns the
+ * number done, or the errors of tide_wait. */
+int tide_wait_sets(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, tide_task_t *done,
+                   tide_task_t *pending, size_t *ndone);
 
 /* ---- select: wait on several operations; exactly one fires -----------------------------------
  * Returns the index of the case that fired -- its operation completed, and only its: the
@@ -378,8 +396,9 @@ typedef struct tide_sel {
 int tide_select(tide_sel_t *cases, size_t n, int flags);
 
 /* ---- task groups: asyncio.TaskGroup / structured concurrency ------------------------------
- * Tasks spawned into a group are joined by tide_group_wait. The first child to fail (negative
- * status) cancels all its siblings; wait returns that first error (0 if none failed). Cancel
+ * Tasks spawned into a group are waited for, and joined, by tide_group_wait (those spawned
+ * with tide_group_spawn_task are waited for, and joined by the caller). The first child to
+ * fail (negative status) cancels all its siblings; wait returns that first error (0 if none failed). Cancel
  * (or the deadline) of the waiting task cancels every child, waits for them and returns
  * -ECANCELED (-ETIMEDOUT). After wait returns the group is empty and ready for reuse. A group
  * must be waited before it is freed; tide_group_free on a group with live children cancels
@@ -396,6 +415,17 @@ int tide_select(tide_sel_t *cases, size_t n, int flags);
 typedef struct tide_group tide_group_t;
 int tide_group_new(tide_group_t **out);
 int tide_group_spawn(tide_group_t *g, int (*fn)(void *), void *arg, const tide_spawn_opts_t *opts);
+/* tide_group_spawn that gives the child's handle (asyncio's tg.create_task): the group still
+ * waits for the child and cancels it when a sibling fails, but does not release the handle:
+ * the caller joins it, before or after tide_group_wait, for that child's own status and value
+ * (tide_join_result), so every child's status can be read, not just the first error; and may
+ * cancel that one child: a child whose status is -ECANCELED because it was cancelled on its
+ * own is not a failure of the group (the siblings run on), as in asyncio. Detaching the
+ * handle gives up that child's own status (the group still waits for it and still sees its
+ * failure). On failure *out is left untouched. Errors as for
+ * tide_group_spawn; out NULL is tide_group_spawn. */
+int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), void *arg,
+                          const tide_spawn_opts_t *opts);
 int tide_group_cancel(tide_group_t *g);
 int tide_group_wait(tide_group_t *g);
 void tide_group_free(tide_group_t *g);

@@ -1,0 +1,111 @@
+/* producer_consumer: producers fetch URLs and put the pages on a queue; a consumer processes
+ * them until a None sentinel (seeds/000_cac4ead8655fe9cd.txt).
+ *
+ *   async def fetch_data(url, queue):
+ *       async with aiohttp.ClientSession() as session:
+ *           async with session.get(url) as response:
+ *               data = await response.text()
+ *               print(f"Fetched data from {url} :{data[:100]}...")
+ *               await queue.put(data)
+ *   async def process_data(queue):
+ *       while True:
+ *           data = await queue.get()
+ *           if data is None:
+ *               break
+ *           print(f"Processing data of length {len(data)}")
+ *           queue.task_done()
+ *   async def main():
+ *       urls = [...]
+ *       queue = asyncio.Queue()
+ *       consumer = asyncio.create_task(process_data(queue))
+ *       producers = [fetch_data(url, queue) for url in urls]
+ *       await asyncio.gather(*producers)
+ *       await queue.put(None)
+ *       await consumer
+ *   asyncio.run(main())
+ *
+ *   producer_consumer URL...
+ *
+ * The queue carries char pointers (elements are copied in and out by value, so a pointer is
+ * an 8-byte element); NULL is the sentinel, and whoever takes a page frees it. See
+ * producer_consumer_join.c for the same program ended by task_done/join instead. */
+#include <stdio.h>
+
+#include "tutorial.h"
+
+typedef struct producer {
+    const char *url;
+    tide_queue_t *queue;
+} producer_t;
+
+static int fetch_data(void *arg) {
+    producer_t *p = arg;
+    char *data;
+    int r = fetch_text(p->url, &data, NULL);
+    if (r < 0) return r;
+    printf("Fetched data from %s :%.100s...\n", p->url, data);
+    if ((r = tide_queue_put(p->queue, &data)) < 0) free(data);
+    return r;
+}
+
+static int process_data(void *arg) {
+    tide_queue_t *queue = arg;
+    for (;;) {
+        char *data;
+        int r = tide_queue_get(queue, &data);
+        if (r < 0) return r;
+        if (data == NULL) break;
+        printf("Processing data of length %zu\n", strlen(data));
+        free(data);
+        tide_queue_task_done(queue);
+    }
+    return 0;
+}
+
+typedef struct args {
+    int n;
+    char **urls;
+} args_t;
+
+static int main_task(void *arg) {
+    args_t *a = arg;
+    tide_queue_t *queue;
+    int r = tide_queue_new(&queue, sizeof(char *), 0);
+    if (r < 0) return r;
+    tide_task_t consumer;
+    if ((r = tide_spawn(&consumer, process_data, queue)) < 0) goto out_queue;
+    producer_t *producers = calloc((size_t)a->n, sizeof *producers);
+    tide_task_t *tasks = calloc((size_t)a->n, sizeof *tasks);
+    int n = 0;
+    r = producers && tasks ? 0 : -ENOMEM;
+    for (; r == 0 && n < a->n; n++) {
+        producers[n] = (producer_t){a->urls[n], queue};
+        if ((r = tide_spawn(&tasks[n], fetch_data, &producers[n])) < 0) break;
+    }
+    /* gather(*producers), return_exceptions=True style: wait for all, the statuses say who
+     * failed (a failed fetch just puts nothing). */
+    int g = tide_gather(tasks, (size_t)n, NULL, 0);
+    char *sentinel = NULL;
+    if (g == 0) g = tide_queue_put(queue, &sentinel);
+    if (g < 0) tide_cancel(consumer);
+    int st;
+    tide_join(consumer, &st);
+    if (r == 0) r = g < 0 ? g : st;
+    free(producers);
+    free(tasks);
+out_queue:
+    for (char *left; tide_queue_get_nowait(queue, &left) == 0;) free(left);
+    tide_queue_free(queue);
+    return r;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: producer_consumer URL...\n");
+        return 2;
+    }
+    args_t a = {argc - 1, argv + 1};
+    int r = tide_run(main_task, &a);
+    if (r < 0) fprintf(stderr, "producer_consumer: %s\n", tide_strerror(r));
+    return r < 0;
+}

@@ -1,0 +1,98 @@
+/* producer_consumer_join: the producer/consumer program ended with task_done/join instead of
+ * a sentinel (seeds/000_cac4ead8655fe9cd.txt describes the queue;
+ * asyncio.Queue's documented pattern).
+ *
+ *   async def process_data(queue):
+ *       while True:
+ *           data = await queue.get()
+ *           print(f"Processing data of length {len(data)}")
+ *           queue.task_done()
+ *   async def main():
+ *       queue = asyncio.Queue()
+ *       consumer = asyncio.create_task(process_data(queue))
+ *       await asyncio.gather(*[fetch_data(url, queue) for url in urls])
+ *       await queue.join()        # every page put has been processed
+ *       consumer.cancel()
+ *       print("All data processed.")
+ *
+ *   producer_consumer_join URL...
+ *
+ * A cancelled tide task is not interrupted at any point: its next blocking call (here
+ * tide_queue_get) returns -ECANCELED, and it unwinds by returning. Unlike asyncio, the
+ * cancellation stays set: every later blocking call of that task fails the same way. */
+#include <stdio.h>
+
+#include "tutorial.h"
+
+typedef struct producer {
+    const char *url;
+    tide_queue_t *queue;
+} producer_t;
+
+static int fetch_data(void *arg) {
+    producer_t *p = arg;
+    char *data;
+    int r = fetch_text(p->url, &data, NULL);
+    if (r < 0) return r;
+    printf("Fetched data from %s :%.100s...\n", p->url, data);
+    if ((r = tide_queue_put(p->queue, &data)) < 0) free(data);
+    return r;
+}
+
+static int process_data(void *arg) {
+    tide_queue_t *queue = arg;
+    for (;;) {
+        char *data;
+        int r = tide_queue_get(queue, &data);
+        if (r < 0) return r; /* -ECANCELED: main is done with us */
+        printf("Processing data of length %zu\n", strlen(data));
+        free(data);
+        tide_queue_task_done(queue);
+    }
+}
+
+typedef struct args {
+    int n;
+    char **urls;
+} args_t;
+
+static int main_task(void *arg) {
+    args_t *a = arg;
+    tide_queue_t *queue;
+    int r = tide_queue_new(&queue, sizeof(char *), 0);
+    if (r < 0) return r;
+    tide_task_t consumer;
+    if ((r = tide_spawn(&consumer, process_data, queue)) < 0) goto out_queue;
+    producer_t *producers = calloc((size_t)a->n, sizeof *producers);
+    tide_task_t *tasks = calloc((size_t)a->n, sizeof *tasks);
+    int n = 0;
+    r = producers && tasks ? 0 : -ENOMEM;
+    for (; r == 0 && n < a->n; n++) {
+        producers[n] = (producer_t){a->urls[n], queue};
+        if ((r = tide_spawn(&tasks[n], fetch_data, &producers[n])) < 0) break;
+    }
+    int g = tide_gather(tasks, (size_t)n, NULL, 0);
+    if (g == 0) g = tide_queue_join(queue);
+    tide_cancel(consumer);
+    int st;
+    tide_join(consumer, &st); /* -ECANCELED: as asked */
+    if (r == 0) r = g;
+    if (r == 0) printf("All data processed.\n");
+    free(producers);
+    free(tasks);
+out_queue:
+    for (char *left; tide_queue_get_nowait(queue, &left) == 0;) free(left);
+    tide_queue_free(queue);
+    return r;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: producer_consumer_join URL...\n");
+        return 2;
+    }
+    args_t a = {argc - 1, argv + 1};
+    int r = tide_run(main_task, &a);
+    if (r < 0) fprintf(stderr, "producer_consumer_join: %s\n", tide_strerror(r));
+    return r < 0;
+}
