@@ -12,5 +12,6 @@
 #include "tide/signal.h"
 #include "tide/process.h"
 #include "tide/http.h"
+#include "tide/serve.h"
 
 #endif
