@@ -56,7 +56,9 @@ static int tcp_server_main_task(void *arg) {
         tide_signal_close(sig);
         return r;
     }
-    printf("listening on %s:%u\n", ts->cfg.host, (unsigned)ts->cfg.port);
+    tide_addr_t at;
+    tide_server_local_addr(s, &at);
+    printf("listening on %s:%u\n", ts->cfg.host, (unsigned)tide_addr_port(&at)); /* port 0 */
     fflush(stdout);
     r = tide_signal_wait(sig);
     int cancelled = tide_server_shutdown(s, ts->drain);
