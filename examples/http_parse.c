@@ -89,16 +89,16 @@ static int field(fields_t *f, const char *name, size_t nlen, const char *v, size
     return 0;
 }
 
-/* At head byte i: refuse once the head reaches max_head, wait while the byte is not there. */
-#define AT(status)                        \
-    do {                                  \
-        if (i >= lim->max_head) return -(status); \
-        if (i >= n) return 0;             \
+/* At head byte i: refuse once the head reaches max_head, wait while the byte is not there
+ * (one comparison per byte on the way: stop is the nearer of the two). */
+#define AT(status)                                                  \
+    do {                                                            \
+        if (i >= stop) return i >= lim->max_head ? -(status) : 0;   \
     } while (0)
 
 long http_parse_request(const char *p, size_t n, const http_limits_t *lim, http_req_t *req) {
     const unsigned char *u = (const unsigned char *)p;
-    size_t i = 0;
+    size_t i = 0, stop = n < lim->max_head ? n : lim->max_head;
     memset(req, 0, sizeof *req);
 
     /* Empty lines before the request line. */
