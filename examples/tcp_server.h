@@ -23,6 +23,32 @@
 
 #include "tide.h"
 
+#if defined(__SANITIZE_THREAD__)
+#include <poll.h>
+#include <pthread.h>
+/* Under ThreadSanitizer a signal is handled only when the thread it went to enters or leaves
+ * a call TSan intercepts, and a worker parked in a raw futex does neither: SIGTERM would wait
+ * forever. So in TSan builds the signals are blocked everywhere but in this thread, which
+ * sleeps in poll(2) (intercepted) for the life of the process. Other builds need nothing. */
+static void *tcp_server_signal_sink(void *arg) {
+    pthread_sigmask(SIG_UNBLOCK, (sigset_t *)arg, NULL);
+    for (;;) poll(NULL, 0, -1);
+    return NULL;
+}
+
+static void tcp_server_tsan_signals(void) {
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, tcp_server_signal_sink, &set) == 0) pthread_detach(t);
+}
+#else
+static void tcp_server_tsan_signals(void) {}
+#endif
+
 typedef struct tcp_server {
     const char *name;          /* program name, for messages */
     tide_server_config_t cfg;  /* what the server is started with */
@@ -100,6 +126,7 @@ static int tcp_server_run(const char *name, int argc, char **argv,
     ts.cfg.max_conns = tcp_server_env_uint("SERVE_MAX_CONNS", 0);
     ts.cfg.refuse_excess = (int)tcp_server_env_uint("SERVE_REFUSE", 0);
     ts.drain = tcp_server_env_ms("SERVE_DRAIN_MS", 10000);
+    tcp_server_tsan_signals();
     tide_config_t cfg;
     tide_config_init(&cfg);
     if (argc == 3) cfg.workers = (unsigned)strtoul(argv[2], NULL, 10);
