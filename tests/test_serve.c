@@ -539,3 +539,80 @@ static int misuse_main(void *arg) {
 Test(serve, misuse) {
     tt_run(misuse_main, NULL, 2);
 }
+
+/* ---- write timeout ---------------------------------------------------------------------- */
+
+static char flood_buf[1 << 20];
+
+/* Answers any first byte with up to 256 MiB: a client that does not read blocks the writes. */
+static int flood_handler(tide_conn_t *c, void *arg) {
+    char b;
+    ssize_t n = tide_conn_read(c, &b, 1);
+    if (n <= 0) return (int)n;
+    tide_conn_busy(c);
+    for (int i = 0; i < 256; i++) {
+        ssize_t w = tide_conn_write(c, flood_buf, sizeof flood_buf);
+        if (w < 0) return (int)w;
+    }
+    return 0;
+}
+
+static int write_timeout_main(void *arg) {
+    tide_server_config_t cfg;
+    tide_server_config_init(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.write_timeout = TIDE_MSEC(200);
+    cfg.handler = flood_handler;
+    tide_server_t *s;
+    cr_assert_eq(tide_server_start(&s, &cfg), 0);
+    tide_addr_t a;
+    cr_assert_eq(tide_server_local_addr(s, &a), 0);
+    tide_tcp_t *c = dial(tide_addr_port(&a));
+    cr_assert_eq(tide_tcp_write_all(c, "x", 1, NULL), 1);
+    /* We never read: the server's write blocks and times out, and the connection ends. */
+    int64_t end = tide_now() + TT_SLACK(TIDE_SEC(10));
+    while (stats(s).write_timeouts == 0 && tide_now() < end) tide_sleep(TIDE_MSEC(5));
+    cr_assert_eq(stats(s).write_timeouts, 1);
+    wait_active(s, 0);
+    cr_assert_eq(stats(s).errors, 0);
+    tide_tcp_close(c);
+    cr_assert_eq(tide_server_shutdown(s, 0), 0);
+    tide_server_free(s);
+    return 0;
+}
+
+Test(serve, write_timeout_ends_a_stalled_reader) {
+    tt_run(write_timeout_main, NULL, 2);
+}
+
+/* ---- SO_REUSEPORT ----------------------------------------------------------------------- */
+
+static int reuseport_main(void *arg) {
+    tide_server_config_t cfg;
+    tide_server_config_init(&cfg);
+    cfg.reuseport = 1;
+    uint16_t port;
+    tide_server_t *s1 = start(&cfg, NULL, &port), *s2;
+    cfg.port = port;
+    cr_assert_eq(tide_server_start(&s2, &cfg), 0, "a second listener on the same port");
+    /* The kernel spreads connections over both listeners; all are served. */
+    enum { N = 24 };
+    for (int i = 0; i < N; i++) {
+        tide_tcp_t *c = dial(port);
+        ask(c, "hi\n");
+        tide_tcp_close(c);
+    }
+    uint64_t a1 = stats(s1).accepted, a2 = stats(s2).accepted;
+    cr_assert_eq(a1 + a2, N);
+    cr_assert(a1 > 0 && a2 > 0, "one listener took all: %llu/%llu", (unsigned long long)a1,
+              (unsigned long long)a2);
+    cr_assert_eq(tide_server_shutdown(s1, TIDE_SEC(1)), 0);
+    cr_assert_eq(tide_server_shutdown(s2, TIDE_SEC(1)), 0);
+    tide_server_free(s1);
+    tide_server_free(s2);
+    return 0;
+}
+
+Test(serve, reuseport_shares_a_port) {
+    tt_run(reuseport_main, NULL, 2);
+}
