@@ -1,68 +1,80 @@
 /* What http_hello and its threaded baseline (http_hello_threads) share, so the two are
  * measured doing exactly the same work: BENCH.md's answer, the batch of answers written per
- * read, and the request parser (keep-alive and pipelining: requests are parsed out of the
- * read buffer one after another). */
+ * read, the error answers, and the request loop over the strict parser (http_parse.h):
+ * keep-alive and pipelining, requests parsed out of the read buffer one after another.
+ *
+ * HTTP_MAX_HEADER (environment) sets the largest request head in bytes (default 8192, as
+ * nginx's large header buffer; at most BUF_SIZE / 2): a longer one is answered 431. */
 #ifndef TIDE_EXAMPLES_HTTP_HELLO_H
 #define TIDE_EXAMPLES_HTTP_HELLO_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include "http_parse.h"
 
 static const char RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 13\r\n\r\nHello, World!";
 #define RESPONSE_LEN (sizeof RESPONSE - 1)
+/* The last answer before a drain closes the connection says so. */
+static const char RESPONSE_CLOSE[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                     "Content-Length: 13\r\nConnection: close\r\n\r\n"
+                                     "Hello, World!";
 #define BATCH 64              /* answers per write, at most */
 #define BUF_SIZE 16384        /* a connection's read buffer: the largest request we take */
+#define MAX_HEAD_DEFAULT 8192
 
 static char batch[BATCH * RESPONSE_LEN]; /* BATCH copies of the answer, back to back */
+/* Head and body limits: a request that passes them fits the read buffer whole. */
+static http_limits_t limits = {MAX_HEAD_DEFAULT, BUF_SIZE - MAX_HEAD_DEFAULT};
 
 static void batch_fill(void) {
     for (size_t i = 0; i < BATCH; i++) memcpy(batch + i * RESPONSE_LEN, RESPONSE, RESPONSE_LEN);
-}
-
-/* The length of the request at p[0..n) (head and body), 0 if it is not complete yet, -1 if it
- * is malformed or too large. *close is set if the client asked to close after it. */
-static long parse_request(const char *p, size_t n, int *close) {
-    const char *end = memmem(p, n, "\r\n\r\n", 4);
-    if (!end) return n >= BUF_SIZE ? -1 : 0;
-    const char *head_end = end + 2; /* just past the last header line's CRLF */
-    size_t body = 0;
-    const char *line = memchr(p, '\n', (size_t)(head_end - p)); /* skip the request line */
-    while (line && ++line < head_end) {
-        size_t rest = (size_t)(head_end - line);
-        if ((line[0] | 0x20) == 'c') {
-            if (rest > 15 && strncasecmp(line, "content-length:", 15) == 0) {
-                char *stop;
-                unsigned long v = strtoul(line + 15, &stop, 10);
-                if (v >= BUF_SIZE) return -1;
-                body = v;
-            } else if (rest > 11 && strncasecmp(line, "connection:", 11) == 0) {
-                const char *v = line + 11;
-                while (*v == ' ') v++;
-                if (strncasecmp(v, "close", 5) == 0) *close = 1;
-            }
-        }
-        line = memchr(line, '\n', (size_t)(head_end - line));
+    const char *v = getenv("HTTP_MAX_HEADER");
+    if (v && *v) {
+        size_t h = (size_t)strtoul(v, NULL, 10);
+        if (h < 64) h = 64;
+        if (h > BUF_SIZE / 2) h = BUF_SIZE / 2;
+        limits.max_head = h;
+        limits.max_body = BUF_SIZE - h;
     }
-    size_t total = (size_t)(end + 4 - p) + body;
-    return total <= n ? (long)total : 0;
 }
 
 /* The complete requests at the front of buf[0..have): how many, *used the bytes they take,
- * *last set if the connection ends after they are answered (the client asked to close, or a
- * request is malformed or too large). */
-static size_t parse_requests(const char *buf, size_t have, size_t *used, int *last) {
+ * and *end: 0 to go on reading, 1 to close after answering them (the client asked to, or
+ * spoke HTTP/1.0), or an HTTP status (400, 431...) to answer after them before closing. */
+static size_t parse_requests(const char *buf, size_t have, size_t *used, int *end) {
     size_t pos = 0, count = 0;
-    int close = 0;
-    long len = 0;
-    while (!close && (len = parse_request(buf + pos, have - pos, &close)) > 0) {
+    *end = 0;
+    for (;;) {
+        http_req_t r;
+        long len = http_parse_request(buf + pos, have - pos, &limits, &r);
+        if (len <= 0) {
+            if (len < 0) *end = (int)-len;
+            else if (have == BUF_SIZE && pos == 0) *end = 431; /* cannot happen: limits fit */
+            break;
+        }
         pos += (size_t)len;
         count++;
+        if (r.close) {
+            *end = 1;
+            break;
+        }
     }
     *used = pos;
-    *last = close || len < 0;
     return count;
+}
+
+/* An error answer for status into out (at least 256 bytes); returns its length. */
+static size_t error_response(char *out, size_t size, int status) {
+    const char *reason = http_reason(status);
+    int body = snprintf(NULL, 0, "%d %s\n", status, reason);
+    int n = snprintf(out, size,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%d %s\n",
+                     status, reason, body, status, reason);
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
 #endif

@@ -50,14 +50,18 @@ static void *serve_conn(void *arg) {
         if (n <= 0) break;
         have += (size_t)n;
         size_t pos;
-        int last;
-        size_t answers = parse_requests(buf, have, &pos, &last);
+        int end;
+        size_t answers = parse_requests(buf, have, &pos, &end);
         while (answers > 0) {
             size_t k = answers < BATCH ? answers : BATCH;
             if (write_all(fd, batch, k * RESPONSE_LEN) < 0) goto out;
             answers -= k;
         }
-        if (last) break;
+        if (end > 1) { /* a refused request: say why (no timeouts or lingering here) */
+            char err[256];
+            write_all(fd, err, error_response(err, sizeof err, end));
+        }
+        if (end) break;
         memmove(buf, buf + pos, have - pos);
         have -= pos;
     }

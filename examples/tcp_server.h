@@ -1,9 +1,17 @@
-/* The skeleton shared by the example servers: `PROGRAM PORT [WORKERS]`, listen on
- * 127.0.0.1:PORT, one detached task per connection running `conn`, until SIGINT or SIGTERM.
+/* The skeleton shared by the example servers: `PROGRAM PORT [WORKERS]`, a tide_server
+ * (tide/serve.h) on 127.0.0.1:PORT running `handler` once per connection, until SIGINT or
+ * SIGTERM; then a graceful drain: stop accepting, close idle connections, give busy ones
+ * SERVE_DRAIN_MS to finish, cancel the rest, print the statistics.
  *
- * The accepting task and a task waiting for the signal run in a task group: the signal makes
- * the waiter fail, the group cancels the accept loop, and freeing the runtime then cancels the
- * connections (their blocking calls return -ECANCELED, so they unwind and close). */
+ * Settings from the environment (milliseconds; 0 turns a timeout off):
+ *   SERVE_IDLE_MS     idle keep-alive connection closed after this (default 10000)
+ *   SERVE_HEADER_MS   a request's head must be in within this of its first byte (10000)
+ *   SERVE_WRITE_MS    each write must finish within this (10000)
+ *   SERVE_MAX_CONNS   connections at once (default 0: no limit beyond descriptors)
+ *   SERVE_REFUSE      1: close connections over SERVE_MAX_CONNS at once; 0: they wait in the
+ *                     backlog (default)
+ *   SERVE_DRAIN_MS    grace for busy connections at shutdown (default 10000)
+ * The soft RLIMIT_NOFILE is raised to the hard one, so tens of thousands of connections fit. */
 #ifndef TIDE_EXAMPLES_TCP_SERVER_H
 #define TIDE_EXAMPLES_TCP_SERVER_H
 
@@ -11,73 +19,118 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "tide.h"
 
-typedef struct tcp_server {
-    const char *name;        /* program name, for messages */
-    unsigned port;
-    int (*conn)(void *conn); /* runs once per connection, gets the tide_tcp_t * */
-} tcp_server_t;
-
-static int tcp_server_accept_loop(void *arg) {
-    tcp_server_t *s = arg;
-    tide_tcp_t *l;
-    tide_tcp_listen_opts_t lo = {.backlog = 4096};
-    int r = tide_tcp_listen(&l, "127.0.0.1", (uint16_t)s->port, &lo);
-    if (r < 0) {
-        fprintf(stderr, "%s: listen on 127.0.0.1:%u: %s\n", s->name, s->port, tide_strerror(r));
-        return r;
-    }
-    printf("listening on 127.0.0.1:%u\n", s->port);
-    fflush(stdout);
-    tide_spawn_opts_t so = {.name = "conn", .detached = 1};
-    for (;;) {
-        tide_tcp_t *c;
-        r = tide_tcp_accept(l, &c, NULL);
-        if (r == -ECANCELED) break;
-        if (r < 0) { /* out of descriptors, say: accept already backs off; report and go on */
-            fprintf(stderr, "%s: accept: %s\n", s->name, tide_strerror(r));
-            continue;
-        }
-        tide_tcp_nodelay(c, 1);
-        if (tide_spawn_opts(NULL, s->conn, c, &so) < 0) tide_tcp_close(c);
-    }
-    tide_tcp_close(l);
-    return 0;
+#if defined(__SANITIZE_THREAD__)
+#include <poll.h>
+#include <pthread.h>
+/* Under ThreadSanitizer a signal is handled only when the thread it went to enters or leaves
+ * a call TSan intercepts, and a worker parked in a raw futex does neither: SIGTERM would wait
+ * forever. So in TSan builds the signals are blocked everywhere but in this thread, which
+ * sleeps in poll(2) (intercepted) for the life of the process. Other builds need nothing. */
+static void *tcp_server_signal_sink(void *arg) {
+    pthread_sigmask(SIG_UNBLOCK, (sigset_t *)arg, NULL);
+    for (;;) poll(NULL, 0, -1);
+    return NULL;
 }
 
-/* Returns -EINTR at SIGINT or SIGTERM: the failure makes the group cancel the server. */
-static int tcp_server_until_signal(void *arg) {
-    int sigs[] = {SIGINT, SIGTERM};
-    int r = tide_signal_wait_for(sigs, 2);
-    return r < 0 ? r : -EINTR;
+static void tcp_server_tsan_signals(void) {
+    static sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, tcp_server_signal_sink, &set) == 0) pthread_detach(t);
+}
+#else
+static void tcp_server_tsan_signals(void) {}
+#endif
+
+typedef struct tcp_server {
+    const char *name;          /* program name, for messages */
+    tide_server_config_t cfg;  /* what the server is started with */
+    int64_t drain;             /* grace at shutdown (ns) */
+} tcp_server_t;
+
+/* An environment setting in milliseconds, as nanoseconds. */
+static int64_t tcp_server_env_ms(const char *name, int64_t def_ms) {
+    const char *v = getenv(name);
+    long long ms = v && *v ? strtoll(v, NULL, 10) : def_ms;
+    return ms < 0 ? 0 : TIDE_MSEC(ms);
+}
+
+static unsigned tcp_server_env_uint(const char *name, unsigned def) {
+    const char *v = getenv(name);
+    return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
 }
 
 static int tcp_server_main_task(void *arg) {
-    tide_group_t *g;
-    int r = tide_group_new(&g);
+    tcp_server_t *ts = arg;
+    int sigs[] = {SIGINT, SIGTERM};
+    tide_signal_t *sig;
+    /* Opened before listening, so a signal that comes early stops the server rather than
+     * killing the process. */
+    int r = tide_signal_open(&sig, sigs, 2);
     if (r < 0) return r;
-    tide_spawn_opts_t accept = {.name = "accept"}, signals = {.name = "signals"};
-    if ((r = tide_group_spawn(g, tcp_server_accept_loop, arg, &accept)) == 0)
-        r = tide_group_spawn(g, tcp_server_until_signal, NULL, &signals);
-    if (r == 0) r = tide_group_wait(g);
-    else tide_group_cancel(g);
-    tide_group_free(g);
-    return r == -EINTR ? 0 : r; /* stopped by a signal: a clean exit */
+    tide_server_t *s;
+    if ((r = tide_server_start(&s, &ts->cfg)) < 0) {
+        fprintf(stderr, "%s: listen on %s:%u: %s\n", ts->name, ts->cfg.host,
+                (unsigned)ts->cfg.port, tide_strerror(r));
+        tide_signal_close(sig);
+        return r;
+    }
+    tide_addr_t at;
+    tide_server_local_addr(s, &at);
+    printf("listening on %s:%u\n", ts->cfg.host, (unsigned)tide_addr_port(&at)); /* port 0 */
+    fflush(stdout);
+    r = tide_signal_wait(sig);
+    int cancelled = tide_server_shutdown(s, ts->drain);
+    tide_server_stats_t st;
+    tide_server_stats(s, &st);
+    fprintf(stderr,
+            "%s: stopped: %llu accepted, %llu refused, %llu idle and %llu header timeouts, "
+            "%llu errors, %d cancelled at shutdown\n",
+            ts->name, (unsigned long long)st.accepted, (unsigned long long)st.refused,
+            (unsigned long long)st.idle_timeouts, (unsigned long long)st.header_timeouts,
+            (unsigned long long)st.errors, cancelled < 0 ? 0 : cancelled);
+    tide_server_free(s);
+    tide_signal_close(sig);
+    return r < 0 ? r : 0;
 }
 
 /* main() of an example server. */
-static int tcp_server_run(const char *name, int argc, char **argv, int (*conn)(void *)) {
+static int tcp_server_run(const char *name, int argc, char **argv,
+                          int (*handler)(tide_conn_t *, void *), void *arg) {
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: %s PORT [WORKERS]\n", argv[0]);
         return 2;
     }
-    tcp_server_t s = {.name = name, .port = (unsigned)strtoul(argv[1], NULL, 10), .conn = conn};
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    tcp_server_t ts = {.name = name};
+    tide_server_config_init(&ts.cfg);
+    ts.cfg.host = "127.0.0.1";
+    ts.cfg.port = (uint16_t)strtoul(argv[1], NULL, 10);
+    ts.cfg.backlog = 4096;
+    ts.cfg.handler = handler;
+    ts.cfg.arg = arg;
+    ts.cfg.idle_timeout = tcp_server_env_ms("SERVE_IDLE_MS", 10000);
+    ts.cfg.header_timeout = tcp_server_env_ms("SERVE_HEADER_MS", 10000);
+    ts.cfg.write_timeout = tcp_server_env_ms("SERVE_WRITE_MS", 10000);
+    ts.cfg.max_conns = tcp_server_env_uint("SERVE_MAX_CONNS", 0);
+    ts.cfg.refuse_excess = (int)tcp_server_env_uint("SERVE_REFUSE", 0);
+    ts.drain = tcp_server_env_ms("SERVE_DRAIN_MS", 10000);
+    tcp_server_tsan_signals();
     tide_config_t cfg;
     tide_config_init(&cfg);
     if (argc == 3) cfg.workers = (unsigned)strtoul(argv[2], NULL, 10);
-    int r = tide_run_config(&cfg, tcp_server_main_task, &s);
+    int r = tide_run_config(&cfg, tcp_server_main_task, &ts);
     if (r < 0) fprintf(stderr, "%s: %s\n", name, tide_strerror(r));
     return r == 0 ? 0 : 1;
 }

@@ -13,5 +13,6 @@
 #include "tide/process.h"
 #include "tide/http.h"
 #include "tide/tls.h"
+#include "tide/serve.h"
 
 #endif

@@ -7,7 +7,7 @@
 # are real. Installs missing Debian packages first (scripts/setup-deps.sh).
 #
 #   scripts/test.sh            everything (what CI runs)
-#   scripts/test.sh release    only the named builds: release, asan, tsan
+#   scripts/test.sh release    only the named builds: release, asan, tsan (no fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,3 +39,6 @@ for b in "${builds[@]}"; do
   ctest --test-dir "$dir" --output-on-failure -j 1 --timeout 900
   echo "=== $b: passed in $(( $(date +%s) - start )) s" >&2
 done
+
+# The HTTP request parser under libFuzzer for a bounded time (clang; skipped without it).
+if ((${#@} == 0)); then scripts/fuzz.sh "${TIDE_FUZZ_SECONDS:-60}"; fi

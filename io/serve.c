@@ -1,0 +1,428 @@
+/* The server loop (tide/serve.h): an accept task, one detached task per connection, the
+ * server's timeouts applied as deadline scopes around the connection's reads, and a drain.
+ *
+ * Descriptor exhaustion and the backlog form of max_conns are tide_tcp_accept's (it backs off
+ * without spinning and holds connections in the kernel's queue); this file counts, times and
+ * stops connections.
+ *
+ * A connection's phase is an atomic the drain may claim: it turns IDLE into CLOSED (and
+ * cancels the task) only while the connection waits between requests, so a request that has
+ * begun is never cut by the idle sweep, only by the grace period's end. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "platform.h"
+#include "tide/serve.h"
+
+enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3 };
+
+struct tide_conn {
+    struct tide_conn *next;   /* in the server's list of started connections (under lock) */
+    struct tide_conn *prev;
+    tide_server_t *srv;       /* owner */
+    tide_tcp_t *tcp;          /* the socket; closed by the server after the handler */
+    tide_addr_t peer;         /* from accept */
+    tide_task_t task;         /* the connection's own task, for the drain to cancel */
+    _Atomic int phase;        /* PH_*: set by the task, IDLE -> CLOSED by the drain */
+    int64_t since;            /* when the current phase began (the task's own) */
+    bool linked;              /* in the list (under lock) */
+};
+
+/* Someone waiting in tide_server_shutdown for the connections to end. */
+typedef struct drain_waiter {
+    struct drain_waiter *next; /* in the server's list (under lock) */
+    struct drain_waiter *prev;
+    tide_waker_t waker;        /* woken when live reaches 0 */
+} drain_waiter_t;
+
+struct tide_server {
+    tide_server_config_t cfg;   /* the caller's, copied */
+    tide_tcp_t *listener;       /* owned by the accept task, which closes it */
+    tide_addr_t local;          /* where it listens (kept: the listener goes at shutdown) */
+    tide_task_t acceptor;       /* the accept task; NONE once joined */
+    tide__spin_t lock;          /* conns, live, waiters, cancelling, acceptor */
+    tide_conn_t *conns;         /* started connections */
+    uint64_t live;              /* connection tasks spawned and not ended */
+    drain_waiter_t *waiters;    /* drains waiting for live == 0 */
+    bool cancelling;            /* the grace ran out: connections starting now end at once */
+    _Atomic int draining;       /* shutdown began */
+    _Atomic uint64_t accepted, active, refused, idle_timeouts, header_timeouts, write_timeouts,
+        errors, cancelled;      /* tide_server_stats_t's counters */
+};
+
+#define LINGER_MAX_BYTES (1u << 20)
+
+int tide_server_config_init(tide_server_config_t *cfg) {
+    if (!cfg) return -EINVAL;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->idle_timeout = TIDE_SEC(10);
+    cfg->header_timeout = TIDE_SEC(10);
+    cfg->nodelay = 1;
+    return 0;
+}
+
+/* The clock the server's timeouts start from: the kernel's tick-granular monotonic clock (a
+ * few ms behind the exact one) costs a fifth of an exact read, and the server reads it two or
+ * three times per request; timeouts of seconds do not need better. */
+static int64_t coarse_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void count(_Atomic uint64_t *c) {
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+/* A connection task ends: the last one out wakes the drains waiting. This unlock is the last
+ * touch of the server, so a drain that sees live == 0 under the lock may free it. */
+static void conn_exit(tide_server_t *s) {
+    tide__spin_lock(&s->lock);
+    atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+    if (--s->live == 0)
+        for (drain_waiter_t *w = s->waiters; w; w = w->next) tide_wake(w->waker);
+    tide__spin_unlock(&s->lock);
+}
+
+static int conn_main(void *arg) {
+    tide_conn_t *c = arg;
+    tide_server_t *s = c->srv;
+    c->task = tide_task_self();
+    tide__spin_lock(&s->lock);
+    bool go = !s->cancelling;
+    if (go) {
+        c->next = s->conns;
+        c->prev = NULL;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        c->linked = true;
+    }
+    tide__spin_unlock(&s->lock);
+    if (go) {
+        if (s->cfg.nodelay) tide_tcp_nodelay(c->tcp, 1);
+        int r = s->cfg.handler(c, s->cfg.arg);
+        if (r < 0 && r != -ECANCELED && r != -ETIMEDOUT) count(&s->errors);
+        tide__spin_lock(&s->lock);
+        if (c->prev) c->prev->next = c->next;
+        else s->conns = c->next;
+        if (c->next) c->next->prev = c->prev;
+        c->linked = false;
+        tide__spin_unlock(&s->lock);
+    } else {
+        count(&s->refused);
+    }
+    tide_tcp_close(c->tcp);
+    tide__free(c, sizeof *c);
+    conn_exit(s);
+    return 0;
+}
+
+tide_tcp_t *tide_conn_tcp(tide_conn_t *c) {
+    return c ? c->tcp : NULL;
+}
+
+const tide_addr_t *tide_conn_peer(tide_conn_t *c) {
+    return c ? &c->peer : NULL;
+}
+
+int tide_conn_draining(tide_conn_t *c) {
+    return c && atomic_load(&c->srv->draining);
+}
+
+void tide_conn_idle(tide_conn_t *c) {
+    if (!c) return;
+    c->since = coarse_now();
+    atomic_store(&c->phase, PH_IDLE);
+    /* Paired with the drain's store of draining before its sweep (both seq_cst): either the
+     * sweep sees IDLE, or we see draining here. */
+    if (atomic_load(&c->srv->draining)) {
+        int idle = PH_IDLE;
+        atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED);
+    }
+}
+
+/* Move to phase ph unless the drain has closed the connection. */
+static void set_phase(tide_conn_t *c, int ph) {
+    int cur = atomic_load(&c->phase);
+    while (cur != PH_CLOSED && !atomic_compare_exchange_weak(&c->phase, &cur, ph)) {
+    }
+}
+
+void tide_conn_busy(tide_conn_t *c) {
+    if (c) set_phase(c, PH_BUSY);
+}
+
+void tide_conn_request(tide_conn_t *c) {
+    if (!c) return;
+    c->since = coarse_now();
+    set_phase(c, PH_REQUEST);
+}
+
+ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
+    if (!c) return -EINVAL;
+    tide_server_t *s = c->srv;
+    int ph = atomic_load_explicit(&c->phase, memory_order_relaxed);
+    if (ph == PH_CLOSED) return 0;
+    int64_t limit = ph == PH_IDLE ? s->cfg.idle_timeout
+                    : ph == PH_REQUEST ? s->cfg.header_timeout : 0;
+    int64_t deadline = TIDE_FOREVER, outer = tide_deadline();
+    if (limit > 0 && c->since <= INT64_MAX - limit) deadline = c->since + limit;
+    ssize_t n;
+    if (deadline < outer) {
+        tide_scope_t scope;
+        tide_deadline_begin(&scope, deadline);
+        n = tide_tcp_read(c->tcp, buf, len);
+        tide_scope_end(&scope);
+        if (n == -ETIMEDOUT) count(ph == PH_IDLE ? &s->idle_timeouts : &s->header_timeouts);
+    } else {
+        n = tide_tcp_read(c->tcp, buf, len);
+    }
+    if (ph != PH_IDLE) return n;
+    if (n > 0) {
+        /* The first byte of a request: header_timeout runs from now, unless the drain claimed
+         * the connection meanwhile (then the request is dropped, as any server closing an
+         * idle keep-alive connection may race with a request; clients retry those). */
+        int idle = PH_IDLE;
+        if (!atomic_compare_exchange_strong(&c->phase, &idle, PH_REQUEST)) return 0;
+        c->since = coarse_now();
+        return n;
+    }
+    if (n == -ECANCELED && atomic_load(&c->phase) == PH_CLOSED) return 0;
+    return n;
+}
+
+static ssize_t timed_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
+    tide_server_t *s = c->srv;
+    if (s->cfg.write_timeout <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    int64_t outer = tide_deadline(), now = coarse_now();
+    int64_t deadline = s->cfg.write_timeout > INT64_MAX - now ? TIDE_FOREVER
+                                                              : now + s->cfg.write_timeout;
+    tide_scope_t scope;
+    tide_deadline_begin(&scope, deadline);
+    bool ours = deadline < outer;
+    ssize_t n = tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    tide_scope_end(&scope);
+    if (n == -ETIMEDOUT && ours) count(&s->write_timeouts);
+    return n;
+}
+
+ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len) {
+    if (!c) return -EINVAL;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    return timed_writev(c, &iov, 1);
+}
+
+ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
+    if (!c) return -EINVAL;
+    return timed_writev(c, iov, iovcnt);
+}
+
+void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {
+    if (!c) return;
+    if (tide_tcp_shutdown(c->tcp) < 0) return;
+    char buf[4096];
+    size_t total = 0;
+    tide_scope_t scope;
+    tide_timeout_begin(&scope, max_ns);
+    while (total < LINGER_MAX_BYTES) {
+        ssize_t n = tide_tcp_read(c->tcp, buf, sizeof buf);
+        if (n <= 0) break;
+        total += (size_t)n;
+    }
+    tide_scope_end(&scope);
+}
+
+/* ---- accepting -------------------------------------------------------------------------- */
+
+static int accept_main(void *arg) {
+    tide_server_t *s = arg;
+    tide_spawn_opts_t so = {.name = s->cfg.name ? s->cfg.name : "conn", .detached = 1};
+    for (;;) {
+        tide_tcp_t *t;
+        tide_addr_t peer;
+        int r = tide_tcp_accept(s->listener, &t, &peer);
+        if (r == -ECANCELED || r == -EBADF) break;
+        if (r < 0) {
+            /* Not exhaustion (accept waits that out itself): count it, and do not spin on a
+             * listener that keeps failing. */
+            count(&s->errors);
+            if (tide_sleep(TIDE_MSEC(10)) == -ECANCELED) break;
+            continue;
+        }
+        if (s->cfg.refuse_excess && s->cfg.max_conns &&
+            atomic_load_explicit(&s->active, memory_order_relaxed) >= s->cfg.max_conns) {
+            tide_tcp_close(t);
+            count(&s->refused);
+            continue;
+        }
+        tide_conn_t *c = tide__calloc(sizeof *c);
+        if (!c) {
+            tide_tcp_close(t);
+            count(&s->errors);
+            continue;
+        }
+        c->srv = s;
+        c->tcp = t;
+        c->peer = peer;
+        c->since = coarse_now();
+        atomic_init(&c->phase, PH_REQUEST);
+        tide__spin_lock(&s->lock);
+        s->live++;
+        tide__spin_unlock(&s->lock);
+        atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
+        r = tide_spawn_opts(NULL, conn_main, c, &so);
+        if (r < 0) {
+            tide_tcp_close(t);
+            tide__free(c, sizeof *c);
+            conn_exit(s);
+            count(&s->errors);
+            if (r == -ESHUTDOWN) break;
+            continue;
+        }
+        count(&s->accepted);
+    }
+    tide_tcp_close(s->listener);
+    return 0;
+}
+
+int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
+    if (!out || !cfg || !cfg->handler || cfg->backlog < 0 || cfg->idle_timeout < 0 ||
+        cfg->header_timeout < 0 || cfg->write_timeout < 0)
+        return -EINVAL;
+    tide_server_t *s = tide__calloc(sizeof *s);
+    if (!s) return -ENOMEM;
+    s->cfg = *cfg;
+    tide_tcp_listen_opts_t lo = {
+        .backlog = cfg->backlog,
+        .reuseport = cfg->reuseport,
+        .max_conns = cfg->refuse_excess ? 0 : cfg->max_conns,
+    };
+    int r = tide_tcp_listen(&s->listener, cfg->host, cfg->port, &lo);
+    if (r < 0) goto fail_free;
+    if ((r = tide_tcp_local_addr(s->listener, &s->local)) < 0) goto fail_close;
+    tide_spawn_opts_t ao = {.name = "accept"};
+    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto fail_close;
+    *out = s;
+    return 0;
+fail_close:
+    tide_tcp_close(s->listener);
+fail_free:
+    tide__free(s, sizeof *s);
+    return r;
+}
+
+int tide_server_local_addr(tide_server_t *s, tide_addr_t *out) {
+    if (!s || !out) return -EINVAL;
+    if (atomic_load(&s->draining)) return -EBADF;
+    *out = s->local;
+    return 0;
+}
+
+/* ---- draining --------------------------------------------------------------------------- */
+
+/* Wait for every connection task to end, or the caller's deadline or cancel. */
+static int wait_live_zero(tide_server_t *s) {
+    drain_waiter_t me = {0};
+    for (;;) {
+        me.waker = tide_park_prepare();
+        tide__spin_lock(&s->lock);
+        if (s->live == 0) {
+            tide__spin_unlock(&s->lock);
+            return 0;
+        }
+        me.prev = NULL;
+        me.next = s->waiters;
+        if (s->waiters) s->waiters->prev = &me;
+        s->waiters = &me;
+        tide__spin_unlock(&s->lock);
+        int r = tide_park_on("server drain");
+        tide__spin_lock(&s->lock);
+        if (me.prev) me.prev->next = me.next;
+        else s->waiters = me.next;
+        if (me.next) me.next->prev = me.prev;
+        tide__spin_unlock(&s->lock);
+        if (r < 0) return r;
+    }
+}
+
+int tide_server_shutdown(tide_server_t *s, int64_t grace) {
+    if (!s) return -EINVAL;
+    int64_t now = tide_now();
+    int64_t deadline = grace <= 0 ? now : grace > INT64_MAX - now ? TIDE_FOREVER : now + grace;
+    atomic_store(&s->draining, 1);
+
+    /* Stop accepting: the accept task closes the listener on its way out. */
+    tide_scope_t shield;
+    tide_shield_begin(&shield);
+    tide__spin_lock(&s->lock);
+    tide_task_t acceptor = s->acceptor;
+    s->acceptor = TIDE_TASK_NONE;
+    tide__spin_unlock(&s->lock);
+    if (acceptor.ptr) {
+        tide_cancel(acceptor);
+        tide_join(acceptor, NULL);
+    }
+    tide_shield_end(&shield);
+
+    /* Close the connections waiting between requests. */
+    tide__spin_lock(&s->lock);
+    for (tide_conn_t *c = s->conns; c; c = c->next) {
+        int idle = PH_IDLE;
+        if (atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED)) tide_cancel(c->task);
+    }
+    tide__spin_unlock(&s->lock);
+
+    /* Let the busy ones finish until the deadline. */
+    tide_scope_t scope;
+    tide_deadline_begin(&scope, deadline);
+    int r = wait_live_zero(s);
+    tide_scope_end(&scope);
+    if (r == 0) return 0;
+    bool caller_cancelled = r == -ECANCELED;
+
+    int n = 0;
+    tide__spin_lock(&s->lock);
+    s->cancelling = true;
+    for (tide_conn_t *c = s->conns; c; c = c->next) {
+        if (atomic_exchange(&c->phase, PH_CLOSED) == PH_CLOSED) continue; /* idle, done */
+        tide_cancel(c->task);
+        n++;
+    }
+    tide__spin_unlock(&s->lock);
+    atomic_fetch_add_explicit(&s->cancelled, (uint64_t)n, memory_order_relaxed);
+    tide_shield_begin(&shield);
+    wait_live_zero(s);
+    tide_shield_end(&shield);
+    return caller_cancelled ? -ECANCELED : n;
+}
+
+void tide_server_stats(tide_server_t *s, tide_server_stats_t *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!s) return;
+    out->accepted = atomic_load_explicit(&s->accepted, memory_order_relaxed);
+    out->active = atomic_load_explicit(&s->active, memory_order_relaxed);
+    out->refused = atomic_load_explicit(&s->refused, memory_order_relaxed);
+    out->idle_timeouts = atomic_load_explicit(&s->idle_timeouts, memory_order_relaxed);
+    out->header_timeouts = atomic_load_explicit(&s->header_timeouts, memory_order_relaxed);
+    out->write_timeouts = atomic_load_explicit(&s->write_timeouts, memory_order_relaxed);
+    out->errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
+    out->cancelled = atomic_load_explicit(&s->cancelled, memory_order_relaxed);
+}
+
+void tide_server_free(tide_server_t *s) {
+    if (!s) return;
+    tide__spin_lock(&s->lock);
+    bool pending = s->acceptor.ptr != NULL || s->live != 0;
+    tide__spin_unlock(&s->lock);
+    if (pending || !atomic_load(&s->draining)) tide_server_shutdown(s, 0);
+    /* A drain running elsewhere may still be unlinking itself: take the lock once more. */
+    tide__spin_lock(&s->lock);
+    tide__spin_unlock(&s->lock);
+    tide__free(s, sizeof *s);
+}
