@@ -19,24 +19,28 @@
 #include "tide.h"
 
 #define HANDSHAKE_TIMEOUT TIDE_SEC(10)
+#define READ_TIMEOUT TIDE_SEC(10) /* an idle keep-alive connection, or a trickling request */
 
 static tide_tls_ctx_t *ctx;
 
-static int serve_conn(void *arg) {
-    tide_tcp_t *c = arg;
+/* One connection, on the server loop (tide/serve.h), which owns the TCP connection and
+ * closes it after this returns: the TLS stream is detached from it, not closed. The server's
+ * idle and header timeouts bound tide_conn_read, which TLS does not use, so the handshake and
+ * each read get deadline scopes of their own. */
+static int serve_conn(tide_conn_t *c, void *arg) {
+    (void)arg;
     tide_tls_t *t;
     tide_scope_t scope;
     tide_timeout_begin(&scope, HANDSHAKE_TIMEOUT);
-    int r = tide_tls_accept(&t, c, ctx);
+    int r = tide_tls_accept(&t, tide_conn_tcp(c), ctx);
     tide_scope_end(&scope);
-    if (r < 0) {
-        tide_tcp_close(c); /* not TLS, an untrusting client, too slow, or shutting down */
-        return 0;
-    }
+    if (r < 0) return 0; /* not TLS, an untrusting client, too slow, or shutting down */
     char buf[BUF_SIZE];
     size_t have = 0;
     for (;;) {
+        tide_timeout_begin(&scope, READ_TIMEOUT);
         ssize_t n = tide_tls_read(t, buf + have, sizeof buf - have);
+        tide_scope_end(&scope);
         if (n == 0) tide_tls_shutdown(t); /* the client's close_notify: answer with ours */
         if (n <= 0) break;
         have += (size_t)n;
@@ -48,7 +52,11 @@ static int serve_conn(void *arg) {
             if (tide_tls_write_all(t, batch, k * RESPONSE_LEN, NULL) < 0) goto out;
             answers -= k;
         }
-        if (last) {
+        if (last > 1) { /* a bad request: say so, as http_hello does */
+            char out[256];
+            tide_tls_write_all(t, out, error_response(out, sizeof out, last), NULL);
+        }
+        if (last || tide_conn_draining(c)) {
             tide_tls_shutdown(t);
             break;
         }
@@ -56,7 +64,7 @@ static int serve_conn(void *arg) {
         have -= pos;
     }
 out:
-    tide_tls_close(t);
+    tide_tls_detach(t);
     return 0;
 }
 
@@ -125,7 +133,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     batch_fill();
-    r = tcp_server_run("https_hello", argc < 3 ? argc : 3, argv, serve_conn);
+    r = tcp_server_run("https_hello", argc < 3 ? argc : 3, argv, serve_conn, NULL);
     tide_tls_ctx_free(ctx);
     return r;
 }

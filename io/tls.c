@@ -354,6 +354,13 @@ int tide_tls_close(tide_tls_t *t) {
     return 0;
 }
 
+tide_tcp_t *tide_tls_detach(tide_tls_t *t) {
+    if (!t || enter(t) < 0) return NULL;
+    tide_tcp_t *tcp = t->tcp;
+    stream_free(t, false);
+    return tcp;
+}
+
 /* ---- accessors ------------------------------------------------------------------------- */
 
 const char *tide_tls_alpn(tide_tls_t *t) {

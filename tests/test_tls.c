@@ -576,6 +576,41 @@ Test(tls, close_notify_is_a_clean_end_and_truncation_is_detected) {
     tt_pki_free(&pki);
 }
 
+/* ---- detach: the TCP connection outlives the stream ------------------------------------ */
+
+static int detach_keeps_tcp(void *arg) {
+    tls_pair_t p;
+    tls_pair(&p);
+    char buf[16];
+    cr_assert_eq(tide_tls_write_all(p.s, "tls", 3, NULL), 3);
+    cr_assert_eq(read_exact(p.c, buf, 3), 3);
+    cr_assert_eq(tide_tls_shutdown(p.s), 0);
+    cr_assert_eq(tide_tls_read(p.c, buf, sizeof buf), 0); /* the clean end */
+    tide_tcp_t *s = tide_tls_detach(p.s), *c = tide_tls_detach(p.c);
+    p.s = p.c = NULL;
+    cr_assert(s && c);
+    cr_assert_null(tide_tls_detach(NULL));
+    /* The sockets are still open and usable in plain text. */
+    cr_assert_eq(tide_tcp_write_all(s, "raw", 3, NULL), 3);
+    size_t at = 0;
+    while (at < 3) {
+        ssize_t n = tide_tcp_read(c, buf + at, 3 - at);
+        cr_assert_gt(n, 0);
+        at += (size_t)n;
+    }
+    cr_assert_arr_eq(buf, "raw", 3);
+    tide_tcp_close(s);
+    tide_tcp_close(c);
+    tls_pair_free(&p);
+    return 0;
+}
+
+Test(tls, detach_gives_back_an_open_tcp_connection) {
+    tt_pki_make(&pki);
+    tt_run(detach_keeps_tcp, NULL, 2);
+    tt_pki_free(&pki);
+}
+
 /* ---- megabytes both ways --------------------------------------------------------------- */
 
 #define BIG ((size_t)TT_SCALE(16 * 1024 * 1024))

@@ -22,6 +22,7 @@
 typedef struct conn {
     int fd;              /* non-blocking socket */
     int closing;         /* close once owed is written (client asked, or a bad request) */
+    int error;           /* an HTTP error status to answer before closing (400, 431...) */
     size_t have;         /* bytes of buf holding unparsed input */
     size_t owed;         /* answer bytes parsed for but not yet written */
     char buf[BUF_SIZE];  /* input: the front of the next request(s) */
@@ -54,7 +55,15 @@ static int conn_flush(conn_t *c) {
 static void conn_event(int ep, conn_t *c) {
     for (;;) {
         int f = conn_flush(c);
-        if (f < 0 || (f > 0 && c->closing)) goto close;
+        if (f < 0) goto close;
+        if (f > 0 && c->closing) {
+            if (c->error) { /* best effort, as the servers measured against it do */
+                char answer[256];
+                ssize_t w = write(c->fd, answer, error_response(answer, sizeof answer, c->error));
+                (void)w;
+            }
+            goto close;
+        }
         if (f == 0) return; /* EPOLLOUT brings us back */
         ssize_t n = read(c->fd, c->buf + c->have, sizeof c->buf - c->have);
         if (n == 0) goto close;
@@ -71,6 +80,7 @@ static void conn_event(int ep, conn_t *c) {
         c->have -= used;
         c->owed += count * RESPONSE_LEN;
         if (last) c->closing = 1;
+        if (last > 1) c->error = last;
     }
 close:
     conn_close(ep, c);

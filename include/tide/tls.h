@@ -150,6 +150,12 @@ int tide_tls_shutdown(tide_tls_t *t);
  * (a call is in progress on it: nothing is done). */
 int tide_tls_close(tide_tls_t *t);
 
+/* Release the stream but not its TCP connection, which is the caller's again (to close, or
+ * for whoever owns it: a tide_server closes its connections after the handler returns).
+ * Queued bytes are dropped; call tide_tls_shutdown first for a clean end. Returns the TCP
+ * handle, or NULL (t NULL, or a call is in progress on it: nothing is done). */
+tide_tcp_t *tide_tls_detach(tide_tls_t *t);
+
 /* The protocol ALPN chose ("h2"), or NULL if none (or before the handshake). */
 const char *tide_tls_alpn(tide_tls_t *t);
 /* Client: the name it sent; server: the SNI name the client sent; NULL if none. */
