@@ -1,7 +1,7 @@
-/* Sockets closed during shutdown: detached tasks that hold a listener or connections and close
- * them as tide_runtime_free cancels them. Their closes complete (0, the descriptor released)
- * before the runtime tears down the I/O driver and the reactor, whose socket records they
- * touch; nothing is left open or counted live. Looped with random timing at 1 and 2 workers so
+/* Sockets closed during shutdown: detached tasks that hold a listener, connections or a UDP
+ * socket and close them as tide_runtime_free cancels them. Their closes complete (0, the
+ * descriptor released) before the runtime tears down the I/O driver and the reactor, whose
+ * socket records they touch; nothing is left open or counted live. Looped with random timing at 1 and 2 workers so
  * that ThreadSanitizer and AddressSanitizer see the close racing the teardown if it can. */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -12,9 +12,9 @@
 
 /* One runtime's life: what its tasks did while it was being freed. */
 typedef struct life {
+    _Atomic int opened;     /* sockets opened (listener, both ends of connections, UDP) */
     _Atomic int closes;     /* closes that returned 0 */
     _Atomic int bad_closes; /* closes that returned anything else */
-    _Atomic int started;    /* holder tasks that reached their wait */
     uint16_t port;          /* the listener's port */
 } life_t;
 
@@ -64,7 +64,6 @@ typedef struct conn_arg {
 static int conn_task(void *p) {
     conn_arg_t a = *(conn_arg_t *)p;
     free(p);
-    atomic_fetch_add(&a.lf->started, 1);
     char buf[64];
     while (tide_tcp_read(a.c, buf, sizeof buf) > 0) {
     }
@@ -92,10 +91,10 @@ typedef struct accept_arg {
  * closes the listener (the closes of its connections may come before or after). */
 static int accept_task(void *p) {
     accept_arg_t *a = p;
-    atomic_fetch_add(&a->lf->started, 1);
     for (;;) {
         tide_tcp_t *c;
         if (tide_tcp_accept(a->l, &c, NULL) < 0) break;
+        atomic_fetch_add(&a->lf->opened, 1);
         spawn_holder(a->lf, c);
     }
     close_counted(a->lf, a->l);
@@ -108,7 +107,24 @@ static int client_task(void *p) {
     life_t *lf = p;
     tide_tcp_t *c;
     if (tide_tcp_connect(&c, "127.0.0.1", lf->port) < 0) return 0; /* cancelled first */
+    atomic_fetch_add(&lf->opened, 1);
     spawn_holder(lf, c);
+    return 0;
+}
+
+/* Holds a UDP socket: waits for a datagram that never comes, then closes it. */
+static int udp_task(void *p) {
+    life_t *lf = p;
+    tide_udp_t *u;
+    if (tide_udp_bind(&u, "127.0.0.1", 0) < 0) return 0; /* cancelled first */
+    atomic_fetch_add(&lf->opened, 1);
+    char buf[16];
+    while (tide_udp_recv_from(u, buf, sizeof buf, NULL) >= 0) {
+    }
+    jitter();
+    int r = tide_udp_close(u);
+    if (r == 0) atomic_fetch_add(&lf->closes, 1);
+    else atomic_fetch_add(&lf->bad_closes, 1);
     return 0;
 }
 
@@ -120,6 +136,7 @@ static int server_main(void *p) {
     life_t *lf = p;
     tide_tcp_t *l;
     cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, NULL), 0);
+    atomic_fetch_add(&lf->opened, 1);
     tide_addr_t addr;
     cr_assert_eq(tide_tcp_local_addr(l, &addr), 0);
     lf->port = tide_addr_port(&addr);
@@ -132,6 +149,10 @@ static int server_main(void *p) {
     so.name = "client";
     for (unsigned i = 0; i < clients; i++)
         cr_assert_eq(tide_spawn_opts(NULL, client_task, lf, &so), 0);
+    if (tt_rand() % 2) {
+        so.name = "udp";
+        cr_assert_eq(tide_spawn_opts(NULL, udp_task, lf, &so), 0);
+    }
     if (tt_rand() % 2) tide_sleep(TIDE_USEC(tt_rand() % 500));
     return 0;
 }
@@ -149,7 +170,8 @@ static void lives(unsigned workers, int iterations) {
         /* Every socket a task held was closed by that task, successfully, before the free
          * returned; none was left to the reactor's teardown. */
         cr_assert_eq(atomic_load(&lf.bad_closes), 0);
-        cr_assert_geq(atomic_load(&lf.closes), 1, "the listener's close did not happen");
+        cr_assert_eq(atomic_load(&lf.closes), atomic_load(&lf.opened), "%d of %d sockets closed",
+                     atomic_load(&lf.closes), atomic_load(&lf.opened));
         cr_assert_eq(tide__io_live(), 0, "%lld sockets still live", (long long)tide__io_live());
     }
     tt_leaks_end(&leaks);
