@@ -423,6 +423,11 @@ fail_r:
     return NULL;
 }
 
+/* Runs once every task has ended (tide_runtime_free waits for them, and a task's end is
+ * published with release order, see tide__task_finish) and the driver thread is joined and no
+ * worker polls the set: a socket closed during shutdown, typically by a task unwinding from
+ * the shutdown's cancel, has been closed completely (finish() included) before we get here,
+ * so nothing touches a record while its chunk goes. */
 void tide__reactor_free(tide__reactor_t *r) {
     if (!r) return;
     for (uint32_t c = 0; c < r->nchunks; c++) {

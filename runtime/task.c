@@ -83,7 +83,12 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide__task_unlock(t);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
-    tide__count(w->finished, 1);
+    /* Release, not tide__count's relaxed store: tide_runtime_free reads these counters
+     * (acquire, tide__live_tasks) to learn that every task has ended, then frees what tasks
+     * used (the I/O driver, the reactor's socket records). Everything this task did, such as
+     * closing its sockets while being cancelled by the shutdown, must happen before that. */
+    atomic_store_explicit(&w->finished, atomic_load_explicit(&w->finished, MO_RELAXED) + 1,
+                          MO_RELEASE);
     if (flags & TF_RELEASED) recycle(t, w);
 }
 
@@ -310,7 +315,9 @@ uint64_t tide__spawned_tasks(tide_runtime_t *rt) {
 }
 
 uint64_t tide__live_tasks(tide_runtime_t *rt) {
-    /* Read the ends before the starts: a task counted as finished was counted as spawned. */
+    /* Read the ends before the starts: a task counted as finished was counted as spawned.
+     * Acquire pairs with tide__task_finish's release: once this says 0, every task's work
+     * happened before the caller's next step (shutdown frees the extension layers then). */
     uint64_t done = 0;
     for (unsigned i = 0; i < rt->nworkers; i++)
         done += atomic_load_explicit(&rt->workers[i]->finished, MO_ACQUIRE);
