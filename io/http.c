@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "http_internal.h"
+#include "platform.h"
 #include "sys_internal.h"
 #include "tide/http.h"
 
@@ -31,7 +32,7 @@ static int reserve(char **buf, size_t *cap, size_t len, size_t n) {
         if (c > SIZE_MAX / 2) return -ENOMEM;
         c *= 2;
     }
-    char *nb = realloc(*buf, c);
+    char *nb = tide__alloc_fault() ? NULL : realloc(*buf, c);
     if (!nb) return -ENOMEM;
     *buf = nb;
     *cap = c;
@@ -96,7 +97,7 @@ static int build_headers(const tide_http_request_t *req, struct curl_slist **out
         if (!h->name || !h->value || !valid_token(h->name) || !valid_value(h->value)) goto inval;
         if (strcasecmp(h->name, "Expect") == 0) expect = true;
         size_t len = strlen(h->name) + strlen(h->value) + 3;
-        char *line = malloc(len);
+        char *line = tide__alloc_fault() ? NULL : malloc(len);
         if (!line) goto nomem;
         if (*h->value) snprintf(line, len, "%s: %s", h->name, h->value);
         else snprintf(line, len, "%s;", h->name);
@@ -253,7 +254,7 @@ static int parse_headers(tide_http_response_t *res) {
     size_t n = 0;
     for (size_t i = 0; i < res->raw_len; i++) n += res->raw_headers[i] == '\n';
     if (n == 0) return 0;
-    res->headers = calloc(n, sizeof *res->headers);
+    res->headers = tide__alloc_fault() ? NULL : calloc(n, sizeof *res->headers);
     if (!res->headers) return -ENOMEM;
     char *p = res->raw_headers, *end = p + res->raw_len;
     bool status_line = true;
