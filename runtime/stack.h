@@ -81,6 +81,8 @@ typedef struct tide__stacks {
     _Atomic uint64_t live;      /* stacks owned by tasks */
     _Atomic uint64_t mapped;    /* stacks in all slabs */
     _Atomic uint64_t guarded;   /* of which guarded */
+    _Atomic bool starved;       /* the last pool slab could not be mapped: spawns take their
+                                   stack at once, so they fail up front (tide__spawn) */
 } tide__stacks_t;
 
 int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns);
