@@ -115,8 +115,10 @@ typedef struct tide_spawn_opts {
 
 /* Spawn fn(arg) as a new task on the calling task's runtime (asyncio.create_task).
  * out may be NULL only together with opts->detached. -EPERM outside a task, -EINVAL (NULL fn,
- * NULL out without detached, bad stack size), -ESHUTDOWN, -ENOMEM. The spawn site (file and
- * line) is recorded for task dumps. */
+ * NULL out without detached, bad stack size), -ESHUTDOWN, -ENOMEM (no memory for the task's
+ * record: the caller keeps arg). Once spawn returned 0 the task runs: its stack is mapped at
+ * its first run, and if that fails it waits (retrying every few ms) until a stack can be had,
+ * never ending unrun. The spawn site (file and line) is recorded for task dumps. */
 #define tide_spawn(out, fn, arg) tide__spawn(NULL, (out), (fn), (arg), NULL, __FILE__, __LINE__)
 #define tide_spawn_opts(out, fn, arg, opts) \
     tide__spawn(NULL, (out), (fn), (arg), (opts), __FILE__, __LINE__)
@@ -129,7 +131,9 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
 
 /* Wait for t to finish; *status (if not NULL) receives its return value and the handle is
  * released. From a task or a plain thread. Errors leave the handle valid (join again later):
- * -ETIMEDOUT (caller's deadline), -ECANCELED (caller cancelled). Errors that are misuse:
+ * -ETIMEDOUT (caller's deadline), -ECANCELED (caller cancelled), -ENOMEM (a plain thread with
+ * no memory for its wait record), -ESHUTDOWN (a plain thread, t's runtime is being freed and
+ * t has not ended; tide_runtime_free waits until such joiners have left). Errors that are misuse:
  * -ESRCH (handle already joined or detached, or TIDE_TASK_NONE), -EDEADLK (a task joining
  * itself). */
 int tide_join(tide_task_t t, int *status);
