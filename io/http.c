@@ -149,7 +149,7 @@ fail:
 }
 
 static long ms_of(int64_t ns) {
-    int64_t ms = (ns + 999999) / 1000000;
+    int64_t ms = ns / 1000000 + (ns % 1000000 != 0); /* rounded up; ns + 999999 overflows */
     return ms > 0x7fffffff ? 0x7fffffff : (long)ms;
 }
 
