@@ -23,6 +23,7 @@
     } while (0)
 
 static char tmp_path[64];
+static unsigned workers = 1; /* of the runtimes under test */
 
 static int echo(void *arg) {
     tide_chan_t *c = arg;
@@ -205,7 +206,7 @@ static void one_run(int64_t n, int mode) {
     tt_leaks_begin(&l);
     tide_config_t cfg;
     tide_config_init(&cfg);
-    cfg.workers = 1;
+    cfg.workers = workers;
     tide_runtime_t *rt = NULL;
     tide_test_fail_alloc(n, mode);
     int r = tide_runtime_new(&rt, &cfg);
@@ -231,7 +232,7 @@ static int64_t workload_allocations(void) {
     one_run(0, TIDE_FAIL_OFF); /* warm up process-wide state (thread records, uv) */
     tide_config_t cfg;
     tide_config_init(&cfg);
-    cfg.workers = 1;
+    cfg.workers = workers;
     tide_runtime_t *rt;
     tide_test_fail_alloc(0, TIDE_FAIL_COUNT);
     cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
@@ -271,6 +272,17 @@ Test(alloc_faults, each_allocation_fails_in_turn, .timeout = 600) {
     int64_t end = total + 40;
     for (int64_t n = 1; n <= end; n++) one_run(n, TIDE_FAIL_NTH);
     cr_log_info("failed each of %lld allocation points in turn", (long long)end);
+    unlink(tmp_path);
+}
+
+/* Two workers: the order of allocations varies from run to run, and failures land while
+ * tasks migrate and workers steal. */
+Test(alloc_faults, each_allocation_fails_in_turn_two_workers, .timeout = 600) {
+    workers = 2;
+    int64_t total = workload_allocations();
+    int64_t end = total + 40;
+    for (int64_t n = 1; n <= end; n++) one_run(n, n % 2 ? TIDE_FAIL_NTH : TIDE_FAIL_FROM);
+    cr_log_info("two workers: failed %lld allocation points", (long long)end);
     unlink(tmp_path);
 }
 
