@@ -159,10 +159,17 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg) {
     /* Out of memory for the thread's wait record: fail before the task exists. */
     tide__task_t *self = tide__self();
     if (tide__self_nomem(self)) return -ENOMEM;
+    /* Counted as a joiner from before the task exists to after its record is let go: a
+     * tide_runtime_free from another thread waits for us (the task may end, cancelled by
+     * that free, before our join even looks at it). */
+    atomic_fetch_add_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
     tide_task_t h;
     tide_spawn_opts_t opts = {.name = "main"};
     int r = tide__spawn_with_stack(rt, &h, fn, arg, &opts, __FILE__, __LINE__);
-    if (r < 0) return r;
+    if (r < 0) {
+        atomic_fetch_sub_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
+        return r;
+    }
     int status = 0;
     /* The calling thread's deadline scope does not apply: block_on runs the task to its end
      * (a timed-out join would leave it running with nobody to join it). */
@@ -171,6 +178,7 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg) {
     while ((r = tide_join(h, &status)) == -ETIMEDOUT || r == -ECANCELED) {
     }
     self->deadline = saved;
+    atomic_fetch_sub_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
     return r < 0 ? r : status;
 }
 
