@@ -72,18 +72,24 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg);
 
 /* Run fn(arg) as a task of rt and wait for it, from a thread that is not one of rt's workers.
  * Returns the task's status, or a negative errno of its own: -EINVAL (NULL fn),
- * -ESHUTDOWN (runtime shutting down), -EDEADLK (called from inside one of rt's tasks). */
+ * -ESHUTDOWN (runtime shutting down, also when another thread frees it meanwhile: that
+ * tide_runtime_free waits for this call to return), -EDEADLK (called from inside one of rt's
+ * tasks), -ENOMEM (no memory for the task, its stack or the thread's wait record; fn has not
+ * run and arg is still the caller's). */
 int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
 
 /* Shut the runtime down: every task still alive is cancelled (its blocking calls return
  * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
  * descriptors are released. -EDEADLK when called from inside one of rt's own tasks (the runtime
  * is left running). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
- * dump on stderr names it. */
+ * dump on stderr names it. Plain threads blocked in tide_join on rt's tasks (or in
+ * tide_runtime_block_on) get the task's status or -ESHUTDOWN, and free returns only after
+ * they have left; a call on rt that starts after free returned is the caller's bug. */
 int tide_runtime_free(tide_runtime_t *rt);
 
 /* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
- * Returns the main task's status, or a negative errno from starting the runtime. */
+ * Returns the main task's status, or a negative errno from starting the runtime or block_on
+ * (-ENOMEM: fn did not run). */
 int tide_run(int (*fn)(void *), void *arg);
 int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg);
 
