@@ -170,11 +170,45 @@ static int fs_part(void) {
     return 0;
 }
 
+/* Task groups, oneshots, a child process. */
+static int more_part(void) {
+    tide_group_t *g;
+    int r = tide_group_new(&g);
+    OK_OR_NOMEM(r, "group_new");
+    if (r == 0) {
+        for (int i = 0; i < 3; i++) OK_OR_NOMEM(tide_group_spawn(g, sleeper, NULL, NULL), "group_spawn");
+        OK_OR_NOMEM(tide_group_wait(g), "group_wait");
+        tide_group_free(g);
+    }
+    tide_oneshot_t *o;
+    r = tide_oneshot_new(&o, sizeof(int));
+    OK_OR_NOMEM(r, "oneshot_new");
+    if (r == 0) {
+        int v = 3;
+        cr_assert_eq(tide_oneshot_send(o, &v), 0);
+        cr_assert_eq(tide_oneshot_recv(o, &v), 0);
+        tide_oneshot_free(o);
+    }
+    char *argv[] = {"/bin/echo", "hi", NULL};
+    char *out = NULL;
+    size_t len = 0;
+    int status = -1;
+    r = tide_process_output(argv, &out, &len, &status);
+    OK_OR_NOMEM(r, "process_output");
+    if (r == 0) {
+        cr_assert_eq(status, 0);
+        cr_assert_eq(len, 3);
+    }
+    free(out);
+    return 0;
+}
+
 static int workload(void *arg) {
     (void)arg;
     sync_part();
     net_part();
     fs_part();
+    more_part();
     return 0;
 }
 
