@@ -1,11 +1,13 @@
-/* The ring (Concurrency Kit's ck_ring, many producers, one consumer at a time) and the overflow
- * list (Vyukov's intrusive MPSC queue), drained in batches under one try-lock: see inject.h. */
+/* The ring (Vyukov's bounded MPMC queue, with batched claims) and the overflow list
+ * (Vyukov's intrusive MPSC queue with try-locked, batched consumers): see inject.h. */
 #include "inject.h"
 
 int tide__inject_init(tide__inject_t *q) {
-    q->slots = tide__alloc_aligned(sizeof(ck_ring_buffer_t) * TIDE_INJECT_RING);
-    if (!q->slots) return -1;
-    ck_ring_init(&q->ring, TIDE_INJECT_RING);
+    q->cells = tide__alloc_aligned(sizeof(tide__inject_cell_t) * TIDE_INJECT_RING);
+    if (!q->cells) return -1;
+    for (uint64_t i = 0; i < TIDE_INJECT_RING; i++) atomic_init(&q->cells[i].seq, i);
+    atomic_init(&q->enqueue_pos, 0);
+    atomic_init(&q->dequeue_pos, 0);
     atomic_init(&q->stub.next, NULL);
     atomic_init(&q->tail, &q->stub);
     atomic_init(&q->len, 0);
@@ -15,8 +17,57 @@ int tide__inject_init(tide__inject_t *q) {
 }
 
 void tide__inject_destroy(tide__inject_t *q) {
-    tide__free(q->slots, sizeof(ck_ring_buffer_t) * TIDE_INJECT_RING);
-    q->slots = NULL;
+    tide__free(q->cells, sizeof(tide__inject_cell_t) * TIDE_INJECT_RING);
+    q->cells = NULL;
+}
+
+static bool ring_push(tide__inject_t *q, tide__qnode_t *n) {
+    uint64_t pos = atomic_load_explicit(&q->enqueue_pos, MO_RELAXED);
+    for (;;) {
+        tide__inject_cell_t *c = &q->cells[pos & (TIDE_INJECT_RING - 1)];
+        uint64_t seq = atomic_load_explicit(&c->seq, MO_ACQUIRE);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&q->enqueue_pos, &pos, pos + 1,
+                                                      MO_RELAXED, MO_RELAXED)) {
+                c->node = n;
+                atomic_store_explicit(&c->seq, pos + 1, MO_RELEASE);
+                return true;
+            }
+        } else if (dif < 0) {
+            return false; /* full */
+        } else {
+            pos = atomic_load_explicit(&q->enqueue_pos, MO_RELAXED);
+        }
+    }
+}
+
+/* Claim up to max ready cells in one compare-and-swap. */
+static int ring_pop(tide__inject_t *q, tide__qnode_t **out, int max) {
+    uint64_t pos = atomic_load_explicit(&q->dequeue_pos, MO_RELAXED);
+    for (;;) {
+        int n = 0;
+        while (n < max) {
+            tide__inject_cell_t *c = &q->cells[(pos + (uint64_t)n) & (TIDE_INJECT_RING - 1)];
+            if (atomic_load_explicit(&c->seq, MO_ACQUIRE) != pos + (uint64_t)n + 1) break;
+            n++;
+        }
+        if (n == 0) {
+            uint64_t now = atomic_load_explicit(&q->dequeue_pos, MO_RELAXED);
+            if (now == pos) return 0; /* empty, or the next cell is still being filled */
+            pos = now;
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&q->dequeue_pos, &pos, pos + (uint64_t)n,
+                                                  MO_RELAXED, MO_RELAXED)) {
+            for (int i = 0; i < n; i++) {
+                tide__inject_cell_t *c = &q->cells[(pos + (uint64_t)i) & (TIDE_INJECT_RING - 1)];
+                out[i] = c->node;
+                atomic_store_explicit(&c->seq, pos + (uint64_t)i + TIDE_INJECT_RING, MO_RELEASE);
+            }
+            return n;
+        }
+    }
 }
 
 static void list_push(tide__inject_t *q, tide__qnode_t *first, tide__qnode_t *last, int64_t n) {
@@ -57,27 +108,21 @@ static tide__qnode_t *pop_one(tide__inject_t *q) {
 }
 
 void tide__inject_push(tide__inject_t *q, tide__qnode_t *n) {
-    TIDE_TSAN_RELEASE(n); /* the task record travels through ck_ring: see platform.h */
-    if (ck_ring_enqueue_mpsc(&q->ring, q->slots, n)) return;
+    if (ring_push(q, n)) return;
     atomic_store_explicit(&n->next, NULL, MO_RELAXED);
     list_push(q, n, n, 1);
 }
 
 int tide__inject_pop_batch(tide__inject_t *q, tide__qnode_t **out, int max) {
-    if (tide__inject_len(q) <= 0 || !tide__spin_trylock(&q->consumer)) return 0;
-    int n = 0;
-    while (n < max && ck_ring_dequeue_mpsc(&q->ring, q->slots, &out[n])) {
-        TIDE_TSAN_ACQUIRE(out[n]);
-        n++;
-    }
+    int n = ring_pop(q, out, max);
+    if (n == max || atomic_load_explicit(&q->len, MO_ACQUIRE) <= 0) return n;
+    if (!tide__spin_trylock(&q->consumer)) return n;
     int from_list = 0;
-    if (n < max && atomic_load_explicit(&q->len, MO_ACQUIRE) > 0) {
-        while (n < max) {
-            tide__qnode_t *node = pop_one(q);
-            if (!node) break;
-            out[n++] = node;
-            from_list++;
-        }
+    while (n < max) {
+        tide__qnode_t *node = pop_one(q);
+        if (!node) break;
+        out[n++] = node;
+        from_list++;
     }
     tide__spin_unlock(&q->consumer);
     if (from_list) atomic_fetch_sub_explicit(&q->len, from_list, MO_RELAXED);

@@ -1,17 +1,14 @@
 /* The global inject queue: where tasks spawned or woken from outside the workers (the I/O
  * driver, foreign threads) go.
  *
- * Producers never lock. A push normally takes a slot of a bounded ring (Concurrency Kit's
- * ck_ring, multi-producer: one compare-and-swap to reserve, then a store to publish in order).
- * When the ring is full, pushes go to an unbounded intrusive list (Vyukov's MPSC queue: one
- * atomic exchange). Consumers serialise on a try-lock and drain a batch from both: ck_ring's
- * single-consumer dequeue needs no atomic read-modify-write at all, and a worker that finds the
- * lock taken has another worker already pulling work in. This avoids the single mutex that makes
- * tokio's remote spawn slow. */
+ * Producers never lock. A push normally claims a cell of a bounded ring (Vyukov's bounded MPMC
+ * queue: one compare-and-swap), and consumers claim a run of ready cells with one more, then
+ * read the task pointers out of the array: no walk through the tasks themselves, which were
+ * just written on another CPU and would each be a cache miss. When the ring is full, pushes go
+ * to an unbounded intrusive list (Vyukov's MPSC queue: one atomic exchange), whose consumers
+ * serialise on a try-lock. This avoids the single mutex that makes tokio's remote spawn slow. */
 #ifndef TIDE_RUNTIME_INJECT_H
 #define TIDE_RUNTIME_INJECT_H
-
-#include <ck_ring.h>
 
 #include "platform.h"
 
@@ -19,15 +16,21 @@ typedef struct tide__qnode {
     _Atomic(struct tide__qnode *) next; /* next node toward the tail */
 } tide__qnode_t;
 
-#define TIDE_INJECT_RING 4096 /* ring slots, a power of two (one stays empty: ck_ring) */
+#define TIDE_INJECT_RING 4096 /* cells, a power of two */
+
+typedef struct tide__inject_cell {
+    _Atomic uint64_t seq;  /* Vyukov's turn counter: pos = free, pos+1 = full */
+    tide__qnode_t *node;   /* the task's node while full */
+} tide__inject_cell_t;
 
 typedef struct tide__inject {
-    TIDE_ALIGNED ck_ring_t ring;                /* indices of the ring (ck pads them apart) */
-    ck_ring_buffer_t *slots;                    /* the ring's slots: task nodes */
+    TIDE_ALIGNED _Atomic uint64_t enqueue_pos;  /* next ring cell to fill */
+    TIDE_ALIGNED _Atomic uint64_t dequeue_pos;  /* next ring cell to empty */
+    tide__inject_cell_t *cells;                 /* the ring */
     TIDE_ALIGNED _Atomic(tide__qnode_t *) tail; /* overflow list: producers exchange here */
     _Atomic int64_t len;                        /* items in the overflow list */
-    TIDE_ALIGNED tide__spin_t consumer;         /* one consumer at a time, for ring and list */
-    tide__qnode_t *head;                        /* consumer's end of the list */
+    TIDE_ALIGNED tide__spin_t consumer;         /* one consumer at a time */
+    tide__qnode_t *head;                        /* consumer's end (under `consumer`) */
     tide__qnode_t stub;                         /* keeps the list non-empty */
 } tide__inject_t;
 
@@ -41,7 +44,9 @@ void tide__inject_push(tide__inject_t *q, tide__qnode_t *n);
 int tide__inject_pop_batch(tide__inject_t *q, tide__qnode_t **out, int max);
 
 static inline int64_t tide__inject_len(tide__inject_t *q) {
-    return (int64_t)ck_ring_size(&q->ring) + atomic_load_explicit(&q->len, MO_RELAXED);
+    int64_t ring = (int64_t)(atomic_load_explicit(&q->enqueue_pos, MO_RELAXED) -
+                             atomic_load_explicit(&q->dequeue_pos, MO_RELAXED));
+    return (ring > 0 ? ring : 0) + atomic_load_explicit(&q->len, MO_RELAXED);
 }
 
 #endif

@@ -162,8 +162,7 @@ void tide__die_write(const char *first, ...) {
  *  - ck's own words: the reports whose access is inside one of ck's functions are suppressed
  *    here, and only those — the frames named below are ck's, never tide's.
  * The coverage this gives up (ck's internal orderings) is replaced by the stress tests of each
- * ck-backed structure in the release and ASan builds (tests/test_spinlock.c, and the inject
- * queue's in tests/test_deque.c).
+ * ck-backed structure in the release and ASan builds (tests/test_spinlock.c).
  *
  * The suppressions live in this file because every program linked with tide links it (an object
  * of their own in the static archive would be left out: nothing refers to them); they are weak,
@@ -172,8 +171,6 @@ void tide__die_write(const char *first, ...) {
 __attribute__((weak)) const char *__tsan_default_suppressions(void);
 __attribute__((weak)) const char *__tsan_default_suppressions(void) {
     return "race:ck_spinlock_fas_\n"
-           "race:ck_ring_\n"
-           "race:_ck_ring_\n"
            "race:ck_pr_\n"
            /* OpenSSL: libcrypto and libssl are not instrumented, so their own synchronisation
             * through atomics is invisible to TSan (the lock-free `ex_cached` acquire check in
