@@ -534,31 +534,44 @@ static bool give_stack(tide__worker_t *w, tide__task_t *t) {
 }
 
 /* With many tasks alive their records and stacks are cold. While one task runs, have the
- * memory of the next ones on their way: the next-but-one's record, and the next one's saved
- * stack (its record was fetched the same way a turn earlier). Hints only: the deque may change
- * under us, and prefetching a recycled record or a stale address is harmless. */
+ * memory of the next ones on their way, as a pipeline: the record of the task three turns
+ * ahead, and the saved stack of the next two (their records were fetched the same way turns
+ * earlier). A turn can be shorter than a miss (a sleeper's wake-and-finish is), so one turn
+ * ahead is not enough. A resumed task pops its frames down to its entry: the lines above
+ * the saved stack pointer are read too. Hints only: the deque may change under us, and
+ * prefetching a recycled record or a stale address is harmless. */
+#define PREFETCH_STACK_LINES 4
+static inline void prefetch_stack(const char *sp) {
+    const char *line = (const char *)((uintptr_t)sp & ~(uintptr_t)63);
+    for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(line + 64 * i, 0, 3);
+}
+
 static inline void prefetch_next(tide__worker_t *w) {
 #if !defined(TIDE_TSAN)
     int64_t top = atomic_load_explicit(&w->deque.top, MO_RELAXED);
     int64_t bottom = atomic_load_explicit(&w->deque.bottom, MO_RELAXED);
-    if (bottom - top >= 1) {
-        tide__task_t *n1 = atomic_load_explicit(&w->deque.slots[top & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
-        if (n1) {
-            void *sp = n1->ctx.sp;
-            if (sp) {
-                __builtin_prefetch(sp, 0, 3);
-            } else {
-                /* A first run: it will get the newest stack of our cache and write its
-                 * initial frame at the top; the descriptor was fetched a turn earlier. */
-                unsigned c = w->stacks.count;
-                if (c) __builtin_prefetch(w->stacks.items[c - 1]->hi - 64, 1, 3);
-                if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
-            }
+    int64_t len = bottom - top;
+    for (int64_t k = 0; k < 2 && k < len; k++) {
+        tide__task_t *n = atomic_load_explicit(&w->deque.slots[(top + k) & (TIDE_DEQUE_CAP - 1)],
+                                               MO_RELAXED);
+        if (!n) continue;
+        void *sp = n->ctx.sp;
+        if (sp) {
+            prefetch_stack(sp);
+        } else if (k == 0) {
+            /* A first run: it will get the newest stack of our cache and write its
+             * initial frame at the top; the descriptor was fetched a turn earlier. */
+            unsigned c = w->stacks.count;
+            if (c) __builtin_prefetch(w->stacks.items[c - 1]->hi - 64, 1, 3);
+            if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
         }
-        if (bottom - top >= 2)
-            __builtin_prefetch(atomic_load_explicit(
-                &w->deque.slots[(top + 1) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
     }
+    if (len >= 4)
+        __builtin_prefetch(atomic_load_explicit(
+            &w->deque.slots[(top + 3) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
+    if (len >= 3)
+        __builtin_prefetch(atomic_load_explicit(
+            &w->deque.slots[(top + 2) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
 #else
     (void)w;
 #endif
