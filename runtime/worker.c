@@ -541,6 +541,8 @@ static bool give_stack(tide__worker_t *w, tide__task_t *t) {
  * the saved stack pointer are read too. Hints only: the deque may change under us, and
  * prefetching a recycled record or a stale address is harmless. */
 #define PREFETCH_STACK_LINES 4
+#define PREFETCH_STACKS 2  /* saved stacks of the next tasks */
+#define PREFETCH_RECORDS 6 /* records up to this many turns ahead */
 static inline void prefetch_stack(const char *sp) {
     const char *line = (const char *)((uintptr_t)sp & ~(uintptr_t)63);
     for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(line + 64 * i, 0, 3);
@@ -551,7 +553,7 @@ static inline void prefetch_next(tide__worker_t *w) {
     int64_t top = atomic_load_explicit(&w->deque.top, MO_RELAXED);
     int64_t bottom = atomic_load_explicit(&w->deque.bottom, MO_RELAXED);
     int64_t len = bottom - top;
-    for (int64_t k = 0; k < 2 && k < len; k++) {
+    for (int64_t k = 0; k < PREFETCH_STACKS && k < len; k++) {
         tide__task_t *n = atomic_load_explicit(&w->deque.slots[(top + k) & (TIDE_DEQUE_CAP - 1)],
                                                MO_RELAXED);
         if (!n) continue;
@@ -566,12 +568,11 @@ static inline void prefetch_next(tide__worker_t *w) {
             if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
         }
     }
-    if (len >= 4)
+    /* Records from PREFETCH_STACKS to PREFETCH_RECORDS turns ahead (re-prefetching a line
+     * already on its way costs next to nothing, and covers tasks the deque just received). */
+    for (int64_t k = PREFETCH_STACKS; k < PREFETCH_RECORDS && k < len; k++)
         __builtin_prefetch(atomic_load_explicit(
-            &w->deque.slots[(top + 3) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
-    if (len >= 3)
-        __builtin_prefetch(atomic_load_explicit(
-            &w->deque.slots[(top + 2) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
+            &w->deque.slots[(top + k) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
 #else
     (void)w;
 #endif
