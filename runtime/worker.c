@@ -186,8 +186,11 @@ static bool work_visible(tide_runtime_t *rt) {
 
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq) {
     tide__task_t *t = (tide__task_t *)(void *)((char *)timer - offsetof(tide__task_t, timer));
-    tide__wake(t, seq, WAKE_TIMEOUT);
+    tide__wake_task(t, seq, WAKE_TIMEOUT); /* only tasks arm wheel timers, never stand-ins */
 }
+
+/* The line of a timer's task that firing it touches first: the state word. */
+#define TIMER_HOT ((ptrdiff_t)offsetof(tide__task_t, state) - (ptrdiff_t)offsetof(tide__task_t, timer))
 
 /* Expire due timers of this worker's wheel (and, when idle, of the others' too, so one busy
  * worker does not hold back the sleeps of tasks that ran on it). */
@@ -200,7 +203,7 @@ static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
         tide__worker_t *o = rt->workers[i];
         if (o != w && !all) continue;
         if (atomic_load_explicit(&o->wheel.count, MO_RELAXED) == 0) continue;
-        fired += tide__wheel_poll(&o->wheel, now, tide__timer_fire);
+        fired += tide__wheel_poll(&o->wheel, now, tide__timer_fire, TIMER_HOT);
         if (next_out) {
             int64_t n = tide__wheel_next(&o->wheel);
             if (n < next) next = n;
