@@ -543,12 +543,17 @@ static bool give_stack(tide__worker_t *w, tide__task_t *t) {
  * ahead is not enough. A resumed task pops its frames down to its entry: the lines above
  * the saved stack pointer are read too. Hints only: the deque may change under us, and
  * prefetching a recycled record or a stale address is harmless. */
-#define PREFETCH_STACK_LINES 4
+#define PREFETCH_STACK_LINES 5 /* a sleeper parks 264 bytes below its stack's top (x86-64) */
 #define PREFETCH_STACKS 2  /* saved stacks of the next tasks */
 #define PREFETCH_RECORDS 6 /* records up to this many turns ahead */
 static inline void prefetch_stack(const char *sp) {
     const char *line = (const char *)((uintptr_t)sp & ~(uintptr_t)63);
     for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(line + 64 * i, 0, 3);
+}
+
+/* A first run writes its frames down from the top of a fresh stack. */
+static inline void prefetch_stack_top(const char *hi) {
+    for (int i = 1; i <= PREFETCH_STACK_LINES; i++) __builtin_prefetch(hi - 64 * i, 1, 3);
 }
 
 static inline void prefetch_next(tide__worker_t *w) {
@@ -567,7 +572,7 @@ static inline void prefetch_next(tide__worker_t *w) {
             /* A first run: it will get the newest stack of our cache and write its
              * initial frame at the top; the descriptor was fetched a turn earlier. */
             unsigned c = w->stacks.count;
-            if (c) __builtin_prefetch(w->stacks.items[c - 1]->hi - 64, 1, 3);
+            if (c) prefetch_stack_top(w->stacks.items[c - 1]->hi);
             if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
         }
     }
