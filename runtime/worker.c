@@ -538,22 +538,18 @@ static bool give_stack(tide__worker_t *w, tide__task_t *t) {
 
 /* With many tasks alive their records and stacks are cold. While one task runs, have the
  * memory of the next ones on their way, as a pipeline: the record of the task three turns
- * ahead, and the saved stack of the next two (their records were fetched the same way turns
- * earlier). A turn can be shorter than a miss (a sleeper's wake-and-finish is), so one turn
- * ahead is not enough. A resumed task pops its frames down to its entry: the lines above
- * the saved stack pointer are read too. Hints only: the deque may change under us, and
- * prefetching a recycled record or a stale address is harmless. */
-#define PREFETCH_STACK_LINES 5 /* a sleeper parks 264 bytes below its stack's top (x86-64) */
-#define PREFETCH_STACKS 2  /* saved stacks of the next tasks */
-#define PREFETCH_RECORDS 6 /* records up to this many turns ahead */
-static inline void prefetch_stack(const char *sp) {
-    const char *line = (const char *)((uintptr_t)sp & ~(uintptr_t)63);
-    for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(line + 64 * i, 0, 3);
-}
+ * ahead, then (a turn later) the saved stack of the one two turns ahead, all its lines: a
+ * resumed task pops its frames up to its entry, and a sleeper parks 264 bytes below the top
+ * of its stack (x86-64), five lines. A turn can be shorter than a miss (a sleeper's
+ * wake-and-finish is), so one turn ahead is not enough. The next task's first stack line is
+ * fetched again in case it was not in the deque a turn ago. Few instructions: with a few
+ * hundred tasks all of this is in cache and the prefetches are pure overhead. Hints only:
+ * the deque may change under us, and prefetching a recycled record or a stale address is
+ * harmless. */
+#define PREFETCH_STACK_LINES 5
 
-/* A first run writes its frames down from the top of a fresh stack. */
-static inline void prefetch_stack_top(const char *hi) {
-    for (int i = 1; i <= PREFETCH_STACK_LINES; i++) __builtin_prefetch(hi - 64 * i, 1, 3);
+static inline tide__task_t *deque_peek(tide__worker_t *w, int64_t i) {
+    return atomic_load_explicit(&w->deque.slots[i & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
 }
 
 static inline void prefetch_next(tide__worker_t *w) {
@@ -561,26 +557,31 @@ static inline void prefetch_next(tide__worker_t *w) {
     int64_t top = atomic_load_explicit(&w->deque.top, MO_RELAXED);
     int64_t bottom = atomic_load_explicit(&w->deque.bottom, MO_RELAXED);
     int64_t len = bottom - top;
-    for (int64_t k = 0; k < PREFETCH_STACKS && k < len; k++) {
-        tide__task_t *n = atomic_load_explicit(&w->deque.slots[(top + k) & (TIDE_DEQUE_CAP - 1)],
-                                               MO_RELAXED);
-        if (!n) continue;
-        void *sp = n->ctx.sp;
+    if (len < 1) return;
+    tide__task_t *n0 = deque_peek(w, top);
+    if (n0) {
+        void *sp = n0->ctx.sp;
         if (sp) {
-            prefetch_stack(sp);
-        } else if (k == 0) {
+            __builtin_prefetch(sp, 0, 3);
+        } else {
             /* A first run: it will get the newest stack of our cache and write its
-             * initial frame at the top; the descriptor was fetched a turn earlier. */
+             * initial frames at the top; the descriptor was fetched a turn earlier. */
             unsigned c = w->stacks.count;
-            if (c) prefetch_stack_top(w->stacks.items[c - 1]->hi);
+            if (c) {
+                char *hi = w->stacks.items[c - 1]->hi;
+                for (int i = 1; i <= PREFETCH_STACK_LINES; i++) __builtin_prefetch(hi - 64 * i, 1, 3);
+            }
             if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
         }
     }
-    /* Records from PREFETCH_STACKS to PREFETCH_RECORDS turns ahead (re-prefetching a line
-     * already on its way costs next to nothing, and covers tasks the deque just received). */
-    for (int64_t k = PREFETCH_STACKS; k < PREFETCH_RECORDS && k < len; k++)
-        __builtin_prefetch(atomic_load_explicit(
-            &w->deque.slots[(top + k) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
+    if (len < 2) return;
+    tide__task_t *n1 = deque_peek(w, top + 1);
+    if (n1 && n1->ctx.sp) {
+        const char *line = (const char *)((uintptr_t)n1->ctx.sp & ~(uintptr_t)63);
+        for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(line + 64 * i, 0, 3);
+    }
+    if (len >= 4) __builtin_prefetch(deque_peek(w, top + 3), 1, 3);
+    else if (len >= 3) __builtin_prefetch(deque_peek(w, top + 2), 1, 3);
 #else
     (void)w;
 #endif
