@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config git
   libuv1-dev libjemalloc-dev libck-dev libcriterion-dev libcurl4-openssl-dev
   wrk python3 clang libclang-rt-14-dev valgrind
+  # the protocol models (tests/models/*.pml) are checked by spin
+  spin
   # the AArch64 context switch is checked under emulation (scripts/check-ctx.sh)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
