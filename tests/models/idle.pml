@@ -18,7 +18,7 @@
  * relies on from seq_cst read-modify-writes on idle.state and the seq_cst fence in
  * tide__notify_work (idle.c:53-54) paired with the worker's seq_cst fetch_sub in park
  * (worker.c:334). Queue operations are single steps (their own correctness is tested in
- * test_deque and test_inject's stress tests, not here); reading several queues
+ * test_deque and by the suite's stress tests, not here); reading several queues
  * (work_visible) is one step per queue, as in C. The LIFO slot and the 61-tick fairness pick
  * are not modelled (they reorder a worker's own work, not who sleeps).
  *
@@ -38,7 +38,7 @@
 byte G = 0;              /* inject queue length */
 byte L[N];               /* local deque lengths */
 byte searching = 0;      /* IDLE_SEARCHING(idle.state) */
-byte unparked = N;       /* IDLE_UNPARKED(idle.state): tide__idle_init, idle.c:14 */
+byte unparked = N;       /* IDLE_UNPARKED(idle.state): tide__idle_init, idle.c:13 */
 bool ilock = false;      /* idle.lock */
 byte sleepers[N];        /* idle.sleepers (a stack) */
 byte nsleepers = 0;
@@ -116,7 +116,7 @@ end_loop:
        fi;
        if
        :: !got ->
-          /* worker.c:636 search(), worker.c:580-597; first to_searching, 219-227 */
+          /* worker.c:636 search(), worker.c:580-596; first to_searching, 219-227 */
           if
           :: wsearching[me] -> skip
           :: else ->
@@ -141,7 +141,7 @@ end_loop:
           od;
           j = 0;
           if
-          :: !got -> goto park                            /* worker.c:593-594: give up */
+          :: !got -> goto park                            /* worker.c:591: give up  */
           :: else -> skip
           fi
        :: else -> skip
@@ -181,7 +181,7 @@ end_loop:
 
 park:  /* ---- park(), worker.c:319-377 (no timers: deadline INT64_MAX) ---- */
        got = false;
-       lock();                                            /* worker.c:333 */
+       lock();                                            /* worker.c:332 */
        d_step {                                           /* worker.c:333-334 fetch_sub */
            unparked--;
            if
