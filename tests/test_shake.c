@@ -9,7 +9,7 @@
 #define ROUNDS TT_SCALE(2000)
 
 typedef struct pp {
-    tide_chan_t *ping, *pong;
+    tide_chan_t *ping, *pong; /* rendezvous channels: every message is a wake each way */
     uint64_t sum;  /* values the ponger saw */
 } pp_t;
 

@@ -91,12 +91,12 @@ typedef struct msg {
 } msg_t;
 
 typedef struct prod {
-    tide_chan_t *ch;
-    uint32_t id;
+    tide_chan_t *ch; /* where it sends */
+    uint32_t id;     /* its index: the producer field of its messages */
 } prod_t;
 
 typedef struct cons {
-    tide_chan_t *ch;
+    tide_chan_t *ch;            /* where it receives */
     uint64_t count[PRODUCERS];  /* messages received per producer */
     uint64_t seqsum[PRODUCERS]; /* sum of their sequence numbers */
     uint64_t bad;               /* messages whose value did not match */
@@ -274,7 +274,7 @@ static uint8_t pat(uint64_t k, uint64_t i) {
 }
 
 typedef struct client {
-    tide_tcp_t *c;
+    tide_tcp_t *c; /* the connection, read here and written by client_writer */
     uint64_t key;  /* pattern of this connection */
 } client_t;
 
@@ -349,13 +349,13 @@ static int clients(void *unused) {
 
 typedef struct ring {
     tt_gate_t start;         /* opens once every handle is written */
-    tide_task_t t[RING];
+    tide_task_t t[RING];     /* the peers */
     tide_chan_t *never;      /* nobody sends on it */
 } ring_t;
 
 typedef struct peer {
-    ring_t *ring;
-    int i;
+    ring_t *ring; /* the ring it belongs to */
+    int i;        /* its place: it cancels i + 1, and blocks in the way i % 3 picks */
 } peer_t;
 
 static int peer(void *arg) {

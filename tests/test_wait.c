@@ -107,7 +107,9 @@ static int deadline_main(void *arg) {
         cr_assert_eq(r, -ETIMEDOUT, "mode %d: %d", mode, r);
         cr_assert_geq(tide_now() - t0, TIDE_MSEC(30));
         for (int i = 0; i < N; i++)
-            cr_assert_eq(done[i], i < 3 && mode != TIDE_FIRST_COMPLETED, "done[] filled");
+            cr_assert_eq(done[i], i < 3 && mode != TIDE_FIRST_COMPLETED,
+                         "mode %d: done[%d] = %d, the task %s finished", mode, i, done[i],
+                         tide_task_done(ts[i]) == 1 ? "has" : "has not");
         cancel_join_all(ts, N, NULL);
     }
     return 0;
