@@ -34,6 +34,7 @@ void tide__kick_io_parked(tide__worker_t *w) {
 
 void tide__unpark_worker(tide__worker_t *w) {
     atomic_store_explicit(&w->unpark, UNPARK_NOTIFY, MO_SEQ_CST);
+    tide__shake_point(SHAKE_UNPARK);
     tide__futex_wake(&w->unpark, 1);
     tide__kick_io_parked(w);
 }
@@ -44,6 +45,7 @@ static bool should_wake(tide_runtime_t *rt, uint32_t s) {
 
 void tide__notify_work(tide_runtime_t *rt) {
     tide__idle_t *idle = &rt->idle;
+    tide__shake_point(SHAKE_NOTIFY);
 #if defined(__SANITIZE_THREAD__)
     /* TSan does not model fences: a seq_cst read-modify-write orders the same way. */
     uint32_t s = atomic_fetch_add_explicit(&idle->state, 0, MO_SEQ_CST);
@@ -63,6 +65,7 @@ void tide__notify_work(tide_runtime_t *rt) {
     atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE + IDLE_UNPARK_ONE, MO_SEQ_CST);
     atomic_store_explicit(&w->unpark, UNPARK_NOTIFY, MO_SEQ_CST);
     pthread_mutex_unlock(&idle->lock);
+    tide__shake_point(SHAKE_UNPARK);
     tide__futex_wake(&w->unpark, 1);
     tide__kick_io_parked(w);
 }

@@ -1,6 +1,7 @@
 /* The ring (Vyukov's bounded MPMC queue, with batched claims) and the overflow list
  * (Vyukov's intrusive MPSC queue with try-locked, batched consumers): see inject.h. */
 #include "inject.h"
+#include "shake.h"
 
 int tide__inject_init(tide__inject_t *q) {
     q->cells = tide__alloc_aligned(sizeof(tide__inject_cell_t) * TIDE_INJECT_RING);
@@ -30,6 +31,7 @@ static bool ring_push(tide__inject_t *q, tide__qnode_t *n) {
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&q->enqueue_pos, &pos, pos + 1,
                                                       MO_RELAXED, MO_RELAXED)) {
+                tide__shake_point(SHAKE_INJECT_PUSH);
                 c->node = n;
                 atomic_store_explicit(&c->seq, pos + 1, MO_RELEASE);
                 return true;
@@ -77,6 +79,7 @@ static void list_push(tide__inject_t *q, tide__qnode_t *first, tide__qnode_t *la
     tide__qnode_t *prev = atomic_exchange_explicit(&q->tail, last, MO_ACQ_REL);
     /* Between the exchange and this store the chain is briefly cut: a consumer then sees the
      * queue as empty, which is safe because the producer notifies a worker after pushing. */
+    tide__shake_point(SHAKE_INJECT_PUSH);
     atomic_store_explicit(&prev->next, first, MO_RELEASE);
 }
 
@@ -114,6 +117,7 @@ void tide__inject_push(tide__inject_t *q, tide__qnode_t *n) {
 }
 
 int tide__inject_pop_batch(tide__inject_t *q, tide__qnode_t **out, int max) {
+    tide__shake_point(SHAKE_INJECT_POP);
     int n = ring_pop(q, out, max);
     if (n == max || atomic_load_explicit(&q->len, MO_ACQUIRE) <= 0) return n;
     if (!tide__spin_trylock(&q->consumer)) return n;

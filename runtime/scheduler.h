@@ -12,6 +12,7 @@
 #include "deque.h"
 #include "inject.h"
 #include "platform.h"
+#include "shake.h"
 #include "spill.h"
 #include "stack.h"
 #include "task.h"

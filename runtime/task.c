@@ -55,6 +55,7 @@ static int spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *
     if (local) tide__count(w->spawned, 1);
     else atomic_fetch_add_explicit(&rt->remote_spawned, 1, MO_RELAXED);
 
+    tide__shake_point(SHAKE_SPAWN);
     if (local) tide__schedule_local(w, t);
     else tide__push_remote(rt, t);
     return 0;

@@ -105,6 +105,7 @@ static inline void wake(tide__task_t *t, uint64_t seq, uint32_t reason, bool may
         if (state == TASK_WAITING) next = ST_MAKE(seq, reason, TASK_RUNNABLE);
         else if (state == TASK_RUNNING) next = ST_MAKE(seq, reason, TASK_NOTIFIED);
         else return; /* already woken, resumed, or finished */
+        tide__shake_point(SHAKE_WAKE);
         if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, MO_SEQ_CST, MO_ACQUIRE)) {
             if (state == TASK_WAITING) {
                 if (maybe_thread && (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD))
@@ -139,6 +140,7 @@ tide_waker_t tide_park_prepare(void) {
         seq = ST_SEQ(st) + 1;
     } while (!atomic_compare_exchange_weak_explicit(
         &t->state, &st, ST_MAKE(seq, 0, TASK_RUNNING), MO_SEQ_CST, MO_RELAXED));
+    tide__shake_point(SHAKE_PREPARED);
     return (tide_waker_t){t, seq};
 }
 

@@ -80,6 +80,7 @@ void tide__push_remote(tide_runtime_t *rt, tide__task_t *t) {
 }
 
 void tide__schedule(tide__task_t *t) {
+    tide__shake_point(SHAKE_SCHEDULE);
     tide__worker_t *w = tide__worker_current();
     if (w && w->rt == t->rt) {
         /* It will run on this worker soon: start fetching the top of its stack, where the
@@ -143,6 +144,7 @@ static tide__task_t *pop_local(tide__worker_t *w) {
 
 /* Steal about half of a victim's deque into ours; returns one task to run. */
 static tide__task_t *steal_from(tide__worker_t *w, tide__worker_t *victim) {
+    tide__shake_point(SHAKE_STEAL_BEFORE);
     int64_t len = tide__deque_len(&victim->deque);
     if (len == 0) return NULL;
     int64_t want = (len + 1) / 2;
@@ -157,6 +159,7 @@ static tide__task_t *steal_from(tide__worker_t *w, tide__worker_t *victim) {
         if (!first) first = x;
         else if (!tide__deque_push(&w->deque, x)) spill(w, x);
     }
+    tide__shake_point(SHAKE_STEAL_AFTER);
     if (got) tide__count(w->c.steals, got);
     return first;
 }
@@ -232,6 +235,7 @@ static void from_searching(tide__worker_t *w) {
     if (!w->searching) return;
     w->searching = false;
     uint32_t prev = atomic_fetch_sub_explicit(&w->rt->idle.state, IDLE_SEARCH_ONE, MO_SEQ_CST);
+    tide__shake_point(SHAKE_SEARCH_END);
     if (IDLE_SEARCHING(prev) == 1 && work_visible(w->rt)) tide__notify_work(w->rt);
 }
 
@@ -463,6 +467,7 @@ static void park(tide__worker_t *w) {
         now + rt->stacks.decay_ns / 4 < deadline)
         deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
 
+    tide__shake_point(SHAKE_PARK_BEFORE);
     pthread_mutex_lock(&idle->lock);
     uint32_t dec = IDLE_UNPARK_ONE + (w->searching ? IDLE_SEARCH_ONE : 0);
     atomic_fetch_sub_explicit(&idle->state, dec, MO_SEQ_CST);
@@ -474,6 +479,7 @@ static void park(tide__worker_t *w) {
     /* Look once more after announcing the sleep, so work pushed while we were on our way
      * is not stranded (the producer may have seen us awake and woken nobody). notify may
      * pick this very worker, which then returns at once. */
+    tide__shake_point(SHAKE_PARK_RECHECK);
     if (work_visible(rt)) tide__notify_work(rt);
 
     tide__count(w->c.parks, 1);
@@ -486,6 +492,7 @@ static void park(tide__worker_t *w) {
     } else {
         notified = futex_sleep(w, deadline);
     }
+    tide__shake_point(SHAKE_PARK_WOKEN);
     if (notified) {
         w->searching = true; /* the notifier counted us as searching */
         return;
@@ -650,6 +657,7 @@ again:;
     }
     if (TIDE_UNLIKELY(!tide__stack_canary_ok(t->stack, t->ctx.sp))) tide__overflow_die(t);
 
+    tide__shake_point(SHAKE_SWITCHED_BACK);
     switch (w->switch_reason) {
     case SWITCH_PARK: {
         uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
@@ -730,6 +738,7 @@ static tide__task_t *next_task(tide__worker_t *w) {
         if (t) return t;
     }
     if (w->lifo) {
+        tide__shake_point(SHAKE_LIFO);
         tide__task_t *t = w->lifo;
         w->lifo = NULL;
         if (w->lifo_streak < MAX_LIFO_STREAK) {

@@ -10,6 +10,8 @@ packages=(
   libssl-dev openssl # TLS streams (io/tls.c), their tests and the https_hello benchmark
   # JSON for the asyncio API-aggregator example (examples/asyncio/api_aggregator.c)
   libjansson-dev
+  # the protocol models (tests/models/*.pml) are checked by spin
+  spin
   # the AArch64 context switch is checked under emulation (scripts/check-ctx.sh)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
   # the peers of the benchmark report (benches/peers/build.sh), built offline: tokio from

@@ -62,7 +62,7 @@ Test(observability, stats_and_task_dump) {
 }
 
 static int hog(void *arg) {
-    int64_t until = tide_now() + TIDE_MSEC(30);
+    int64_t until = tide_now() + TIDE_MSEC(150);
     while (tide_now() < until) {
     }
     return 0;
@@ -94,7 +94,9 @@ Test(observability, debug_mode_reports_slow_tasks_and_unjoined_failures) {
     tide_config_t cfg;
     tide_config_init(&cfg);
     cfg.debug = 1;
-    cfg.slow_task_ns = TIDE_MSEC(10);
+    /* Well above what a short task can take when its thread is preempted on a loaded machine
+     * or paused by TIDE_SHAKE (main was reported at 10 ms), well below the hog's 150 ms. */
+    cfg.slow_task_ns = TIDE_MSEC(50);
     cr_assert_eq(tide_run_config(&cfg, debug_main, NULL), 0);
     fflush(stderr);
     dup2(saved, 2);

@@ -29,6 +29,9 @@ static int sleep_many(void *arg) {
     for (intptr_t i = 0; i < SLEEPERS; i++) cr_assert_eq(tide_spawn(&ts[i], sleep_one, (void *)i), 0);
     for (int i = 0; i < SLEEPERS; i++) cr_assert_eq(tide_join(ts[i], NULL), 0);
     qsort(lateness, SLEEPERS, sizeof lateness[0], cmp64);
+    /* TIDE_SHAKE pauses the scheduler on purpose (scripts/test.sh shake): only the never-early
+     * half of the test holds then. */
+    if (getenv("TIDE_SHAKE")) return 0;
     /* The wheel ticks every millisecond, so up to ~1 ms late is by design; this machine is
      * shared and noisy, hence a loose bound on the worst case and a firm one on the median. */
     cr_assert_lt(lateness[SLEEPERS / 2], TT_SLACK(TIDE_MSEC(4)), "median lateness %lld ns",
@@ -141,8 +144,9 @@ Test(sleep, plain_thread_sleeps_and_scopes) {
     cr_assert_eq(tide_sleep(TIDE_MSEC(15)), 0);
     cr_assert_geq(tide_now() - t0, TIDE_MSEC(15));
     tide_scope_t s;
+    t0 = tide_now(); /* before the scope: its deadline counts from its start (valgrind, slow
+                        enough to put a millisecond between the two, showed the difference) */
     tide_timeout_begin(&s, TIDE_MSEC(10));
-    t0 = tide_now();
     cr_assert_eq(tide_sleep(TIDE_SEC(5)), -ETIMEDOUT);
     cr_assert_geq(tide_now() - t0, TIDE_MSEC(10));
     tide_scope_end(&s);
