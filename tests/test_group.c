@@ -241,6 +241,9 @@ static int valued_child(void *arg) {
 static int handles_main(void *arg) {
     tide_group_t *g;
     cr_assert_eq(tide_group_new(&g), 0);
+    /* failers (the adversarial rounds below) start at once here */
+    tt_gate_init(&failers_go);
+    tt_gate_open(&failers_go);
     /* every status, not just the first error */
     int ms[4] = {1, 100, 2000, 5};
     tide_task_t t[4];
