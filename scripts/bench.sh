@@ -19,7 +19,8 @@
 # order reversed every other round, so a drift in the machine's speed hits all of them), each
 # program doing a warm-up and 3 repetitions; the report takes the median over the rounds.
 # Then the HTTP servers (tide, threads, tokio, Go, the epoll loop) alternate under wrk
-# (scripts/bench_http.py) for 3 rounds of 4 s per connection count. results.json, results.md,
+# (scripts/bench_http.py) for 3 rounds of 4 s per connection count, and https_hello against
+# http_hello (scripts/bench_tls.py: keep-alive requests/s, handshakes/s). results.json, results.md,
 # chart.svg and chart.png go into the results folder. Progress goes to stderr.
 # Exit status: 0, or 1 if a workload failed its own check, a server failed, or a peer whose
 # toolchain is installed failed to build.
@@ -226,6 +227,16 @@ if [[ -z "$http_note" ]]; then
   if ((!peers)); then http_args+=(--no-peers); fi
   say "HTTP servers under wrk"
   python3 "$root/scripts/bench_http.py" "${http_args[@]}" || failed=1
+fi
+
+# ---- TLS: https_hello against the same server without TLS ---------------------------------
+: >"$out/raw/tls.jsonl"
+if [[ -z "$http_note" ]]; then
+  tls_args=(--build "$build" --out "$out/raw/tls.jsonl" --duration "$http_duration"
+            --rounds "$http_rounds")
+  if [[ -n "$workers" ]]; then tls_args+=(--workers "$workers"); fi
+  say "TLS: keep-alive requests/s and handshakes/s (scripts/bench_tls.py)"
+  python3 "$root/scripts/bench_tls.py" "${tls_args[@]}" >/dev/null || failed=1
 fi
 
 # ---- report --------------------------------------------------------------------------------

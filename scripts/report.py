@@ -7,6 +7,7 @@ reads, in RESULTS_DIR:
     raw/bench.jsonl  tide-bench and peer --json lines (any order; a "round" field when
                      scripts/bench.sh ran several rounds)
     raw/http.jsonl   one line per wrk run (scripts/bench_http.py), optional
+    raw/tls.jsonl    one line per TLS measurement (scripts/bench_tls.py), optional
     raw/meta.json    the machine, commit, commands and peer versions (scripts/bench.sh)
 and writes results.json, results.md, chart.svg and chart.png next to raw/.
 
@@ -136,6 +137,25 @@ def summarize_http(runs):
 
 # ---- formatting ---------------------------------------------------------------------------
 
+def summarize_tls(runs):
+    """Median over rounds of each (mode, server): rates and the server's CPU per item."""
+    groups = {}
+    for r in runs:
+        if "mode" in r and "server" in r and "errors" in r:
+            groups.setdefault((r["mode"], r["server"]), []).append(r)
+    out = []
+    for (mode, server), rs in sorted(groups.items()):
+        rate = "rps" if mode == "keepalive" else "per_s"
+        cpu = "cpu_us_per_req" if mode == "keepalive" else "cpu_us_per_conn"
+        rates = [x[rate] for x in rs if x.get(rate)]
+        cpus = [x[cpu] for x in rs if x.get(cpu)]
+        out.append({"mode": mode, "server": server, "rounds": len(rs),
+                    "rate": statistics.median(rates) if rates else None,
+                    "cpu_us": statistics.median(cpus) if cpus else None,
+                    "errors": sum(x.get("errors", 0) for x in rs)})
+    return out
+
+
 def fmt_ns(v):
     if v is None:
         return "—"
@@ -201,7 +221,7 @@ def cell(row):
 
 # ---- Markdown -----------------------------------------------------------------------------
 
-def markdown(meta, bench, http, http_note, impls, servers):
+def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None):
     out = []
     w = out.append
     rounds = meta.get("rounds", 1)
@@ -349,6 +369,28 @@ def markdown(meta, bench, http, http_note, impls, servers):
                       f"| {cpu} | |")
         w("")
         w("(A requests/s ratio above 1 and a CPU ratio below 1 are in tide's favour.)")
+        w("")
+    if tls:
+        w("## TLS: https_hello against http_hello (the same server without TLS)")
+        w("")
+        w("scripts/bench_tls.py, the two servers alternating round by round, medians. "
+          "Keep-alive: `wrk -c100` over one TLS connection each; new connection: a full "
+          "TLS 1.3 handshake (P-256, no resumption) per request, from Python clients that share "
+          "the CPUs, so the server CPU per connection is the steadier figure.")
+        w("")
+        w("| measure | server | rate | server CPU per item | rounds |")
+        w("|---|---|---:|---:|---:|")
+        for r in tls:
+            what = "keep-alive requests/s" if r["mode"] == "keepalive" else "new connections/s"
+            rate = f"{r['rate']:,.0f}" if r["rate"] else "—"
+            cpu = f"{r['cpu_us']:.1f} µs" if r["cpu_us"] else "—"
+            errs = f" ({r['errors']:,} errors)" if r["errors"] else ""
+            w(f"| {what} | {r['server']} | {rate}{errs} | {cpu} | {r['rounds']} |")
+        w("")
+    elif tls_note:
+        w("## TLS")
+        w("")
+        w(f"Not measured: {tls_note}.")
         w("")
     w("## How to read this")
     w("")
@@ -594,13 +636,17 @@ def main():
     impls = [i for i in IMPLS if i in seen]
     servers = [s for s in SERVERS if any(r["server"] == s for r in http)]
 
+    tls_runs = read_jsonl(os.path.join(raw, "tls.jsonl"))
+    tls = summarize_tls(tls_runs)
+    tls_note = next((r["unavailable"] for r in tls_runs if "unavailable" in r), None)
     results = {"meta": meta, "bench": bench_rows, "summary": bench,
-               "http": {"runs": http_runs, "summary": http, "note": None if http else http_note}}
+               "http": {"runs": http_runs, "summary": http, "note": None if http else http_note},
+               "tls": {"runs": tls_runs, "summary": tls, "note": tls_note}}
     with open(os.path.join(args.dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(args.dir, "results.md"), "w") as f:
-        f.write(markdown(meta, bench, http, http_note, impls, servers))
+        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note))
     chart(meta, bench, http, http_note, impls, servers, os.path.join(args.dir, "chart.svg"),
           os.path.join(args.dir, "chart.png"))
     failed = [r for r in bench_rows if "error" in r]
