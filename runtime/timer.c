@@ -104,23 +104,10 @@ static bool next_expiration(tide__wheel_t *w, unsigned *level_out, unsigned *slo
     return false;
 }
 
-/* Fire a batch of expired timers. Their owners' lines were prefetched as the list was walked,
- * so the misses of a batch overlap instead of following one another. */
-static unsigned fire_batch(tide__timer_t **ts, const uint64_t *seqs, unsigned n,
-                           void (*fire)(tide__timer_t *t, uint64_t seq)) {
-    for (unsigned i = 0; i < n; i++) fire(ts[i], seqs[i]);
-    return n;
-}
-
-#define FIRE_BATCH 32
-
 unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
-                          void (*fire)(tide__timer_t *t, uint64_t seq), ptrdiff_t hot) {
+                          void (*fire)(tide__timer_t *t, uint64_t seq)) {
     uint64_t now_tick = now <= w->origin ? 0 : (uint64_t)(now - w->origin) / TIDE_TICK_NS;
     unsigned fired = 0;
-    tide__timer_t *batch[FIRE_BATCH];
-    uint64_t seqs[FIRE_BATCH];
-    unsigned n = 0;
     tide__spin_lock(&w->lock);
     unsigned level, slot;
     uint64_t deadline;
@@ -136,24 +123,17 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
             if (t->when <= w->elapsed) {
                 /* Read the wait's sequence before letting go of the timer: once `wheel` is
                  * NULL the task (woken by someone else meanwhile) may re-arm it for its next
-                 * wait, and firing with that wait's sequence would end it early. The batch
-                 * keeps only the owner's address (owners are type-stable records) and that
-                 * sequence: a stale one makes the fire a no-op. */
-                __builtin_prefetch((char *)t + hot, 1, 3);
-                seqs[n] = t->seq;
-                batch[n++] = t;
+                 * wait, and firing with that wait's sequence would end it early. */
+                uint64_t seq = t->seq;
                 tide__count(w->count, -1);
                 atomic_store_explicit(&t->wheel, NULL, MO_RELEASE);
-                if (n == FIRE_BATCH) {
-                    fired += fire_batch(batch, seqs, n, fire);
-                    n = 0;
-                }
+                fire(t, seq);
+                fired++;
             } else {
                 slot_insert(w, t); /* cascade to a lower level */
             }
         }
     }
-    if (n) fired += fire_batch(batch, seqs, n, fire);
     if (now_tick > w->elapsed) w->elapsed = now_tick;
     tide__spin_unlock(&w->lock);
     return fired;

@@ -47,11 +47,9 @@ bool tide__timer_arm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint6
 void tide__timer_disarm(tide__timer_t *t);
 
 /* Fire every timer due at `now` (ns): fire(t, seq) is called under the wheel's lock, with t
- * already disarmed. Timers fire in batches: while the expired list is walked, the line at
- * (char *)t + hot (what fire will touch first, e.g. its owner's state word) is prefetched, so
- * the misses on thousands of cold owners expiring together overlap. Returns how many fired. */
+ * already disarmed. Returns how many fired. */
 unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
-                          void (*fire)(tide__timer_t *t, uint64_t seq), ptrdiff_t hot);
+                          void (*fire)(tide__timer_t *t, uint64_t seq));
 
 /* Time (ns) of the next expiry, or INT64_MAX if no timer is armed. */
 int64_t tide__wheel_next(tide__wheel_t *w);

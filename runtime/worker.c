@@ -189,11 +189,8 @@ static bool work_visible(tide_runtime_t *rt) {
 
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq) {
     tide__task_t *t = (tide__task_t *)(void *)((char *)timer - offsetof(tide__task_t, timer));
-    tide__wake_task(t, seq, WAKE_TIMEOUT); /* only tasks arm wheel timers, never stand-ins */
+    tide__wake(t, seq, WAKE_TIMEOUT);
 }
-
-/* The line of a timer's task that firing it touches first: the state word. */
-#define TIMER_HOT ((ptrdiff_t)offsetof(tide__task_t, state) - (ptrdiff_t)offsetof(tide__task_t, timer))
 
 /* Expire due timers of this worker's wheel (and, when idle, of the others' too, so one busy
  * worker does not hold back the sleeps of tasks that ran on it). */
@@ -206,7 +203,7 @@ static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
         tide__worker_t *o = rt->workers[i];
         if (o != w && !all) continue;
         if (atomic_load_explicit(&o->wheel.count, MO_RELAXED) == 0) continue;
-        fired += tide__wheel_poll(&o->wheel, now, tide__timer_fire, TIMER_HOT);
+        fired += tide__wheel_poll(&o->wheel, now, tide__timer_fire);
         if (next_out) {
             int64_t n = tide__wheel_next(&o->wheel);
             if (n < next) next = n;
@@ -580,51 +577,31 @@ static TIDE_NOINLINE bool first_stack(tide__worker_t *w, tide__task_t *t) {
 }
 
 /* With many tasks alive their records and stacks are cold. While one task runs, have the
- * memory of the next ones on their way, as a pipeline: the record of the task three turns
- * ahead, then (a turn later) the saved stack of the one two turns ahead, all its lines: a
- * resumed task pops its frames up to its entry, and a sleeper parks 264 bytes below the top
- * of its stack (x86-64), five lines. A turn can be shorter than a miss (a sleeper's
- * wake-and-finish is), so one turn ahead is not enough. The next task's first stack line is
- * fetched again in case it was not in the deque a turn ago. Few instructions: with a few
- * hundred tasks all of this is in cache and the prefetches are pure overhead. Hints only:
- * the deque may change under us, and prefetching a recycled record or a stale address is
- * harmless. */
-#define PREFETCH_STACK_LINES 5
-
-static inline tide__task_t *deque_peek(tide__worker_t *w, int64_t i) {
-    return atomic_load_explicit(&w->deque.slots[i & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
-}
-
+ * memory of the next ones on their way: the next-but-one's record, and the next one's saved
+ * stack (its record was fetched the same way a turn earlier). Hints only: the deque may change
+ * under us, and prefetching a recycled record or a stale address is harmless. */
 static inline void prefetch_next(tide__worker_t *w) {
 #if !defined(TIDE_TSAN)
     int64_t top = atomic_load_explicit(&w->deque.top, MO_RELAXED);
     int64_t bottom = atomic_load_explicit(&w->deque.bottom, MO_RELAXED);
-    int64_t len = bottom - top;
-    if (len < 1) return;
-    tide__task_t *n0 = deque_peek(w, top);
-    if (n0) {
-        void *sp = n0->ctx.sp;
-        if (sp) {
-            __builtin_prefetch(sp, 0, 3);
-        } else {
-            /* A first run: it will get the newest stack of our cache and write its
-             * initial frames at the top; the descriptor was fetched a turn earlier. */
-            unsigned c = w->stacks.count;
-            if (c) {
-                char *hi = w->stacks.items[c - 1]->hi;
-                for (int i = 1; i <= PREFETCH_STACK_LINES; i++) __builtin_prefetch(hi - 64 * i, 1, 3);
+    if (bottom - top >= 1) {
+        tide__task_t *n1 = atomic_load_explicit(&w->deque.slots[top & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
+        if (n1) {
+            void *sp = n1->ctx.sp;
+            if (sp) {
+                __builtin_prefetch(sp, 0, 3);
+            } else {
+                /* A first run: it will get the newest stack of our cache and write its
+                 * initial frame at the top; the descriptor was fetched a turn earlier. */
+                unsigned c = w->stacks.count;
+                if (c) __builtin_prefetch(w->stacks.items[c - 1]->hi - 64, 1, 3);
+                if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
             }
-            if (c > 1) __builtin_prefetch(w->stacks.items[c - 2], 0, 3);
         }
+        if (bottom - top >= 2)
+            __builtin_prefetch(atomic_load_explicit(
+                &w->deque.slots[(top + 1) & (TIDE_DEQUE_CAP - 1)], MO_RELAXED), 1, 3);
     }
-    if (len < 2) return;
-    tide__task_t *n1 = deque_peek(w, top + 1);
-    if (n1 && n1->ctx.sp) {
-        const char *line = (const char *)((uintptr_t)n1->ctx.sp & ~(uintptr_t)63);
-        for (int i = 0; i < PREFETCH_STACK_LINES; i++) __builtin_prefetch(line + 64 * i, 0, 3);
-    }
-    if (len >= 4) __builtin_prefetch(deque_peek(w, top + 3), 1, 3);
-    else if (len >= 3) __builtin_prefetch(deque_peek(w, top + 2), 1, 3);
 #else
     (void)w;
 #endif

@@ -58,7 +58,7 @@ Test(timer_wheel, random_timers_fire_on_time_and_never_early) {
         int64_t step = (int64_t)(tt_rand() % 3 == 0 ? tt_rand() % TIDE_MSEC(5) : tt_rand() % TIDE_SEC(2));
         now_ns = next > now_ns ? next : now_ns;
         now_ns += step % (TIDE_MSEC(1) + 1);
-        tide__wheel_poll(w, now_ns, fire, 0);
+        tide__wheel_poll(w, now_ns, fire);
     }
     cr_assert_eq(tide__wheel_next(w), INT64_MAX);
     for (int i = 0; i < N; i++) cr_assert_eq(es[i].fired, !es[i].cancelled);
@@ -85,7 +85,7 @@ Test(timer_wheel, next_expiry_is_never_after_the_earliest_deadline) {
     fired_count = 0;
     while (fired_count == 0) {
         now_ns = tide__wheel_next(w);
-        tide__wheel_poll(w, now_ns, fire, 0);
+        tide__wheel_poll(w, now_ns, fire);
     }
     cr_assert_eq(last_deadline_fired, earliest);
     for (int i = 0; i < N; i++) tide__timer_disarm(&es[i].timer);
@@ -100,7 +100,7 @@ Test(timer_wheel, past_deadlines_are_refused) {
     entry_t e = {0};
     now_ns = TIDE_SEC(200);
     fired_count = 0;
-    tide__wheel_poll(&w, now_ns, fire, 0);
+    tide__wheel_poll(&w, now_ns, fire);
     cr_assert_not(tide__timer_arm(&w, &e.timer, TIDE_SEC(150), 1), "deadline already passed");
     cr_assert_not(tide__timer_arm(&w, &e.timer, 0, 1));
     e.deadline = TIDE_SEC(201);
@@ -108,6 +108,6 @@ Test(timer_wheel, past_deadlines_are_refused) {
     tide__timer_disarm(&e.timer);
     tide__timer_disarm(&e.timer); /* twice is fine */
     now_ns = TIDE_SEC(300);
-    tide__wheel_poll(&w, now_ns, fire, 0);
+    tide__wheel_poll(&w, now_ns, fire);
     cr_assert_eq(fired_count, 0);
 }
