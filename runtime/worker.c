@@ -457,6 +457,9 @@ static void park(tide__worker_t *w) {
     if (poll_timers(w, true, &deadline)) return; /* work appeared */
     int64_t now = tide__now();
     tide__stacks_decay(&rt->stacks, now);
+    /* A task waits for a stack the pool could not map (stack_retry): hand ours over. */
+    if (TIDE_UNLIKELY(atomic_load_explicit(&rt->stacks.starved, MO_RELAXED)) && w->stacks.count)
+        tide__stack_cache_flush(&rt->stacks, &w->stacks);
     if (atomic_load_explicit(&rt->stacks.warm_count, MO_RELAXED) &&
         now + rt->stacks.decay_ns / 4 < deadline)
         deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
@@ -549,6 +552,10 @@ static TIDE_NOINLINE void stack_retry(tide__worker_t *w, tide__task_t *t) {
     uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED)) + 1;
     atomic_store_explicit(&t->state, ST_MAKE(seq, 0, TASK_RUNNING), MO_SEQ_CST);
     atomic_store_explicit(&t->waiting_on, "stack (out of memory)", MO_RELAXED);
+    /* Free stacks may sit in other workers' caches: idle ones hand theirs to the depot when
+     * they park again (see park), so wake them. */
+    for (unsigned i = 0; i < w->rt->nworkers; i++)
+        if (w->rt->workers[i] != w) tide__unpark_worker(w->rt->workers[i]);
     int64_t when = tide__now() + TIDE_MSEC(1) * (1 + rng_next(w) % 8); /* spread the retries */
     uint64_t cur = ST_MAKE(seq, 0, TASK_RUNNING);
     if (tide__timer_arm(&w->wheel, &t->timer, when, seq) &&
