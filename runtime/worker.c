@@ -552,10 +552,9 @@ static TIDE_NOINLINE void stack_retry(tide__worker_t *w, tide__task_t *t) {
     uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED)) + 1;
     atomic_store_explicit(&t->state, ST_MAKE(seq, 0, TASK_RUNNING), MO_SEQ_CST);
     atomic_store_explicit(&t->waiting_on, "stack (out of memory)", MO_RELAXED);
-    /* Free stacks may sit in other workers' caches: idle ones hand theirs to the depot when
-     * they park again (see park), so wake them. */
-    for (unsigned i = 0; i < w->rt->nworkers; i++)
-        if (w->rt->workers[i] != w) tide__unpark_worker(w->rt->workers[i]);
+    /* Free stacks may sit in an idle worker's cache: woken, it finds nothing to do and hands
+     * them to the depot as it parks again (see park). */
+    tide__notify_work(w->rt);
     int64_t when = tide__now() + TIDE_MSEC(1) * (1 + rng_next(w) % 8); /* spread the retries */
     uint64_t cur = ST_MAKE(seq, 0, TASK_RUNNING);
     if (tide__timer_arm(&w->wheel, &t->timer, when, seq) &&
