@@ -125,7 +125,7 @@ int tide_resolve(const char *host, uint16_t port, int family, tide_addr_t *out, 
         return 1;
     }
     tide__io_t *io = tide__io_current();
-    if (!io) return -EPERM;
+    if (!io) return tide__io_error();
     int r = tide__net_check();
     if (r < 0) return r;
     dns_op_t d = {

@@ -124,7 +124,7 @@ static void destroy(void *p) {
 }
 
 static void *create(tide_runtime_t *rt) {
-    tide__io_t *io = calloc(1, sizeof *io);
+    tide__io_t *io = tide__alloc_fault() ? NULL : calloc(1, sizeof *io);
     if (!io) return NULL;
     io->rt = rt;
     atomic_init(&io->pending, NULL);

@@ -56,6 +56,11 @@ struct tide__io_op {
 tide__io_t *tide__io_get(tide_runtime_t *rt);
 /* The driver of the calling task's runtime; NULL outside a task. */
 tide__io_t *tide__io_current(void);
+/* The error for a NULL from tide__io_current (or the reactor of it): -EPERM outside a task,
+ * else -ENOMEM (the driver could not start for lack of memory). */
+static inline int tide__io_error(void) {
+    return tide_runtime_current() ? -ENOMEM : -EPERM;
+}
 /* The libuv loop (only to be touched on the driver thread). */
 uv_loop_t *tide__io_loop(tide__io_t *io);
 /* True on the driver thread. */

@@ -198,7 +198,7 @@ static void wait_cancel(tide__io_op_t *op, uv_loop_t *loop) {
 int tide_fd_wait(int fd, int events) {
     if (fd < 0 || events == 0 || (events & ~(TIDE_READABLE | TIDE_WRITABLE))) return -EINVAL;
     tide__io_t *io = tide__io_current();
-    if (!io) return -EPERM;
+    if (!io) return tide__io_error();
     int r = tide__net_check();
     if (r < 0) return r;
 

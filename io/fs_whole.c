@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "platform.h"
 #include "sys_internal.h"
 #include "tide/fs.h"
 
@@ -54,7 +55,7 @@ static int read_whole(whole_op_t *w) {
     /* Room for the whole size plus one, so the end of file shows as a 0 read without a
      * regrow; files that report no size (pipes, /proc) start small and double. */
     size_t cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
-    char *buf = malloc(cap);
+    char *buf = tide__alloc_fault() ? NULL : malloc(cap);
     if (!buf) {
         r = -ENOMEM;
         goto out_fd;
@@ -70,7 +71,7 @@ static int read_whole(whole_op_t *w) {
                 r = -EFBIG;
                 goto out_buf;
             }
-            char *nb = realloc(buf, cap * 2);
+            char *nb = tide__alloc_fault() ? NULL : realloc(buf, cap * 2);
             if (!nb) {
                 r = -ENOMEM;
                 goto out_buf;

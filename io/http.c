@@ -56,7 +56,7 @@ static int reserve(char **buf, size_t *cap, size_t len, size_t n) {
         if (c > SIZE_MAX / 2) return -ENOMEM;
         c *= 2;
     }
-    char *nb = realloc(*buf, c);
+    char *nb = tide__alloc_fault() ? NULL : realloc(*buf, c);
     if (!nb) return -ENOMEM;
     *buf = nb;
     *cap = c;
@@ -154,7 +154,7 @@ static int build_headers(const tide_http_request_t *req, struct curl_slist **out
         if (!h->name || !h->value || !valid_token(h->name) || !valid_value(h->value)) goto inval;
         if (strcasecmp(h->name, "Expect") == 0) expect = true;
         size_t len = strlen(h->name) + strlen(h->value) + 3;
-        char *line = malloc(len);
+        char *line = tide__alloc_fault() ? NULL : malloc(len);
         if (!line) goto nomem;
         if (*h->value) snprintf(line, len, "%s: %s", h->name, h->value);
         else snprintf(line, len, "%s;", h->name);
@@ -206,7 +206,7 @@ fail:
 }
 
 static long ms_of(int64_t ns) {
-    int64_t ms = (ns + 999999) / 1000000;
+    int64_t ms = ns / 1000000 + (ns % 1000000 != 0); /* rounded up; ns + 999999 overflows */
     return ms > 0x7fffffff ? 0x7fffffff : (long)ms;
 }
 
@@ -393,7 +393,7 @@ static int parse_headers(tide_http_response_t *res) {
     size_t n = 0;
     for (size_t i = 0; i < res->raw_len; i++) n += res->raw_headers[i] == '\n';
     if (n == 0) return 0;
-    res->headers = calloc(n, sizeof *res->headers);
+    res->headers = tide__alloc_fault() ? NULL : calloc(n, sizeof *res->headers);
     if (!res->headers) return -ENOMEM;
     char *p = res->raw_headers, *end = p + res->raw_len;
     bool status_line = true;

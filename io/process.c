@@ -297,12 +297,12 @@ int tide_process_read_all(tide_process_t *p, int which, char **data, size_t *len
     if (len) *len = 0;
     if (!data || !len) return -EINVAL;
     size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf = tide__alloc_fault() ? NULL : malloc(cap);
     if (!buf) return -ENOMEM;
     int r;
     for (;;) {
         if (n + 1 == cap) {
-            char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            char *nb = cap <= SIZE_MAX / 2 && !tide__alloc_fault() ? realloc(buf, cap * 2) : NULL;
             if (!nb) {
                 r = -ENOMEM;
                 goto fail;

@@ -48,7 +48,7 @@ int tide_tcp_listen_addr(tide_tcp_t **out, const tide_addr_t *addr,
     if (opts) o = *opts;
     if (o.backlog < 0) return -EINVAL;
     tide__reactor_t *r = tide__reactor_current();
-    if (!r) return -EPERM;
+    if (!r) return tide__io_error();
 
     int family = addr->u.sa.sa_family;
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -251,7 +251,7 @@ int tide_tcp_connect_addr(tide_tcp_t **out, const tide_addr_t *addr) {
     if (!out || !addr || addr->len == 0) return -EINVAL;
     if (addr->u.sa.sa_family != AF_INET && addr->u.sa.sa_family != AF_INET6) return -EINVAL;
     tide__reactor_t *r = tide__reactor_current();
-    if (!r) return -EPERM;
+    if (!r) return tide__io_error();
     int e = tide__net_check();
     if (e < 0) return e;
     tide__sock_t *s = NULL;
@@ -263,7 +263,7 @@ int tide_tcp_connect_addr(tide_tcp_t **out, const tide_addr_t *addr) {
 int tide_tcp_connect(tide_tcp_t **out, const char *host, uint16_t port) {
     if (!out || !host) return -EINVAL;
     tide__reactor_t *r = tide__reactor_current();
-    if (!r) return -EPERM;
+    if (!r) return tide__io_error();
     tide_addr_t addrs[8];
     int n = tide_resolve(host, port, AF_UNSPEC, addrs, 8);
     if (n < 0) return n;

@@ -25,7 +25,7 @@ static int enter_udp(tide_udp_t *u) {
 int tide_udp_bind_addr(tide_udp_t **out, const tide_addr_t *addr) {
     if (!out || !addr || addr->len == 0) return -EINVAL;
     tide__reactor_t *r = tide__reactor_current();
-    if (!r) return -EPERM;
+    if (!r) return tide__io_error();
     int family = addr->u.sa.sa_family;
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;

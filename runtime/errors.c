@@ -1,9 +1,11 @@
 /* tide_strerror: errno text, plus tide's own meanings where they differ from libc's. */
+#include <limits.h>
 #include <string.h>
 
 #include "tide/core.h"
 
 const char *tide_strerror(int err) {
+    if (err == INT_MIN) return "unknown error"; /* -INT_MIN does not exist */
     if (err < 0) err = -err;
     switch (err) {
     case 0: return "success";

@@ -1,6 +1,8 @@
 /* Futex, allocation and signal-safe output helpers (see platform.h). */
 #include "platform.h"
 
+#include "tide/ext.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -40,11 +42,40 @@ static void *account(void *p, size_t size) {
     return p;
 }
 
+/* ---- the allocation fault hook ---- */
+
+_Atomic int tide__fault_armed;       /* a mode is set: allocations consult the counter */
+static _Atomic int fault_mode;        /* TIDE_FAIL_OFF, TIDE_FAIL_NTH or TIDE_FAIL_FROM */
+static _Atomic int64_t fault_seen;    /* allocations counted since the hook was last set */
+static _Atomic int64_t fault_nth;     /* the (1-based) allocation that fails first */
+
+bool tide__fault_hit(void) {
+    int mode = atomic_load_explicit(&fault_mode, MO_ACQUIRE);
+    int64_t n = atomic_fetch_add_explicit(&fault_seen, 1, MO_RELAXED) + 1;
+    int64_t nth = atomic_load_explicit(&fault_nth, MO_RELAXED);
+    if (mode == TIDE_FAIL_NTH) return n == nth;
+    if (mode == TIDE_FAIL_FROM) return n >= nth;
+    return false; /* TIDE_FAIL_COUNT */
+}
+
+int64_t tide_test_fail_alloc(int64_t nth, int mode) {
+    int64_t seen = atomic_load_explicit(&fault_seen, MO_RELAXED);
+    if (mode < TIDE_FAIL_OFF || mode > TIDE_FAIL_COUNT) return -EINVAL;
+    if (mode != TIDE_FAIL_OFF && mode != TIDE_FAIL_COUNT && nth < 1) return -EINVAL;
+    atomic_store_explicit(&tide__fault_armed, 0, MO_RELAXED);
+    atomic_store_explicit(&fault_nth, nth, MO_RELAXED);
+    atomic_store_explicit(&fault_seen, 0, MO_RELAXED);
+    atomic_store_explicit(&fault_mode, mode, MO_RELEASE);
+    atomic_store_explicit(&tide__fault_armed, mode != TIDE_FAIL_OFF, MO_SEQ_CST);
+    return seen;
+}
+
 int64_t tide__mem_live(void) {
     return atomic_load_explicit(&mem_live, MO_RELAXED);
 }
 
 void *tide__alloc(size_t size) {
+    if (tide__alloc_fault()) return NULL;
 #ifdef TIDE_WITH_JEMALLOC
     return account(mallocx(size ? size : 1, 0), size);
 #else
@@ -53,6 +84,7 @@ void *tide__alloc(size_t size) {
 }
 
 void *tide__calloc(size_t size) {
+    if (tide__alloc_fault()) return NULL;
 #ifdef TIDE_WITH_JEMALLOC
     return account(mallocx(size ? size : 1, MALLOCX_ZERO), size);
 #else
@@ -61,6 +93,7 @@ void *tide__calloc(size_t size) {
 }
 
 void *tide__alloc_aligned(size_t size) {
+    if (tide__alloc_fault()) return NULL;
     size = (size + 63) & ~(size_t)63;
 #ifdef TIDE_WITH_JEMALLOC
     return account(mallocx(size, MALLOCX_ALIGN(64) | MALLOCX_ZERO), size);

@@ -98,6 +98,16 @@ void *tide__alloc(size_t size);
 void *tide__calloc(size_t size);
 void *tide__alloc_aligned(size_t size); /* cache-line aligned, zeroed */
 void tide__free(void *p, size_t size);
+/* The allocation fault hook (tide_test_fail_alloc): when armed, tide__alloc_fault() counts an
+ * allocation and says whether it must fail. Off, it costs one relaxed load and a branch the
+ * predictor always gets right. Every allocation tide makes asks it first: the heap ones here,
+ * stack mappings, the I/O driver's and the thread wait records. */
+extern _Atomic int tide__fault_armed;
+bool tide__fault_hit(void);
+static inline bool tide__alloc_fault(void) {
+    return TIDE_UNLIKELY(atomic_load_explicit(&tide__fault_armed, MO_RELAXED)) &&
+           tide__fault_hit();
+}
 /* Bytes tide has allocated and not freed (all its heap use goes through these functions):
  * what the tests' leak check compares before and after a runtime's life. */
 int64_t tide__mem_live(void);

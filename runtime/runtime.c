@@ -103,7 +103,7 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
 
     r = -ENOMEM;
     rt->workers = tide__calloc(rt->nworkers * sizeof *rt->workers);
-    if (!rt->workers || !rt->idle.sleepers) goto fail_blocking;
+    if (!rt->workers || !rt->idle.sleepers) goto fail_workers; /* frees rt->workers */
     for (unsigned i = 0; i < rt->nworkers; i++) {
         tide__worker_t *w = tide__alloc_aligned(sizeof *w);
         if (!w) goto fail_workers;
@@ -134,7 +134,6 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
 
 fail_workers:
     free_workers(rt);
-fail_blocking:
     tide__blocking_shutdown(&rt->blocking);
 fail_tasks:
     tide__task_pool_destroy(&rt->tasks);
@@ -158,19 +157,29 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg) {
     if (!rt || !fn) return -EINVAL;
     tide__worker_t *w = tide__worker_current();
     if (w && w->rt == rt) return -EDEADLK;
+    /* Out of memory for the thread's wait record: fail before the task exists. */
+    tide__task_t *self = tide__self();
+    if (tide__self_nomem(self)) return -ENOMEM;
+    /* Counted as a joiner from before the task exists to after its record is let go: a
+     * tide_runtime_free from another thread waits for us (the task may end, cancelled by
+     * that free, before our join even looks at it). */
+    atomic_fetch_add_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
     tide_task_t h;
     tide_spawn_opts_t opts = {.name = "main"};
-    int r = tide__spawn(rt, &h, fn, arg, &opts, __FILE__, __LINE__);
-    if (r < 0) return r;
+    int r = tide__spawn_with_stack(rt, &h, fn, arg, &opts, __FILE__, __LINE__);
+    if (r < 0) {
+        atomic_fetch_sub_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
+        return r;
+    }
     int status = 0;
     /* The calling thread's deadline scope does not apply: block_on runs the task to its end
      * (a timed-out join would leave it running with nobody to join it). */
-    tide__task_t *self = tide__self();
     int64_t saved = self->deadline;
     self->deadline = TIDE_FOREVER;
     while ((r = tide_join(h, &status)) == -ETIMEDOUT || r == -ECANCELED) {
     }
     self->deadline = saved;
+    atomic_fetch_sub_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
     return r < 0 ? r : status;
 }
 
@@ -211,6 +220,13 @@ int tide_runtime_free(tide_runtime_t *rt) {
             fprintf(stderr, "tide: shutdown is waiting for tasks that ignore cancellation:\n");
             tide_runtime_dump(rt, 2);
         }
+    }
+
+    /* Plain threads woken in tide_join by their task's end still read its record: let them
+     * leave before the records go (tasks are done, so their wait is over). */
+    while (atomic_load_explicit(&rt->thread_joiners, MO_SEQ_CST) > 0) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
     }
 
     /* Layers above (the I/O driver) go first, newest slot last-in-first-out. */

@@ -118,6 +118,8 @@ struct tide_runtime {
     tide__blocking_pool_t blocking;
     int64_t origin;               /* tide_now() at start: timer wheels' tick 0 */
     _Atomic int shutting_down;    /* no new spawns from outside tasks */
+    _Atomic uint32_t thread_joiners; /* plain threads in tide_join on one of our tasks or in
+                                        block_on: tide_runtime_free waits for them to leave */
     _Atomic int stop;             /* workers exit */
     _Atomic uint64_t remote_spawned;  /* tasks spawned from outside the workers */
     _Atomic uint64_t remote_finished; /* (tasks end on workers; kept for symmetry) */
@@ -148,6 +150,9 @@ void tide__notify_work(tide_runtime_t *rt);
 void *tide__worker_main(void *arg);
 void tide__push_remote(tide_runtime_t *rt, tide__task_t *t);
 void tide__schedule_local(tide__worker_t *w, tide__task_t *t);
+/* Give t its stack and make its first frame (first run, or spawn when stacks are short):
+ * false when no stack could be had. cache: the calling worker's, or NULL. */
+bool tide__give_stack(tide_runtime_t *rt, tide__stack_cache_t *cache, tide__task_t *t);
 void tide__switch_out(tide__task_t *t, int reason);
 /* Park until woken or `deadline` (or the scope's, if earlier); now: the current time if the
  * caller has just read it, else 0. */

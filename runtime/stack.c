@@ -140,8 +140,10 @@ static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bo
     size_t len = slot * count;
     tide__slab_t *slab = tide__calloc(sizeof *slab + count * sizeof(tide__stack_t));
     if (!slab) goto fail_guards;
-    char *map = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    char *map = MAP_FAILED;
+    if (!tide__alloc_fault()) /* the fault hook covers stack mappings too */
+        map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED) goto fail_slab;
     slab->map = map;
     slab->map_len = len;
@@ -257,6 +259,7 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     if (first) return first;
 
     tide__slab_t *slab = slab_new(s, s->stack_size, STACKS_PER_SLAB, false);
+    atomic_store_explicit(&s->starved, slab == NULL, MO_RELAXED);
     if (!slab) return NULL;
     pthread_mutex_lock(&s->lock);
     slab->next = s->slabs;

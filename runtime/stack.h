@@ -68,6 +68,9 @@ typedef struct tide__depot_entry {
 typedef struct tide__stacks {
     size_t stack_size;          /* usable size of pooled stacks (page multiple) */
     int64_t decay_ns;           /* purge stacks idle this long */
+    _Atomic bool starved;       /* the last pool slab could not be mapped: spawns take their
+                                   stack at once, so they fail up front (tide__spawn). Read
+                                   by every spawn: kept away from the counters below */
     pthread_mutex_t lock;       /* guards everything below */
     tide__depot_entry_t *ring;  /* depot of warm stacks: a ring, newest at the top end,
                                    oldest (purged first) at the bottom end */

@@ -10,8 +10,13 @@
 
 /* ---- spawn ----------------------------------------------------------------------------- */
 
-int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
-                const tide_spawn_opts_t *opts, const char *file, int line) {
+/* A spawned task always runs (its arg may own what only it releases), so a spawn that
+ * cannot be sure of a stack takes one at once and fails up front with -ENOMEM instead:
+ * a task with its own stack size (a slab of its own: nothing to reuse), a spawn while the
+ * pool's last mapping failed, and block_on's main task (stack_now). Otherwise the stack comes
+ * from the warm pool at the first run (see first_stack in worker.c). */
+static int spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
+                 const tide_spawn_opts_t *opts, const char *file, int line, bool stack_now) {
     if (!fn) return -EINVAL;
     bool detached = opts && opts->detached;
     if (!out && !detached) return -EINVAL;
@@ -32,6 +37,12 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
     t->arg = arg;
     t->rt = rt;
     t->stack_size = (uint32_t)stack_size;
+    if (TIDE_UNLIKELY(stack_now || stack_size ||
+                      atomic_load_explicit(&rt->stacks.starved, MO_RELAXED)) &&
+        !tide__give_stack(rt, local ? &w->stacks : NULL, t)) {
+        tide__task_recycle(&rt->tasks, local ? &w->tasks : NULL, t);
+        return -ENOMEM;
+    }
     t->spawn_file = file;
     t->spawn_line = (uint32_t)line;
     if (opts && opts->name) {
@@ -48,6 +59,16 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
     if (local) tide__schedule_local(w, t);
     else tide__push_remote(rt, t);
     return 0;
+}
+
+int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
+                const tide_spawn_opts_t *opts, const char *file, int line) {
+    return spawn(rt, out, fn, arg, opts, file, line, false);
+}
+
+int tide__spawn_with_stack(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
+                           const tide_spawn_opts_t *opts, const char *file, int line) {
+    return spawn(rt, out, fn, arg, opts, file, line, true);
 }
 
 /* ---- the end of a task ----------------------------------------------------------------- */
@@ -123,12 +144,21 @@ static void watch_link(tide__task_t *t, tide_watch_t *n) {
     t->watchers = n;
 }
 
+/* A plain thread's join holds its runtime's thread_joiners count from its first look at the
+ * record to its last, so tide_runtime_free cannot free the record under it (see api.md). */
+static int join_leave(tide_runtime_t *rt, int r) {
+    if (rt) atomic_fetch_sub_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
+    return r;
+}
+
 static int join(tide_task_t h, int *status, void **value) {
     tide__task_t *self = tide__self();
     if (h.ptr == self) return -EDEADLK;
+    bool thread = atomic_load_explicit(&self->flags, MO_RELAXED) & TF_THREAD;
+    tide_runtime_t *joined = NULL; /* a thread's: the runtime whose count it holds */
     for (;;) {
         tide__task_t *t;
-        if (!lock_handle(h, &t)) return -ESRCH;
+        if (!lock_handle(h, &t)) return join_leave(joined, -ESRCH);
         uint32_t flags = atomic_load_explicit(&t->flags, MO_RELAXED);
         if (flags & TF_DONE) {
             int s = t->status;
@@ -138,7 +168,19 @@ static int join(tide_task_t h, int *status, void **value) {
             recycle(t, tide__worker_current());
             if (status) *status = s;
             if (value) *value = v;
-            return 0;
+            return join_leave(joined, 0);
+        }
+        if (thread && !joined) {
+            /* Counted under the task's lock while it has not ended, so before its end and
+             * before tide_runtime_free can see the last task end. */
+            joined = t->rt;
+            atomic_fetch_add_explicit(&joined->thread_joiners, 1, MO_SEQ_CST);
+        }
+        if (thread && atomic_load_explicit(&t->rt->shutting_down, MO_SEQ_CST)) {
+            /* A thread does not wait on a runtime being freed (its task is being cancelled;
+             * a task joining a sibling while it unwinds does wait). */
+            tide__task_unlock(t);
+            return join_leave(joined, -ESHUTDOWN);
         }
         tide_watch_t node = {0};
         node.waker = tide_park_prepare();
@@ -151,7 +193,7 @@ static int join(tide_task_t h, int *status, void **value) {
         tide__task_lock(t);
         if (!node.fired) watch_unlink(t, &node);
         tide__task_unlock(t);
-        if (r < 0) return r;
+        if (r < 0) return join_leave(joined, r);
     }
 }
 

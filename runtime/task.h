@@ -51,6 +51,7 @@ enum {
     TF_THREAD = 1u << 4,    /* a plain thread's stand-in, woken by futex */
     TF_JOINED = 1u << 5,    /* status was handed to a joiner */
     TF_RESULT = 1u << 6,    /* the task set a result value (`result` is valid) */
+    TF_NOMEM = 1u << 7,     /* the shared stand-in of threads with no memory for their own */
 };
 
 /* Laid out in cache lines by use: a spawn writes only the first two lines (the others are left
@@ -123,6 +124,12 @@ void tide__schedule(tide__task_t *t);
 
 /* The calling task or thread stand-in (never NULL; a stand-in is made on first use). */
 tide__task_t *tide__self(void);
+/* tide__spawn, taking the task's stack at once (-ENOMEM up front if there is none). */
+int tide__spawn_with_stack(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
+                           const tide_spawn_opts_t *opts, const char *file, int line);
+/* True for the stand-in shared by plain threads that had no memory for their own: a wait
+ * on it fails with -ENOMEM, and its fields (deadline, shield) must not be written. */
+bool tide__self_nomem(tide__task_t *t);
 
 /* Park the caller until its current wait ends; returns 0, -ETIMEDOUT or -ECANCELED. */
 int tide__park(tide__task_t *self, const char *what);

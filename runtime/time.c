@@ -37,7 +37,7 @@ int tide_sleep(int64_t ns) {
 void tide_deadline_begin(tide_scope_t *scope, int64_t deadline) {
     tide__task_t *t = tide__self();
     scope->saved = t->deadline;
-    if (deadline < t->deadline) t->deadline = deadline;
+    if (deadline < t->deadline && !tide__self_nomem(t)) t->deadline = deadline;
 }
 
 void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
@@ -47,7 +47,8 @@ void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
 }
 
 void tide_scope_end(tide_scope_t *scope) {
-    tide__self()->deadline = scope->saved;
+    tide__task_t *t = tide__self();
+    if (!tide__self_nomem(t)) t->deadline = scope->saved;
 }
 
 int64_t tide_deadline(void) {

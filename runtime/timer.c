@@ -25,8 +25,11 @@ static unsigned level_for(uint64_t elapsed, uint64_t when) {
 }
 
 static void slot_insert(tide__wheel_t *w, tide__timer_t *t) {
-    unsigned level = level_for(w->elapsed, t->when);
-    unsigned slot = (unsigned)((t->when >> (6 * level)) & SLOT_MASK);
+    /* Beyond the wheel's range a timer waits in the farthest slot and keeps its real tick:
+     * when that slot comes round it is re-inserted, not fired (it never fires early). */
+    uint64_t at = t->when - w->elapsed >= MAX_TICKS ? w->elapsed + MAX_TICKS - 1 : t->when;
+    unsigned level = level_for(w->elapsed, at);
+    unsigned slot = (unsigned)((at >> (6 * level)) & SLOT_MASK);
     t->level = (uint8_t)level;
     t->slot = (uint8_t)slot;
     t->prev = NULL;
@@ -57,7 +60,6 @@ bool tide__timer_arm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint6
         tide__spin_unlock(&w->lock);
         return false;
     }
-    if (when - w->elapsed >= MAX_TICKS) when = w->elapsed + MAX_TICKS - 1;
     t->when = when;
     t->seq = seq;
     slot_insert(w, t);

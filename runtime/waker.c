@@ -36,6 +36,23 @@ static void standin_key_init(void) {
     pthread_key_create(&standin_key, standin_release);
 }
 
+/* The stand-in of a thread that found no memory for one of its own, shared by all such
+ * threads: every wait on it fails at once with -ENOMEM (park never sleeps on it, so wakes
+ * meant for one thread cannot reach another), and nothing but its state word is written. */
+static tide__task_t nomem_record = {
+    .state = ST_MAKE(1, 0, TASK_RESUMED),
+    .flags = TF_THREAD | TF_NOMEM,
+    .deadline = TIDE_FOREVER,
+};
+
+static tide__task_t *standin_nomem(void) {
+    return &nomem_record;
+}
+
+bool tide__self_nomem(tide__task_t *t) {
+    return t == &nomem_record;
+}
+
 static TIDE_NOINLINE tide__task_t *standin(void) {
     __asm__ __volatile__("" ::: "memory");
     tide__task_t *t = tls_standin;
@@ -47,12 +64,9 @@ static TIDE_NOINLINE tide__task_t *standin(void) {
     pthread_mutex_unlock(&standin_lock);
     if (!t) {
         /* Deliberately never freed: a waker may still point here after the thread exits. */
-        t = aligned_alloc(64, sizeof *t); /* the record type is cache-line aligned */
-        if (t) memset(t, 0, sizeof *t);
-        if (!t) {
-            tide__die_write("tide: out of memory for a thread's wait record\n", NULL);
-            abort();
-        }
+        t = tide__alloc_fault() ? NULL : aligned_alloc(64, sizeof *t); /* cache-line aligned */
+        if (!t) return standin_nomem(); /* not cached: the next call tries again */
+        memset(t, 0, sizeof *t);
         atomic_init(&t->state, ST_MAKE(1, 0, TASK_RESUMED));
     }
     atomic_store(&t->flags, TF_THREAD);
@@ -169,6 +183,7 @@ static int thread_park(tide__task_t *t, int64_t deadline) {
  * the caller has just read the clock, else 0. */
 static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, int64_t now) {
     for (;;) {
+        if (TIDE_UNLIKELY(t == &nomem_record)) return -ENOMEM;
         if (cancel_pending(t)) return -ECANCELED;
         if (deadline != TIDE_FOREVER && (now ? now : tide__now()) >= deadline) return -ETIMEDOUT;
         now = 0;
@@ -238,12 +253,14 @@ int tide_cancelled(void) {
 void tide_shield_begin(tide_scope_t *scope) {
     tide__task_t *t = tide__self();
     scope->saved = t->deadline;
+    if (t == &nomem_record) return; /* shared: its waits fail anyway */
     t->deadline = TIDE_FOREVER;
     t->shield++;
 }
 
 void tide_shield_end(tide_scope_t *scope) {
     tide__task_t *t = tide__self();
+    if (t == &nomem_record) return;
     if (t->shield > 0) t->shield--;
     t->deadline = scope->saved;
 }

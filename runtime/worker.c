@@ -457,6 +457,9 @@ static void park(tide__worker_t *w) {
     if (poll_timers(w, true, &deadline)) return; /* work appeared */
     int64_t now = tide__now();
     tide__stacks_decay(&rt->stacks, now);
+    /* A task waits for a stack the pool could not map (stack_retry): hand ours over. */
+    if (TIDE_UNLIKELY(atomic_load_explicit(&rt->stacks.starved, MO_RELAXED)) && w->stacks.count)
+        tide__stack_cache_flush(&rt->stacks, &w->stacks);
     if (atomic_load_explicit(&rt->stacks.warm_count, MO_RELAXED) &&
         now + rt->stacks.decay_ns / 4 < deadline)
         deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
@@ -524,8 +527,8 @@ static void task_entry(void *arg) {
     abort(); /* a finished task is never resumed */
 }
 
-static bool give_stack(tide__worker_t *w, tide__task_t *t) {
-    tide__stack_t *st = tide__stack_get(&w->rt->stacks, &w->stacks, t->stack_size);
+bool tide__give_stack(tide_runtime_t *rt, tide__stack_cache_t *cache, tide__task_t *t) {
+    tide__stack_t *st = tide__stack_get(&rt->stacks, cache, t->stack_size);
     if (!st) return false;
     t->stack = st;
     tide__ctx_make(&t->ctx, st->lo, st->hi, task_entry, t);
@@ -537,6 +540,39 @@ static bool give_stack(tide__worker_t *w, tide__task_t *t) {
     if (!st->tsan_fiber) st->tsan_fiber = __tsan_create_fiber(0);
     t->fiber.tsan = st->tsan_fiber;
 #endif
+    return true;
+}
+
+/* No memory for a task's first stack (spawned before the runtime knew stacks were short, see
+ * tide__spawn): the task keeps its place and tries again a few milliseconds later, or at once
+ * when it is cancelled; it never ends without having run, since its arg may own resources
+ * only it releases. The wait is an ordinary one (a new sequence, the task's timer), so every
+ * waker rule holds. */
+static TIDE_NOINLINE void stack_retry(tide__worker_t *w, tide__task_t *t) {
+    uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED)) + 1;
+    atomic_store_explicit(&t->state, ST_MAKE(seq, 0, TASK_RUNNING), MO_SEQ_CST);
+    atomic_store_explicit(&t->waiting_on, "stack (out of memory)", MO_RELAXED);
+    /* Free stacks may sit in an idle worker's cache: woken, it finds nothing to do and hands
+     * them to the depot as it parks again (see park). */
+    tide__notify_work(w->rt);
+    int64_t when = tide__now() + TIDE_MSEC(1) * (1 + rng_next(w) % 8); /* spread the retries */
+    uint64_t cur = ST_MAKE(seq, 0, TASK_RUNNING);
+    if (tide__timer_arm(&w->wheel, &t->timer, when, seq) &&
+        atomic_compare_exchange_strong_explicit(&t->state, &cur, ST_MAKE(seq, 0, TASK_WAITING),
+                                                MO_ACQ_REL, MO_ACQUIRE))
+        return; /* parked: the timer or a cancel wakes it */
+    /* Cancelled meanwhile (NOTIFIED): queue it; first_stack disarms the timer. */
+    atomic_store_explicit(&t->state, ST_MAKE(seq, ST_REASON(cur), TASK_RUNNABLE), MO_RELEASE);
+    push_local(w, t);
+}
+
+static TIDE_NOINLINE bool first_stack(tide__worker_t *w, tide__task_t *t) {
+    tide__timer_disarm(&t->timer); /* stack_retry's, when a cancel woke the task first */
+    if (!tide__give_stack(w->rt, &w->stacks, t)) {
+        stack_retry(w, t);
+        return false;
+    }
+    atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
     return true;
 }
 
@@ -581,12 +617,7 @@ again:;
     /* RUNNABLE (or NOTIFIED) -> RESUMED: the wait that ended is closed; late wakers of it
      * are no-ops. Nobody else writes a runnable task's state. */
     atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
-    if (TIDE_UNLIKELY(!t->stack) && !give_stack(w, t)) {
-        /* No memory for a stack: the task ends without running, with -ENOMEM. */
-        t->status = -ENOMEM;
-        tide__task_finish(w, t);
-        return;
-    }
+    if (TIDE_UNLIKELY(!t->stack) && !first_stack(w, t)) return;
     t->worker = w;
     w->current = t;
     tide__count(w->c.tasks_run, 1);

@@ -28,7 +28,8 @@ int tide_waitgroup_add(tide_waitgroup_t *wg, int64_t delta) {
     int64_t c = atomic_load_explicit(&wg->__count, memory_order_relaxed);
     int64_t n;
     do {
-        if (delta < 0 ? c < -delta : c > INT64_MAX - delta) return -EINVAL;
+        /* c >= 0, so c + delta cannot overflow for delta < 0 (and -delta could). */
+        if (delta < 0 ? c + delta < 0 : c > INT64_MAX - delta) return -EINVAL;
         n = c + delta;
     } while (!atomic_compare_exchange_weak_explicit(&wg->__count, &c, n, memory_order_acq_rel,
                                                     memory_order_relaxed));

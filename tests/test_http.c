@@ -288,6 +288,24 @@ Test(http, get_status_headers_body_404_head) {
     run_main(get, NULL);
 }
 
+/* Timeouts at the top of int64_t: "practically never", not an overflow into a negative
+ * (curl refuses negative timeouts) and not undefined arithmetic. */
+static int huge_timeouts(void *arg) {
+    (void)arg;
+    char u[256];
+    tide_http_response_t res;
+    tide_http_request_t req = {.url = url(u, "/hello"), .timeout_ns = INT64_MAX,
+                               .connect_timeout_ns = INT64_MAX};
+    cr_assert_eq(tide_http_fetch(&req, &res), 0);
+    cr_assert_eq(res.status, 200);
+    tide_http_response_free(&res);
+    return 0;
+}
+
+Test(http, int64_max_timeouts_mean_no_limit) {
+    run_main(huge_timeouts, NULL);
+}
+
 static int post(void *arg) {
     char u[256];
     tide_http_response_t res;

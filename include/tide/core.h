@@ -84,7 +84,10 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg);
 
 /* Run fn(arg) as a task of rt and wait for it, from a thread that is not one of rt's workers.
  * Returns the task's status, or a negative errno of its own: -EINVAL (NULL fn),
- * -ESHUTDOWN (runtime shutting down), -EDEADLK (called from inside one of rt's tasks). */
+ * -ESHUTDOWN (runtime shutting down, also when another thread frees it meanwhile: that
+ * tide_runtime_free waits for this call to return), -EDEADLK (called from inside one of rt's
+ * tasks), -ENOMEM (no memory for the task, its stack or the thread's wait record; fn has not
+ * run and arg is still the caller's). */
 int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
 
 /* Shut the runtime down: every task still alive is cancelled (its blocking calls return
@@ -92,11 +95,14 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
  * descriptors are released. -EDEADLK when called from inside one of rt's own tasks (the runtime
  * is left running). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
  * dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
- * before they are cancelled. */
+ * before they are cancelled. Plain threads blocked in tide_join on rt's tasks (or in
+ * tide_runtime_block_on) get the task's status or -ESHUTDOWN, and free returns only after
+ * they have left; a call on rt that starts after free returned is the caller's bug. */
 int tide_runtime_free(tide_runtime_t *rt);
 
 /* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
- * Returns the main task's status, or a negative errno from starting the runtime. */
+ * Returns the main task's status, or a negative errno from starting the runtime or block_on
+ * (-ENOMEM: fn did not run). */
 int tide_run(int (*fn)(void *), void *arg);
 int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg);
 
@@ -128,8 +134,10 @@ typedef struct tide_spawn_opts {
 
 /* Spawn fn(arg) as a new task on the calling task's runtime (asyncio.create_task).
  * out may be NULL only together with opts->detached. -EPERM outside a task, -EINVAL (NULL fn,
- * NULL out without detached, bad stack size), -ESHUTDOWN, -ENOMEM. The spawn site (file and
- * line) is recorded for task dumps. */
+ * NULL out without detached, bad stack size), -ESHUTDOWN, -ENOMEM (no memory for the task's
+ * record: the caller keeps arg). Once spawn returned 0 the task runs: its stack is mapped at
+ * its first run, and if that fails it waits (retrying every few ms) until a stack can be had,
+ * never ending unrun. The spawn site (file and line) is recorded for task dumps. */
 #define tide_spawn(out, fn, arg) tide__spawn(NULL, (out), (fn), (arg), NULL, __FILE__, __LINE__)
 #define tide_spawn_opts(out, fn, arg, opts) \
     tide__spawn(NULL, (out), (fn), (arg), (opts), __FILE__, __LINE__)
@@ -142,7 +150,9 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
 
 /* Wait for t to finish; *status (if not NULL) receives its return value and the handle is
  * released. From a task or a plain thread. Errors leave the handle valid (join again later):
- * -ETIMEDOUT (caller's deadline), -ECANCELED (caller cancelled). Errors that are misuse:
+ * -ETIMEDOUT (caller's deadline), -ECANCELED (caller cancelled), -ENOMEM (a plain thread with
+ * no memory for its wait record), -ESHUTDOWN (a plain thread, t's runtime is being freed and
+ * t has not ended; tide_runtime_free waits until such joiners have left). Errors that are misuse:
  * -ESRCH (handle already joined or detached, or TIDE_TASK_NONE), -EDEADLK (a task joining
  * itself). */
 int tide_join(tide_task_t t, int *status);
