@@ -153,26 +153,27 @@ void tide__die_write(const char *first, ...) {
 /* Concurrency Kit under ThreadSanitizer.
  *
  * Built with CK_USE_CC_BUILTINS=1 (CMakeLists.txt), ck's read-modify-writes are compiler
- * builtins that TSan sees, but its plain loads and stores stay volatile accesses and its fences
- * compile to nothing TSan models. So TSan would report every ck structure's own lock word and
- * indices as racy, and would miss the hand-over of the data behind them. tide answers both:
- *  - the hand-over: every ck-backed structure annotates it (TIDE_TSAN_RELEASE after publishing,
- *    TIDE_TSAN_ACQUIRE after consuming; platform.h), so races on the data tide passes through ck
- *    are still found;
- *  - ck's own words: the reports whose access is inside one of ck's functions are suppressed
- *    here, and only those — the frames named below are ck's, never tide's.
+ * builtins, but its plain loads and stores stay volatile accesses and its fences compile to
+ * nothing TSan models. So TSan would report ck's own lock words as racy, and would miss the
+ * hand-over of the data behind them. tide answers both:
+ *  - ck's code runs uninstrumented: the spinlock is out of line in runtime/spin_tsan.c, compiled
+ *    without -fsanitize=thread, so TSan never sees ck's accesses;
+ *  - the hand-over is annotated (TIDE_TSAN_ACQUIRE after taking, TIDE_TSAN_RELEASE before
+ *    letting go; platform.h), so races on the data guarded through ck are still found.
  * The coverage this gives up (ck's internal orderings) is replaced by the stress tests of each
  * ck-backed structure in the release and ASan builds (tests/test_spinlock.c).
+ * Suppressing ck's reports instead (the first answer) was not free: matching a suppression
+ * symbolizes the report's stacks, and the first symbolization loads the debug information of
+ * every linked library, which held every thread of the process for 0.4-0.7 s.
  *
- * The suppressions live in this file because every program linked with tide links it (an object
- * of their own in the static archive would be left out: nothing refers to them); they are weak,
- * so a program with suppressions of its own keeps those (and should repeat these). */
+ * The suppressions that remain live in this file because every program linked with tide links
+ * it (an object of their own in the static archive would be left out: nothing refers to them);
+ * they are weak, so a program with suppressions of its own keeps those (and should repeat
+ * these). */
 #ifdef TIDE_TSAN
 __attribute__((weak)) const char *__tsan_default_suppressions(void);
 __attribute__((weak)) const char *__tsan_default_suppressions(void) {
-    return "race:ck_spinlock_fas_\n"
-           "race:ck_pr_\n"
-           /* OpenSSL: libcrypto and libssl are not instrumented, so their own synchronisation
+    return /* OpenSSL: libcrypto and libssl are not instrumented, so their own synchronisation
             * through atomics is invisible to TSan (the lock-free `ex_cached` acquire check in
             * x509v3_cache_extensions, crypto/x509/v3_purp.c, see openssl/openssl#6996 and
             * #32609), and it reports races on certificate data that a shared context's

@@ -235,7 +235,7 @@ static int valued_child(void *arg) {
     int r = tide_sleep(TIDE_MSEC(ms));
     tide_task_set_result((void *)(ms * 10));
     if (r < 0) return r;
-    return ms == 1000 ? -EIO : 0;
+    return ms == 100 ? -EIO : 0;
 }
 
 static int handles_main(void *arg) {
@@ -245,7 +245,7 @@ static int handles_main(void *arg) {
     tt_gate_init(&failers_go);
     tt_gate_open(&failers_go);
     /* every status, not just the first error */
-    int ms[4] = {1, 1000, 20000, 5};
+    int ms[4] = {1, 100, 2000, 5};
     tide_task_t t[4];
     for (int i = 0; i < 4; i++)
         cr_assert_eq(tide_group_spawn_task(g, &t[i], valued_child, (void *)(intptr_t)ms[i], NULL), 0);

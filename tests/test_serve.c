@@ -329,7 +329,7 @@ Test(serve, emfile_backs_off_and_keeps_serving, .timeout = 120) {
 static int idle_main(void *arg) {
     tide_server_config_t cfg;
     tide_server_config_init(&cfg);
-    cfg.idle_timeout = TIDE_MSEC(1000);
+    cfg.idle_timeout = TIDE_MSEC(150);
     cfg.header_timeout = TIDE_SEC(30);
     uint16_t port;
     tide_server_t *s = start(&cfg, NULL, &port);
@@ -340,7 +340,7 @@ static int idle_main(void *arg) {
         tide_sleep(TIDE_MSEC(50));
     }
     int64_t t0 = tide_now();
-    cr_assert_eq(expect_closed(c, TT_SLACK(TIDE_SEC(5))), 0);
+    cr_assert_eq(expect_closed(c, TT_SLACK(TIDE_SEC(3))), 0);
     int64_t took = tide_now() - t0;
     cr_assert_geq(took, TIDE_MSEC(90), "closed after %lld ns", (long long)took);
     tide_tcp_close(c);
