@@ -1,4 +1,5 @@
-/* Idle-worker coordination (see sched.h): who searches, who sleeps, who gets woken.
+/* Idle-worker coordination (see scheduler.h): who searches, who sleeps, who gets woken.
+ * Every transition of the idle state (searching, sleeping, woken) is made here.
  *
  * The rule that prevents lost wakeups: a producer makes work visible, then (after a seq_cst
  * fence) reads the idle state; a worker about to sleep first updates the idle state with a
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "runq.h"
 #include "scheduler.h"
 
 void tide__idle_init(tide__idle_t *idle, unsigned nworkers) {
@@ -68,4 +70,59 @@ void tide__notify_work(tide_runtime_t *rt) {
     tide__shake_point(SHAKE_UNPARK);
     tide__futex_wake(&w->unpark, 1);
     tide__kick_io_parked(w);
+}
+
+bool tide__idle_to_searching(tide__worker_t *w) {
+    if (w->searching) return true;
+    tide__idle_t *idle = &w->rt->idle;
+    uint32_t s = atomic_load_explicit(&idle->state, MO_SEQ_CST);
+    if (2 * IDLE_SEARCHING(s) >= w->rt->nworkers) return false;
+    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE, MO_SEQ_CST);
+    w->searching = true;
+    return true;
+}
+
+/* Found work while searching: stop searching; if we were the last searcher and there is more
+ * work about, wake someone to look for it. */
+void tide__idle_from_searching(tide__worker_t *w) {
+    if (!w->searching) return;
+    w->searching = false;
+    uint32_t prev = atomic_fetch_sub_explicit(&w->rt->idle.state, IDLE_SEARCH_ONE, MO_SEQ_CST);
+    tide__shake_point(SHAKE_SEARCH_END);
+    if (IDLE_SEARCHING(prev) == 1 && tide__runq_work_visible(w->rt)) tide__notify_work(w->rt);
+}
+
+/* A worker goes to sleep: no longer counted as unparked (nor searching), and on the sleepers
+ * list where tide__notify_work finds it. */
+void tide__idle_sleep_begin(tide__worker_t *w) {
+    tide__idle_t *idle = &w->rt->idle;
+    pthread_mutex_lock(&idle->lock);
+    uint32_t dec = IDLE_UNPARK_ONE + (w->searching ? IDLE_SEARCH_ONE : 0);
+    atomic_fetch_sub_explicit(&idle->state, dec, MO_SEQ_CST);
+    idle->sleepers[idle->nsleepers++] = w->index;
+    w->sleeping = true;
+    pthread_mutex_unlock(&idle->lock);
+    w->searching = false;
+}
+
+/* A worker woke without being notified (its deadline, or shutdown): take it off the sleepers
+ * list, unless a notifier got there first, in which case it is already counted as awake and
+ * searching. */
+void tide__idle_sleep_end(tide__worker_t *w) {
+    tide__idle_t *idle = &w->rt->idle;
+    pthread_mutex_lock(&idle->lock);
+    if (w->sleeping) {
+        for (unsigned i = 0; i < idle->nsleepers; i++) {
+            if (idle->sleepers[i] == w->index) {
+                idle->sleepers[i] = idle->sleepers[--idle->nsleepers];
+                break;
+            }
+        }
+        w->sleeping = false;
+        atomic_fetch_add_explicit(&idle->state, IDLE_UNPARK_ONE, MO_SEQ_CST);
+    } else {
+        atomic_store_explicit(&w->unpark, 0, MO_RELAXED);
+        w->searching = true;
+    }
+    pthread_mutex_unlock(&idle->lock);
 }

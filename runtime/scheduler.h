@@ -141,10 +141,35 @@ struct tide_runtime {
  * across any blocking call, and a compiler must not cache the TLS address (GCC bug 26461). */
 tide__worker_t *tide__worker_current(void);
 
+/* xorshift: victim choice and retry spreading. */
+static inline uint32_t tide__worker_rng(tide__worker_t *w) {
+    uint32_t x = w->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return w->rng = x;
+}
+
+/* Idle transitions (idle.c). */
 void tide__idle_init(tide__idle_t *idle, unsigned nworkers);
 void tide__idle_destroy(tide__idle_t *idle);
 /* Wake a parked worker if nobody is searching (after making work available). */
 void tide__notify_work(tide_runtime_t *rt);
+/* Start searching for work, unless half the workers already do (false). */
+bool tide__idle_to_searching(tide__worker_t *w);
+/* Found work while searching: stop; the last searcher wakes another if work remains. */
+void tide__idle_from_searching(tide__worker_t *w);
+/* Going to sleep (off the unparked count, onto the sleepers list), and back without a
+ * notification. */
+void tide__idle_sleep_begin(tide__worker_t *w);
+void tide__idle_sleep_end(tide__worker_t *w);
+
+/* Parking (park.c): sleep until notified, a timer is due, or shutdown. */
+void tide__worker_park(tide__worker_t *w);
+/* A busy or searching worker collects I/O readiness without blocking; events dispatched. */
+int tide__park_poll_io(tide__worker_t *w);
+/* Expire due timers of w's wheel (all: every worker's); *next_out: the earliest left. */
+unsigned tide__poll_timers(tide__worker_t *w, bool all, int64_t *next_out);
 
 /* Scheduler entry points used by runtime.c. */
 void *tide__worker_main(void *arg);

@@ -1,5 +1,6 @@
 /* A worker thread: pick the next task, switch to it, handle why it came back; when there is
- * nothing to run, look for work (steal, global queue), spin briefly, then sleep on a futex.
+ * nothing to run, look for work (steal, global queue), spin briefly, then park (park.c).
+ * The queues themselves are runq.c's, the idle bookkeeping idle.c's.
  *
  * Order of picking (tokio's): every 61st pick the global queue goes first so it cannot
  * starve; then the LIFO slot (a task just woken by the running task: message passing stays
@@ -11,12 +12,11 @@
 #include <string.h>
 
 #include "overflow.h"
+#include "runq.h"
 #include "scheduler.h"
 
 #define GLOBAL_QUEUE_INTERVAL 61
 #define MAX_LIFO_STREAK 3
-#define GLOBAL_BATCH 32
-#define STEAL_MAX 64
 #define TIMER_POLL_INTERVAL 4
 
 static __thread tide__worker_t *tls_worker;
@@ -32,159 +32,6 @@ TIDE_NOINLINE tide__worker_t *tide__worker_current(void) {
     return tls_worker;
 }
 
-static uint32_t rng_next(tide__worker_t *w) {
-    uint32_t x = w->rng;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return w->rng = x;
-}
-
-/* ---- queues ---------------------------------------------------------------------------- */
-
-/* The deque is full: move its older half and `extra` to the spill queue in one chunk. Only
- * pointers move: the tasks themselves are not touched. */
-static void spill(tide__worker_t *w, tide__task_t *extra) {
-    tide__spill_chunk_t *c = tide__spill_chunk_get(&w->rt->spill);
-    if (!c) {
-        /* No memory for a chunk: the inject queue takes it without allocating. */
-        tide__inject_push(&w->rt->inject, &extra->qnode);
-        return;
-    }
-    for (int i = 0; i < TIDE_DEQUE_CAP / 2; i++) {
-        void *x = tide__deque_steal(&w->deque);
-        if (x == TIDE_DEQUE_ABORT) { i--; continue; }
-        if (!x) break;
-        c->tasks[c->count++] = x;
-    }
-    c->tasks[c->count++] = extra;
-    tide__spill_push(&w->rt->spill, c);
-    tide__count(w->c.overflows, 1);
-}
-
-static void push_local(tide__worker_t *w, tide__task_t *t) {
-    if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) spill(w, t);
-    /* Wake a sleeping worker only if this one has more than it is about to run itself (tokio's
-     * rule): a lone task will be run here soon, and a searching worker finds the rest. */
-    if (!w->searching && tide__deque_len(&w->deque) + (w->lifo != NULL) > 1)
-        tide__notify_work(w->rt);
-}
-
-void tide__schedule_local(tide__worker_t *w, tide__task_t *t) {
-    push_local(w, t);
-}
-
-void tide__push_remote(tide_runtime_t *rt, tide__task_t *t) {
-    tide__inject_push(&rt->inject, &t->qnode);
-    tide__notify_work(rt);
-}
-
-void tide__schedule(tide__task_t *t) {
-    tide__shake_point(SHAKE_SCHEDULE);
-    tide__worker_t *w = tide__worker_current();
-    if (w && w->rt == t->rt) {
-        /* It will run on this worker soon: start fetching the top of its stack, where the
-         * switch will read its saved registers (with 100k tasks alive, that line is cold). */
-        if (t->ctx.sp) __builtin_prefetch(t->ctx.sp, 0, 3);
-        if (w->current) {
-            /* Woken by the running task: run it next on this worker. */
-            tide__task_t *prev = w->lifo;
-            w->lifo = t;
-            if (prev) push_local(w, prev);
-            return;
-        }
-        push_local(w, t);
-        return;
-    }
-    tide__push_remote(t->rt, t);
-}
-
-/* Pop a batch from the global queues (spilled chunks and the inject queue, alternately
- * first): run the first task, queue the rest locally. */
-static tide__task_t *pop_global(tide__worker_t *w) {
-    tide_runtime_t *rt = w->rt;
-    int64_t room = TIDE_DEQUE_CAP - tide__deque_len(&w->deque);
-    if (room < 1) room = 1;
-    for (int pass = 0; pass < 2; pass++) {
-        bool from_spill = ((w->tick + (uint32_t)pass) & 1) == 0;
-        tide__task_t *batch[TIDE_SPILL_CHUNK];
-        int n = 0;
-        if (from_spill) {
-            if (tide__spill_len(&rt->spill) <= 0) continue;
-            /* Take a whole chunk when there is room: the pointers are all that moves. */
-            int64_t want = room < TIDE_SPILL_CHUNK ? room : TIDE_SPILL_CHUNK;
-            n = tide__spill_pop(&rt->spill, batch, (int)want);
-        } else {
-            int64_t len = tide__inject_len(&rt->inject);
-            if (len <= 0) continue;
-            int64_t want = len / rt->nworkers + 1;
-            if (want > room) want = room;
-            if (want > GLOBAL_BATCH) want = GLOBAL_BATCH;
-            tide__qnode_t *nodes[GLOBAL_BATCH];
-            n = tide__inject_pop_batch(&rt->inject, nodes, (int)want);
-            for (int i = 0; i < n; i++) batch[i] = tide__task_of_qnode(nodes[i]);
-        }
-        if (n == 0) continue;
-        for (int i = 1; i < n; i++) {
-            if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, batch[i]))) spill(w, batch[i]);
-        }
-        if (n > 1) tide__notify_work(rt);
-        tide__count(w->c.global_pops, n);
-        return batch[0];
-    }
-    return NULL;
-}
-
-static tide__task_t *pop_local(tide__worker_t *w) {
-    for (;;) {
-        void *x = tide__deque_steal(&w->deque); /* oldest first: the owner reads FIFO */
-        if (x != TIDE_DEQUE_ABORT) return x;
-    }
-}
-
-/* Steal about half of a victim's deque into ours; returns one task to run. */
-static tide__task_t *steal_from(tide__worker_t *w, tide__worker_t *victim) {
-    tide__shake_point(SHAKE_STEAL_BEFORE);
-    int64_t len = tide__deque_len(&victim->deque);
-    if (len == 0) return NULL;
-    int64_t want = (len + 1) / 2;
-    if (want > STEAL_MAX) want = STEAL_MAX;
-    tide__task_t *first = NULL;
-    int64_t got = 0;
-    for (int64_t i = 0; i < want; i++) {
-        void *x = tide__deque_steal(&victim->deque);
-        if (x == TIDE_DEQUE_ABORT) continue; /* lost a race: someone took it, try the next */
-        if (!x) break;
-        got++;
-        if (!first) first = x;
-        else if (!tide__deque_push(&w->deque, x)) spill(w, x);
-    }
-    tide__shake_point(SHAKE_STEAL_AFTER);
-    if (got) tide__count(w->c.steals, got);
-    return first;
-}
-
-static tide__task_t *steal_any(tide__worker_t *w) {
-    tide_runtime_t *rt = w->rt;
-    unsigned n = rt->nworkers;
-    unsigned start = n > 1 ? rng_next(w) % n : 0;
-    for (unsigned i = 0; i < n; i++) {
-        tide__worker_t *victim = rt->workers[(start + i) % n];
-        if (victim == w) continue;
-        tide__count(w->c.steal_attempts, 1);
-        tide__task_t *t = steal_from(w, victim);
-        if (t) return t;
-    }
-    return NULL;
-}
-
-static bool work_visible(tide_runtime_t *rt) {
-    if (tide__inject_len(&rt->inject) > 0 || tide__spill_len(&rt->spill) > 0) return true;
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        if (tide__deque_len(&rt->workers[i]->deque) > 0) return true;
-    return false;
-}
-
 /* ---- timers ---------------------------------------------------------------------------- */
 
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq) {
@@ -194,7 +41,7 @@ void tide__timer_fire(tide__timer_t *timer, uint64_t seq) {
 
 /* Expire due timers of this worker's wheel (and, when idle, of the others' too, so one busy
  * worker does not hold back the sleeps of tasks that ran on it). */
-static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
+unsigned tide__poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
     tide_runtime_t *rt = w->rt;
     int64_t now = tide__now();
     unsigned fired = 0;
@@ -212,305 +59,6 @@ static unsigned poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
     if (fired) tide__count(w->c.timers_fired, fired);
     if (next_out) *next_out = next;
     return fired;
-}
-
-/* ---- idle transitions ------------------------------------------------------------------ */
-
-static bool to_searching(tide__worker_t *w) {
-    if (w->searching) return true;
-    tide__idle_t *idle = &w->rt->idle;
-    uint32_t s = atomic_load_explicit(&idle->state, MO_SEQ_CST);
-    if (2 * IDLE_SEARCHING(s) >= w->rt->nworkers) return false;
-    atomic_fetch_add_explicit(&idle->state, IDLE_SEARCH_ONE, MO_SEQ_CST);
-    w->searching = true;
-    return true;
-}
-
-/* Found work while searching: stop searching; if we were the last searcher and there is more
- * work about, wake someone to look for it. */
-static void from_searching(tide__worker_t *w) {
-    if (!w->searching) return;
-    w->searching = false;
-    uint32_t prev = atomic_fetch_sub_explicit(&w->rt->idle.state, IDLE_SEARCH_ONE, MO_SEQ_CST);
-    tide__shake_point(SHAKE_SEARCH_END);
-    if (IDLE_SEARCHING(prev) == 1 && work_visible(w->rt)) tide__notify_work(w->rt);
-}
-
-/* ---- I/O polled by the workers (the park hook, see tide/ext.h) ---------------------------- */
-
-/* The watch for a stalled poll. The worker that sleeps in the hook's poll wakes to run what
- * it found, and may run a task that computes for a long time; until it comes back, nobody
- * waits for readiness, and the other workers sleep on their futexes. So one futex sleeper
- * watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS, and if nobody has taken
- * the poll since its last tick while the poll is free, it takes it (waits in the hook's poll
- * itself). After WATCH_IDLE_TICKS ticks it goes on sleeping without ticks (an idle runtime
- * makes no wake-ups), and the next worker to let go of the poll pokes it back to ticking.
- * Nothing on the hot path: one load in io_release; under load the workers poll as they go. */
-enum { WATCH_NONE = 0, WATCH_TICKING = 1, WATCH_DEEP = 2 };
-#define WATCH_TICK_NS TIDE_MSEC(2)
-#define WATCH_IDLE_TICKS 50
-
-/* Take the right to poll the hook; NULL if there is no hook or another worker polls. */
-static const tide__park_hook_t *io_acquire(tide_runtime_t *rt) {
-    if (!atomic_load_explicit(&rt->park_hook, MO_RELAXED)) return NULL;
-    uint32_t v = atomic_load_explicit(&rt->io_owner, MO_RELAXED);
-    if ((v & 1) || !atomic_compare_exchange_strong_explicit(&rt->io_owner, &v, v + 1, MO_SEQ_CST,
-                                                            MO_RELAXED))
-        return NULL;
-    /* Read again after taking it: tide__runtime_park_hook(NULL) waits for io_owner to be free,
-     * so a hook seen now cannot be removed before we let go. */
-    const tide__park_hook_t *hook = atomic_load_explicit(&rt->park_hook, MO_SEQ_CST);
-    if (!hook) atomic_store_explicit(&rt->io_owner, v + 2, MO_SEQ_CST);
-    return hook;
-}
-
-static void io_release(tide_runtime_t *rt) {
-    /* seq_cst store, then the load of io_watch: pairs with a watcher going deep (it stores
-     * WATCH_DEEP, then looks at io_owner), so either it sees the poll free or we see it deep. */
-    atomic_store_explicit(&rt->io_owner, atomic_load_explicit(&rt->io_owner, MO_RELAXED) + 1,
-                          MO_SEQ_CST);
-    if (TIDE_UNLIKELY(atomic_load_explicit(&rt->io_watch, MO_SEQ_CST) == WATCH_DEEP)) {
-        uint32_t deep = WATCH_DEEP;
-        if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE,
-                                                    MO_SEQ_CST, MO_RELAXED)) {
-            tide__worker_t *wk = rt->workers[atomic_load_explicit(&rt->io_watcher, MO_RELAXED)];
-            atomic_fetch_or_explicit(&wk->unpark, UNPARK_POKE, MO_SEQ_CST);
-            tide__futex_wake(&wk->unpark, 1);
-        }
-    }
-}
-
-/* A busy or searching worker collects I/O readiness without blocking. */
-static int poll_io(tide__worker_t *w) {
-    /* Backpressure: while a backlog waits (a half-full deque, or tasks spilled to the global
-     * queue), leave new readiness in the kernel. Polling now would put fresh wakes ahead of
-     * spilled older ones, and the oldest connections would wait longest. */
-    if (tide__deque_len(&w->deque) >= TIDE_DEQUE_CAP / 2 || tide__spill_len(&w->rt->spill) > 0)
-        return 0;
-    const tide__park_hook_t *hook = io_acquire(w->rt);
-    if (!hook) return 0;
-    int n = hook->poll(hook->ctx, w->rt->park_efd, 0);
-    io_release(w->rt);
-    return n;
-}
-
-/* Sleep in the hook's poll (this worker owns it) until notified (returns true), a timer is
- * due, shutdown, or I/O events were dispatched into our queue (returns false). */
-static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t deadline) {
-    tide_runtime_t *rt = w->rt;
-    bool notified = false;
-    /* Announce before looking at `unpark`: a notifier stores `unpark` and then looks at
-     * io_parked (both seq_cst), so one of us sees the other. */
-    atomic_store_explicit(&w->io_parked, true, MO_SEQ_CST);
-    for (;;) {
-        if (atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST) & UNPARK_NOTIFY) {
-            notified = true;
-            break;
-        }
-        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
-        /* The hook is being removed: its remover kicks us until we let go of it. */
-        if (atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) != hook) break;
-        int64_t timeout = -1;
-        if (deadline != INT64_MAX) {
-            timeout = deadline - tide__now();
-            if (timeout <= 0) break;
-        }
-        int n = hook->poll(hook->ctx, rt->park_efd, timeout);
-        if (n > 0 || w->lifo || tide__deque_len(&w->deque) > 0) break;
-    }
-    atomic_store_explicit(&w->io_parked, false, MO_SEQ_CST);
-    io_release(rt);
-    return notified;
-}
-
-int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
-    if (!rt) return -EINVAL;
-    if (hook) {
-        if (!hook->poll) return -EINVAL;
-        atomic_store_explicit(&rt->park_hook, hook, MO_SEQ_CST);
-        /* Workers asleep since before the hook existed sleep without watching it: poke them,
-         * so one of them takes up the watch. */
-        for (unsigned i = 0; i < rt->nworkers; i++) {
-            atomic_fetch_or_explicit(&rt->workers[i]->unpark, UNPARK_POKE, MO_SEQ_CST);
-            tide__futex_wake(&rt->workers[i]->unpark, 1);
-        }
-        return rt->park_efd;
-    }
-    atomic_store_explicit(&rt->park_hook, NULL, MO_SEQ_CST);
-    while (atomic_load_explicit(&rt->io_owner, MO_SEQ_CST) & 1) {
-        for (unsigned i = 0; i < rt->nworkers; i++) tide__kick_io_parked(rt->workers[i]);
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
-    }
-    return 0;
-}
-
-/* Become the watcher (if nobody watches) while the hook is installed. */
-static bool watch_begin(tide_runtime_t *rt) {
-    if (!atomic_load_explicit(&rt->park_hook, MO_RELAXED) || rt->nworkers < 2) return false;
-    uint32_t none = WATCH_NONE;
-    return atomic_compare_exchange_strong_explicit(&rt->io_watch, &none, WATCH_TICKING,
-                                                   MO_SEQ_CST, MO_RELAXED);
-}
-
-/* A watcher stops watching (it takes the poll over, or leaves to run tasks): with more than
- * two workers, others may sleep without watching (they found the watch taken); poke one to
- * watch in its place. With two, the other worker is the one that polls (or runs tasks), and we
- * watch again when we park. */
-static void watch_hand_over(tide__worker_t *w) {
-    tide_runtime_t *rt = w->rt;
-    if (rt->nworkers < 3) return;
-    tide__idle_t *idle = &rt->idle;
-    tide__worker_t *o = NULL;
-    pthread_mutex_lock(&idle->lock);
-    for (unsigned i = idle->nsleepers; i-- > 0;) {
-        tide__worker_t *c = rt->workers[idle->sleepers[i]];
-        if (c != w && !atomic_load_explicit(&c->io_parked, MO_RELAXED)) {
-            o = c;
-            atomic_fetch_or_explicit(&o->unpark, UNPARK_POKE, MO_SEQ_CST);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&idle->lock);
-    if (o) tide__futex_wake(&o->unpark, 1);
-}
-
-/* Sleep on the futex until notified (returns true), `deadline`, or shutdown; while the poll is
- * another worker's, watch it for stalls (see WATCH_TICK_NS) and take it over if it stalls. */
-static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
-    tide_runtime_t *rt = w->rt;
-    int watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-    unsigned ticks = 0;
-    uint32_t seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-    bool notified = false;
-    for (;;) {
-        uint32_t u = atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE);
-        if (u & UNPARK_NOTIFY) {
-            notified = true;
-            break;
-        }
-        if ((u & UNPARK_POKE) && watch != WATCH_TICKING) {
-            /* Poked out of a deep watch (whoever poked reset it): watch anew. */
-            watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-            ticks = 0;
-            seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        }
-        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
-        int64_t until = deadline;
-        if (watch == WATCH_TICKING) {
-            int64_t tick = tide__now() + WATCH_TICK_NS;
-            if (tick < until) until = tick;
-        }
-        if (tide__futex_wait(&w->unpark, 0, until) != -ETIMEDOUT) continue;
-        if (watch != WATCH_TICKING || until == deadline) break;
-        /* A tick. The poll free, and nobody took it since the last tick: take it. */
-        uint32_t now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        if (!(now_owner & 1) && now_owner == seen) {
-            /* Give up the watch before taking the poll: a worker that then finds the poll
-             * taken finds the watch free, and watches us. */
-            atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
-            const tide__park_hook_t *hook = io_acquire(rt);
-            if (hook) {
-                watch_hand_over(w); /* we poll now: someone else must watch us */
-                return io_sleep(w, hook, deadline);
-            }
-            if (!watch_begin(rt)) watch = WATCH_NONE; /* someone else took both meanwhile */
-            now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        }
-        seen = now_owner;
-        if (++ticks < WATCH_IDLE_TICKS) continue;
-        /* Long enough without a stall: stop ticking until the poll is let go of again. */
-        atomic_store_explicit(&rt->io_watcher, w->index, MO_RELAXED);
-        atomic_store_explicit(&rt->io_watch, WATCH_DEEP, MO_SEQ_CST);
-        watch = WATCH_DEEP;
-        if (!(atomic_load_explicit(&rt->io_owner, MO_SEQ_CST) & 1)) {
-            /* Let go of meanwhile: tick on (unless its releaser saw us deep and pokes us). */
-            uint32_t deep = WATCH_DEEP;
-            if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_TICKING,
-                                                        MO_SEQ_CST, MO_RELAXED))
-                watch = WATCH_TICKING;
-            else
-                watch = WATCH_NONE;
-            ticks = 0;
-        }
-    }
-    if (watch == WATCH_TICKING) {
-        atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
-        watch_hand_over(w);
-    } else if (watch == WATCH_DEEP) {
-        /* Leaving while deep: nobody must poke a worker that no longer watches. If a releaser
-         * got here first, its poke stays in `unpark` and is ignored. */
-        uint32_t deep = WATCH_DEEP;
-        atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE, MO_SEQ_CST,
-                                                MO_RELAXED);
-        watch_hand_over(w);
-    }
-    return notified;
-}
-
-/* Sleep until notified, a timer is due, or shutdown. */
-static void park(tide__worker_t *w) {
-    tide_runtime_t *rt = w->rt;
-    tide__idle_t *idle = &rt->idle;
-
-    int64_t deadline;
-    if (poll_timers(w, true, &deadline)) return; /* work appeared */
-    int64_t now = tide__now();
-    tide__stacks_decay(&rt->stacks, now);
-    /* A task waits for a stack the pool could not map (stack_retry): hand ours over. */
-    if (TIDE_UNLIKELY(atomic_load_explicit(&rt->stacks.starved, MO_RELAXED)) && w->stacks.count)
-        tide__stack_cache_flush(&rt->stacks, &w->stacks);
-    if (atomic_load_explicit(&rt->stacks.warm_count, MO_RELAXED) &&
-        now + rt->stacks.decay_ns / 4 < deadline)
-        deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
-
-    tide__shake_point(SHAKE_PARK_BEFORE);
-    pthread_mutex_lock(&idle->lock);
-    uint32_t dec = IDLE_UNPARK_ONE + (w->searching ? IDLE_SEARCH_ONE : 0);
-    atomic_fetch_sub_explicit(&idle->state, dec, MO_SEQ_CST);
-    idle->sleepers[idle->nsleepers++] = w->index;
-    w->sleeping = true;
-    pthread_mutex_unlock(&idle->lock);
-    w->searching = false;
-
-    /* Look once more after announcing the sleep, so work pushed while we were on our way
-     * is not stranded (the producer may have seen us awake and woken nobody). notify may
-     * pick this very worker, which then returns at once. */
-    tide__shake_point(SHAKE_PARK_RECHECK);
-    if (work_visible(rt)) tide__notify_work(rt);
-
-    tide__count(w->c.parks, 1);
-    bool notified = false;
-    const tide__park_hook_t *hook = io_acquire(rt);
-    if (hook) {
-        /* The first worker to sleep waits for I/O too (tokio's model): readiness then wakes
-         * it directly, with no hop through the driver thread. */
-        notified = io_sleep(w, hook, deadline);
-    } else {
-        notified = futex_sleep(w, deadline);
-    }
-    tide__shake_point(SHAKE_PARK_WOKEN);
-    if (notified) {
-        w->searching = true; /* the notifier counted us as searching */
-        return;
-    }
-    /* Timed out (or stopping): take ourselves off the sleepers list, unless a notifier got
-     * there first, in which case we are already counted as awake and searching. */
-    pthread_mutex_lock(&idle->lock);
-    if (w->sleeping) {
-        for (unsigned i = 0; i < idle->nsleepers; i++) {
-            if (idle->sleepers[i] == w->index) {
-                idle->sleepers[i] = idle->sleepers[--idle->nsleepers];
-                break;
-            }
-        }
-        w->sleeping = false;
-        atomic_fetch_add_explicit(&idle->state, IDLE_UNPARK_ONE, MO_SEQ_CST);
-    } else {
-        atomic_store_explicit(&w->unpark, 0, MO_RELAXED);
-        w->searching = true;
-    }
-    pthread_mutex_unlock(&idle->lock);
 }
 
 /* ---- running tasks --------------------------------------------------------------------- */
@@ -555,7 +103,7 @@ static TIDE_NOINLINE void stack_retry(tide__worker_t *w, tide__task_t *t) {
     /* Free stacks may sit in an idle worker's cache: woken, it finds nothing to do and hands
      * them to the depot as it parks again (see park). */
     tide__notify_work(w->rt);
-    int64_t when = tide__now() + TIDE_MSEC(1) * (1 + rng_next(w) % 8); /* spread the retries */
+    int64_t when = tide__now() + TIDE_MSEC(1) * (1 + tide__worker_rng(w) % 8); /* spread the retries */
     uint64_t cur = ST_MAKE(seq, 0, TASK_RUNNING);
     if (tide__timer_arm(&w->wheel, &t->timer, when, seq) &&
         atomic_compare_exchange_strong_explicit(&t->state, &cur, ST_MAKE(seq, 0, TASK_WAITING),
@@ -563,7 +111,7 @@ static TIDE_NOINLINE void stack_retry(tide__worker_t *w, tide__task_t *t) {
         return; /* parked: the timer or a cancel wakes it */
     /* Cancelled meanwhile (NOTIFIED): queue it; first_stack disarms the timer. */
     atomic_store_explicit(&t->state, ST_MAKE(seq, ST_REASON(cur), TASK_RUNNABLE), MO_RELEASE);
-    push_local(w, t);
+    tide__runq_push(w, t);
 }
 
 static TIDE_NOINLINE bool first_stack(tide__worker_t *w, tide__task_t *t) {
@@ -609,7 +157,7 @@ static inline void prefetch_next(tide__worker_t *w) {
 
 static void run_task(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
-    if (w->searching) from_searching(w);
+    if (w->searching) tide__idle_from_searching(w);
     prefetch_next(w);
     w->budget = rt->cfg.budget;
 again:;
@@ -647,7 +195,7 @@ again:;
         if (w->budget > 0) goto again;
         atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
                               MO_RELEASE);
-        push_local(w, t);
+        tide__runq_push(w, t);
         return;
     }
     case SWITCH_YIELD: {
@@ -662,10 +210,10 @@ again:;
          * woken from outside would wait for the 61st pick. */
         if (!w->lifo && tide__deque_len(&w->deque) == 0 &&
             (tide__inject_len(&w->rt->inject) > 0 || tide__spill_len(&w->rt->spill) > 0)) {
-            tide__task_t *first = pop_global(w);
-            if (first) push_local(w, first);
+            tide__task_t *first = tide__runq_pop_global(w);
+            if (first) tide__runq_push(w, first);
         }
-        push_local(w, t);
+        tide__runq_push(w, t);
         return;
     }
     case SWITCH_EXIT:
@@ -706,12 +254,12 @@ void tide__switch_out(tide__task_t *t, int reason) {
 static tide__task_t *next_task(tide__worker_t *w) {
     w->tick++;
     if (atomic_load_explicit(&w->wheel.count, MO_RELAXED) && w->tick % TIMER_POLL_INTERVAL == 0)
-        poll_timers(w, false, NULL);
+        tide__poll_timers(w, false, NULL);
     if (w->tick % GLOBAL_QUEUE_INTERVAL == 0) {
         /* Fairness and I/O: every 61st pick, collect readiness and serve the global queue
          * before the local one, so neither waits behind a busy worker's own tasks. */
-        poll_io(w);
-        tide__task_t *t = pop_global(w);
+        tide__park_poll_io(w);
+        tide__task_t *t = tide__runq_pop_global(w);
         if (t) return t;
     }
     if (w->lifo) {
@@ -724,12 +272,12 @@ static tide__task_t *next_task(tide__worker_t *w) {
             return t;
         }
         /* Streak over: the LIFO task queues behind the others like anyone else. */
-        push_local(w, t);
+        tide__runq_push(w, t);
     }
     w->lifo_streak = 0;
-    tide__task_t *t = pop_local(w);
+    tide__task_t *t = tide__runq_pop_local(w);
     if (t) return t;
-    return pop_global(w);
+    return tide__runq_pop_global(w);
 }
 
 /* The spin paid off (work turned up while spinning) or did not: spin longer or shorter next
@@ -746,12 +294,12 @@ static void spin_paid(tide__worker_t *w, bool paid) {
  * sleeping because a cross-CPU wake costs tens of microseconds here. */
 static tide__task_t *search(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
-    if (poll_timers(w, true, NULL)) return next_task(w);
-    if (!to_searching(w)) return NULL;
+    if (tide__poll_timers(w, true, NULL)) return next_task(w);
+    if (!tide__idle_to_searching(w)) return NULL;
     int64_t spin_until = w->spin_ns > 0 ? tide__now() + w->spin_ns : 0;
     for (unsigned round = 0;; round++) {
-        tide__task_t *t = pop_global(w);
-        if (!t) t = steal_any(w);
+        tide__task_t *t = tide__runq_pop_global(w);
+        if (!t) t = tide__runq_steal(w);
         if (!t && (w->lifo || tide__deque_len(&w->deque))) t = next_task(w);
         if (t) {
             if (round) spin_paid(w, true);
@@ -763,7 +311,7 @@ static tide__task_t *search(tide__worker_t *w) {
             return NULL;
         }
         for (int i = 0; i < 64; i++) tide__cpu_relax();
-        if ((round & 15) == 15 && (poll_timers(w, true, NULL) + poll_io(w)) > 0) {
+        if ((round & 15) == 15 && (tide__poll_timers(w, true, NULL) + tide__park_poll_io(w)) > 0) {
             spin_paid(w, true);
             return next_task(w);
         }
@@ -814,11 +362,11 @@ void *tide__worker_main(void *arg) {
             run_task(w, t);
             continue;
         }
-        park(w);
+        tide__worker_park(w);
     }
     if (w->lifo) {
         /* Cannot happen once every task has ended; keep it visible if it ever does. */
-        push_local(w, w->lifo);
+        tide__runq_push(w, w->lifo);
         w->lifo = NULL;
     }
     tide__stack_cache_flush(&rt->stacks, &w->stacks);
