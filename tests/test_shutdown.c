@@ -6,6 +6,7 @@
 
 static tt_gate_t never;
 static _Atomic int unwound;
+static _Atomic int children; /* joining tasks that have spawned their child */
 
 static int blocked(void *arg) {
     int r = tt_gate_wait(&never);
@@ -24,6 +25,7 @@ static int sleeping(void *arg) {
 static int joining(void *arg) {
     tide_task_t t;
     cr_assert_eq(tide_spawn(&t, sleeping, NULL), 0);
+    atomic_fetch_add(&children, 1);
     int st = 0;
     int r = tide_join(t, &st);
     /* Shutdown cancels both: either the join itself is cancelled, or the child ended first
@@ -56,7 +58,9 @@ Test(shutdown, blocked_tasks_are_cancelled_and_everything_freed) {
     }
     tide_task_t spin;
     cr_assert_eq(tide_runtime_spawn(rt, &spin, runnable, NULL, NULL), 0);
-    while (tt_gate_waiting(&never) < N) tide_sleep(TIDE_MSEC(1));
+    /* Every task has run up to its wait (a joining task first run after shutdown began would
+     * have its spawn refused, -ESHUTDOWN: seen under TSan, where 900 first runs are slow). */
+    while (tt_gate_waiting(&never) < N || atomic_load(&children) < N) tide_sleep(TIDE_MSEC(1));
     tide_sleep(TIDE_MSEC(20));
     cr_assert_eq(tide_runtime_free(rt), 0);
     /* blocked + sleeping + joining's child (sleeping) + joining, + the spinner */
