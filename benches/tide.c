@@ -29,17 +29,6 @@ static int yield_task(void *arg) {
     return 0;
 }
 
-/* Join every handle in ts[0..n) (all of them, even after a failure); the first bad status. */
-static int join_all(tide_task_t *ts, uint64_t n) {
-    int first = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        int st = 0, r = tide_join(ts[i], &st);
-        if (r < 0 && !first) first = r;
-        if (st < 0 && !first) first = st;
-    }
-    return first;
-}
-
 static bench_status_t run_yield_many(tide_env_t *env) {
     const bench_sizes_t *s = &env->cfg->sizes;
     uint64_t n = s->yield_tasks;
@@ -54,7 +43,7 @@ static bench_status_t run_yield_many(tide_env_t *env) {
         ys[spawned].iters = s->yield_iters;
         if ((r = tide_spawn(&ts[spawned], yield_task, &ys[spawned])) < 0) break;
     }
-    int jr = join_all(ts, spawned);
+    int jr = tide_bench_join_all(ts, spawned);
     env->out->seconds = bench_now() - t0;
     if (r < 0) {
         st = tide_bench_error(env, "tide_spawn", r);
@@ -93,7 +82,7 @@ static bench_status_t run_sleep_many(tide_env_t *env) {
     int r = 0;
     for (; spawned < n; spawned++)
         if ((r = tide_spawn(&ts[spawned], sleep_task, (void *)(uintptr_t)spawned)) < 0) break;
-    int jr = join_all(ts, spawned);
+    int jr = tide_bench_join_all(ts, spawned);
     env->out->seconds = bench_now() - t0;
     free(ts);
     if (r < 0) return tide_bench_error(env, "tide_spawn", r);

@@ -18,6 +18,17 @@ typedef struct tide_env {
     struct hol_env *hol;   /* hol_echo: the echo server's clients (hol.c) */
 } tide_env_t;
 
+/* Join every handle in ts[0..n) (all of them, even after a failure); the first bad status. */
+static inline int tide_bench_join_all(tide_task_t *ts, uint64_t n) {
+    int first = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        int st = 0, r = tide_join(ts[i], &st);
+        if (r < 0 && !first) first = r;
+        if (st < 0 && !first) first = st;
+    }
+    return first;
+}
+
 /* Workloads of tide_sync.c, run inside a task (tide_runtime_block_on) except spawn_remote,
  * which runs on the calling plain thread. */
 bench_status_t tide_bench_spawn_many(tide_env_t *env);

@@ -98,17 +98,6 @@ static int pp_b(void *arg) {
     return 0;
 }
 
-/* Join every handle in ts[0..n); the first failure. */
-static int join_all(tide_task_t *ts, uint64_t n) {
-    int first = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        int st = 0, r = tide_join(ts[i], &st);
-        if (r < 0 && !first) first = r;
-        if (st < 0 && !first) first = st;
-    }
-    return first;
-}
-
 bench_status_t tide_bench_ping_pong(tide_env_t *env) {
     const bench_sizes_t *s = &env->cfg->sizes;
     uint64_t np = s->pp_pairs, made = 0, spawned = 0;
@@ -142,11 +131,11 @@ bench_status_t tide_bench_ping_pong(tide_env_t *env) {
             tide_chan_close(pairs[i].ab);
             tide_chan_close(pairs[i].ba);
         }
-        join_all(ts, spawned);
+        tide_bench_join_all(ts, spawned);
         st = tide_bench_error(env, "tide_spawn", r);
         goto out;
     }
-    int jr = join_all(ts, spawned);
+    int jr = tide_bench_join_all(ts, spawned);
     env->out->seconds = bench_now() - t0;
     if (jr < 0) {
         st = tide_bench_error(env, "a ping_pong task", jr);
@@ -279,7 +268,7 @@ bench_status_t tide_bench_channel_mpsc(tide_env_t *env) {
     uint64_t sum = 0, got = 0, v;
     if (r < 0) {
         tide_chan_close(chan); /* the producers fail out with -EPIPE */
-        join_all(ts, spawned);
+        tide_bench_join_all(ts, spawned);
         st = tide_bench_error(env, "tide_spawn", r);
         goto out_chan;
     }
@@ -289,7 +278,7 @@ bench_status_t tide_bench_channel_mpsc(tide_env_t *env) {
     }
     env->out->seconds = bench_now() - t0;
     if (r < 0) tide_chan_close(chan);
-    int jr = join_all(ts, spawned);
+    int jr = tide_bench_join_all(ts, spawned);
     uint64_t want = bench_mpsc_sum(np, s->mpsc_per);
     if (r < 0) st = tide_bench_error(env, "tide_chan_recv", r);
     else if (jr < 0) st = tide_bench_error(env, "a producer", jr);
@@ -340,7 +329,7 @@ bench_status_t tide_bench_mutex(tide_env_t *env) {
     double t0 = bench_now();
     for (; spawned < n; spawned++)
         if ((r = tide_spawn(&ts[spawned], mutex_task, &m)) < 0) break;
-    int jr = join_all(ts, spawned);
+    int jr = tide_bench_join_all(ts, spawned);
     env->out->seconds = bench_now() - t0;
     free(ts);
     int dr = tide_mutex_destroy(&m.lock);
@@ -412,7 +401,7 @@ bench_status_t tide_bench_idle_many(tide_env_t *env) {
             rss > env->rss_base ? (double)(rss - env->rss_base) / (double)n : 0;
     }
     tide_event_set(&c->release);
-    int jr = join_all(ts, spawned);
+    int jr = tide_bench_join_all(ts, spawned);
     env->out->seconds = bench_now() - t0;
     free(ts);
     if (r < 0) return tide_bench_error(env, "tide_spawn", r);

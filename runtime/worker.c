@@ -115,7 +115,10 @@ static TIDE_NOINLINE void stack_retry(tide__worker_t *w, tide__task_t *t) {
 }
 
 static TIDE_NOINLINE bool first_stack(tide__worker_t *w, tide__task_t *t) {
-    tide__timer_disarm(&t->timer); /* stack_retry's, when a cancel woke the task first */
+    /* stack_retry's timer, when a cancel woke the task first. Only stack_retry gives a task
+     * that never ran a waiting_on (set before it arms, cleared below), so a plain first run
+     * skips the call. */
+    if (atomic_load_explicit(&t->waiting_on, MO_RELAXED)) tide__timer_disarm(&t->timer);
     if (!tide__give_stack(w->rt, &w->stacks, t)) {
         stack_retry(w, t);
         return false;

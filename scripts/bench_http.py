@@ -26,15 +26,13 @@ import argparse
 import http.client
 import json
 import os
-import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
+
+from benchlib import Server, cpu_ticks, logger, parse_wrk, wrk
 
 # name, path under the build tree, how it takes PORT and WORKERS, peer?
 SERVERS = [
@@ -44,115 +42,26 @@ SERVERS = [
     ("go", "peers/tide-peer-go", "http port workers", True),
     ("epoll", "benches/tide-peer-epoll", "port", True),
 ]
-BODY = b"Hello, World!"
+log = logger("bench_http")
 
 
-def log(msg):
-    print(f"bench_http: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_ticks(pid):
-    """utime + stime of the whole process, in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-class Server:
-    """One server process, started on a fresh port and stopped for sure."""
-
-    def __init__(self, path, workers, name, argv):
-        self.path, self.workers, self.name, self.argv = path, workers, name, argv
-        self.proc = None
-        self.port = None
-        self.log = tempfile.TemporaryFile(mode="w+")
-
-    def start(self, timeout=10.0):
-        self.port = free_port()
-        workers = self.workers or os.cpu_count() or 1
-        argv = [self.path] + [{"http": "http", "port": str(self.port),
-                               "workers": str(workers)}[a] for a in self.argv.split()]
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited with status {self.proc.returncode} before listening: "
-                                   + self.output())
-            self.log.seek(0)
-            if "listening on" in self.log.read():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"no 'listening on' line after {timeout:.0f} s")
-
-    def check(self):
-        """One request by hand: the benchmark is only worth something if the answer is right."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            c.request("GET", "/")
-            r = c.getresponse()
-            body = r.read()
-            if r.status != 200 or body != BODY:
-                raise RuntimeError(f"answered {r.status} {body[:40]!r}, expected 200 {BODY!r}")
-        finally:
-            c.close()
-
-    def stop(self):
-        if not self.proc or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            log(f"{self.name}: no exit 5 s after SIGTERM, killing it")
-            self.proc.kill()
-            self.proc.wait()
-
-    def output(self):
-        self.log.seek(0)
-        return self.log.read()[-300:].strip()
-
-
-def parse_wrk(text):
-    out = {}
-    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    out["rps"] = float(m.group(1)) if m else None
-    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", text)
-    if m:
-        out["requests"] = int(m.group(1))
-        scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
-        out["seconds"] = float(m.group(2)) * scale
-    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    if m:
-        out["p99_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-    errors = 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    if m:
-        errors += sum(int(g) for g in m.groups())
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    if m:
-        errors += int(m.group(1))
-    out["errors"] = errors
-    return out
+def server(name, path, argv, workers):
+    """The server of SERVERS named name; argv says how it takes PORT and WORKERS."""
+    workers = workers or os.cpu_count() or 1
+    return Server(name, lambda port: [path] + [{"http": "http", "port": str(port),
+                                                "workers": str(workers)}[a] for a in argv.split()],
+                  log=log)
 
 
 def run_one(name, path, argv, conns, duration, workers, rnd):
     row = {"server": name, "conns": conns, "round": rnd}
-    srv = Server(path, workers, name, argv)
+    srv = server(name, path, argv, workers)
     try:
         srv.start()
         srv.check()
         pid = srv.proc.pid
         cpu0 = cpu_ticks(pid)
-        cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
-               f"http://127.0.0.1:{srv.port}/"]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+        r = wrk(f"http://127.0.0.1:{srv.port}/", conns, duration, latency=True)
         if srv.proc.poll() is not None:
             raise RuntimeError(f"crashed under load (status {srv.proc.returncode}): "
                                + srv.output())

@@ -29,67 +29,25 @@ import argparse
 import json
 import multiprocessing
 import os
-import re
 import shutil
+import signal
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import time
 
+from benchlib import BODY, Server, cpu_ticks, logger, parse_wrk
+from benchlib import wrk as run_wrk
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-BODY = b"Hello, World!"
+log = logger("bench_tls")
 
 
-def log(msg):
-    print(f"bench_tls: {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One server process on a fresh port, stopped for sure."""
-
-    def __init__(self, path, workers):
-        self.path, self.workers = path, workers
-        self.proc, self.port = None, None
-        self.log = tempfile.TemporaryFile(mode="w+")
-
-    def start(self, timeout=10.0):
-        self.port = free_port()
-        argv = [self.path, str(self.port)] + ([str(self.workers)] if self.workers else [])
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.path} exited with {self.proc.returncode}")
-            self.log.seek(0)
-            if "listening on" in self.log.read():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.path}: no 'listening on' line after {timeout:.0f} s")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(2)  # SIGINT: a clean stop
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def cpu_ticks(pid):
-    """utime + stime of the whole process, in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+def server(path, workers):
+    """path on a fresh port, with WORKERS only when asked; SIGINT stops it cleanly."""
+    return Server(os.path.basename(path),
+                  lambda port: [path, str(port)] + ([str(workers)] if workers else []),
+                  stop_signal=signal.SIGINT, stop_wait=10)
 
 
 def cpu_us_per(pid, t0, n):
@@ -138,16 +96,11 @@ def connections(port, tls, clients, duration):
 
 
 def wrk(url, conns, duration):
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{int(duration)}s", url],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
-    reqs = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
-    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if not reqs:
-        raise RuntimeError("cannot parse wrk's output: " + out)
-    seconds = float(reqs.group(2)) / (1000 if reqs.group(3) == "ms" else 1)
-    errors = (sum(int(g) for g in errs.groups()) if errs else 0) + (int(non2xx.group(1)) if non2xx else 0)
-    return int(reqs.group(1)), seconds, errors
+    r = run_wrk(url, conns, duration)
+    w = parse_wrk(r.stdout)
+    if "requests" not in w:
+        raise RuntimeError("cannot parse wrk's output: " + r.stdout)
+    return w["requests"], w["seconds"], w["errors"]
 
 
 def emit(rec, out):
@@ -178,7 +131,7 @@ def main():
     for rnd in range(1, a.rounds + 1):
         for name in ("https_hello", "http_hello"):
             tls = name == "https_hello"
-            srv = Server(paths[name], a.workers)
+            srv = server(paths[name], a.workers)
             try:
                 srv.start()
                 url = f"{'https' if tls else 'http'}://127.0.0.1:{srv.port}/"

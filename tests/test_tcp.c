@@ -3,7 +3,7 @@
  * addresses and options, vectored writes, close waking blocked tasks, a connection used from a
  * plain thread, and bad input. Cancellation has its own file (test_tcp_cancel.c), descriptor
  * exhaustion and backpressure too (test_tcp_pressure.c). */
-#include "testutil.h"
+#include "testutil_net.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -11,46 +11,6 @@
 #include <unistd.h>
 
 #include "driver.h"
-
-/* ---- helpers --------------------------------------------------------------------------- */
-
-static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
-    int r = tide_tcp_listen(l, "127.0.0.1", 0, o);
-    cr_assert_eq(r, 0, "listen: %s", tide_strerror(r));
-    tide_addr_t a;
-    cr_assert_eq(tide_tcp_local_addr(*l, &a), 0);
-    uint16_t port = tide_addr_port(&a);
-    cr_assert_neq(port, 0);
-    return port;
-}
-
-/* A connected pair: c is the client end, s the accepted end. */
-static void pair(tide_tcp_t **c, tide_tcp_t **s) {
-    tide_tcp_t *l;
-    uint16_t port = listen_local(&l, NULL);
-    int r = tide_tcp_connect(c, "127.0.0.1", port);
-    cr_assert_eq(r, 0, "connect: %s", tide_strerror(r));
-    r = tide_tcp_accept(l, s, NULL);
-    cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
-    cr_assert_eq(tide_tcp_close(l), 0);
-}
-
-/* The byte at stream position i of stream k: position-dependent, so a lost, duplicated or
- * reordered byte shows. */
-static inline uint8_t pat(uint64_t k, uint64_t i) {
-    uint64_t x = (i + k * 0x9E3779B97F4A7C15ULL) * 0xbf58476d1ce4e5b9ULL;
-    return (uint8_t)(x >> 56);
-}
-
-static void fill(uint8_t *p, size_t n, uint64_t k, uint64_t at) {
-    for (size_t i = 0; i < n; i++) p[i] = pat(k, at + i);
-}
-
-static bool check(const uint8_t *p, size_t n, uint64_t k, uint64_t at) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != pat(k, at + i)) return false;
-    return true;
-}
 
 /* ---- 1,000 concurrent echo connections ------------------------------------------------- */
 
@@ -113,12 +73,12 @@ static int echo_client(void *arg) {
     while (at < total) {
         size_t chunk = 1 + tt_rand() % sizeof out;
         if (chunk > total - at) chunk = total - at;
-        fill(out, chunk, k, at);
+        tt_fill(out, chunk, k, at);
         cr_assert_eq(tide_tcp_write_all(c, out, chunk, NULL), (ssize_t)chunk);
         atomic_fetch_add(&ctx->sent, chunk);
         size_t got = 0;
         cr_assert_eq(tide_tcp_read_exact(c, in, chunk, &got), (ssize_t)chunk);
-        cr_assert(check(in, chunk, k, at), "connection %llu: bytes differ", (unsigned long long)k);
+        cr_assert(tt_check(in, chunk, k, at), "connection %llu: bytes differ", (unsigned long long)k);
         atomic_fetch_add(&ctx->checked, chunk);
         at += chunk;
         tt_random_yields(2);
@@ -131,7 +91,7 @@ static int echo_client(void *arg) {
 
 static int echo_main(void *arg) {
     echo_ctx_t *ctx = arg;
-    ctx->port = listen_local(&ctx->listener, NULL);
+    ctx->port = tt_listen_local(&ctx->listener, NULL);
     tide_task_t acceptor;
     cr_assert_eq(tide_spawn(&acceptor, echo_acceptor, ctx), 0);
     static tide_task_t clients[ECHO_CONNS];
@@ -242,7 +202,7 @@ static int big_reader(void *arg) {
 
 static int big_main(void *arg) {
     big_ctx_t *b = arg;
-    pair(&b->c, &b->s);
+    tt_tcp_pair(&b->c, &b->s);
     tide_task_t w, r;
     cr_assert_eq(tide_spawn(&w, big_writer, b), 0);
     cr_assert_eq(tide_spawn(&r, big_reader, b), 0);
@@ -260,7 +220,7 @@ static int big_main(void *arg) {
 
 Test(tcp, transfer_100mb_intact, .timeout = 120) {
     table = malloc(TABLE_SIZE);
-    fill(table, TABLE_SIZE, 42, 0);
+    tt_fill(table, TABLE_SIZE, 42, 0);
     big_ctx_t b = {0};
     tt_run(big_main, &b, 2);
     free(table);
@@ -270,7 +230,7 @@ Test(tcp, transfer_100mb_intact, .timeout = 120) {
 
 static int half_close_main(void *arg) {
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     cr_assert_eq(tide_tcp_write_all(c, "request", 7, NULL), 7);
     cr_assert_eq(tide_tcp_shutdown(c), 0);
     /* The server reads to end of stream, then still answers on its open half. */
@@ -298,7 +258,7 @@ Test(tcp, half_close) {
 static int truncated_main(void *arg) {
     /* read_exact: end of stream inside the message is -ENODATA with the partial count. */
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     cr_assert_eq(tide_tcp_write_all(c, "abc", 3, NULL), 3);
     cr_assert_eq(tide_tcp_shutdown(c), 0);
     char buf[8];
@@ -319,7 +279,7 @@ Test(tcp, read_exact_reports_truncation) {
 
 static int reset_main(void *arg) {
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     /* SO_LINGER 0 makes close send a reset. */
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     cr_assert_eq(setsockopt(tide_tcp_fd(s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
@@ -347,7 +307,7 @@ static int reset_wakes_main(void *arg) {
     /* A reader already parked when the reset arrives is woken with the error. */
     for (int i = 0; i < TT_SCALE(50); i++) {
         tide_tcp_t *c, *s;
-        pair(&c, &s);
+        tt_tcp_pair(&c, &s);
         tide_task_t t;
         cr_assert_eq(tide_spawn(&t, blocked_reset_reader, c), 0);
         tt_random_yields(3);
@@ -368,7 +328,7 @@ Test(tcp, reset_wakes_parked_reader) {
 
 static int refused_main(void *arg) {
     tide_tcp_t *l, *c = NULL;
-    uint16_t port = listen_local(&l, NULL);
+    uint16_t port = tt_listen_local(&l, NULL);
     cr_assert_eq(tide_tcp_close(l), 0);
     for (int i = 0; i < TT_SCALE(100); i++) {
         int r = tide_tcp_connect(&c, "127.0.0.1", port);
@@ -386,7 +346,7 @@ Test(tcp, connection_refused) {
 static tide_tcp_t *full_listener(uint16_t *port, tide_tcp_t **held, int nheld) {
     tide_tcp_t *l;
     tide_tcp_listen_opts_t o = {.backlog = 1};
-    *port = listen_local(&l, &o);
+    *port = tt_listen_local(&l, &o);
     for (int i = 0; i < nheld; i++) {
         tide_scope_t s;
         tide_timeout_begin(&s, TIDE_MSEC(200));
@@ -427,7 +387,7 @@ Test(tcp, connect_times_out) {
 
 static int read_timeout_main(void *arg) {
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     char buf[16];
     tide_scope_t sc;
     int64_t t0 = tide_now();
@@ -461,7 +421,7 @@ Test(tcp, read_times_out_without_losing_data) {
 
 static int addr_main(void *arg) {
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     tide_addr_t a, b;
     cr_assert_eq(tide_tcp_local_addr(c, &a), 0);
     cr_assert_eq(tide_tcp_peer_addr(s, &b), 0);
@@ -503,7 +463,7 @@ static int addr_main(void *arg) {
     /* SO_REUSEPORT: two listeners share a port. */
     tide_tcp_t *r1, *r2;
     tide_tcp_listen_opts_t o = {.reuseport = 1};
-    uint16_t port = listen_local(&r1, &o);
+    uint16_t port = tt_listen_local(&r1, &o);
     cr_assert_eq(tide_tcp_listen(&r2, "127.0.0.1", port, &o), 0);
     cr_assert_eq(tide_tcp_close(r1), 0);
     cr_assert_eq(tide_tcp_close(r2), 0);
@@ -518,14 +478,14 @@ Test(tcp, addresses_options_ipv6_reuseport) {
 
 static int writev_main(void *arg) {
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     enum { N = 200 }; /* more entries than one sendmsg window */
     static uint8_t data[N][300];
     struct iovec v[N];
     size_t total = 0;
     for (int i = 0; i < N; i++) {
         size_t len = i % 7 == 0 ? 0 : 1 + tt_rand() % 300; /* empty entries too */
-        fill(data[i], len, 7, total);
+        tt_fill(data[i], len, 7, total);
         v[i].iov_base = data[i];
         v[i].iov_len = len;
         total += len;
@@ -538,7 +498,7 @@ static int writev_main(void *arg) {
     uint8_t *in = malloc(total + 1);
     size_t got;
     cr_assert_eq(tide_tcp_read_exact(s, in, total, &got), (ssize_t)total);
-    cr_assert(check(in, total, 7, 0));
+    cr_assert(tt_check(in, total, 7, 0));
     cr_assert_eq(tide_tcp_read(s, in, 1), 0);
     free(in);
     cr_assert_eq(tide_tcp_close(c), 0);
@@ -565,8 +525,8 @@ static int parked_accept(void *arg) {
 static int close_wakes_main(void *arg) {
     for (int i = 0; i < TT_SCALE(200); i++) {
         tide_tcp_t *c, *s, *l;
-        pair(&c, &s);
-        listen_local(&l, NULL);
+        tt_tcp_pair(&c, &s);
+        tt_listen_local(&l, NULL);
         tide_task_t r1, r2, a1, a2;
         cr_assert_eq(tide_spawn(&r1, parked_read, s), 0);
         cr_assert_eq(tide_spawn(&r2, parked_read, s), 0); /* two readers on one connection */
@@ -616,7 +576,7 @@ static void *foreign_echo(void *arg) {
     uint64_t at = 0;
     t->result = 0;
     while ((n = tide_tcp_read(t->conn, buf, sizeof buf)) > 0) {
-        if (!check(buf, (size_t)n, 3, at)) t->result = -EIO;
+        if (!tt_check(buf, (size_t)n, 3, at)) t->result = -EIO;
         at += (uint64_t)n;
         if (tide_tcp_write_all(t->conn, buf, (size_t)n, NULL) != n) t->result = -EIO;
     }
@@ -626,7 +586,7 @@ static void *foreign_echo(void *arg) {
 
 static int foreign_main(void *arg) {
     tide_tcp_t *c, *s;
-    pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     thread_ctx_t t = {.conn = s, .result = 1};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, foreign_echo, &t), 0);
@@ -634,10 +594,10 @@ static int foreign_main(void *arg) {
     uint8_t out[700], in[700];
     for (int i = 0; i < TT_SCALE(300); i++) {
         size_t len = 1 + tt_rand() % sizeof out;
-        fill(out, len, 3, at);
+        tt_fill(out, len, 3, at);
         cr_assert_eq(tide_tcp_write_all(c, out, len, NULL), (ssize_t)len);
         cr_assert_eq(tide_tcp_read_exact(c, in, len, NULL), (ssize_t)len);
-        cr_assert(check(in, len, 3, at));
+        cr_assert(tt_check(in, len, 3, at));
         at += len;
     }
     cr_assert_eq(tide_tcp_shutdown(c), 0);
@@ -662,7 +622,7 @@ static int bad_input_main(void *arg) {
     cr_assert_eq(tide_tcp_listen(&l, "not an address", 0, NULL), -EINVAL);
     cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, &(tide_tcp_listen_opts_t){.backlog = -1}),
                  -EINVAL);
-    uint16_t port = listen_local(&l, NULL);
+    uint16_t port = tt_listen_local(&l, NULL);
     cr_assert_eq(tide_tcp_listen(&c, "127.0.0.1", port, NULL), -EADDRINUSE);
     cr_assert_eq(tide_tcp_connect(NULL, "127.0.0.1", port), -EINVAL);
     cr_assert_eq(tide_tcp_connect(&c, NULL, port), -EINVAL);

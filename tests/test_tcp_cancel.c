@@ -2,31 +2,12 @@
  * a cancelled read consumes nothing it does not report, a cancelled write reports exactly what
  * went out (the receiver sees every byte once, in order), a cancelled connect or accept leaks
  * no descriptor and loses no connection. */
-#include "testutil.h"
+#include "testutil_net.h"
 
 #include <string.h>
 #include <unistd.h>
 
 #include "driver.h"
-
-static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
-    cr_assert_eq(tide_tcp_listen(l, "127.0.0.1", 0, o), 0);
-    tide_addr_t a;
-    cr_assert_eq(tide_tcp_local_addr(*l, &a), 0);
-    return tide_addr_port(&a);
-}
-
-static void pair(tide_tcp_t **c, tide_tcp_t **s) {
-    tide_tcp_t *l;
-    uint16_t port = listen_local(&l, NULL);
-    cr_assert_eq(tide_tcp_connect(c, "127.0.0.1", port), 0);
-    cr_assert_eq(tide_tcp_accept(l, s, NULL), 0);
-    cr_assert_eq(tide_tcp_close(l), 0);
-}
-
-static inline uint8_t pat(uint64_t i) {
-    return (uint8_t)(((i + 0x9E3779B97F4A7C15ULL) * 0xbf58476d1ce4e5b9ULL) >> 56);
-}
 
 /* Sleep 0..max_us microseconds, or just yield a few times. */
 static void jitter(unsigned max_us) {
@@ -54,7 +35,7 @@ static int slow_writer(void *arg) {
     while (at < READ_TOTAL) {
         size_t n = 1 + tt_rand() % sizeof chunk;
         if (n > READ_TOTAL - at) n = READ_TOTAL - at;
-        for (size_t i = 0; i < n; i++) chunk[i] = pat(at + i);
+        for (size_t i = 0; i < n; i++) chunk[i] = tt_pat(1, at + i);
         cr_assert_eq(tide_tcp_write_all(st->c, chunk, n, NULL), (ssize_t)n);
         at += n;
         if (tt_rand() % 4 == 0) jitter(200);
@@ -94,7 +75,7 @@ static int reader(void *arg) {
 
 static int cancel_read_main(void *arg) {
     stream_t *st = arg;
-    pair(&st->c, &st->s);
+    tt_tcp_pair(&st->c, &st->s);
     st->buf = malloc(READ_TOTAL);
     tide_task_t w;
     cr_assert_eq(tide_spawn(&w, slow_writer, st), 0);
@@ -115,7 +96,7 @@ static int cancel_read_main(void *arg) {
     cr_assert_eq(tide_join(w, &status), 0);
     cr_assert_eq(status, 0);
     for (size_t i = 0; i < READ_TOTAL; i++)
-        if (st->buf[i] != pat(i)) cr_assert_fail("byte %zu lost or duplicated", i);
+        if (st->buf[i] != tt_pat(1, i)) cr_assert_fail("byte %zu lost or duplicated", i);
     cr_assert_gt(cancels, 0, "no reader was ever cancelled: the test tested nothing");
     /* Nothing more is in flight: the stream ends exactly here. */
     cr_assert_eq(tide_tcp_shutdown(st->c), 0);
@@ -198,9 +179,9 @@ static int slow_reader(void *arg) {
 
 static int cancel_write_main(void *arg) {
     wstream_t *ws = arg;
-    pair(&ws->c, &ws->s);
+    tt_tcp_pair(&ws->c, &ws->s);
     ws->src = malloc(WRITE_TOTAL);
-    for (size_t i = 0; i < WRITE_TOTAL; i++) ws->src[i] = pat(i * 7);
+    for (size_t i = 0; i < WRITE_TOTAL; i++) ws->src[i] = tt_pat(1, i * 7);
     tide_task_t rd;
     cr_assert_eq(tide_spawn(&rd, slow_reader, ws), 0);
     int stops = 0;
@@ -257,7 +238,7 @@ static int cancel_connect_main(void *arg) {
     /* A listener that never accepts, with a full queue: connects to it hang. */
     tide_tcp_t *l, *held[4] = {0};
     tide_tcp_listen_opts_t o = {.backlog = 1};
-    uint16_t port = listen_local(&l, &o);
+    uint16_t port = tt_listen_local(&l, &o);
     for (int i = 0; i < 4; i++) {
         tide_scope_t s;
         tide_timeout_begin(&s, TIDE_MSEC(100));
@@ -283,7 +264,7 @@ static int cancel_connect_main(void *arg) {
 
     /* Against a listener that does accept: a connect cancelled at a random point either
      * completed (and the connection is usable) or left nothing behind. */
-    port = listen_local(&l, NULL);
+    port = tt_listen_local(&l, NULL);
     fds = tt_open_fds();
     int done = 0;
     for (int i = 0; i < TT_SCALE(300); i++) {
@@ -355,7 +336,7 @@ static int late_client(void *arg) {
 static int cancel_accept_main(void *arg) {
     static client_arg_t clients;
     tide_tcp_t *l;
-    clients.port = listen_local(&l, NULL);
+    clients.port = tt_listen_local(&l, NULL);
     int accepted = 0, cancelled = 0, iters = TT_SCALE(1000);
     for (int i = 0; i < iters; i++) {
         acc_arg_t a = {.l = l};

@@ -2,7 +2,7 @@
  * accept backs off without spinning, live connections keep being served, and pending ones are
  * accepted once descriptors come back), accept backpressure (max_conns) with one and several
  * acceptors, and write backpressure against a peer that does not read. */
-#include "testutil.h"
+#include "testutil_net.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,13 +13,6 @@
 #include <unistd.h>
 
 #include "driver.h"
-
-static uint16_t listen_local(tide_tcp_t **l, const tide_tcp_listen_opts_t *o) {
-    cr_assert_eq(tide_tcp_listen(l, "127.0.0.1", 0, o), 0);
-    tide_addr_t a;
-    cr_assert_eq(tide_tcp_local_addr(*l, &a), 0);
-    return tide_addr_port(&a);
-}
 
 /* Task switches of the whole runtime so far (every worker's tasks_run). */
 static uint64_t tasks_run(void) {
@@ -124,7 +117,7 @@ static int join_thread(void *arg) {
 
 static int emfile_main(void *arg) {
     static server_t s;
-    s.port = listen_local(&s.l, NULL);
+    s.port = tt_listen_local(&s.l, NULL);
     tide_task_t acc;
     cr_assert_eq(tide_spawn(&acc, accept_loop, &s), 0);
 
@@ -244,7 +237,7 @@ static int backpressure_main(void *arg) {
     static bp_t b;
     for (int i = 0; i < BP_CLIENTS; i++) tt_gate_init(&b.holders[i].release);
     tide_tcp_listen_opts_t o = {.max_conns = BP_LIMIT};
-    uint16_t port = listen_local(&b.l, &o);
+    uint16_t port = tt_listen_local(&b.l, &o);
     tide_task_t acc;
     cr_assert_eq(tide_spawn(&acc, bp_accept, &b), 0);
     tide_tcp_t *clients[BP_CLIENTS];
@@ -344,7 +337,7 @@ static int many_main(void *arg) {
     static many_t m;
     m.clients = TT_SCALE(2000);
     tide_tcp_listen_opts_t o = {.max_conns = MA_LIMIT};
-    m.port = listen_local(&m.l, &o);
+    m.port = tt_listen_local(&m.l, &o);
     tide_task_t acc[MA_ACCEPTORS];
     for (int i = 0; i < MA_ACCEPTORS; i++) cr_assert_eq(tide_spawn(&acc[i], many_acceptor, &m), 0);
     tide_task_t *cl = malloc(sizeof(tide_task_t) * (size_t)m.clients);
@@ -375,7 +368,7 @@ Test(tcp_pressure, max_conns_holds_across_acceptors, .timeout = 120) {
 
 static int write_bp_main(void *arg) {
     tide_tcp_t *l, *c, *s;
-    uint16_t port = listen_local(&l, NULL);
+    uint16_t port = tt_listen_local(&l, NULL);
     cr_assert_eq(tide_tcp_connect(&c, "127.0.0.1", port), 0);
     cr_assert_eq(tide_tcp_accept(l, &s, NULL), 0);
     size_t big = 64 * 1024 * 1024;

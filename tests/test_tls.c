@@ -3,7 +3,7 @@
  * host name refused by default, SNI and ALPN seen by both sides, a handshake cut by a deadline
  * (and resumed), a read cancelled and timed out (the stream goes on), close_notify against a
  * truncated stream, megabytes both ways, a peer that does not speak TLS, and bad input. */
-#include "testutil.h"
+#include "testutil_net.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -14,23 +14,6 @@
 static tt_pki_t pki;
 
 /* ---- helpers --------------------------------------------------------------------------- */
-
-static uint16_t listen_local(tide_tcp_t **l) {
-    int r = tide_tcp_listen(l, "127.0.0.1", 0, NULL);
-    cr_assert_eq(r, 0, "listen: %s", tide_strerror(r));
-    tide_addr_t a;
-    cr_assert_eq(tide_tcp_local_addr(*l, &a), 0);
-    return tide_addr_port(&a);
-}
-
-/* A connected TCP pair: c the client end, s the accepted end. */
-static void tcp_pair(tide_tcp_t **c, tide_tcp_t **s) {
-    tide_tcp_t *l;
-    uint16_t port = listen_local(&l);
-    cr_assert_eq(tide_tcp_connect(c, "127.0.0.1", port), 0);
-    cr_assert_eq(tide_tcp_accept(l, s, NULL), 0);
-    cr_assert_eq(tide_tcp_close(l), 0);
-}
 
 static tide_tls_ctx_t *server_ctx(const char *cert, const char *key, const char *const *alpn) {
     tide_tls_ctx_t *ctx;
@@ -59,21 +42,6 @@ static ssize_t read_exact(tide_tls_t *t, void *buf, size_t len) {
         got += (size_t)n;
     }
     return (ssize_t)got;
-}
-
-static inline uint8_t pat(uint64_t k, uint64_t i) {
-    uint64_t x = (i + k * 0x9E3779B97F4A7C15ULL) * 0xbf58476d1ce4e5b9ULL;
-    return (uint8_t)(x >> 56);
-}
-
-static void fill(uint8_t *p, size_t n, uint64_t k, uint64_t at) {
-    for (size_t i = 0; i < n; i++) p[i] = pat(k, at + i);
-}
-
-static bool check(const uint8_t *p, size_t n, uint64_t k, uint64_t at) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != pat(k, at + i)) return false;
-    return true;
 }
 
 /* A server side run in its own task: accept a handshake on s, then `then` (may be NULL). */
@@ -164,11 +132,11 @@ static int echo_client(void *arg) {
     while (at < total) {
         size_t chunk = 1 + tt_rand() % sizeof out;
         if (chunk > total - at) chunk = total - at;
-        fill(out, chunk, k, at);
+        tt_fill(out, chunk, k, at);
         cr_assert_eq(tide_tls_write_all(t, out, chunk, NULL), (ssize_t)chunk);
         atomic_fetch_add(&echo->sent, chunk);
         cr_assert_eq(read_exact(t, in, chunk), (ssize_t)chunk);
-        cr_assert(check(in, chunk, k, at), "connection %llu: bytes differ", (unsigned long long)k);
+        cr_assert(tt_check(in, chunk, k, at), "connection %llu: bytes differ", (unsigned long long)k);
         atomic_fetch_add(&echo->checked, chunk);
         at += chunk;
     }
@@ -182,7 +150,7 @@ static int echo_main(void *arg) {
     const char *alpn[] = {"echo/1", NULL};
     echo->sctx = server_ctx(pki.cert_pem, pki.key_pem, alpn);
     echo->cctx = client_ctx(pki.ca_pem, 0);
-    echo->port = listen_local(&echo->listener);
+    echo->port = tt_listen_local(&echo->listener, NULL);
     tide_task_t acceptor;
     cr_assert_eq(tide_spawn(&acceptor, echo_acceptor, NULL), 0);
     static tide_task_t clients[ECHO_CONNS];
@@ -222,7 +190,7 @@ Test(tls, concurrent_echo_connections_bytes_checked, .timeout = 240) {
 static int try_handshake(tide_tls_ctx_t *cctx, const char *name, const char *cert,
                          const char *key, long *verify, side_t *srv, char *err, size_t errlen) {
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     memset(srv, 0, sizeof *srv);
     srv->tcp = s;
     srv->ctx = server_ctx(cert, key, NULL);
@@ -289,7 +257,7 @@ static int verification(void *arg) {
 
     /* tide_tls_connect on failure: no stream, the TCP connection is still ours. */
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     memset(&srv, 0, sizeof srv);
     srv.tcp = s;
     srv.ctx = server_ctx(pki.rogue_cert_pem, pki.rogue_key_pem, NULL);
@@ -320,7 +288,7 @@ Test(tls, untrusted_certificate_and_wrong_name_refused_by_default) {
 static int alpn_case(const char *const *server, const char *const *client, char *s_alpn,
                      char *c_alpn, char *sni) {
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     side_t srv = {.tcp = s, .ctx = server_ctx(pki.cert_pem, pki.key_pem, server)};
     tide_task_t st;
     cr_assert_eq(tide_spawn(&st, server_side, &srv), 0);
@@ -396,7 +364,7 @@ static int handshake_deadline(void *arg) {
 
     /* A server that never answers: the client's handshake ends at its deadline. */
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     tide_tls_t *t;
     tide_scope_t scope;
     int64_t t0 = tide_now();
@@ -413,7 +381,7 @@ static int handshake_deadline(void *arg) {
 
     /* A client that never says hello: the server's handshake ends at its deadline. */
     tide_tcp_t *c2, *s2;
-    tcp_pair(&c2, &s2);
+    tt_tcp_pair(&c2, &s2);
     tide_timeout_begin(&scope, TIDE_MSEC(50));
     r = tide_tls_accept(&t, s2, sctx);
     tide_scope_end(&scope);
@@ -422,7 +390,7 @@ static int handshake_deadline(void *arg) {
     cr_assert_eq(tide_tcp_close(s2), 0);
 
     /* A handshake cancelled while it waits for the server. */
-    tcp_pair(&c2, &s2);
+    tt_tcp_pair(&c2, &s2);
     silent_t sc = {c2, cctx};
     tide_task_t task;
     cr_assert_eq(tide_spawn(&task, connect_silent, &sc), 0);
@@ -434,7 +402,7 @@ static int handshake_deadline(void *arg) {
     cr_assert_eq(tide_tcp_close(s2), 0);
 
     /* A cut handshake goes on where it stopped once the peer answers. */
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     cr_assert_eq(tide_tls_client(&t, c, cctx, &o), 0);
     tide_timeout_begin(&scope, TIDE_MSEC(30));
     r = tide_tls_handshake(t);
@@ -474,7 +442,7 @@ static void tls_pair(tls_pair_t *p) {
     p->cctx = client_ctx(pki.ca_pem, 0);
     p->sctx = server_ctx(pki.cert_pem, pki.key_pem, NULL);
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     void *a[3] = {s, p->sctx, &p->s};
     tide_task_t st;
     cr_assert_eq(tide_spawn(&st, accept_into, a), 0);
@@ -624,7 +592,7 @@ static int big_write(void *arg) {
     big_t *b = arg;
     uint8_t *p = malloc(BIG);
     cr_assert_not_null(p);
-    fill(p, BIG, b->k, 0);
+    tt_fill(p, BIG, b->k, 0);
     size_t sent = 0;
     ssize_t r = tide_tls_write_all(b->t, p, BIG, &sent);
     free(p);
@@ -640,7 +608,7 @@ static int big_read(void *arg) {
     while (at < BIG) {
         ssize_t n = tide_tls_read(b->t, buf, sizeof buf);
         cr_assert_gt(n, 0, "%s", tide_strerror((int)n));
-        cr_assert(check(buf, (size_t)n, b->k, at), "bytes differ at %zu", at);
+        cr_assert(tt_check(buf, (size_t)n, b->k, at), "bytes differ at %zu", at);
         at += (size_t)n;
     }
     return 0;
@@ -679,7 +647,7 @@ Test(tls, megabytes_both_ways, .timeout = 240) {
 static int not_tls(void *arg) {
     tide_tls_ctx_t *sctx = server_ctx(pki.cert_pem, pki.key_pem, NULL);
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     cr_assert_eq(tide_tcp_write_all(c, req, sizeof req - 1, NULL), (ssize_t)sizeof req - 1);
     tide_tls_t *t;
@@ -695,7 +663,7 @@ static int not_tls(void *arg) {
     /* A peer that hangs up during the handshake. */
     tide_tls_ctx_t *cctx = client_ctx(pki.ca_pem, 0);
     cr_assert_eq(tide_tcp_close(c), 0);
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     cr_assert_eq(tide_tcp_close(s), 0);
     tide_tls_opts_t o = {.server_name = "localhost"};
     int r = tide_tls_connect(&t, c, cctx, &o);
@@ -750,7 +718,7 @@ static int bad_input(void *arg) {
     cr_assert_eq(tide_tls_ctx_new(&cctx, &o), 0);
 
     tide_tcp_t *c, *s;
-    tcp_pair(&c, &s);
+    tt_tcp_pair(&c, &s);
     tide_tls_t *t;
     tide_tls_opts_t none = {0}, empty = {.server_name = ""};
     const char *long_alpn[] = {"h2", "x", NULL};
@@ -825,7 +793,7 @@ static int server_hs(void *arg) {
 /* Handshake cctx against sctx over a fresh connection; both streams stay open. */
 static void handshake_both(tide_tls_ctx_t *cctx, tide_tls_ctx_t *sctx, hs_t *c, hs_t *s) {
     tide_tcp_t *ct, *st;
-    tcp_pair(&ct, &st);
+    tt_tcp_pair(&ct, &st);
     *s = (hs_t){.tcp = st, .ctx = sctx};
     *c = (hs_t){.tcp = ct, .ctx = cctx};
     tide_task_t task;

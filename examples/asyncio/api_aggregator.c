@@ -98,11 +98,6 @@ static void print_stats(stats_t *s, int calls) {
     printf("\n");
 }
 
-typedef struct args {
-    int n;
-    char **urls;
-} args_t;
-
 static int main_task(void *arg) {
     args_t *a = arg;
     tide_task_t *tasks = calloc((size_t)a->n, sizeof *tasks);
@@ -142,12 +137,5 @@ out_tasks:
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: api_aggregator URL...\n");
-        return 2;
-    }
-    args_t a = {argc - 1, argv + 1};
-    int r = tide_run(main_task, &a);
-    if (r < 0) fprintf(stderr, "api_aggregator: %s\n", tide_strerror(r));
-    return r < 0;
+    return run_urls(argc, argv, "api_aggregator", main_task);
 }

@@ -26,49 +26,28 @@
 static int fetch_data(void *arg) {
     const char *url = arg;
     char *data;
-    int r = fetch_text(url, &data, NULL);
+    int r = fetch_data_text(url, &data);
     if (r < 0) return r;
-    printf("Fetched data from %s :%.100s...\n", url, data);
     tide_task_set_result(data);
     return 0;
 }
 
-typedef struct args {
-    int n;
-    char **urls;
-} args_t;
-
 static int main_task(void *arg) {
     args_t *a = arg;
-    tide_task_t *tasks = calloc((size_t)a->n, sizeof *tasks);
-    int *statuses = calloc((size_t)a->n, sizeof *statuses);
+    void **urls = calloc((size_t)a->n, sizeof *urls);
     void **results = calloc((size_t)a->n, sizeof *results);
-    int r = tasks && statuses && results ? 0 : -ENOMEM;
-    int n = 0;
-    for (; r == 0 && n < a->n; n++)
-        if ((r = tide_spawn(&tasks[n], fetch_data, a->urls[n])) < 0) break;
-    int g = tide_gather_results(tasks, (size_t)n, statuses, results, TIDE_GATHER_FIRST_ERROR);
-    if (g < 0) {
-        /* The others ran on; a real program might wait for them. This one stops them. */
-        for (int i = 0; i < n; i++)
-            if (statuses[i] == -EINPROGRESS) tide_cancel(tasks[i]), tide_join(tasks[i], NULL);
+    int r = urls && results ? 0 : -ENOMEM;
+    if (r == 0) {
+        for (int i = 0; i < a->n; i++) urls[i] = a->urls[i];
+        r = spawn_gather(a->n, fetch_data, urls, results); /* await asyncio.gather(*tasks) */
     }
-    for (int i = 0; i < n; i++)
-        if (statuses[i] == 0) free(results[i]);
-    if (r == 0 && g == 0) printf("Fetched all data.\n");
-    free(tasks);
-    free(statuses);
+    for (int i = 0; results && i < a->n; i++) free(results[i]);
+    if (r == 0) printf("Fetched all data.\n");
+    free(urls);
     free(results);
-    return r < 0 ? r : g;
+    return r;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: fetch_data URL...\n");
-        return 2;
-    }
-    args_t a = {argc - 1, argv + 1};
-    int r = tide_run(main_task, &a);
-    if (r < 0) fprintf(stderr, "fetch_data: %s\n", tide_strerror(r));
-    return r < 0;
+    return run_urls(argc, argv, "fetch_data", main_task);
 }

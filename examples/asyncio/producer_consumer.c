@@ -33,20 +33,8 @@
 
 #include "tutorial.h"
 
-typedef struct producer {
-    const char *url;
-    tide_queue_t *queue;
-} producer_t;
-
-static int fetch_data(void *arg) {
-    producer_t *p = arg;
-    char *data;
-    int r = fetch_text(p->url, &data, NULL);
-    if (r < 0) return r;
-    printf("Fetched data from %s :%.100s...\n", p->url, data);
-    if ((r = tide_queue_put(p->queue, &data)) < 0) free(data);
-    return r;
-}
+/* fetch_data(url, queue) and the gather of the producers are tutorial.h's
+ * fetch_data_to_queue and gather_producers, shared with producer_consumer_join.c */
 
 static int process_data(void *arg) {
     tide_queue_t *queue = arg;
@@ -62,11 +50,6 @@ static int process_data(void *arg) {
     return 0;
 }
 
-typedef struct args {
-    int n;
-    char **urls;
-} args_t;
-
 static int main_task(void *arg) {
     args_t *a = arg;
     tide_queue_t *queue;
@@ -74,25 +57,14 @@ static int main_task(void *arg) {
     if (r < 0) return r;
     tide_task_t consumer;
     if ((r = tide_spawn(&consumer, process_data, queue)) < 0) goto out_queue;
-    producer_t *producers = calloc((size_t)a->n, sizeof *producers);
-    tide_task_t *tasks = calloc((size_t)a->n, sizeof *tasks);
-    int n = 0;
-    r = producers && tasks ? 0 : -ENOMEM;
-    for (; r == 0 && n < a->n; n++) {
-        producers[n] = (producer_t){a->urls[n], queue};
-        if ((r = tide_spawn(&tasks[n], fetch_data, &producers[n])) < 0) break;
-    }
-    /* gather(*producers), return_exceptions=True style: wait for all, the statuses say who
-     * failed (a failed fetch just puts nothing). */
-    int g = tide_gather(tasks, (size_t)n, NULL, 0);
+    int g;
+    r = gather_producers(a, queue, &g); /* await asyncio.gather(*producers) */
     char *sentinel = NULL;
     if (g == 0) g = tide_queue_put(queue, &sentinel);
     if (g < 0) tide_cancel(consumer);
     int st;
     tide_join(consumer, &st);
     if (r == 0) r = g < 0 ? g : st;
-    free(producers);
-    free(tasks);
 out_queue:
     for (char *left; tide_queue_get_nowait(queue, &left) == 0;) free(left);
     tide_queue_free(queue);
@@ -100,12 +72,5 @@ out_queue:
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: producer_consumer URL...\n");
-        return 2;
-    }
-    args_t a = {argc - 1, argv + 1};
-    int r = tide_run(main_task, &a);
-    if (r < 0) fprintf(stderr, "producer_consumer: %s\n", tide_strerror(r));
-    return r < 0;
+    return run_urls(argc, argv, "producer_consumer", main_task);
 }

@@ -46,32 +46,6 @@ static int save_content(void *arg) {
     return n < 0 ? (int)n : c;
 }
 
-typedef struct args {
-    int n;
-    char **urls;
-} args_t;
-
-/* Spawn fn(arg_i) for each i and gather (asyncio's default: stop at the first failure, and
- * here cancel what is left). values may be NULL. */
-static int spawn_gather(int n, int (*fn)(void *), void **args, void **values) {
-    tide_task_t *tasks = calloc((size_t)n, sizeof *tasks);
-    int *st = calloc((size_t)n, sizeof *st);
-    int r = tasks && st ? 0 : -ENOMEM, spawned = 0;
-    for (; r == 0 && spawned < n; spawned++)
-        if ((r = tide_spawn(&tasks[spawned], fn, args[spawned])) < 0) break;
-    int g = tide_gather_results(tasks, (size_t)spawned, st, values, TIDE_GATHER_FIRST_ERROR);
-    for (int i = 0; i < spawned; i++) {
-        if (st[i] == -EINPROGRESS) {
-            tide_cancel(tasks[i]);
-            tide_join_result(tasks[i], &st[i], values ? &values[i] : NULL);
-        }
-        if (st[i] < 0 && values) values[i] = NULL; /* a failed fetch set no page */
-    }
-    free(tasks);
-    free(st);
-    return r < 0 ? r : g;
-}
-
 static int main_task(void *arg) {
     args_t *a = arg;
     void **urls = calloc((size_t)a->n, sizeof *urls);
@@ -100,12 +74,5 @@ static int main_task(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: scraper URL...\n");
-        return 2;
-    }
-    args_t a = {argc - 1, argv + 1};
-    int r = tide_run(main_task, &a);
-    if (r < 0) fprintf(stderr, "scraper: %s\n", tide_strerror(r));
-    return r < 0;
+    return run_urls(argc, argv, "scraper", main_task);
 }

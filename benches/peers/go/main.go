@@ -30,9 +30,6 @@ import (
 	"time"
 )
 
-var workloads = []string{"spawn_many", "spawn_remote", "yield_many", "ping_pong",
-	"chained_spawn", "channel_mpsc", "mutex", "sleep_many", "idle_many", "hol_echo"}
-
 // sizes: BENCH.md's, or the smaller --quick ones (benches/util.c).
 type sizes struct {
 	spawnMany, spawnRemote, yieldTasks, yieldIters, ppPairs, ppTrips uint64
@@ -46,30 +43,6 @@ func getSizes(quick bool) sizes {
 	}
 	return sizes{100000, 100000, 200, 1000, 100, 1000, 100, 1000, 16, 62500, 1024, 100, 1000,
 		100000, 1000000, 1000}
-}
-
-func ops(w string, s sizes) uint64 {
-	switch w {
-	case "spawn_many":
-		return s.spawnMany
-	case "spawn_remote":
-		return s.spawnRemote
-	case "yield_many":
-		return s.yieldTasks * s.yieldIters
-	case "ping_pong":
-		return s.ppPairs * s.ppTrips
-	case "chained_spawn":
-		return s.chainCount * s.chainLen
-	case "channel_mpsc":
-		return s.mpscProducers * s.mpscPer
-	case "mutex":
-		return s.mutexTasks * s.mutexIters
-	case "sleep_many":
-		return s.sleepTasks
-	case "idle_many":
-		return s.idleTasks
-	}
-	return 0
 }
 
 // sample: one repetition's figures.
@@ -112,6 +85,36 @@ func inTask(body func() (sample, error)) (sample, error) {
 
 func since(t0 time.Time) sample { return sample{seconds: time.Since(t0).Seconds()} }
 
+// goEach runs body(i) for i in [0, n), each in its own goroutine; Wait on the result.
+func goEach(n uint64, body func(i uint64)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i := uint64(0); i < n; i++ {
+		wg.Add(1)
+		go func(i uint64) {
+			defer wg.Done()
+			body(i)
+		}(i)
+	}
+	return &wg
+}
+
+// expect is a workload's self-check: s, with an error saying what was counted when got is
+// not want (what: a format of got and want).
+func expect(s sample, got, want uint64, what string) (sample, error) {
+	if got != want {
+		return s, fmt.Errorf(what, got, want)
+	}
+	return s, nil
+}
+
+func sum(v []uint64) uint64 {
+	var total uint64
+	for _, x := range v {
+		total += x
+	}
+	return total
+}
+
 // ---- spawn_many, spawn_remote ---------------------------------------------------------------
 
 func spawnAndWait(n uint64) (sample, error) {
@@ -126,11 +129,7 @@ func spawnAndWait(n uint64) (sample, error) {
 		}()
 	}
 	<-done
-	s := since(t0)
-	if got := atomic.LoadUint64(&count); got != n {
-		return s, fmt.Errorf("%d tasks counted, expected %d", got, n)
-	}
-	return s, nil
+	return expect(since(t0), atomic.LoadUint64(&count), n, "%d tasks counted, expected %d")
 }
 
 func spawnMany(n uint64) (sample, error) {
@@ -150,28 +149,14 @@ func spawnRemote(n uint64) (sample, error) {
 func yieldMany(tasks, iters uint64) (sample, error) {
 	return inTask(func() (sample, error) {
 		done := make([]uint64, tasks)
-		var wg sync.WaitGroup
 		t0 := time.Now()
-		for t := uint64(0); t < tasks; t++ {
-			wg.Add(1)
-			go func(t uint64) {
-				defer wg.Done()
-				for i := uint64(0); i < iters; i++ {
-					runtime.Gosched()
-					done[t]++
-				}
-			}(t)
-		}
-		wg.Wait()
-		s := since(t0)
-		var total uint64
-		for _, d := range done {
-			total += d
-		}
-		if total != tasks*iters {
-			return s, fmt.Errorf("%d yields, expected %d", total, tasks*iters)
-		}
-		return s, nil
+		goEach(tasks, func(t uint64) {
+			for i := uint64(0); i < iters; i++ {
+				runtime.Gosched()
+				done[t]++
+			}
+		}).Wait()
+		return expect(since(t0), sum(done), tasks*iters, "%d yields, expected %d")
 	})
 }
 
@@ -202,15 +187,7 @@ func pingPong(pairs, trips uint64) (sample, error) {
 			}()
 		}
 		wg.Wait()
-		s := since(t0)
-		var total uint64
-		for _, o := range ok {
-			total += o
-		}
-		if total != pairs*trips {
-			return s, fmt.Errorf("%d round trips checked, expected %d", total, pairs*trips)
-		}
-		return s, nil
+		return expect(since(t0), sum(ok), pairs*trips, "%d round trips checked, expected %d")
 	})
 }
 
@@ -252,15 +229,11 @@ func channelMpsc(producers, per, capacity uint64) (sample, error) {
 			}(p)
 		}
 		n := producers * per
-		var sum uint64
+		var total uint64
 		for i := uint64(0); i < n; i++ {
-			sum += <-ch
+			total += <-ch
 		}
-		s := since(t0)
-		if want := n * (n - 1) / 2; sum != want {
-			return s, fmt.Errorf("sum %d, expected %d", sum, want)
-		}
-		return s, nil
+		return expect(since(t0), total, n*(n-1)/2, "sum %d, expected %d")
 	})
 }
 
@@ -270,25 +243,15 @@ func mutex(tasks, iters uint64) (sample, error) {
 	return inTask(func() (sample, error) {
 		var m sync.Mutex
 		var counter uint64
-		var wg sync.WaitGroup
 		t0 := time.Now()
-		for t := uint64(0); t < tasks; t++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := uint64(0); i < iters; i++ {
-					m.Lock()
-					counter++
-					m.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		s := since(t0)
-		if counter != tasks*iters {
-			return s, fmt.Errorf("counter %d, expected %d", counter, tasks*iters)
-		}
-		return s, nil
+		goEach(tasks, func(uint64) {
+			for i := uint64(0); i < iters; i++ {
+				m.Lock()
+				counter++
+				m.Unlock()
+			}
+		}).Wait()
+		return expect(since(t0), counter, tasks*iters, "counter %d, expected %d")
 	})
 }
 
@@ -296,16 +259,10 @@ func mutex(tasks, iters uint64) (sample, error) {
 
 func sleepMany(n uint64) (sample, error) {
 	return inTask(func() (sample, error) {
-		var wg sync.WaitGroup
 		t0 := time.Now()
-		for i := uint64(0); i < n; i++ {
-			wg.Add(1)
-			go func(i uint64) {
-				defer wg.Done()
-				time.Sleep(time.Duration(1+i%10) * time.Millisecond)
-			}(i)
-		}
-		wg.Wait()
+		goEach(n, func(i uint64) {
+			time.Sleep(time.Duration(1+i%10) * time.Millisecond)
+		}).Wait()
 		s := since(t0)
 		longest := 1e-3 * float64(min(n, 10))
 		if s.seconds < longest {
@@ -329,19 +286,14 @@ func idleMany(n, rssBase uint64) (sample, error) {
 	return inTask(func() (sample, error) {
 		var arrived, resumed uint64
 		allHere, release := make(chan struct{}), make(chan struct{})
-		var wg sync.WaitGroup
 		t0 := time.Now()
-		for i := uint64(0); i < n; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if atomic.AddUint64(&arrived, 1) == n {
-					close(allHere)
-				}
-				<-release
-				atomic.AddUint64(&resumed, 1)
-			}()
-		}
+		wg := goEach(n, func(uint64) {
+			if atomic.AddUint64(&arrived, 1) == n {
+				close(allHere)
+			}
+			<-release
+			atomic.AddUint64(&resumed, 1)
+		})
 		<-allHere
 		now := rss()
 		bytes := 0.0
@@ -352,10 +304,7 @@ func idleMany(n, rssBase uint64) (sample, error) {
 		wg.Wait()
 		s := since(t0)
 		s.bytesPerTask = bytes
-		if r := atomic.LoadUint64(&resumed); r != n {
-			return s, fmt.Errorf("%d tasks resumed, expected %d", r, n)
-		}
-		return s, nil
+		return expect(s, atomic.LoadUint64(&resumed), n, "%d tasks resumed, expected %d")
 	})
 }
 
@@ -711,8 +660,65 @@ func holRep(h *holEnv, busy time.Duration) (sample, error) {
 
 // ---- the runner ----------------------------------------------------------------------------
 
+// workload: a name of BENCH.md, its operation count (0: hol_echo, which reports round trips)
+// and one repetition. env carries what a repetition needs besides the sizes.
+type workload struct {
+	name string
+	ops  func(s sizes) uint64
+	run  func(s sizes, env *runEnv) (sample, error)
+}
+
+// runEnv: what runWorkload prepares once for all repetitions of a workload.
+type runEnv struct {
+	rssBase uint64  // RSS before the first repetition (idle_many)
+	hol     *holEnv // the server and client process (hol_echo)
+}
+
+var workloads = []workload{
+	{"spawn_many", func(s sizes) uint64 { return s.spawnMany },
+		func(s sizes, _ *runEnv) (sample, error) { return spawnMany(s.spawnMany) }},
+	{"spawn_remote", func(s sizes) uint64 { return s.spawnRemote },
+		func(s sizes, _ *runEnv) (sample, error) { return spawnRemote(s.spawnRemote) }},
+	{"yield_many", func(s sizes) uint64 { return s.yieldTasks * s.yieldIters },
+		func(s sizes, _ *runEnv) (sample, error) { return yieldMany(s.yieldTasks, s.yieldIters) }},
+	{"ping_pong", func(s sizes) uint64 { return s.ppPairs * s.ppTrips },
+		func(s sizes, _ *runEnv) (sample, error) { return pingPong(s.ppPairs, s.ppTrips) }},
+	{"chained_spawn", func(s sizes) uint64 { return s.chainCount * s.chainLen },
+		func(s sizes, _ *runEnv) (sample, error) { return chainedSpawn(s.chainCount, s.chainLen) }},
+	{"channel_mpsc", func(s sizes) uint64 { return s.mpscProducers * s.mpscPer },
+		func(s sizes, _ *runEnv) (sample, error) {
+			return channelMpsc(s.mpscProducers, s.mpscPer, s.mpscCap)
+		}},
+	{"mutex", func(s sizes) uint64 { return s.mutexTasks * s.mutexIters },
+		func(s sizes, _ *runEnv) (sample, error) { return mutex(s.mutexTasks, s.mutexIters) }},
+	{"sleep_many", func(s sizes) uint64 { return s.sleepTasks },
+		func(s sizes, _ *runEnv) (sample, error) { return sleepMany(s.sleepTasks) }},
+	{"idle_many", func(s sizes) uint64 { return s.idleTasks },
+		func(s sizes, e *runEnv) (sample, error) { return idleMany(s.idleTasks, e.rssBase) }},
+	{"hol_echo", func(s sizes) uint64 { return 0 },
+		func(s sizes, e *runEnv) (sample, error) {
+			return holRep(e.hol, time.Duration(s.holBusyMs)*time.Millisecond)
+		}},
+}
+
+func workloadNames() []string {
+	var names []string
+	for _, w := range workloads {
+		names = append(names, w.name)
+	}
+	return names
+}
+
+// workersFor: hol_echo always runs on holWorkers.
+func workersFor(o options, w string) int {
+	if w == "hol_echo" {
+		return holWorkers
+	}
+	return o.workers
+}
+
 type options struct {
-	selected []string
+	selected []workload
 	workers  int
 	reps     int
 	json     bool
@@ -721,7 +727,7 @@ type options struct {
 
 func usage() string {
 	return "usage: tide-peer-go [WORKLOAD ...] [--workers N] [--reps R] [--json] [--quick]\n" +
-		"       tide-peer-go http|echo PORT WORKERS\nworkloads: " + strings.Join(workloads, " ")
+		"       tide-peer-go http|echo PORT WORKERS\nworkloads: " + strings.Join(workloadNames(), " ")
 }
 
 func parseArgs(args []string) (options, error) {
@@ -758,7 +764,7 @@ func parseArgs(args []string) (options, error) {
 		default:
 			found := false
 			for _, w := range workloads {
-				if w == a {
+				if w.name == a {
 					o.selected = append(o.selected, w)
 					found = true
 				}
@@ -786,48 +792,21 @@ func median(v []float64) float64 {
 	return (v[n/2-1] + v[n/2]) / 2
 }
 
-func runWorkload(o options, s sizes, w string) ([]sample, error) {
-	workers := o.workers
-	if w == "hol_echo" {
-		workers = holWorkers
-	}
-	runtime.GOMAXPROCS(workers)
+func runWorkload(o options, s sizes, wl workload) ([]sample, error) {
+	w := wl.name
+	runtime.GOMAXPROCS(workersFor(o, w))
 	runtime.GC()
-	rssBase := rss()
-	var hol *holEnv
+	env := runEnv{rssBase: rss()}
 	if w == "hol_echo" {
 		var err error
-		if hol, err = holOpen(); err != nil {
+		if env.hol, err = holOpen(); err != nil {
 			return nil, err
 		}
 	}
 	var out []sample
 	var ferr error
 	for rep := 0; rep <= o.reps; rep++ {
-		var r sample
-		var err error
-		switch w {
-		case "spawn_many":
-			r, err = spawnMany(s.spawnMany)
-		case "spawn_remote":
-			r, err = spawnRemote(s.spawnRemote)
-		case "yield_many":
-			r, err = yieldMany(s.yieldTasks, s.yieldIters)
-		case "ping_pong":
-			r, err = pingPong(s.ppPairs, s.ppTrips)
-		case "chained_spawn":
-			r, err = chainedSpawn(s.chainCount, s.chainLen)
-		case "channel_mpsc":
-			r, err = channelMpsc(s.mpscProducers, s.mpscPer, s.mpscCap)
-		case "mutex":
-			r, err = mutex(s.mutexTasks, s.mutexIters)
-		case "sleep_many":
-			r, err = sleepMany(s.sleepTasks)
-		case "idle_many":
-			r, err = idleMany(s.idleTasks, rssBase)
-		case "hol_echo":
-			r, err = holRep(hol, time.Duration(s.holBusyMs)*time.Millisecond)
-		}
+		r, err := wl.run(s, &env)
 		if err != nil {
 			ferr = err
 			break
@@ -844,19 +823,16 @@ func runWorkload(o options, s sizes, w string) ([]sample, error) {
 			out = append(out, r)
 		}
 	}
-	if hol != nil {
-		if err := hol.close(); err != nil && ferr == nil {
+	if env.hol != nil {
+		if err := env.hol.close(); err != nil && ferr == nil {
 			ferr = fmt.Errorf("the client process: %v", err)
 		}
 	}
 	return out, ferr
 }
 
-func report(o options, s sizes, w string, samples []sample, err error) {
-	workers := o.workers
-	if w == "hol_echo" {
-		workers = holWorkers
-	}
+func report(o options, s sizes, wl workload, samples []sample, err error) {
+	w, workers := wl.name, workersFor(o, wl.name)
 	if err != nil {
 		if o.json {
 			fmt.Printf("{\"impl\":\"go\",\"workload\":\"%s\",\"error\":%s}\n", w, strconv.Quote(err.Error()))
@@ -892,7 +868,7 @@ func report(o options, s sizes, w string, samples []sample, err error) {
 		}
 		return
 	}
-	n := ops(w, s)
+	n := wl.ops(s)
 	bytes := col(func(x sample) float64 { return x.bytesPerTask })
 	if o.json {
 		extra := ""
@@ -947,7 +923,7 @@ func main() {
 	for _, w := range o.selected {
 		samples, err := runWorkload(o, s, w)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "tide-peer-go: %s (go): FAILED: %v\n", w, err)
+			fmt.Fprintf(os.Stderr, "tide-peer-go: %s (go): FAILED: %v\n", w.name, err)
 			failed++
 		}
 		report(o, s, w, samples, err)
