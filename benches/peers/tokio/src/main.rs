@@ -126,6 +126,10 @@ struct Sample {
 
 type Rep = Result<Sample, String>;
 
+extern "C" {
+    fn malloc_trim(pad: usize) -> i32;
+}
+
 fn rss() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     for line in s.lines() {
@@ -821,6 +825,9 @@ fn json_str(s: &str) -> String {
 fn run_workload(o: &Options, s: &Sizes, w: &str) -> Result<Vec<Sample>, String> {
     let workers = if w == "hol_echo" { HOL_WORKERS } else { o.workers };
     let rt = runtime(workers);
+    // Give freed heap back first: memory the earlier workloads freed stays in glibc's arenas,
+    // and idle_many's tasks reusing it would show no growth at all (a quick run once did).
+    unsafe { malloc_trim(0) };
     let rss_base = rss();
     let hol = if w == "hol_echo" { Some(hol_open(&rt)?) } else { None };
     let mut samples = Vec::new();
