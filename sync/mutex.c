@@ -48,12 +48,12 @@ int tide_mutex_destroy(tide_mutex_t *m) {
     return (s & M_DEAD) ? -EINVAL : -EBUSY;
 }
 
-int tide_mutex_trylock(tide_mutex_t *m) {
+int tide_mutex_try_lock(tide_mutex_t *m) {
     if (!m) return -EINVAL;
     uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
     for (;;) {
         if (s & M_DEAD) return -EINVAL;
-        if (s & (M_LOCKED | M_STARVING)) return -EBUSY;
+        if (s & (M_LOCKED | M_STARVING)) return -EAGAIN;
         if (atomic_compare_exchange_weak_explicit(&m->__state, &s, s | M_LOCKED,
                                                   memory_order_acquire, memory_order_relaxed))
             return 0;

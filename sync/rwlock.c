@@ -77,10 +77,10 @@ int tide_rwlock_rdlock(tide_rwlock_t *l) {
     return wait_grant(l, &l->__rq, false);
 }
 
-int tide_rwlock_tryrdlock(tide_rwlock_t *l) {
+int tide_rwlock_try_rdlock(tide_rwlock_t *l) {
     if (!OK(l)) return -EINVAL;
     tide__sync_lock(&l->__lock);
-    int r = -EBUSY;
+    int r = -EAGAIN;
     if (!l->__writer && tide__waitq_empty(&l->__wq)) {
         l->__readers++;
         r = 0;
@@ -113,10 +113,10 @@ int tide_rwlock_wrlock(tide_rwlock_t *l) {
     return wait_grant(l, &l->__wq, true);
 }
 
-int tide_rwlock_trywrlock(tide_rwlock_t *l) {
+int tide_rwlock_try_wrlock(tide_rwlock_t *l) {
     if (!OK(l)) return -EINVAL;
     tide__sync_lock(&l->__lock);
-    int r = -EBUSY;
+    int r = -EAGAIN;
     if (!l->__writer && l->__readers == 0 && tide__waitq_empty(&l->__wq)) {
         l->__writer = 1;
         r = 0;

@@ -33,7 +33,7 @@ static bool take(tide_sem_t *s) {
     return false;
 }
 
-int tide_sem_tryacquire(tide_sem_t *s) {
+int tide_sem_try_acquire(tide_sem_t *s) {
     if (!OK(s)) return -EINVAL;
     return take(s) ? 0 : -EAGAIN;
 }

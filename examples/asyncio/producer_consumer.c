@@ -94,7 +94,7 @@ static int main_task(void *arg) {
     free(producers);
     free(tasks);
 out_queue:
-    for (char *left; tide_queue_get_nowait(queue, &left) == 0;) free(left);
+    for (char *left; tide_queue_try_get(queue, &left) == 0;) free(left);
     tide_queue_free(queue);
     return r;
 }

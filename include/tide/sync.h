@@ -58,7 +58,7 @@ typedef struct tide__waitq {
  * init:    0; -EINVAL (NULL).
  * destroy: 0; -EBUSY if locked or waited on; -EINVAL (NULL, destroyed already).
  * lock:    0; -ETIMEDOUT, -ECANCELED (not locked then); -EINVAL (NULL, destroyed).
- * trylock: 0; -EBUSY if held (or being handed to a waiter); -EINVAL.
+ * try_lock: 0; -EAGAIN if held (or being handed to a waiter); -EINVAL.
  * unlock:  0; -EPERM if not locked; -EINVAL (NULL, destroyed). */
 #define TIDE_MUTEX_STARVE_NS TIDE_MSEC(1)
 typedef struct tide_mutex tide_mutex_t;
@@ -71,7 +71,7 @@ struct tide_mutex {
 int tide_mutex_init(tide_mutex_t *m);
 int tide_mutex_destroy(tide_mutex_t *m);
 int tide_mutex_lock(tide_mutex_t *m);
-int tide_mutex_trylock(tide_mutex_t *m);
+int tide_mutex_try_lock(tide_mutex_t *m);
 int tide_mutex_unlock(tide_mutex_t *m);
 
 /* ---- read-write lock (embeddable) ---------------------------------------------------------
@@ -82,7 +82,7 @@ int tide_mutex_unlock(tide_mutex_t *m);
  *
  * init, destroy: as the mutex (destroy: -EBUSY while held or waited on).
  * rdlock, wrlock:       0; -ETIMEDOUT, -ECANCELED (nothing held then); -EINVAL.
- * tryrdlock, trywrlock: 0; -EBUSY; -EINVAL.
+ * try_rdlock, try_wrlock: 0; -EAGAIN if it would wait; -EINVAL.
  * rdunlock: 0; -EPERM if no reader holds it; -EINVAL.
  * wrunlock: 0; -EPERM if not write-locked; -EINVAL. */
 typedef struct tide_rwlock tide_rwlock_t;
@@ -97,10 +97,10 @@ struct tide_rwlock {
 int tide_rwlock_init(tide_rwlock_t *l);
 int tide_rwlock_destroy(tide_rwlock_t *l);
 int tide_rwlock_rdlock(tide_rwlock_t *l);
-int tide_rwlock_tryrdlock(tide_rwlock_t *l);
+int tide_rwlock_try_rdlock(tide_rwlock_t *l);
 int tide_rwlock_rdunlock(tide_rwlock_t *l);
 int tide_rwlock_wrlock(tide_rwlock_t *l);
-int tide_rwlock_trywrlock(tide_rwlock_t *l);
+int tide_rwlock_try_wrlock(tide_rwlock_t *l);
 int tide_rwlock_wrunlock(tide_rwlock_t *l);
 
 /* ---- counting semaphore (embeddable), FIFO ------------------------------------------------
@@ -109,7 +109,7 @@ int tide_rwlock_wrunlock(tide_rwlock_t *l);
  * init:       0; -EINVAL (NULL).
  * destroy:    0; -EBUSY if waited on; -EINVAL.
  * acquire:    0; -ETIMEDOUT, -ECANCELED (no permit taken then); -EINVAL.
- * tryacquire: 0; -EAGAIN if no permit; -EINVAL.
+ * try_acquire: 0; -EAGAIN if no permit; -EINVAL.
  * release:    0; -EOVERFLOW if the value would pass UINT64_MAX; -EINVAL.
  * value:      the permits available now (0 for an invalid semaphore). */
 typedef struct tide_sem tide_sem_t;
@@ -122,7 +122,7 @@ struct tide_sem {
 int tide_sem_init(tide_sem_t *s, uint64_t value);
 int tide_sem_destroy(tide_sem_t *s);
 int tide_sem_acquire(tide_sem_t *s);
-int tide_sem_tryacquire(tide_sem_t *s);
+int tide_sem_try_acquire(tide_sem_t *s);
 int tide_sem_release(tide_sem_t *s);
 uint64_t tide_sem_value(tide_sem_t *s);
 
@@ -295,8 +295,8 @@ int tide_oneshot_close(tide_oneshot_t *o);
  * free: releases q; parked tasks (misuse) are failed with -EPIPE first.
  * put:  0; -ETIMEDOUT, -ECANCELED (nothing added then); -ENOMEM; -EINVAL.
  * get:  0; -ETIMEDOUT, -ECANCELED (nothing taken, elem untouched); -EINVAL.
- * put_nowait: 0; -EAGAIN when full; -ENOMEM; -EINVAL.
- * get_nowait: 0; -EAGAIN when empty; -EINVAL.
+ * try_put: 0; -EAGAIN when full; -ENOMEM; -EINVAL (asyncio's put_nowait).
+ * try_get: 0; -EAGAIN when empty; -EINVAL (asyncio's get_nowait).
  * task_done:  0; -EINVAL if called more times than items were got (or invalid q).
  * join: 0; -ETIMEDOUT, -ECANCELED; -EINVAL.
  * size: items queued now (0 for an invalid q). */
@@ -305,8 +305,8 @@ int tide_queue_new(tide_queue_t **out, size_t elem_size, size_t maxsize);
 void tide_queue_free(tide_queue_t *q);
 int tide_queue_put(tide_queue_t *q, const void *elem);
 int tide_queue_get(tide_queue_t *q, void *elem);
-int tide_queue_put_nowait(tide_queue_t *q, const void *elem);
-int tide_queue_get_nowait(tide_queue_t *q, void *elem);
+int tide_queue_try_put(tide_queue_t *q, const void *elem);
+int tide_queue_try_get(tide_queue_t *q, void *elem);
 int tide_queue_task_done(tide_queue_t *q);
 int tide_queue_join(tide_queue_t *q);
 size_t tide_queue_size(tide_queue_t *q);
