@@ -209,20 +209,21 @@ void tide_shield_end(struct tide_scope *scope);
 
 /* ---- time and deadlines ---------------------------------------------------------------- */
 
-/* Sleep for ns (never less). 0, or -ETIMEDOUT if the deadline scope ends first, -ECANCELED.
- * From a task or a plain thread. */
-int tide_sleep(int64_t ns);
-/* Sleep until tide_now() >= deadline. */
+/* Sleep for duration_ns (never less). 0, or -ETIMEDOUT if the deadline scope ends first,
+ * -ECANCELED. From a task or a plain thread. */
+int tide_sleep(int64_t duration_ns);
+/* Sleep until tide_now() >= deadline (absolute). */
 int tide_sleep_until(int64_t deadline);
 
 /* Deadline scopes (asyncio.timeout): every blocking call made inside the scope returns
- * -ETIMEDOUT once the deadline passes. Scopes nest (the earliest deadline wins) and must be
- * left in reverse order. They work in tasks and in plain threads. */
+ * -ETIMEDOUT once the deadline passes. tide_timeout_begin takes a duration (relative to now),
+ * tide_deadline_begin an absolute time on the tide_now() clock. Scopes nest (the earliest
+ * deadline wins) and must be left in reverse order. They work in tasks and in plain threads. */
 typedef struct tide_scope {
     int64_t saved; /* the enclosing deadline, restored by tide_scope_end */
 } tide_scope_t;
 
-void tide_timeout_begin(tide_scope_t *scope, int64_t ns);
+void tide_timeout_begin(tide_scope_t *scope, int64_t timeout_ns);
 void tide_deadline_begin(tide_scope_t *scope, int64_t deadline);
 void tide_scope_end(tide_scope_t *scope);
 /* The caller's current deadline (TIDE_FOREVER if none). */

@@ -362,9 +362,10 @@ int tide_wait_sets(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, tide_tas
 /* ---- select: wait on several operations; exactly one fires -----------------------------------
  * Returns the index of the case that fired -- its operation completed, and only its: the
  * other cases sent and received nothing. cases[i].result says how it ended: 0, -EPIPE (a
- * closed channel's send or recv case fires that way), -ETIMEDOUT (a TIDE_SEL_TIMEOUT case
- * whose deadline passed: the select's own timeout is a case like any other, so it can be
- * told apart from the caller's deadline).
+ * closed channel's send or recv case fires that way), -ETIMEDOUT (a TIDE_SEL_DEADLINE case
+ * whose deadline passed: the select's own time limit is a case like any other, so it can be
+ * told apart from the caller's deadline scope). The case takes an absolute deadline (for a
+ * duration: tide_now() + timeout_ns).
  * Cases are tried in a random order (fair); TIDE_SELECT_BIASED tries them in array order. A
  * case with kind TIDE_SEL_NONE is skipped (handy to disable a case in a loop); with no
  * enabled case, select waits for the caller's deadline or cancellation.
@@ -375,21 +376,21 @@ int tide_wait_sets(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, tide_tas
  * or flag); -ENOMEM (more than 8 cases and no memory). */
 typedef enum tide_sel_kind {
     TIDE_SEL_NONE = 0,
-    TIDE_SEL_SEND,    /* chan, elem: send *elem */
-    TIDE_SEL_RECV,    /* chan, elem: receive into *elem */
-    TIDE_SEL_JOIN,    /* task: the task finished (it is not released; join it after) */
-    TIDE_SEL_EVENT,   /* event: the event is set */
-    TIDE_SEL_TIMEOUT, /* deadline (absolute, tide_now() clock): fires when it passes */
+    TIDE_SEL_SEND,     /* chan, elem: send *elem */
+    TIDE_SEL_RECV,     /* chan, elem: receive into *elem */
+    TIDE_SEL_JOIN,     /* task: the task finished (it is not released; join it after) */
+    TIDE_SEL_EVENT,    /* event: the event is set */
+    TIDE_SEL_DEADLINE, /* deadline (absolute, tide_now() clock): fires when it passes */
 } tide_sel_kind_t;
 
 typedef struct tide_sel {
-    tide_sel_kind_t kind;
-    tide_chan_t *chan;
-    void *elem;
-    tide_task_t task;
-    tide_event_t *event;
-    int64_t deadline;
-    int result; /* out: 0, -EPIPE for a closed channel, -ETIMEDOUT for a timeout case */
+    tide_sel_kind_t kind; /* what the case waits for; TIDE_SEL_NONE: skipped */
+    tide_chan_t *chan;    /* SEND, RECV: the channel */
+    void *elem;           /* SEND: the element to send; RECV: where the element goes */
+    tide_task_t task;     /* JOIN: the task */
+    tide_event_t *event;  /* EVENT: the event */
+    int64_t deadline;     /* DEADLINE: absolute time on the tide_now() clock */
+    int result;           /* out: 0, -EPIPE for a closed channel, -ETIMEDOUT for a deadline */
 } tide_sel_t;
 
 #define TIDE_SELECT_BIASED 1
