@@ -94,8 +94,8 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
  * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
  * descriptors are released. NULL is a no-op. Call it from outside rt's tasks
  * (tide_runtime_current() != rt): from inside one it would wait for itself, so it reports
- * that on stderr and aborts the process (as tokio panics). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
- * dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
+ * that on stderr and aborts the process (as tokio panics). A task that ignores cancellation
+ * keeps shutdown waiting; after 5 s a task dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
  * before they are cancelled. Plain threads blocked in tide_join on rt's tasks (or in
  * tide_runtime_block_on) get the task's status or -ESHUTDOWN, and free returns only after
  * they have left; a call on rt that starts after free returned is the caller's bug. */

@@ -11,12 +11,17 @@
  * never has to wait should check tide_cancelled() itself. Unless a function says otherwise,
  * it works from a task and from a plain thread (which then blocks).
  *
- * Misuse that C can detect gets an error, not a crash: NULL arguments and objects that were
- * never initialised or are destroyed/freed (while their memory is still there) get -EINVAL.
+ * Misuse that C can detect gets an error, not a crash: NULL arguments and objects that are
+ * destroyed/freed (while their memory is still there) get -EINVAL.
  *
  * Objects marked "embeddable" are plain structs the caller allocates (in another struct, on a
- * task's stack...) and sets up with *_init; their fields are private. The others are opaque
- * handles made by *_new and released by *_free. */
+ * task's stack, static...). Each one says whether a zero-filled one is ready to use (every
+ * embeddable type but the barrier: zero is its initial state, so `tide_sem_t s = {0};` or a
+ * static needs no *_init; *_init is the same as zero-filling, or sets a start value) or needs
+ * its *_init (the barrier). *_destroy ends one (-EBUSY while in use); after it the object is
+ * refused (-EINVAL) until initialised again. Their fields are private (names ending in '_').
+ * The others are opaque handles made by *_new and released by *_free, which returns nothing
+ * (docs/api.md, Conventions). */
 #ifndef TIDE_SYNC_H
 #define TIDE_SYNC_H
 
@@ -30,9 +35,9 @@
 extern "C" {
 #endif
 
-/* Private machinery of the embeddable types below. Fields whose names start with two
- * underscores belong to sync/: never touch them. The sizes are part of the ABI of a release,
- * not of this draft. */
+/* Private machinery of the embeddable types below. Fields whose names end in an underscore
+ * belong to sync/: never touch them. The sizes are part of the ABI of a release, not of this
+ * draft. */
 #ifdef __cplusplus
 #define TIDE__ATOMIC(T) T /* same size and alignment for the integer types used here */
 #else
@@ -43,8 +48,8 @@ struct tide__waiter; /* a parked task's entry in a wait queue (on its own stack)
 
 /* A FIFO of parked waiters, guarded by the lock of the object it belongs to. */
 typedef struct tide__waitq {
-    struct tide__waiter *__head; /* oldest waiter (woken first) */
-    struct tide__waiter *__tail; /* newest waiter */
+    struct tide__waiter *head_; /* oldest waiter (woken first) */
+    struct tide__waiter *tail_; /* newest waiter */
 } tide__waitq_t;
 
 /* ---- mutex (embeddable) -----------------------------------------------------------------
@@ -63,9 +68,9 @@ typedef struct tide__waitq {
 #define TIDE_MUTEX_STARVE_NS TIDE_MSEC(1)
 typedef struct tide_mutex tide_mutex_t;
 struct tide_mutex {
-    TIDE__ATOMIC(uint32_t) __state; /* locked | parked | woken | starving | destroyed bits */
-    TIDE__ATOMIC(uint32_t) __qlock; /* guards __waiters (lock and unlock fast paths skip it) */
-    tide__waitq_t __waiters;        /* tasks parked in tide_mutex_lock */
+    TIDE__ATOMIC(uint32_t) state_; /* locked | parked | woken | starving | destroyed bits */
+    TIDE__ATOMIC(uint32_t) qlock_; /* guards waiters_ (lock and unlock fast paths skip it) */
+    tide__waitq_t waiters_;        /* tasks parked in tide_mutex_lock */
 };
 #define TIDE_MUTEX_INITIALIZER {0, 0, {0, 0}}
 int tide_mutex_init(tide_mutex_t *m);
@@ -78,7 +83,7 @@ int tide_mutex_unlock(tide_mutex_t *m);
  * Many readers or one writer. Writer-preferring with hand-off: a waiting writer stops new
  * readers, the last reader out hands the lock to the oldest writer, and a writer's unlock
  * lets in every reader waiting at that moment; so neither side starves. Not recursive (a
- * reader that read-locks again while a writer waits deadlocks).
+ * reader that read-locks again while a writer waits deadlocks). Zero-filled: unlocked.
  *
  * init, destroy: as the mutex (destroy: -EBUSY while held or waited on).
  * rdlock, wrlock:       0; -ETIMEDOUT, -ECANCELED (nothing held then); -EINVAL.
@@ -87,12 +92,12 @@ int tide_mutex_unlock(tide_mutex_t *m);
  * wrunlock: 0; -EPERM if not write-locked; -EINVAL. */
 typedef struct tide_rwlock tide_rwlock_t;
 struct tide_rwlock {
-    uint32_t __magic;              /* set by init, cleared by destroy (misuse detection) */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards every field below */
-    uint32_t __writer;             /* 1 while a writer holds it */
-    uint64_t __readers;            /* readers holding it */
-    tide__waitq_t __rq;            /* parked readers */
-    tide__waitq_t __wq;            /* parked writers (they block new readers) */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards every field below */
+    uint32_t writer_;             /* 1 while a writer holds it */
+    uint64_t readers_;            /* readers holding it */
+    tide__waitq_t rq_;            /* parked readers */
+    tide__waitq_t wq_;            /* parked writers (they block new readers) */
 };
 int tide_rwlock_init(tide_rwlock_t *l);
 int tide_rwlock_destroy(tide_rwlock_t *l);
@@ -105,6 +110,7 @@ int tide_rwlock_wrunlock(tide_rwlock_t *l);
 
 /* ---- counting semaphore (embeddable), FIFO ------------------------------------------------
  * release hands its permit straight to the oldest waiter, so late arrivals cannot take it.
+ * Zero-filled: no permits (tide_sem_init(s, 0)).
  *
  * init:       0; -EINVAL (NULL).
  * destroy:    0; -EBUSY if waited on; -EINVAL.
@@ -114,10 +120,10 @@ int tide_rwlock_wrunlock(tide_rwlock_t *l);
  * value:      the permits available now (0 for an invalid semaphore). */
 typedef struct tide_sem tide_sem_t;
 struct tide_sem {
-    uint32_t __magic;               /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock;  /* guards the queue and increments of __value */
-    TIDE__ATOMIC(uint64_t) __value; /* permits; > 0 only while nobody waits */
-    tide__waitq_t __waiters;        /* parked acquirers, FIFO */
+    uint32_t magic_;               /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_;  /* guards the queue and increments of value_ */
+    TIDE__ATOMIC(uint64_t) value_; /* permits; > 0 only while nobody waits */
+    tide__waitq_t waiters_;        /* parked acquirers, FIFO */
 };
 int tide_sem_init(tide_sem_t *s, uint64_t value);
 int tide_sem_destroy(tide_sem_t *s);
@@ -128,7 +134,7 @@ uint64_t tide_sem_value(tide_sem_t *s);
 
 /* ---- event (embeddable): asyncio.Event ----------------------------------------------------
  * set wakes every waiter and the event stays set until cleared; a waiter woken by set
- * returns 0 even if the event is cleared before it runs.
+ * returns 0 even if the event is cleared before it runs. Zero-filled: not set.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * set, clear: 0; -EINVAL.
@@ -136,10 +142,10 @@ uint64_t tide_sem_value(tide_sem_t *s);
  * is_set: false also for an invalid event. */
 typedef struct tide_event tide_event_t;
 struct tide_event {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards __waiters and changes of __set */
-    TIDE__ATOMIC(uint32_t) __set;  /* 1 while set (read without the lock by wait's fast path) */
-    tide__waitq_t __waiters;       /* parked waiters (and select cases) */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards waiters_ and changes of set_ */
+    TIDE__ATOMIC(uint32_t) set_;  /* 1 while set (read without the lock by wait's fast path) */
+    tide__waitq_t waiters_;       /* parked waiters (and select cases) */
 };
 int tide_event_init(tide_event_t *e);
 int tide_event_destroy(tide_event_t *e);
@@ -152,16 +158,17 @@ bool tide_event_is_set(tide_event_t *e);
  * notify_one wakes the oldest waiter, or if nobody waits leaves one permit that the next
  * wait consumes at once (permits do not accumulate); notify_all wakes everyone waiting now
  * and leaves no permit. A waiter notified as its deadline passed reports success.
+ * Zero-filled: no waiter, no permit.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * wait: 0; -ETIMEDOUT, -ECANCELED (no notification consumed then); -EINVAL.
  * notify_one: 0; -EINVAL.  notify_all: how many were woken; -EINVAL. */
 typedef struct tide_notify tide_notify_t;
 struct tide_notify {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards the fields below */
-    uint32_t __permit;             /* a notify_one nobody was waiting for */
-    tide__waitq_t __waiters;       /* parked waiters */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards the fields below */
+    uint32_t permit_;             /* a notify_one nobody was waiting for */
+    tide__waitq_t waiters_;       /* parked waiters */
 };
 int tide_notify_init(tide_notify_t *n);
 int tide_notify_destroy(tide_notify_t *n);
@@ -173,7 +180,7 @@ int tide_notify_all(tide_notify_t *n);
  * wait atomically unlocks m and waits; it always re-locks m before returning, even on
  * -ETIMEDOUT/-ECANCELED (so the caller's unlock stays correct). As with any condition
  * variable, re-check the predicate in a loop. A waiter signalled as its deadline passed
- * reports success (the signal is not lost to the other waiters).
+ * reports success (the signal is not lost to the other waiters). Zero-filled: ready.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * wait: 0; -ETIMEDOUT, -ECANCELED (m re-locked in all three cases); -EPERM if m was not
@@ -181,9 +188,9 @@ int tide_notify_all(tide_notify_t *n);
  * signal, broadcast: 0; -EINVAL. */
 typedef struct tide_cond tide_cond_t;
 struct tide_cond {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards __waiters */
-    tide__waitq_t __waiters;       /* parked waiters */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards waiters_ */
+    tide__waitq_t waiters_;       /* parked waiters */
 };
 int tide_cond_init(tide_cond_t *c);
 int tide_cond_destroy(tide_cond_t *c);
@@ -194,7 +201,7 @@ int tide_cond_broadcast(tide_cond_t *c);
 /* ---- wait group (embeddable): Go's sync.WaitGroup ------------------------------------------
  * add and done change the count without a lock; wait returns once it reaches zero. Add
  * before starting the work it counts, and start a new round only after the waits of the
- * last one returned.
+ * last one returned. Zero-filled: a count of zero.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * add:  0; -EINVAL if the count would go below zero or overflow (nothing changed), or for
@@ -202,10 +209,10 @@ int tide_cond_broadcast(tide_cond_t *c);
  * wait: 0; -ETIMEDOUT, -ECANCELED; -EINVAL. */
 typedef struct tide_waitgroup tide_waitgroup_t;
 struct tide_waitgroup {
-    uint32_t __magic;               /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock;  /* guards __waiters; taken when the count reaches zero */
-    TIDE__ATOMIC(int64_t) __count;  /* outstanding work (add/done change it lock-free) */
-    tide__waitq_t __waiters;        /* parked waiters */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards waiters_; taken when the count reaches zero */
+    TIDE__ATOMIC(int64_t) count_; /* outstanding work (add/done change it lock-free) */
+    tide__waitq_t waiters_;       /* parked waiters */
 };
 int tide_waitgroup_init(tide_waitgroup_t *wg);
 int tide_waitgroup_destroy(tide_waitgroup_t *wg);
@@ -217,18 +224,19 @@ int tide_waitgroup_wait(tide_waitgroup_t *wg);
  * wait returns 1 in exactly one party per round (the "serial" one, the last to arrive), 0 in
  * the others. A party that times out or is cancelled leaves the round (-ETIMEDOUT/-ECANCELED)
  * and the barrier is broken for that round: the others waiting in it get -EPIPE (like
- * Python's BrokenBarrierError); the next round starts empty.
+ * Python's BrokenBarrierError); the next round starts empty. Requires tide_barrier_init (a
+ * zero-filled barrier has no party count: every call on it returns -EINVAL).
  *
  * init: 0; -EINVAL (NULL, parties == 0).  destroy: 0; -EBUSY if waited on; -EINVAL.
  * wait: 1 or 0; -EPIPE (round broken); -ETIMEDOUT, -ECANCELED; -EINVAL. */
 typedef struct tide_barrier tide_barrier_t;
 struct tide_barrier {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards the fields below */
-    uint32_t __parties;            /* parties per round */
-    uint32_t __arrived;            /* parties of the current round waiting */
-    uint64_t __round;              /* rounds completed or broken */
-    tide__waitq_t __waiters;       /* the current round's parked parties */
+    uint32_t magic_;              /* set by init, changed by destroy (misuse detection) */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards the fields below */
+    uint32_t parties_;            /* parties per round */
+    uint32_t arrived_;            /* parties of the current round waiting */
+    uint64_t round_;              /* rounds completed or broken */
+    tide__waitq_t waiters_;       /* the current round's parked parties */
 };
 int tide_barrier_init(tide_barrier_t *b, unsigned parties);
 int tide_barrier_destroy(tide_barrier_t *b);
