@@ -4,7 +4,11 @@
  *   - every function returns 0 (or a count) on success and a negative errno on failure;
  *     tide_strerror() names it;
  *   - a task is `int fn(void *arg)`; its return value is its status (0 or a negative errno);
- *   - time is int64_t nanoseconds on the monotonic clock (tide_now());
+ *   - time is int64_t nanoseconds on the monotonic clock (tide_now()); durations are named
+ *     *_ns, absolute times `deadline`;
+ *   - non-blocking variants are tide_X_try_VERB and return -EAGAIN when they would wait;
+ *   - *_free returns void (NULL: no-op); a release that can fail is *_close or *_destroy;
+ *   - fields of public structs whose names end in '_' are private;
  *   - every blocking call honours the caller's deadline scope (-ETIMEDOUT) and cancellation
  *     (-ECANCELED), and works from a task; most also work from a plain thread (it blocks).
  */
