@@ -60,11 +60,11 @@ typedef struct tide__waitq {
  * freely again (Go's scheme). Not recursive; any task or thread may unlock (no owner is
  * recorded). A zero-filled mutex (or TIDE_MUTEX_INITIALIZER) is a valid unlocked mutex.
  *
- * init:    0; -EINVAL (NULL).
- * destroy: 0; -EBUSY if locked or waited on; -EINVAL (NULL, destroyed already).
- * lock:    0; -ETIMEDOUT, -ECANCELED (not locked then); -EINVAL (NULL, destroyed).
+ * init:     0; -EINVAL (NULL).
+ * destroy:  0; -EBUSY if locked or waited on; -EINVAL (NULL, destroyed already).
+ * lock:     0; -ETIMEDOUT, -ECANCELED (not locked then); -EINVAL (NULL, destroyed).
  * try_lock: 0; -EAGAIN if held (or being handed to a waiter); -EINVAL.
- * unlock:  0; -EPERM if not locked; -EINVAL (NULL, destroyed). */
+ * unlock:   0; -EPERM if not locked; -EINVAL (NULL, destroyed). */
 #define TIDE_MUTEX_STARVE_NS TIDE_MSEC(1)
 typedef struct tide_mutex tide_mutex_t;
 struct tide_mutex {
@@ -112,12 +112,12 @@ int tide_rwlock_wrunlock(tide_rwlock_t *l);
  * release hands its permit straight to the oldest waiter, so late arrivals cannot take it.
  * Zero-filled: no permits (tide_sem_init(s, 0)).
  *
- * init:       0; -EINVAL (NULL).
- * destroy:    0; -EBUSY if waited on; -EINVAL.
- * acquire:    0; -ETIMEDOUT, -ECANCELED (no permit taken then); -EINVAL.
+ * init:        0; -EINVAL (NULL).
+ * destroy:     0; -EBUSY if waited on; -EINVAL.
+ * acquire:     0; -ETIMEDOUT, -ECANCELED (no permit taken then); -EINVAL.
  * try_acquire: 0; -EAGAIN if no permit; -EINVAL.
- * release:    0; -EOVERFLOW if the value would pass UINT64_MAX; -EINVAL.
- * value:      the permits available now (0 for an invalid semaphore). */
+ * release:     0; -EOVERFLOW if the value would pass UINT64_MAX; -EINVAL.
+ * value:       the permits available now (0 for an invalid semaphore). */
 typedef struct tide_sem tide_sem_t;
 struct tide_sem {
     uint32_t magic_;               /* set by init (0: zero-filled), changed by destroy */
