@@ -54,7 +54,7 @@ static int main_task(void *arg) {
     printf("--- tr pid %d turned it into: %s", (int)tide_process_pid(p), out);
     free(out);
     tide_process_wait(p, &code, NULL);
-    tide_process_free(p);
+    tide_process_close(p);
 
     /* 3. Exit codes and signals. */
     char *fail[] = {"sh", "-c", "exit 7", NULL};
@@ -70,7 +70,7 @@ static int main_task(void *arg) {
     printf("--- sleep 60 was stopped by signal %d (%s)\n", sig, strsignal(sig));
     r = 0;
 out:
-    tide_process_free(p);
+    tide_process_close(p);
     return r;
 }
 

@@ -120,9 +120,9 @@ static int tcp_server_run(const char *name, int argc, char **argv,
     ts.cfg.backlog = 4096;
     ts.cfg.handler = handler;
     ts.cfg.arg = arg;
-    ts.cfg.idle_timeout = tcp_server_env_ms("SERVE_IDLE_MS", 10000);
-    ts.cfg.header_timeout = tcp_server_env_ms("SERVE_HEADER_MS", 10000);
-    ts.cfg.write_timeout = tcp_server_env_ms("SERVE_WRITE_MS", 10000);
+    ts.cfg.idle_timeout_ns = tcp_server_env_ms("SERVE_IDLE_MS", 10000);
+    ts.cfg.header_timeout_ns = tcp_server_env_ms("SERVE_HEADER_MS", 10000);
+    ts.cfg.write_timeout_ns = tcp_server_env_ms("SERVE_WRITE_MS", 10000);
     ts.cfg.max_conns = tcp_server_env_uint("SERVE_MAX_CONNS", 0);
     ts.cfg.refuse_excess = (int)tcp_server_env_uint("SERVE_REFUSE", 0);
     ts.drain = tcp_server_env_ms("SERVE_DRAIN_MS", 10000);

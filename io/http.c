@@ -71,7 +71,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
         f->cb_err = -EFBIG;
         return 0; /* curl stops the transfer: CURLE_WRITE_ERROR */
     }
-    if (reserve(&res->body, &res->body_cap, res->body_len, len) < 0) {
+    if (reserve(&res->body, &res->body_cap_, res->body_len, len) < 0) {
         f->cb_err = -ENOMEM;
         return 0;
     }
@@ -120,14 +120,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg) {
     size_t len = size * n;
     /* A status line starts a new response (after a redirect or a 100 Continue): only the
      * final response's headers are kept. */
-    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) res->raw_len = 0;
-    if (reserve(&res->raw_headers, &res->raw_cap, res->raw_len, len) < 0) {
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) res->raw_len_ = 0;
+    if (reserve(&res->raw_headers_, &res->raw_cap_, res->raw_len_, len) < 0) {
         f->cb_err = -ENOMEM;
         return 0;
     }
-    memcpy(res->raw_headers + res->raw_len, data, len);
-    res->raw_len += len;
-    res->raw_headers[res->raw_len] = '\0';
+    memcpy(res->raw_headers_ + res->raw_len_, data, len);
+    res->raw_len_ += len;
+    res->raw_headers_[res->raw_len_] = '\0';
     return len;
 }
 
@@ -391,11 +391,11 @@ static char *trim(char *s, char *end) {
 /* Split the final response's raw header block into name/value pairs, in place. */
 static int parse_headers(tide_http_response_t *res) {
     size_t n = 0;
-    for (size_t i = 0; i < res->raw_len; i++) n += res->raw_headers[i] == '\n';
+    for (size_t i = 0; i < res->raw_len_; i++) n += res->raw_headers_[i] == '\n';
     if (n == 0) return 0;
     res->headers = tide__alloc_fault() ? NULL : calloc(n, sizeof *res->headers);
     if (!res->headers) return -ENOMEM;
-    char *p = res->raw_headers, *end = p + res->raw_len;
+    char *p = res->raw_headers_, *end = p + res->raw_len_;
     bool status_line = true;
     while (p < end) {
         char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -419,7 +419,7 @@ static int parse_headers(tide_http_response_t *res) {
 void tide_http_response_free(tide_http_response_t *res) {
     if (!res) return;
     free(res->headers);
-    free(res->raw_headers);
+    free(res->raw_headers_);
     free(res->body);
     memset(res, 0, sizeof *res);
 }
@@ -466,7 +466,7 @@ int tide_http_fetch(const tide_http_request_t *req, tide_http_response_t *res) {
     long status = 0;
     curl_easy_getinfo(f.x.easy, CURLINFO_RESPONSE_CODE, &status);
     res->status = (int)status;
-    if (!res->body && reserve(&res->body, &res->body_cap, 0, 0) < 0) r = -ENOMEM;
+    if (!res->body && reserve(&res->body, &res->body_cap_, 0, 0) < 0) r = -ENOMEM;
     else res->body[res->body_len] = '\0';
     if (r == 0) r = parse_headers(res);
 out_stream:

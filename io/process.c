@@ -467,7 +467,7 @@ static void free_start(tide__io_op_t *op, uv_loop_t *loop) {
     uv_process_kill(&p->proc, SIGKILL);
 }
 
-int tide_process_free(tide_process_t *p) {
+int tide_process_close(tide_process_t *p) {
     if (!p) return -EINVAL;
     if (!tide_runtime_current()) return -EPERM;
     pthread_mutex_lock(&p->lock);
@@ -504,6 +504,6 @@ int tide_process_output(char *const *argv, char **out, size_t *len, int *exit_st
     else free(data);
     if (len) *len = n;
 out:
-    tide_process_free(p); /* kills the child if a deadline or cancel cut us short */
+    tide_process_close(p); /* kills the child if a deadline or cancel cut us short */
     return r;
 }

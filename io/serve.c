@@ -58,8 +58,8 @@ struct tide_server {
 int tide_server_config_init(tide_server_config_t *cfg) {
     if (!cfg) return -EINVAL;
     memset(cfg, 0, sizeof *cfg);
-    cfg->idle_timeout = TIDE_SEC(10);
-    cfg->header_timeout = TIDE_SEC(10);
+    cfg->idle_timeout_ns = TIDE_SEC(10);
+    cfg->header_timeout_ns = TIDE_SEC(10);
     cfg->nodelay = 1;
     return 0;
 }
@@ -168,8 +168,8 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
     tide_server_t *s = c->srv;
     int ph = atomic_load_explicit(&c->phase, memory_order_relaxed);
     if (ph == PH_CLOSED) return 0;
-    int64_t limit = ph == PH_IDLE ? s->cfg.idle_timeout
-                    : ph == PH_REQUEST ? s->cfg.header_timeout : 0;
+    int64_t limit = ph == PH_IDLE ? s->cfg.idle_timeout_ns
+                    : ph == PH_REQUEST ? s->cfg.header_timeout_ns : 0;
     int64_t deadline = TIDE_FOREVER, outer = tide_deadline();
     if (limit > 0 && c->since <= INT64_MAX - limit) deadline = c->since + limit;
     ssize_t n;
@@ -184,7 +184,7 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
     }
     if (ph != PH_IDLE) return n;
     if (n > 0) {
-        /* The first byte of a request: header_timeout runs from now, unless the drain claimed
+        /* The first byte of a request: header_timeout_ns runs from now, unless the drain claimed
          * the connection meanwhile (then the request is dropped, as any server closing an
          * idle keep-alive connection may race with a request; clients retry those). */
         int idle = PH_IDLE;
@@ -198,10 +198,10 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
 
 static ssize_t timed_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
     tide_server_t *s = c->srv;
-    if (s->cfg.write_timeout <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    if (s->cfg.write_timeout_ns <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
     int64_t outer = tide_deadline(), now = coarse_now();
-    int64_t deadline = s->cfg.write_timeout > INT64_MAX - now ? TIDE_FOREVER
-                                                              : now + s->cfg.write_timeout;
+    int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now ? TIDE_FOREVER
+                                                              : now + s->cfg.write_timeout_ns;
     tide_scope_t scope;
     tide_deadline_begin(&scope, deadline);
     bool ours = deadline < outer;
@@ -291,8 +291,8 @@ static int accept_main(void *arg) {
 }
 
 int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
-    if (!out || !cfg || !cfg->handler || cfg->backlog < 0 || cfg->idle_timeout < 0 ||
-        cfg->header_timeout < 0 || cfg->write_timeout < 0)
+    if (!out || !cfg || !cfg->handler || cfg->backlog < 0 || cfg->idle_timeout_ns < 0 ||
+        cfg->header_timeout_ns < 0 || cfg->write_timeout_ns < 0)
         return -EINVAL;
     tide_server_t *s = tide__calloc(sizeof *s);
     if (!s) return -ENOMEM;
@@ -350,10 +350,11 @@ static int wait_live_zero(tide_server_t *s) {
     }
 }
 
-int tide_server_shutdown(tide_server_t *s, int64_t grace) {
+int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
     if (!s) return -EINVAL;
     int64_t now = tide_now();
-    int64_t deadline = grace <= 0 ? now : grace > INT64_MAX - now ? TIDE_FOREVER : now + grace;
+    int64_t deadline = grace_ns <= 0 ? now
+                       : grace_ns > INT64_MAX - now ? TIDE_FOREVER : now + grace_ns;
     atomic_store(&s->draining, 1);
 
     /* Stop accepting: the accept task closes the listener on its way out. */

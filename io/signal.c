@@ -134,7 +134,7 @@ static int take(tide_signal_t *s) {
     return 0;
 }
 
-int tide_signal_trywait(tide_signal_t *s) {
+int tide_signal_try_wait(tide_signal_t *s) {
     if (!s) return -EINVAL;
     pthread_mutex_lock(&s->lock);
     int sig = take(s);

@@ -433,7 +433,10 @@ int tide_tcp_nodelay(tide_tcp_t *c, int on) {
     return setopt(c, IPPROTO_TCP, TCP_NODELAY, on != 0);
 }
 
-int tide_tcp_keepalive(tide_tcp_t *c, int on, unsigned idle_s) {
+int tide_tcp_keepalive(tide_tcp_t *c, int on, int64_t idle_ns) {
+    if (on && idle_ns < 0) return -EINVAL;
+    /* TCP_KEEPIDLE counts whole seconds: round up, so a short idle is not "system default" */
+    int64_t idle_s = idle_ns / TIDE_SEC(1) + (idle_ns % TIDE_SEC(1) != 0);
     if (on && idle_s > INT_MAX) return -EINVAL;
     int r = setopt(c, SOL_SOCKET, SO_KEEPALIVE, on != 0);
     if (r == 0 && on && idle_s) r = setopt(c, IPPROTO_TCP, TCP_KEEPIDLE, (int)idle_s);

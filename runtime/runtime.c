@@ -202,10 +202,16 @@ static void report_unjoined(tide__task_t *t, void *arg) {
     if ((flags & TF_DONE) && !(flags & TF_RELEASED) && t->status < 0) tide__debug_unjoined(t);
 }
 
-int tide_runtime_free(tide_runtime_t *rt) {
-    if (!rt) return -EINVAL;
+void tide_runtime_free(tide_runtime_t *rt) {
+    if (!rt) return;
     tide__worker_t *w = tide__worker_current();
-    if (w && w->rt == rt) return -EDEADLK;
+    if (w && w->rt == rt) {
+        /* It would wait for the calling task to end: a deadlock. free has no error to
+         * return (docs/api.md, Conventions), so the bug is reported, as tokio panics. */
+        fprintf(stderr, "tide: tide_runtime_free called from one of the runtime's own tasks "
+                        "(it would wait for itself); aborting\n");
+        abort();
+    }
     atomic_store(&rt->shutting_down, 1);
     if (rt->cfg.debug) tide__debug_alive(rt);
 
@@ -250,7 +256,6 @@ int tide_runtime_free(tide_runtime_t *rt) {
     close(rt->park_efd);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__free(rt, sizeof *rt);
-    return 0;
 }
 
 int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg) {

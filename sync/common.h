@@ -16,9 +16,14 @@
 
 #include "platform.h"
 
-/* Magic numbers: set by init/new, cleared by destroy/free, checked on entry. A zeroed or
- * destroyed object is refused with -EINVAL instead of being used. */
+/* Magic numbers: set by init/new, checked on entry. A freed handle (magic cleared by free)
+ * is refused with -EINVAL instead of being used. An embeddable object is valid with its magic
+ * or zero-filled (never initialised: all zero is its initial state, as in Go); destroy writes
+ * TIDE__MAGIC_DEAD, so a destroyed one is refused. The barrier, whose zero has no parties,
+ * requires init. */
+#define TIDE__EMBED_OK(o, magic) ((o) && ((o)->magic_ == (magic) || (o)->magic_ == 0))
 enum {
+    TIDE__MAGIC_DEAD = 0x64656164, /* a destroyed embeddable object */
     TIDE__MAGIC_RWLOCK = 0x72776c6b,
     TIDE__MAGIC_SEM = 0x73656d61,
     TIDE__MAGIC_EVENT = 0x6576656e,

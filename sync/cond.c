@@ -4,22 +4,22 @@
  * its deadline passed reports success, so the signal is not lost to the other waiters. */
 #include "waitq.h"
 
-#define OK(c) ((c) && (c)->__magic == TIDE__MAGIC_COND)
+#define OK(c) TIDE__EMBED_OK(c, TIDE__MAGIC_COND)
 
 int tide_cond_init(tide_cond_t *c) {
     if (!c) return -EINVAL;
-    atomic_init(&c->__lock, 0);
-    tide__waitq_init(&c->__waiters);
-    c->__magic = TIDE__MAGIC_COND;
+    atomic_init(&c->lock_, 0);
+    tide__waitq_init(&c->waiters_);
+    c->magic_ = TIDE__MAGIC_COND;
     return 0;
 }
 
 int tide_cond_destroy(tide_cond_t *c) {
     if (!OK(c)) return -EINVAL;
-    tide__sync_lock(&c->__lock);
-    bool busy = !tide__waitq_empty(&c->__waiters);
-    if (!busy) c->__magic = 0;
-    tide__sync_unlock(&c->__lock);
+    tide__sync_lock(&c->lock_);
+    bool busy = !tide__waitq_empty(&c->waiters_);
+    if (!busy) c->magic_ = TIDE__MAGIC_DEAD;
+    tide__sync_unlock(&c->lock_);
     return busy ? -EBUSY : 0;
 }
 
@@ -27,21 +27,21 @@ int tide_cond_wait(tide_cond_t *c, tide_mutex_t *m) {
     if (!OK(c) || !m) return -EINVAL;
     tide__waiter_t node;
     tide__waiter_init(&node);
-    tide__sync_lock(&c->__lock);
+    tide__sync_lock(&c->lock_);
     node.waker = tide_park_prepare();
-    tide__waitq_push(&c->__waiters, &node);
-    tide__sync_unlock(&c->__lock);
+    tide__waitq_push(&c->waiters_, &node);
+    tide__sync_unlock(&c->lock_);
 
     int r = tide_mutex_unlock(m);
     if (r < 0) {
         /* Not holding m: no wait, nothing to re-lock. */
-        tide__sync_lock(&c->__lock);
-        if (node.linked) tide__waitq_remove(&c->__waiters, &node);
-        tide__sync_unlock(&c->__lock);
+        tide__sync_lock(&c->lock_);
+        if (node.linked) tide__waitq_remove(&c->waiters_, &node);
+        tide__sync_unlock(&c->lock_);
         return r;
     }
-    tide__sync_lock(&c->__lock);
-    r = tide__waiter_park(&node, &c->__lock, &c->__waiters, "condition", false, NULL);
+    tide__sync_lock(&c->lock_);
+    r = tide__waiter_park(&node, &c->lock_, &c->waiters_, "condition", false, NULL);
 
     tide_scope_t shield;
     tide_shield_begin(&shield);
@@ -52,19 +52,19 @@ int tide_cond_wait(tide_cond_t *c, tide_mutex_t *m) {
 
 int tide_cond_signal(tide_cond_t *c) {
     if (!OK(c)) return -EINVAL;
-    tide__sync_lock(&c->__lock);
-    tide__waiter_t *w = tide__waitq_pop(&c->__waiters);
+    tide__sync_lock(&c->lock_);
+    tide__waiter_t *w = tide__waitq_pop(&c->waiters_);
     tide_waker_t k = {0};
     if (w) k = tide__waiter_fire(w, TIDE__W_DONE, 0);
-    tide__sync_unlock(&c->__lock);
+    tide__sync_unlock(&c->lock_);
     tide_wake(k);
     return 0;
 }
 
 int tide_cond_broadcast(tide_cond_t *c) {
     if (!OK(c)) return -EINVAL;
-    tide__sync_lock(&c->__lock);
-    tide__waitq_fire_all(&c->__waiters, TIDE__W_DONE, 0);
-    tide__sync_unlock(&c->__lock);
+    tide__sync_lock(&c->lock_);
+    tide__waitq_fire_all(&c->waiters_, TIDE__W_DONE, 0);
+    tide__sync_unlock(&c->lock_);
     return 0;
 }

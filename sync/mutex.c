@@ -33,28 +33,28 @@ enum {
 
 int tide_mutex_init(tide_mutex_t *m) {
     if (!m) return -EINVAL;
-    atomic_init(&m->__state, 0);
-    atomic_init(&m->__qlock, 0);
-    tide__waitq_init(&m->__waiters);
+    atomic_init(&m->state_, 0);
+    atomic_init(&m->qlock_, 0);
+    tide__waitq_init(&m->waiters_);
     return 0;
 }
 
 int tide_mutex_destroy(tide_mutex_t *m) {
     if (!m) return -EINVAL;
     uint32_t s = 0;
-    if (atomic_compare_exchange_strong_explicit(&m->__state, &s, M_DEAD, memory_order_acq_rel,
+    if (atomic_compare_exchange_strong_explicit(&m->state_, &s, M_DEAD, memory_order_acq_rel,
                                                 memory_order_relaxed))
         return 0;
     return (s & M_DEAD) ? -EINVAL : -EBUSY;
 }
 
-int tide_mutex_trylock(tide_mutex_t *m) {
+int tide_mutex_try_lock(tide_mutex_t *m) {
     if (!m) return -EINVAL;
-    uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     for (;;) {
         if (s & M_DEAD) return -EINVAL;
-        if (s & (M_LOCKED | M_STARVING)) return -EBUSY;
-        if (atomic_compare_exchange_weak_explicit(&m->__state, &s, s | M_LOCKED,
+        if (s & (M_LOCKED | M_STARVING)) return -EAGAIN;
+        if (atomic_compare_exchange_weak_explicit(&m->state_, &s, s | M_LOCKED,
                                                   memory_order_acquire, memory_order_relaxed))
             return 0;
     }
@@ -63,7 +63,7 @@ int tide_mutex_trylock(tide_mutex_t *m) {
 /* Take the lock if it is free and nobody is owed it; false if held (or being handed over). */
 static bool try_take(tide_mutex_t *m, uint32_t *s) {
     while (!(*s & (M_LOCKED | M_STARVING | M_DEAD))) {
-        if (atomic_compare_exchange_weak_explicit(&m->__state, s, *s | M_LOCKED,
+        if (atomic_compare_exchange_weak_explicit(&m->state_, s, *s | M_LOCKED,
                                                   memory_order_acquire, memory_order_relaxed))
             return true;
     }
@@ -74,46 +74,46 @@ static bool try_take(tide_mutex_t *m, uint32_t *s) {
  * others wait, wake the next one in its place. */
 static void pass_wake_on(tide_mutex_t *m) {
     tide_waker_t k = {0};
-    tide__sync_lock(&m->__qlock);
-    uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
-    if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->__waiters)) {
-        tide__waiter_t *w = tide__waitq_pop(&m->__waiters);
-        atomic_fetch_or_explicit(&m->__state, M_WOKEN, memory_order_relaxed);
-        if (tide__waitq_empty(&m->__waiters))
-            atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING), memory_order_relaxed);
+    tide__sync_lock(&m->qlock_);
+    uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
+    if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->waiters_)) {
+        tide__waiter_t *w = tide__waitq_pop(&m->waiters_);
+        atomic_fetch_or_explicit(&m->state_, M_WOKEN, memory_order_relaxed);
+        if (tide__waitq_empty(&m->waiters_))
+            atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING), memory_order_relaxed);
         k = tide__waiter_fire(w, TIDE__W_WOKEN, 0);
     }
-    tide__sync_unlock(&m->__qlock);
+    tide__sync_unlock(&m->qlock_);
     tide_wake(k);
 }
 
 /* Park a queued node (queue lock held, dropped here). Returns its final state, or
  * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early. */
 static uint32_t park(tide_mutex_t *m, tide__waiter_t *node, int *r) {
-    tide__sync_unlock(&m->__qlock);
+    tide__sync_unlock(&m->qlock_);
     for (;;) {
         *r = tide_park_on("mutex");
         uint32_t st = atomic_load_explicit(&node->state, memory_order_acquire);
         if (st != TIDE__W_WAITING) return st;
-        tide__sync_lock(&m->__qlock);
+        tide__sync_lock(&m->qlock_);
         st = atomic_load_explicit(&node->state, memory_order_acquire);
         if (st == TIDE__W_WAITING && *r < 0) {
-            tide__waitq_remove(&m->__waiters, node);
-            if (tide__waitq_empty(&m->__waiters))
-                atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING),
+            tide__waitq_remove(&m->waiters_, node);
+            if (tide__waitq_empty(&m->waiters_))
+                atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING),
                                           memory_order_relaxed);
         } else if (st == TIDE__W_WAITING) {
             node->waker = tide_park_prepare(); /* woken, not completed: wait on */
-            tide__sync_unlock(&m->__qlock);
+            tide__sync_unlock(&m->qlock_);
             continue;
         }
-        tide__sync_unlock(&m->__qlock);
+        tide__sync_unlock(&m->qlock_);
         return st;
     }
 }
 
 static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
-    uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+    uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     if (s & M_DEAD) return -EINVAL;
 
     /* Spin while the lock is held but nobody queues: the holder is probably running and
@@ -122,7 +122,7 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         if (try_take(m, &s)) return 0;
         if (s & (M_PARKED | M_STARVING | M_DEAD)) break;
         for (int j = 0; j < (2 << i); j++) tide__cpu_relax();
-        s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+        s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     }
 
     tide__waiter_t node;
@@ -130,17 +130,17 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
     bool requeue = false; /* a woken waiter goes back to the head of the line */
     bool starving = false;
     for (;;) {
-        s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+        s = atomic_load_explicit(&m->state_, memory_order_relaxed);
         if (try_take(m, &s)) return 0;
         if (s & M_DEAD) return -EINVAL;
 
-        tide__sync_lock(&m->__qlock);
-        s = atomic_load_explicit(&m->__state, memory_order_relaxed);
+        tide__sync_lock(&m->qlock_);
+        s = atomic_load_explicit(&m->state_, memory_order_relaxed);
         bool queued = false;
         for (;;) {
             if (!(s & (M_LOCKED | M_STARVING))) break; /* released meanwhile: try again */
             uint32_t next = s | M_PARKED | (starving ? M_STARVING : 0);
-            if (atomic_compare_exchange_weak_explicit(&m->__state, &s, next,
+            if (atomic_compare_exchange_weak_explicit(&m->state_, &s, next,
                                                       memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 queued = true;
@@ -148,14 +148,14 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
             }
         }
         if (!queued) {
-            tide__sync_unlock(&m->__qlock);
+            tide__sync_unlock(&m->qlock_);
             continue;
         }
         if (!node.since) node.since = tide_now();
         atomic_store_explicit(&node.state, TIDE__W_WAITING, memory_order_relaxed);
         node.waker = tide_park_prepare();
-        if (requeue) tide__waitq_push_front(&m->__waiters, &node);
-        else tide__waitq_push(&m->__waiters, &node);
+        if (requeue) tide__waitq_push_front(&m->waiters_, &node);
+        else tide__waitq_push(&m->waiters_, &node);
 
         int r;
         uint32_t st = park(m, &node, &r);
@@ -163,13 +163,13 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         if (st == TIDE__W_GRANTED) {
             /* Handed over in starvation mode: it is ours, whatever the park said. Leave
              * starvation mode if we did not wait long (the queue is moving again). */
-            if ((atomic_load_explicit(&m->__state, memory_order_relaxed) & M_STARVING) &&
+            if ((atomic_load_explicit(&m->state_, memory_order_relaxed) & M_STARVING) &&
                 tide_now() - node.since < TIDE_MUTEX_STARVE_NS)
-                atomic_fetch_and_explicit(&m->__state, ~M_STARVING, memory_order_relaxed);
+                atomic_fetch_and_explicit(&m->state_, ~M_STARVING, memory_order_relaxed);
             return 0;
         }
         /* Woken: the lock was released for us to compete for. */
-        atomic_fetch_and_explicit(&m->__state, ~M_WOKEN, memory_order_relaxed);
+        atomic_fetch_and_explicit(&m->state_, ~M_WOKEN, memory_order_relaxed);
         if (r < 0) {
             pass_wake_on(m);
             return r;
@@ -184,7 +184,7 @@ int tide_mutex_lock(tide_mutex_t *m) {
     tide_budget_tick(); /* before taking it: never yield while holding */
     uint32_t s = 0;
     if (TIDE_LIKELY(atomic_compare_exchange_strong_explicit(
-            &m->__state, &s, M_LOCKED, memory_order_acquire, memory_order_relaxed)))
+            &m->state_, &s, M_LOCKED, memory_order_acquire, memory_order_relaxed)))
         return 0;
     return lock_slow(m);
 }
@@ -195,42 +195,42 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
         if (!(s & M_LOCKED)) return -EPERM;
         if (s & M_PARKED) break;
         /* Held with a woken waiter on its way but nobody queued: just release. */
-        if (atomic_compare_exchange_weak_explicit(&m->__state, &s, s & ~M_LOCKED,
+        if (atomic_compare_exchange_weak_explicit(&m->state_, &s, s & ~M_LOCKED,
                                                   memory_order_release, memory_order_relaxed))
             return 0;
     }
     tide_waker_t k = {0};
-    tide__sync_lock(&m->__qlock);
-    s = atomic_load_explicit(&m->__state, memory_order_relaxed);
-    tide__waiter_t *w = m->__waiters.__head;
+    tide__sync_lock(&m->qlock_);
+    s = atomic_load_explicit(&m->state_, memory_order_relaxed);
+    tide__waiter_t *w = m->waiters_.head_;
     if (!w) {
         /* Everyone queued has left. */
-        atomic_fetch_and_explicit(&m->__state, ~(M_LOCKED | M_PARKED | M_STARVING),
+        atomic_fetch_and_explicit(&m->state_, ~(M_LOCKED | M_PARKED | M_STARVING),
                                   memory_order_release);
     } else if (s & M_STARVING) {
         /* Hand it over: it stays locked, now for the oldest waiter. */
-        tide__waitq_remove(&m->__waiters, w);
-        if (tide__waitq_empty(&m->__waiters))
-            atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING),
+        tide__waitq_remove(&m->waiters_, w);
+        if (tide__waitq_empty(&m->waiters_))
+            atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING),
                                       memory_order_relaxed);
         k = tide__waiter_fire(w, TIDE__W_GRANTED, 0); /* release: the new owner sees our
                                                          critical section */
     } else if (s & M_WOKEN) {
-        atomic_fetch_and_explicit(&m->__state, ~M_LOCKED, memory_order_release);
+        atomic_fetch_and_explicit(&m->state_, ~M_LOCKED, memory_order_release);
     } else {
-        tide__waitq_remove(&m->__waiters, w);
-        bool last = tide__waitq_empty(&m->__waiters);
+        tide__waitq_remove(&m->waiters_, w);
+        bool last = tide__waitq_empty(&m->waiters_);
         for (;;) {
             uint32_t next = (s & ~M_LOCKED) | M_WOKEN;
             if (last) next &= ~(M_PARKED | M_STARVING);
-            if (atomic_compare_exchange_weak_explicit(&m->__state, &s, next,
+            if (atomic_compare_exchange_weak_explicit(&m->state_, &s, next,
                                                       memory_order_release,
                                                       memory_order_relaxed))
                 break;
         }
         k = tide__waiter_fire(w, TIDE__W_WOKEN, 0);
     }
-    tide__sync_unlock(&m->__qlock);
+    tide__sync_unlock(&m->qlock_);
     tide_wake(k);
     return 0;
 }
@@ -238,7 +238,7 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
 int tide_mutex_unlock(tide_mutex_t *m) {
     if (TIDE_UNLIKELY(!m)) return -EINVAL;
     uint32_t s = M_LOCKED;
-    if (TIDE_LIKELY(atomic_compare_exchange_strong_explicit(&m->__state, &s, 0,
+    if (TIDE_LIKELY(atomic_compare_exchange_strong_explicit(&m->state_, &s, 0,
                                                             memory_order_release,
                                                             memory_order_relaxed)))
         return 0;

@@ -132,9 +132,9 @@ static int get(tide_queue_t *q, void *elem, bool block) {
 }
 
 int tide_queue_put(tide_queue_t *q, const void *elem) { return put(q, elem, true); }
-int tide_queue_put_nowait(tide_queue_t *q, const void *elem) { return put(q, elem, false); }
+int tide_queue_try_put(tide_queue_t *q, const void *elem) { return put(q, elem, false); }
 int tide_queue_get(tide_queue_t *q, void *elem) { return get(q, elem, true); }
-int tide_queue_get_nowait(tide_queue_t *q, void *elem) { return get(q, elem, false); }
+int tide_queue_try_get(tide_queue_t *q, void *elem) { return get(q, elem, false); }
 
 int tide_queue_task_done(tide_queue_t *q) {
     if (!OK(q)) return -EINVAL;

@@ -9,7 +9,7 @@
  * one case can ever fire; the losers are dropped by whoever meets them, or withdrawn by the
  * task when it wakes (under all the locks again, after which nobody can claim).
  *
- * Task ends come through completion watchers and TIDE_SEL_TIMEOUT through a deadline scope
+ * Task ends come through completion watchers and TIDE_SEL_DEADLINE through a deadline scope
  * around the park; neither has a side effect, so the task decides them itself after waking,
  * once the claim shows that no channel or event case fired. A case that fired as the
  * caller's own deadline or cancel arrived wins: the operation happened, it is reported. */
@@ -78,7 +78,7 @@ static int check_cases(const tide_sel_t *cases, size_t n) {
         const tide_sel_t *c = &cases[i];
         switch (c->kind) {
         case TIDE_SEL_NONE:
-        case TIDE_SEL_TIMEOUT:
+        case TIDE_SEL_DEADLINE:
         case TIDE_SEL_JOIN:
             break;
         case TIDE_SEL_SEND:
@@ -155,7 +155,7 @@ static int poll_cases(tide_sel_t *cases, size_t n, scratch_t *s, int *res, tide_
                 return (int)i;
             }
             break;
-        case TIDE_SEL_TIMEOUT:
+        case TIDE_SEL_DEADLINE:
             if (now < 0) now = tide_now();
             if (now >= c->deadline) {
                 *res = -ETIMEDOUT;
@@ -171,10 +171,10 @@ static int poll_cases(tide_sel_t *cases, size_t n, scratch_t *s, int *res, tide_
 
 static int select_run(tide_sel_t *cases, size_t n, scratch_t *s) {
     tide__sel_t sel;
-    int64_t timeout = TIDE_FOREVER;
+    int64_t earliest = TIDE_FOREVER;
     for (size_t i = 0; i < n; i++)
-        if (cases[i].kind == TIDE_SEL_TIMEOUT && cases[i].deadline < timeout)
-            timeout = cases[i].deadline;
+        if (cases[i].kind == TIDE_SEL_DEADLINE && cases[i].deadline < earliest)
+            earliest = cases[i].deadline;
 
     for (;;) {
         atomic_init(&sel.fired, -1);
@@ -221,9 +221,9 @@ static int select_run(tide_sel_t *cases, size_t n, scratch_t *s) {
         unlock_all(s);
 
         tide_scope_t scope;
-        if (timeout != TIDE_FOREVER) tide_deadline_begin(&scope, timeout);
+        if (earliest != TIDE_FOREVER) tide_deadline_begin(&scope, earliest);
         int pr = tide_park_on("select");
-        if (timeout != TIDE_FOREVER) tide_scope_end(&scope);
+        if (earliest != TIDE_FOREVER) tide_scope_end(&scope);
 
         lock_all(s);
         for (size_t i = 0; i < n; i++) {
@@ -263,7 +263,7 @@ static int select_run(tide_sel_t *cases, size_t n, scratch_t *s) {
         }
         for (size_t k = 0; k < n; k++) {
             unsigned i = s->order[k];
-            if (cases[i].kind != TIDE_SEL_TIMEOUT) continue;
+            if (cases[i].kind != TIDE_SEL_DEADLINE) continue;
             if (now < 0) now = tide_now();
             if (now >= cases[i].deadline) {
                 cases[i].result = -ETIMEDOUT;

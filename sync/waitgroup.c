@@ -3,41 +3,41 @@
  * zero then (a racing add means another zero crossing will come and do it). */
 #include "waitq.h"
 
-#define OK(g) ((g) && (g)->__magic == TIDE__MAGIC_WAITGROUP)
+#define OK(g) TIDE__EMBED_OK(g, TIDE__MAGIC_WAITGROUP)
 
 int tide_waitgroup_init(tide_waitgroup_t *wg) {
     if (!wg) return -EINVAL;
-    atomic_init(&wg->__lock, 0);
-    atomic_init(&wg->__count, 0);
-    tide__waitq_init(&wg->__waiters);
-    wg->__magic = TIDE__MAGIC_WAITGROUP;
+    atomic_init(&wg->lock_, 0);
+    atomic_init(&wg->count_, 0);
+    tide__waitq_init(&wg->waiters_);
+    wg->magic_ = TIDE__MAGIC_WAITGROUP;
     return 0;
 }
 
 int tide_waitgroup_destroy(tide_waitgroup_t *wg) {
     if (!OK(wg)) return -EINVAL;
-    tide__sync_lock(&wg->__lock);
-    bool busy = !tide__waitq_empty(&wg->__waiters);
-    if (!busy) wg->__magic = 0;
-    tide__sync_unlock(&wg->__lock);
+    tide__sync_lock(&wg->lock_);
+    bool busy = !tide__waitq_empty(&wg->waiters_);
+    if (!busy) wg->magic_ = TIDE__MAGIC_DEAD;
+    tide__sync_unlock(&wg->lock_);
     return busy ? -EBUSY : 0;
 }
 
 int tide_waitgroup_add(tide_waitgroup_t *wg, int64_t delta) {
     if (!OK(wg)) return -EINVAL;
-    int64_t c = atomic_load_explicit(&wg->__count, memory_order_relaxed);
+    int64_t c = atomic_load_explicit(&wg->count_, memory_order_relaxed);
     int64_t n;
     do {
         /* c >= 0, so c + delta cannot overflow for delta < 0 (and -delta could). */
         if (delta < 0 ? c + delta < 0 : c > INT64_MAX - delta) return -EINVAL;
         n = c + delta;
-    } while (!atomic_compare_exchange_weak_explicit(&wg->__count, &c, n, memory_order_acq_rel,
+    } while (!atomic_compare_exchange_weak_explicit(&wg->count_, &c, n, memory_order_acq_rel,
                                                     memory_order_relaxed));
     if (n == 0 && delta != 0) {
-        tide__sync_lock(&wg->__lock);
-        if (atomic_load_explicit(&wg->__count, memory_order_acquire) == 0)
-            tide__waitq_fire_all(&wg->__waiters, TIDE__W_DONE, 0);
-        tide__sync_unlock(&wg->__lock);
+        tide__sync_lock(&wg->lock_);
+        if (atomic_load_explicit(&wg->count_, memory_order_acquire) == 0)
+            tide__waitq_fire_all(&wg->waiters_, TIDE__W_DONE, 0);
+        tide__sync_unlock(&wg->lock_);
     }
     return 0;
 }
@@ -48,16 +48,16 @@ int tide_waitgroup_done(tide_waitgroup_t *wg) {
 
 int tide_waitgroup_wait(tide_waitgroup_t *wg) {
     if (!OK(wg)) return -EINVAL;
-    if (atomic_load_explicit(&wg->__count, memory_order_acquire) == 0) return 0;
-    tide__sync_lock(&wg->__lock);
-    if (atomic_load_explicit(&wg->__count, memory_order_acquire) == 0) {
-        tide__sync_unlock(&wg->__lock);
+    if (atomic_load_explicit(&wg->count_, memory_order_acquire) == 0) return 0;
+    tide__sync_lock(&wg->lock_);
+    if (atomic_load_explicit(&wg->count_, memory_order_acquire) == 0) {
+        tide__sync_unlock(&wg->lock_);
         return 0;
     }
     tide__waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
-    tide__waitq_push(&wg->__waiters, &node);
-    int r = tide__waiter_park(&node, &wg->__lock, &wg->__waiters, "waitgroup", false, NULL);
+    tide__waitq_push(&wg->waiters_, &node);
+    int r = tide__waiter_park(&node, &wg->lock_, &wg->waiters_, "waitgroup", false, NULL);
     return r > 0 ? 0 : r;
 }

@@ -13,7 +13,7 @@ size_t tide__waitq_fire_all(tide__waitq_t *q, uint32_t state, int result) {
 }
 
 void tide__waitq_wake_all(tide__waitq_t *q) {
-    for (tide__waiter_t *w = q->__head; w; w = w->next) tide_wake(w->waker);
+    for (tide__waiter_t *w = q->head_; w; w = w->next) tide_wake(w->waker);
 }
 
 int tide__waiter_park(tide__waiter_t *w, _Atomic uint32_t *lock, tide__waitq_t *q,

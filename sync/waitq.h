@@ -61,43 +61,43 @@ static inline void tide__waiter_init(tide__waiter_t *w) {
 }
 
 static inline void tide__waitq_init(tide__waitq_t *q) {
-    q->__head = q->__tail = NULL;
+    q->head_ = q->tail_ = NULL;
 }
 
 static inline bool tide__waitq_empty(const tide__waitq_t *q) {
-    return q->__head == NULL;
+    return q->head_ == NULL;
 }
 
 static inline void tide__waitq_push(tide__waitq_t *q, tide__waiter_t *w) {
     w->next = NULL;
-    w->prev = q->__tail;
-    if (q->__tail) q->__tail->next = w;
-    else q->__head = w;
-    q->__tail = w;
+    w->prev = q->tail_;
+    if (q->tail_) q->tail_->next = w;
+    else q->head_ = w;
+    q->tail_ = w;
     w->linked = true;
 }
 
 /* At the head: a mutex waiter that lost a race keeps its place in line. */
 static inline void tide__waitq_push_front(tide__waitq_t *q, tide__waiter_t *w) {
     w->prev = NULL;
-    w->next = q->__head;
-    if (q->__head) q->__head->prev = w;
-    else q->__tail = w;
-    q->__head = w;
+    w->next = q->head_;
+    if (q->head_) q->head_->prev = w;
+    else q->tail_ = w;
+    q->head_ = w;
     w->linked = true;
 }
 
 static inline void tide__waitq_remove(tide__waitq_t *q, tide__waiter_t *w) {
     if (w->prev) w->prev->next = w->next;
-    else q->__head = w->next;
+    else q->head_ = w->next;
     if (w->next) w->next->prev = w->prev;
-    else q->__tail = w->prev;
+    else q->tail_ = w->prev;
     w->next = w->prev = NULL;
     w->linked = false;
 }
 
 static inline tide__waiter_t *tide__waitq_pop(tide__waitq_t *q) {
-    tide__waiter_t *w = q->__head;
+    tide__waiter_t *w = q->head_;
     if (w) tide__waitq_remove(q, w);
     return w;
 }

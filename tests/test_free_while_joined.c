@@ -56,7 +56,7 @@ Test(free_while_joined, joiner_gets_status_or_eshutdown_and_free_waits_for_it) {
             struct timespec ts = {0, (long)(tt_rand() % 300000)};
             nanosleep(&ts, NULL);
         }
-        cr_assert_eq(tide_runtime_free(rt), 0);
+        tide_runtime_free(rt);
         for (int i = 0; i < JOINERS; i++) {
             cr_assert_eq(pthread_join(th[i], NULL), 0);
             if (j[i].r == 0) {
@@ -101,7 +101,7 @@ Test(free_while_joined, block_on_from_another_thread_ends_with_the_task) {
         pthread_t th;
         cr_assert_eq(pthread_create(&th, NULL, block_on_thread, &b), 0);
         while (!atomic_load(&b.running)) sched_yield();
-        cr_assert_eq(tide_runtime_free(b.rt), 0);
+        tide_runtime_free(b.rt);
         cr_assert_eq(pthread_join(th, NULL), 0);
         cr_assert(b.r == -ECANCELED || b.r == -ESHUTDOWN, "block_on: %s", tide_strerror(b.r));
     }

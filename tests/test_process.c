@@ -86,7 +86,7 @@ static int output(void *arg) {
     cr_assert_eq(code, 0);
     pid_t pid = tide_process_pid(p);
     cr_assert_eq(tide_process_kill(p, SIGTERM), -ESRCH);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
     assert_reaped(pid);
     return 0;
 }
@@ -110,7 +110,7 @@ static int exit_codes(void *arg) {
     cr_assert_eq(tide_process_wait(p, &code, &sig), 0);
     cr_assert_eq(code, 3);
     cr_assert_eq(sig, 0);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
 
     char *f[] = {"false", NULL};
     cr_assert_eq(tide_process_output(f, NULL, NULL, &code), 0);
@@ -125,7 +125,7 @@ static int exit_codes(void *arg) {
     cr_assert_eq(sig, SIGTERM);
     cr_assert_eq(code, 0);
     cr_assert_eq(tide_process_kill(p, SIGKILL), -ESRCH);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
 
     char *selfkill[] = {"sh", "-c", "kill -9 $$", NULL};
     cr_assert_eq(tide_process_output(selfkill, NULL, NULL, &code), 0);
@@ -183,7 +183,7 @@ static int stdin_roundtrip(void *arg) {
         cr_assert_eq(code, 0);
         cr_assert_eq(tide_process_write(p, "x", 1), -EPIPE); /* closed */
         cr_assert_eq(tide_process_close_stdin(p), 0);         /* again: fine */
-        cr_assert_eq(tide_process_free(p), 0);
+        cr_assert_eq(tide_process_close(p), 0);
     }
     free(data);
 
@@ -193,7 +193,7 @@ static int stdin_roundtrip(void *arg) {
     cr_assert_eq(tide_process_wait(p, NULL, NULL), 0);
     static char big[256 << 10];
     cr_assert_eq(tide_process_write(p, big, sizeof big), -EPIPE);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
     return 0;
 }
 
@@ -215,7 +215,7 @@ static int env_cwd(void *arg) {
     cr_assert_eq(tide_process_read_all(p, TIDE_STDOUT, &out, &len, 0), 0);
     cr_assert_str_eq(out, "bar baz\n/tmp\n");
     free(out);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
 
     /* file overrides argv[0] as the program. */
     char *argv[] = {"my-name", "-c", "echo $0", NULL};
@@ -224,7 +224,7 @@ static int env_cwd(void *arg) {
     cr_assert_eq(tide_process_read_all(p, TIDE_STDOUT, &out, &len, 0), 0);
     cr_assert_str_eq(out, "my-name\n");
     free(out);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
 
     /* Programs that cannot run. */
     char *missing[] = {"/nonexistent/program", NULL};
@@ -337,7 +337,7 @@ static int interrupted(void *arg) {
     cr_assert_gt(cut, 0, "no read was cut short");
     free(acc);
     cr_assert_eq(tide_process_wait(p, NULL, NULL), 0);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
 
     /* Waits and reads on a child that does nothing: deadlines and cancels in a loop. */
     char *sl[] = {"sleep", "30", NULL};
@@ -366,7 +366,7 @@ static int interrupted(void *arg) {
     tide_scope_end(&s);
     cr_assert_eq(tide_process_write(p, "x", 1), -EPIPE);
     /* Freeing a running child kills and reaps it. */
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
     assert_reaped(pid);
     return 0;
 }
@@ -383,7 +383,7 @@ static int owner(void *arg) {
     *(pid_t *)arg = tide_process_pid(p);
     char buf[8];
     ssize_t r = tide_process_read(p, TIDE_STDOUT, buf, sizeof buf);
-    cr_assert_eq(tide_process_free(p), 0); /* works although cancelled */
+    cr_assert_eq(tide_process_close(p), 0); /* works although cancelled */
     return (int)r;
 }
 
@@ -433,7 +433,7 @@ static int misuse(void *arg) {
     cr_assert_eq(tide_process_write(NULL, buf, 4), -EINVAL);
     cr_assert_eq(tide_process_wait(NULL, NULL, NULL), -EINVAL);
     cr_assert_eq(tide_process_kill(NULL, SIGTERM), -EINVAL);
-    cr_assert_eq(tide_process_free(NULL), -EINVAL);
+    cr_assert_eq(tide_process_close(NULL), -EINVAL);
     cr_assert_eq(tide_process_close_stdin(NULL), -EINVAL);
     cr_assert_eq(tide_process_pid(NULL), -EINVAL);
 
@@ -455,11 +455,11 @@ static int misuse(void *arg) {
     tide_task_t w;
     cr_assert_eq(tide_spawn(&w, wait_forever, p), 0);
     tide_sleep(TIDE_MSEC(10));
-    cr_assert_eq(tide_process_free(p), -EBUSY);
+    cr_assert_eq(tide_process_close(p), -EBUSY);
     cr_assert_eq(tide_process_kill(p, SIGKILL), 0);
     cr_assert_eq(tide_join(w, &st), 0);
     cr_assert_eq(st, 0);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
     return 0;
 }
 
@@ -476,12 +476,12 @@ static int busy(void *arg) {
     tide_sleep(TIDE_MSEC(10));
     char buf[4];
     cr_assert_eq(tide_process_read(p, TIDE_STDERR, buf, 4), -EBUSY);
-    cr_assert_eq(tide_process_free(p), -EBUSY);
+    cr_assert_eq(tide_process_close(p), -EBUSY);
     cr_assert_eq(tide_cancel(t), 0);
     int st = 0;
     cr_assert_eq(tide_join(t, &st), 0);
     cr_assert_eq(st, -ECANCELED);
-    cr_assert_eq(tide_process_free(p), 0);
+    cr_assert_eq(tide_process_close(p), 0);
     return 0;
 }
 

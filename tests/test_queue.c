@@ -16,12 +16,12 @@ static int basics(void *arg) {
     cr_assert_eq(tide_queue_new(NULL, 4, 4), -EINVAL);
     cr_assert_eq(tide_queue_new(&q, sizeof(int), 3), 0);
     int v;
-    cr_assert_eq(tide_queue_get_nowait(q, &v), -EAGAIN);
+    cr_assert_eq(tide_queue_try_get(q, &v), -EAGAIN);
     cr_assert_eq(tide_queue_task_done(q), -EINVAL, "nothing got yet");
     cr_assert_eq(tide_queue_join(q), 0, "nothing pending");
     for (int i = 0; i < 3; i++) cr_assert_eq(tide_queue_put(q, &i), 0);
     cr_assert_eq(tide_queue_size(q), 3);
-    cr_assert_eq(tide_queue_put_nowait(q, &v), -EAGAIN, "full");
+    cr_assert_eq(tide_queue_try_put(q, &v), -EAGAIN, "full");
     tide_scope_t sc;
     tide_timeout_begin(&sc, TIDE_MSEC(5));
     cr_assert_eq(tide_queue_put(q, &v), -ETIMEDOUT);
@@ -46,7 +46,7 @@ static int basics(void *arg) {
 
     /* maxsize 0: unbounded */
     cr_assert_eq(tide_queue_new(&q, sizeof(int), 0), 0);
-    for (int i = 0; i < 100000; i++) cr_assert_eq(tide_queue_put_nowait(q, &i), 0);
+    for (int i = 0; i < 100000; i++) cr_assert_eq(tide_queue_try_put(q, &i), 0);
     cr_assert_eq(tide_queue_size(q), 100000);
     tide_queue_free(q);
     return 0;
@@ -217,7 +217,7 @@ static int cancel_main(void *arg) {
         for (int i = 0; i < C; i++) cr_assert_eq(tide_join(cs[i], NULL), 0);
         /* what the cancelled consumers did not take is still queued */
         uint64_t v;
-        while (tide_queue_get_nowait(w->q, &v) == 0) {
+        while (tide_queue_try_get(w->q, &v) == 0) {
             cr_assert_eq(atomic_exchange(&w->seen[v], 1), 0);
             atomic_fetch_add(&w->got, 1);
         }

@@ -15,16 +15,16 @@ static int basics(void *arg) {
     cr_assert_eq(tide_rwlock_rdunlock(&l), -EPERM);
     cr_assert_eq(tide_rwlock_wrunlock(&l), -EPERM);
     cr_assert_eq(tide_rwlock_rdlock(&l), 0);
-    cr_assert_eq(tide_rwlock_tryrdlock(&l), 0, "readers share");
-    cr_assert_eq(tide_rwlock_trywrlock(&l), -EBUSY);
+    cr_assert_eq(tide_rwlock_try_rdlock(&l), 0, "readers share");
+    cr_assert_eq(tide_rwlock_try_wrlock(&l), -EAGAIN);
     cr_assert_eq(tide_rwlock_wrunlock(&l), -EPERM, "not write-locked");
     cr_assert_eq(tide_rwlock_destroy(&l), -EBUSY);
     cr_assert_eq(tide_rwlock_rdunlock(&l), 0);
     cr_assert_eq(tide_rwlock_rdunlock(&l), 0);
     cr_assert_eq(tide_rwlock_rdunlock(&l), -EPERM);
     cr_assert_eq(tide_rwlock_wrlock(&l), 0);
-    cr_assert_eq(tide_rwlock_tryrdlock(&l), -EBUSY);
-    cr_assert_eq(tide_rwlock_trywrlock(&l), -EBUSY);
+    cr_assert_eq(tide_rwlock_try_rdlock(&l), -EAGAIN);
+    cr_assert_eq(tide_rwlock_try_wrlock(&l), -EAGAIN);
     cr_assert_eq(tide_rwlock_rdunlock(&l), -EPERM, "no reader holds it");
     cr_assert_eq(tide_rwlock_wrunlock(&l), 0);
     cr_assert_eq(tide_rwlock_destroy(&l), 0);
@@ -110,7 +110,7 @@ static int contention_main(void *arg) {
     cr_assert_eq(atomic_load(&s->ok) + atomic_load(&s->failed), (uint64_t)T * s->iters);
     cr_assert_gt(atomic_load(&s->max_readers), 1, "readers never shared the lock");
     if (s->max_timeout) cr_assert_gt(atomic_load(&s->failed), 0, "no deadline hit");
-    cr_assert_eq(tide_rwlock_trywrlock(&s->l), 0, "left free");
+    cr_assert_eq(tide_rwlock_try_wrlock(&s->l), 0, "left free");
     cr_assert_eq(tide_rwlock_wrunlock(&s->l), 0);
     cr_assert_eq(tide_rwlock_destroy(&s->l), 0, "no waiter left behind");
     return 0;
@@ -266,7 +266,7 @@ static int cancel_main(void *arg) {
             cr_assert_eq(tide_join(ts[i], &st), 0);
             cr_assert_eq(st, -ECANCELED);
         }
-        cr_assert_eq(tide_rwlock_trywrlock(&s->l), 0, "round %d: left held", round);
+        cr_assert_eq(tide_rwlock_try_wrlock(&s->l), 0, "round %d: left held", round);
         cr_assert_eq(tide_rwlock_wrunlock(&s->l), 0);
     }
     cr_assert_eq(tide_rwlock_destroy(&s->l), 0);

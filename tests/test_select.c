@@ -80,7 +80,7 @@ static int kinds(void *arg) {
     /* timeout case: fires with -ETIMEDOUT when nothing else is ready; returns its index */
     int64_t t0 = tide_now();
     tide_sel_t cs[3] = {recv_case(c, &v), {.kind = TIDE_SEL_NONE},
-                        {.kind = TIDE_SEL_TIMEOUT, .deadline = t0 + TIDE_MSEC(20)}};
+                        {.kind = TIDE_SEL_DEADLINE, .deadline = t0 + TIDE_MSEC(20)}};
     cr_assert_eq(tide_select(cs, 3, 0), 2);
     cr_assert_eq(cs[2].result, -ETIMEDOUT);
     cr_assert_geq(tide_now() - t0, TIDE_MSEC(20));
@@ -96,7 +96,7 @@ static int kinds(void *arg) {
     cr_assert_eq(tide_select(one, 1, 0), -ETIMEDOUT);
     /* enclosing deadline earlier than the timeout case: the enclosing one wins */
     tide_sel_t two[2] = {recv_case(c, &v),
-                         {.kind = TIDE_SEL_TIMEOUT, .deadline = tide_now() + TIDE_SEC(5)}};
+                         {.kind = TIDE_SEL_DEADLINE, .deadline = tide_now() + TIDE_SEC(5)}};
     cr_assert_eq(tide_select(two, 2, 0), -ETIMEDOUT);
     tide_scope_end(&sc);
 
@@ -140,7 +140,7 @@ static int kinds(void *arg) {
     /* closed channel: its cases fire with -EPIPE */
     cr_assert_eq(tide_chan_close(c), 0);
     tide_sel_t cl[2] = {recv_case(c, &v),
-                        {.kind = TIDE_SEL_TIMEOUT, .deadline = tide_now() + TIDE_SEC(5)}};
+                        {.kind = TIDE_SEL_DEADLINE, .deadline = tide_now() + TIDE_SEC(5)}};
     cr_assert_eq(tide_select(cl, 2, 0), 0);
     cr_assert_eq(cl[0].result, -EPIPE);
     tide_sel_t cl2[1] = {send_case(c, &v)};

@@ -14,8 +14,8 @@ static int basics(void *arg) {
     cr_assert_eq(tide_sem_init(&s, 2), 0);
     cr_assert_eq(tide_sem_value(&s), 2);
     cr_assert_eq(tide_sem_acquire(&s), 0);
-    cr_assert_eq(tide_sem_tryacquire(&s), 0);
-    cr_assert_eq(tide_sem_tryacquire(&s), -EAGAIN);
+    cr_assert_eq(tide_sem_try_acquire(&s), 0);
+    cr_assert_eq(tide_sem_try_acquire(&s), -EAGAIN);
     cr_assert_eq(tide_sem_value(&s), 0);
     cr_assert_eq(tide_sem_release(&s), 0);
     cr_assert_eq(tide_sem_release(&s), 0);
@@ -29,7 +29,7 @@ static int basics(void *arg) {
     cr_assert_eq(tide_sem_destroy(&s), 0);
     cr_assert_eq(tide_sem_init(NULL, 1), -EINVAL);
     cr_assert_eq(tide_sem_acquire(NULL), -EINVAL);
-    cr_assert_eq(tide_sem_tryacquire(NULL), -EINVAL);
+    cr_assert_eq(tide_sem_try_acquire(NULL), -EINVAL);
     cr_assert_eq(tide_sem_release(NULL), -EINVAL);
     return 0;
 }

@@ -329,8 +329,8 @@ Test(serve, emfile_backs_off_and_keeps_serving, .timeout = 120) {
 static int idle_main(void *arg) {
     tide_server_config_t cfg;
     tide_server_config_init(&cfg);
-    cfg.idle_timeout = TIDE_MSEC(150);
-    cfg.header_timeout = TIDE_SEC(30);
+    cfg.idle_timeout_ns = TIDE_MSEC(150);
+    cfg.header_timeout_ns = TIDE_SEC(30);
     uint16_t port;
     tide_server_t *s = start(&cfg, NULL, &port);
     tide_tcp_t *c = dial(port);
@@ -359,8 +359,8 @@ Test(serve, idle_timeout_closes_keepalive) {
 static int header_main(void *arg) {
     tide_server_config_t cfg;
     tide_server_config_init(&cfg);
-    cfg.idle_timeout = TIDE_SEC(30);
-    cfg.header_timeout = TIDE_MSEC(300);
+    cfg.idle_timeout_ns = TIDE_SEC(30);
+    cfg.header_timeout_ns = TIDE_MSEC(300);
     uint16_t port;
     tide_server_t *s = start(&cfg, NULL, &port);
 
@@ -513,9 +513,9 @@ static int misuse_main(void *arg) {
     cfg.handler = dummy;
     cr_assert_eq(tide_server_start(NULL, &cfg), -EINVAL);
     cr_assert_eq(tide_server_start(&s, NULL), -EINVAL);
-    cfg.idle_timeout = -1;
+    cfg.idle_timeout_ns = -1;
     cr_assert_eq(tide_server_start(&s, &cfg), -EINVAL);
-    cfg.idle_timeout = 0;
+    cfg.idle_timeout_ns = 0;
     cfg.host = "not an address";
     cr_assert_eq(tide_server_start(&s, &cfg), -EINVAL);
     cr_assert_eq(tide_server_shutdown(NULL, 0), -EINVAL);
@@ -561,7 +561,7 @@ static int write_timeout_main(void *arg) {
     tide_server_config_t cfg;
     tide_server_config_init(&cfg);
     cfg.host = "127.0.0.1";
-    cfg.write_timeout = TIDE_MSEC(200);
+    cfg.write_timeout_ns = TIDE_MSEC(200);
     cfg.handler = flood_handler;
     tide_server_t *s;
     cr_assert_eq(tide_server_start(&s, &cfg), 0);

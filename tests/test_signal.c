@@ -58,7 +58,7 @@ static void queue_self(int sig) {
 static int take_within(tide_signal_t *s, int64_t ns) {
     int64_t limit = tide_now() + ns;
     int r;
-    while ((r = tide_signal_trywait(s)) == -EAGAIN && tide_now() < limit) tide_sleep(TIDE_MSEC(1));
+    while ((r = tide_signal_try_wait(s)) == -EAGAIN && tide_now() < limit) tide_sleep(TIDE_MSEC(1));
     return r;
 }
 
@@ -81,7 +81,7 @@ static int delivered(void *arg) {
         cr_assert_eq(tide_join(t, &st), 0);
         cr_assert_eq(st, SIGUSR1);
     }
-    cr_assert_eq(tide_signal_trywait(s), -EAGAIN);
+    cr_assert_eq(tide_signal_try_wait(s), -EAGAIN);
     cr_assert_eq(tide_signal_close(s), 0);
     return 0;
 }
@@ -104,7 +104,7 @@ static int kept(void *arg) {
     int64_t t0 = tide_now();
     cr_assert_eq(tide_signal_wait(s), SIGUSR2);
     cr_assert_lt(tide_now() - t0, TIDE_SEC(1));
-    cr_assert_eq(tide_signal_trywait(s), -EAGAIN);
+    cr_assert_eq(tide_signal_try_wait(s), -EAGAIN);
     cr_assert_eq(tide_signal_close(s), 0);
     return 0;
 }
@@ -197,7 +197,7 @@ static int shared(void *arg) {
     /* b saw that last one too: take it, then both are empty and can close. */
     int r = take_within(b.s, TIDE_SEC(10));
     cr_assert_eq(r, RT(n));
-    cr_assert_eq(tide_signal_trywait(a.s), -EAGAIN);
+    cr_assert_eq(tide_signal_try_wait(a.s), -EAGAIN);
     cr_assert_eq(tide_signal_close(a.s), 0);
     cr_assert_eq(tide_signal_close(b.s), 0);
     return 0;
@@ -253,7 +253,7 @@ static int interrupted(void *arg) {
         got++;
     }
     cr_assert_eq(got, sent);
-    cr_assert_eq(tide_signal_trywait(s), -EAGAIN);
+    cr_assert_eq(tide_signal_try_wait(s), -EAGAIN);
     cr_assert_eq(tide_signal_close(s), 0);
     return 0;
 }
@@ -291,7 +291,7 @@ static int graceful(void *arg) {
         cr_assert_eq(st, which[i]);
     }
     int r;
-    while ((r = tide_signal_trywait(guard)) > 0) continue;
+    while ((r = tide_signal_try_wait(guard)) > 0) continue;
     cr_assert_eq(r, -EAGAIN);
     cr_assert_eq(tide_signal_close(guard), 0);
     return 0;
@@ -318,7 +318,7 @@ static int misuse(void *arg) {
     cr_assert_eq(tide_signal_open(&s, NULL, 1), -EINVAL);
     cr_assert_eq(tide_signal_open(NULL, one, 1), -EINVAL);
     cr_assert_eq(tide_signal_wait(NULL), -EINVAL);
-    cr_assert_eq(tide_signal_trywait(NULL), -EINVAL);
+    cr_assert_eq(tide_signal_try_wait(NULL), -EINVAL);
     cr_assert_eq(tide_signal_close(NULL), -EINVAL);
     cr_assert_eq(tide_signal_wait_for(bad, 1), -EINVAL);
 

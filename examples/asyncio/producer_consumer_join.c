@@ -55,7 +55,7 @@ static int main_task(void *arg) {
     if (r == 0) r = g;
     if (r == 0) printf("All data processed.\n");
 out_queue:
-    for (char *left; tide_queue_get_nowait(queue, &left) == 0;) free(left);
+    for (char *left; tide_queue_try_get(queue, &left) == 0;) free(left);
     tide_queue_free(queue);
     return r;
 }

@@ -4,7 +4,11 @@
  *   - every function returns 0 (or a count) on success and a negative errno on failure;
  *     tide_strerror() names it;
  *   - a task is `int fn(void *arg)`; its return value is its status (0 or a negative errno);
- *   - time is int64_t nanoseconds on the monotonic clock (tide_now());
+ *   - time is int64_t nanoseconds on the monotonic clock (tide_now()); durations are named
+ *     *_ns, absolute times `deadline`;
+ *   - non-blocking variants are tide_X_try_VERB and return -EAGAIN when they would wait;
+ *   - *_free returns void (NULL: no-op); a release that can fail is *_close or *_destroy;
+ *   - fields of public structs whose names end in '_' are private;
  *   - every blocking call honours the caller's deadline scope (-ETIMEDOUT) and cancellation
  *     (-ECANCELED), and works from a task; most also work from a plain thread (it blocks).
  */
@@ -92,13 +96,14 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
 
 /* Shut the runtime down: every task still alive is cancelled (its blocking calls return
  * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
- * descriptors are released. -EDEADLK when called from inside one of rt's own tasks (the runtime
- * is left running). A task that ignores cancellation keeps shutdown waiting; after 5 s a task
- * dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
+ * descriptors are released. NULL is a no-op. Call it from outside rt's tasks
+ * (tide_runtime_current() != rt): from inside one it would wait for itself, so it reports
+ * that on stderr and aborts the process (as tokio panics). A task that ignores cancellation
+ * keeps shutdown waiting; after 5 s a task dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
  * before they are cancelled. Plain threads blocked in tide_join on rt's tasks (or in
  * tide_runtime_block_on) get the task's status or -ESHUTDOWN, and free returns only after
  * they have left; a call on rt that starts after free returned is the caller's bug. */
-int tide_runtime_free(tide_runtime_t *rt);
+void tide_runtime_free(tide_runtime_t *rt);
 
 /* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
  * Returns the main task's status, or a negative errno from starting the runtime or block_on
@@ -208,20 +213,21 @@ void tide_shield_end(struct tide_scope *scope);
 
 /* ---- time and deadlines ---------------------------------------------------------------- */
 
-/* Sleep for ns (never less). 0, or -ETIMEDOUT if the deadline scope ends first, -ECANCELED.
- * From a task or a plain thread. */
-int tide_sleep(int64_t ns);
-/* Sleep until tide_now() >= deadline. */
+/* Sleep for duration_ns (never less). 0, or -ETIMEDOUT if the deadline scope ends first,
+ * -ECANCELED. From a task or a plain thread. */
+int tide_sleep(int64_t duration_ns);
+/* Sleep until tide_now() >= deadline (absolute). */
 int tide_sleep_until(int64_t deadline);
 
 /* Deadline scopes (asyncio.timeout): every blocking call made inside the scope returns
- * -ETIMEDOUT once the deadline passes. Scopes nest (the earliest deadline wins) and must be
- * left in reverse order. They work in tasks and in plain threads. */
+ * -ETIMEDOUT once the deadline passes. tide_timeout_begin takes a duration (relative to now),
+ * tide_deadline_begin an absolute time on the tide_now() clock. Scopes nest (the earliest
+ * deadline wins) and must be left in reverse order. They work in tasks and in plain threads. */
 typedef struct tide_scope {
     int64_t saved; /* the enclosing deadline, restored by tide_scope_end */
 } tide_scope_t;
 
-void tide_timeout_begin(tide_scope_t *scope, int64_t ns);
+void tide_timeout_begin(tide_scope_t *scope, int64_t timeout_ns);
 void tide_deadline_begin(tide_scope_t *scope, int64_t deadline);
 void tide_scope_end(tide_scope_t *scope);
 /* The caller's current deadline (TIDE_FOREVER if none). */

@@ -105,10 +105,10 @@ typedef struct tide_http_response {
     char *body;                  /* the body, NUL-terminated for convenience (never NULL
                                     after success; empty when it went to on_body) */
     size_t body_len;             /* its length */
-    char *raw_headers;           /* private: storage behind headers[] */
-    size_t raw_len;              /* private */
-    size_t raw_cap;              /* private */
-    size_t body_cap;             /* private */
+    char *raw_headers_;          /* private: storage behind headers[] */
+    size_t raw_len_;             /* private: bytes of raw_headers_ in use */
+    size_t raw_cap_;             /* private: its capacity */
+    size_t body_cap_;            /* private: capacity of body */
 } tide_http_response_t;
 
 /* Perform req and fill *res (which need not be initialised, and is zeroed on failure). On

@@ -157,10 +157,10 @@ int tide_tcp_shutdown(tide_tcp_t *c);
 int tide_tcp_close(tide_tcp_t *c);
 
 /* Socket options. -EBADF, -EINVAL (NULL, or a listener for nodelay/keepalive), or the
- * setsockopt error. keepalive: idle_s seconds without traffic before probes start (0: the
- * system default). */
+ * setsockopt error. keepalive: idle_ns without traffic before probes start (0: the system
+ * default; the kernel counts whole seconds, so it is rounded up to one; negative: -EINVAL). */
 int tide_tcp_nodelay(tide_tcp_t *c, int on);
-int tide_tcp_keepalive(tide_tcp_t *c, int on, unsigned idle_s);
+int tide_tcp_keepalive(tide_tcp_t *c, int on, int64_t idle_ns);
 
 /* Addresses of the two ends (the local one also for a listener: how to learn the port picked
  * for port 0). -EINVAL (NULL), -EBADF, -ENOTCONN (peer of a listener or a reset socket). */

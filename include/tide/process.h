@@ -10,7 +10,7 @@
  *   tide_process_read_all(p, TIDE_STDOUT, &out, &len);
  *   int code, sig;
  *   tide_process_wait(p, &code, &sig);
- *   tide_process_free(p);
+ *   tide_process_close(p);
  *
  * The child is started and reaped by the runtime's I/O driver; every call suspends only the
  * calling task. All functions are task-only: from a plain thread they return -EPERM (except
@@ -95,11 +95,12 @@ int tide_process_wait(tide_process_t *p, int *exit_status, int *term_signal);
  * process, so no signal is sent). Never interrupted. */
 int tide_process_kill(tide_process_t *p, int signum);
 
-/* Release the child's handle and pipes. A child still running is killed (SIGKILL) and
+/* Close the child's pipes and release its handle (a close, not a free: it can refuse, see
+ * docs/api.md, Conventions). A child still running is killed (SIGKILL) and
  * reaped first, so no zombie is left: call tide_process_wait before if it should finish on
  * its own. Never interrupted by a deadline or a cancel. -EINVAL (NULL p), -EBUSY (a task is
  * still reading, writing or waiting on p: nothing is released). */
-int tide_process_free(tide_process_t *p);
+int tide_process_close(tide_process_t *p);
 
 /* subprocess.check_output-style: run argv (searched in $PATH) with stdin from /dev/null and
  * stderr inherited, collect its stdout (*out, malloc'ed and NUL-terminated, free() it; may be

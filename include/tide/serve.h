@@ -17,11 +17,11 @@
  *   - At most max_conns connections at once; beyond that a connection either waits in the
  *     kernel's backlog until one closes, or is accepted and closed at once (refuse_excess).
  *   - Timeouts, through the connection task's deadline scopes (so they nest with the handler's
- *     own and end blocked calls with -ETIMEDOUT): tide_conn_read waits at most idle_timeout for
+ *     own and end blocked calls with -ETIMEDOUT): tide_conn_read waits at most idle_timeout_ns for
  *     the first byte of a request between requests (a keep-alive connection), and at most
- *     header_timeout from the first byte of a request (or the accept, for the first request)
+ *     header_timeout_ns from the first byte of a request (or the accept, for the first request)
  *     until the handler says the request's head is in; a client trickling a header line at a
- *     time (slowloris) cannot stretch it. tide_conn_write gives each write write_timeout.
+ *     time (slowloris) cannot stretch it. tide_conn_write gives each write write_timeout_ns.
  *   - A graceful drain: stop accepting, close idle connections, let busy ones finish within a
  *     grace period, then cancel what is left and wait for it to unwind.
  *   - Statistics.
@@ -56,11 +56,11 @@ typedef struct tide_server_config {
     int refuse_excess;      /* with max_conns: 0 leaves the excess in the backlog until a
                                connection closes; 1 accepts and closes it at once (counted in
                                `refused`) */
-    int64_t idle_timeout;   /* ns a keep-alive connection may wait for its next request;
-                               0: none. Default 10 s */
-    int64_t header_timeout; /* ns from a request's first byte (the accept, for the first) to
-                               the end of its head; 0: none. Default 10 s */
-    int64_t write_timeout;  /* ns for each tide_conn_write/writev; 0: none (default) */
+    int64_t idle_timeout_ns;   /* how long a keep-alive connection may wait for its next
+                                  request; 0: none. Default 10 s */
+    int64_t header_timeout_ns; /* from a request's first byte (the accept, for the first) to
+                                  the end of its head; 0: none. Default 10 s */
+    int64_t write_timeout_ns;  /* for each tide_conn_write/writev; 0: none (default) */
     int nodelay;            /* nonzero: TCP_NODELAY on accepted connections (default 1) */
     int (*handler)(tide_conn_t *c, void *arg); /* runs in its own task per connection; its
                                                   negative return counts in `errors` */
@@ -75,9 +75,9 @@ typedef struct tide_server_stats {
     uint64_t accepted;        /* connections accepted and handed to a handler */
     uint64_t active;          /* connections open now */
     uint64_t refused;         /* closed at once: over max_conns (refuse_excess) or draining */
-    uint64_t idle_timeouts;   /* reads that hit idle_timeout */
-    uint64_t header_timeouts; /* reads that hit header_timeout */
-    uint64_t write_timeouts;  /* writes that hit write_timeout */
+    uint64_t idle_timeouts;   /* reads that hit idle_timeout_ns */
+    uint64_t header_timeouts; /* reads that hit header_timeout_ns */
+    uint64_t write_timeouts;  /* writes that hit write_timeout_ns */
     uint64_t errors;          /* handlers that returned an error, spawns that failed, and
                                  accept errors other than those it backs off from */
     uint64_t cancelled;       /* connections cancelled when a drain's grace ran out */
@@ -94,13 +94,13 @@ int tide_server_local_addr(tide_server_t *s, tide_addr_t *out);
 
 /* Graceful drain: stop accepting and close the listener; close idle connections (blocked in
  * tide_conn_read between requests: that read returns 0, end of stream); tell busy handlers
- * (tide_conn_draining) and let them finish their requests for up to grace ns (0: cancel at
+ * (tide_conn_draining) and let them finish their requests for up to grace_ns (0: cancel at
  * once; TIDE_FOREVER: no limit); then cancel the rest (their blocking calls return
  * -ECANCELED) and wait until every connection task has ended. A second call waits likewise.
  * Returns the number of connections that had to be cancelled (0: a clean drain). -EINVAL
  * (NULL s), -ECANCELED (the caller was cancelled: the drain still completed, cancelling at
  * once). */
-int tide_server_shutdown(tide_server_t *s, int64_t grace);
+int tide_server_shutdown(tide_server_t *s, int64_t grace_ns);
 
 /* Counters so far (any thread, any time, also after shutdown). */
 void tide_server_stats(tide_server_t *s, tide_server_stats_t *out);
@@ -116,14 +116,14 @@ tide_tcp_t *tide_conn_tcp(tide_conn_t *c);
 const tide_addr_t *tide_conn_peer(tide_conn_t *c);
 
 /* Read up to len bytes under the server's timeouts. Waiting between requests (the phase
- * after tide_conn_idle), it waits at most idle_timeout, and the first byte starts a request:
- * from then on (and from the accept for the first request) it gives up header_timeout after
+ * after tide_conn_idle), it waits at most idle_timeout_ns, and the first byte starts a request:
+ * from then on (and from the accept for the first request) it gives up header_timeout_ns after
  * the request began, however the bytes trickle in, until tide_conn_busy. Returns what
  * tide_tcp_read returns; -ETIMEDOUT when a server timeout (or the caller's own deadline
  * scope) ends it; 0 (end of stream) when the server is draining and the connection was
  * idle. */
 ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len);
-/* tide_tcp_write_all / tide_tcp_writev under write_timeout (if set). */
+/* tide_tcp_write_all / tide_tcp_writev under write_timeout_ns (if set). */
 ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len);
 ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt);
 
@@ -131,7 +131,7 @@ ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt);
  * next one received — call it after answering when the buffer holds no partial request; a
  * draining server makes the next read return 0. busy: the head is in (reading a body,
  * working): only the handler's own deadline scopes apply. request: a request has begun (part
- * of it is buffered): header_timeout runs from now. */
+ * of it is buffered): header_timeout_ns runs from now. */
 void tide_conn_idle(tide_conn_t *c);
 void tide_conn_busy(tide_conn_t *c);
 void tide_conn_request(tide_conn_t *c);

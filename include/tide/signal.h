@@ -53,7 +53,7 @@ int tide_signal_wait(tide_signal_t *s);
 
 /* Take a pending delivery without waiting: its signal number, or -EAGAIN if none is pending,
  * -EINVAL (NULL s). */
-int tide_signal_trywait(tide_signal_t *s);
+int tide_signal_try_wait(tide_signal_t *s);
 
 /* Stop catching and free s; pending deliveries are dropped. Task-only (-EPERM), never
  * interrupted by a deadline or a cancel. -EINVAL (NULL s), -EBUSY (a task is inside

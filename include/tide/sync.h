@@ -11,12 +11,17 @@
  * never has to wait should check tide_cancelled() itself. Unless a function says otherwise,
  * it works from a task and from a plain thread (which then blocks).
  *
- * Misuse that C can detect gets an error, not a crash: NULL arguments and objects that were
- * never initialised or are destroyed/freed (while their memory is still there) get -EINVAL.
+ * Misuse that C can detect gets an error, not a crash: NULL arguments and objects that are
+ * destroyed/freed (while their memory is still there) get -EINVAL.
  *
  * Objects marked "embeddable" are plain structs the caller allocates (in another struct, on a
- * task's stack...) and sets up with *_init; their fields are private. The others are opaque
- * handles made by *_new and released by *_free. */
+ * task's stack, static...). Each one says whether a zero-filled one is ready to use (every
+ * embeddable type but the barrier: zero is its initial state, so `tide_sem_t s = {0};` or a
+ * static needs no *_init; *_init is the same as zero-filling, or sets a start value) or needs
+ * its *_init (the barrier). *_destroy ends one (-EBUSY while in use); after it the object is
+ * refused (-EINVAL) until initialised again. Their fields are private (names ending in '_').
+ * The others are opaque handles made by *_new and released by *_free, which returns nothing
+ * (docs/api.md, Conventions). */
 #ifndef TIDE_SYNC_H
 #define TIDE_SYNC_H
 
@@ -30,9 +35,9 @@
 extern "C" {
 #endif
 
-/* Private machinery of the embeddable types below. Fields whose names start with two
- * underscores belong to sync/: never touch them. The sizes are part of the ABI of a release,
- * not of this draft. */
+/* Private machinery of the embeddable types below. Fields whose names end in an underscore
+ * belong to sync/: never touch them. The sizes are part of the ABI of a release, not of this
+ * draft. */
 #ifdef __cplusplus
 #define TIDE__ATOMIC(T) T /* same size and alignment for the integer types used here */
 #else
@@ -43,8 +48,8 @@ struct tide__waiter; /* a parked task's entry in a wait queue (on its own stack)
 
 /* A FIFO of parked waiters, guarded by the lock of the object it belongs to. */
 typedef struct tide__waitq {
-    struct tide__waiter *__head; /* oldest waiter (woken first) */
-    struct tide__waiter *__tail; /* newest waiter */
+    struct tide__waiter *head_; /* oldest waiter (woken first) */
+    struct tide__waiter *tail_; /* newest waiter */
 } tide__waitq_t;
 
 /* ---- mutex (embeddable) -----------------------------------------------------------------
@@ -55,80 +60,81 @@ typedef struct tide__waitq {
  * freely again (Go's scheme). Not recursive; any task or thread may unlock (no owner is
  * recorded). A zero-filled mutex (or TIDE_MUTEX_INITIALIZER) is a valid unlocked mutex.
  *
- * init:    0; -EINVAL (NULL).
- * destroy: 0; -EBUSY if locked or waited on; -EINVAL (NULL, destroyed already).
- * lock:    0; -ETIMEDOUT, -ECANCELED (not locked then); -EINVAL (NULL, destroyed).
- * trylock: 0; -EBUSY if held (or being handed to a waiter); -EINVAL.
- * unlock:  0; -EPERM if not locked; -EINVAL (NULL, destroyed). */
+ * init:     0; -EINVAL (NULL).
+ * destroy:  0; -EBUSY if locked or waited on; -EINVAL (NULL, destroyed already).
+ * lock:     0; -ETIMEDOUT, -ECANCELED (not locked then); -EINVAL (NULL, destroyed).
+ * try_lock: 0; -EAGAIN if held (or being handed to a waiter); -EINVAL.
+ * unlock:   0; -EPERM if not locked; -EINVAL (NULL, destroyed). */
 #define TIDE_MUTEX_STARVE_NS TIDE_MSEC(1)
 typedef struct tide_mutex tide_mutex_t;
 struct tide_mutex {
-    TIDE__ATOMIC(uint32_t) __state; /* locked | parked | woken | starving | destroyed bits */
-    TIDE__ATOMIC(uint32_t) __qlock; /* guards __waiters (lock and unlock fast paths skip it) */
-    tide__waitq_t __waiters;        /* tasks parked in tide_mutex_lock */
+    TIDE__ATOMIC(uint32_t) state_; /* locked | parked | woken | starving | destroyed bits */
+    TIDE__ATOMIC(uint32_t) qlock_; /* guards waiters_ (lock and unlock fast paths skip it) */
+    tide__waitq_t waiters_;        /* tasks parked in tide_mutex_lock */
 };
 #define TIDE_MUTEX_INITIALIZER {0, 0, {0, 0}}
 int tide_mutex_init(tide_mutex_t *m);
 int tide_mutex_destroy(tide_mutex_t *m);
 int tide_mutex_lock(tide_mutex_t *m);
-int tide_mutex_trylock(tide_mutex_t *m);
+int tide_mutex_try_lock(tide_mutex_t *m);
 int tide_mutex_unlock(tide_mutex_t *m);
 
 /* ---- read-write lock (embeddable) ---------------------------------------------------------
  * Many readers or one writer. Writer-preferring with hand-off: a waiting writer stops new
  * readers, the last reader out hands the lock to the oldest writer, and a writer's unlock
  * lets in every reader waiting at that moment; so neither side starves. Not recursive (a
- * reader that read-locks again while a writer waits deadlocks).
+ * reader that read-locks again while a writer waits deadlocks). Zero-filled: unlocked.
  *
  * init, destroy: as the mutex (destroy: -EBUSY while held or waited on).
  * rdlock, wrlock:       0; -ETIMEDOUT, -ECANCELED (nothing held then); -EINVAL.
- * tryrdlock, trywrlock: 0; -EBUSY; -EINVAL.
+ * try_rdlock, try_wrlock: 0; -EAGAIN if it would wait; -EINVAL.
  * rdunlock: 0; -EPERM if no reader holds it; -EINVAL.
  * wrunlock: 0; -EPERM if not write-locked; -EINVAL. */
 typedef struct tide_rwlock tide_rwlock_t;
 struct tide_rwlock {
-    uint32_t __magic;              /* set by init, cleared by destroy (misuse detection) */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards every field below */
-    uint32_t __writer;             /* 1 while a writer holds it */
-    uint64_t __readers;            /* readers holding it */
-    tide__waitq_t __rq;            /* parked readers */
-    tide__waitq_t __wq;            /* parked writers (they block new readers) */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards every field below */
+    uint32_t writer_;             /* 1 while a writer holds it */
+    uint64_t readers_;            /* readers holding it */
+    tide__waitq_t rq_;            /* parked readers */
+    tide__waitq_t wq_;            /* parked writers (they block new readers) */
 };
 int tide_rwlock_init(tide_rwlock_t *l);
 int tide_rwlock_destroy(tide_rwlock_t *l);
 int tide_rwlock_rdlock(tide_rwlock_t *l);
-int tide_rwlock_tryrdlock(tide_rwlock_t *l);
+int tide_rwlock_try_rdlock(tide_rwlock_t *l);
 int tide_rwlock_rdunlock(tide_rwlock_t *l);
 int tide_rwlock_wrlock(tide_rwlock_t *l);
-int tide_rwlock_trywrlock(tide_rwlock_t *l);
+int tide_rwlock_try_wrlock(tide_rwlock_t *l);
 int tide_rwlock_wrunlock(tide_rwlock_t *l);
 
 /* ---- counting semaphore (embeddable), FIFO ------------------------------------------------
  * release hands its permit straight to the oldest waiter, so late arrivals cannot take it.
+ * Zero-filled: no permits (tide_sem_init(s, 0)).
  *
- * init:       0; -EINVAL (NULL).
- * destroy:    0; -EBUSY if waited on; -EINVAL.
- * acquire:    0; -ETIMEDOUT, -ECANCELED (no permit taken then); -EINVAL.
- * tryacquire: 0; -EAGAIN if no permit; -EINVAL.
- * release:    0; -EOVERFLOW if the value would pass UINT64_MAX; -EINVAL.
- * value:      the permits available now (0 for an invalid semaphore). */
+ * init:        0; -EINVAL (NULL).
+ * destroy:     0; -EBUSY if waited on; -EINVAL.
+ * acquire:     0; -ETIMEDOUT, -ECANCELED (no permit taken then); -EINVAL.
+ * try_acquire: 0; -EAGAIN if no permit; -EINVAL.
+ * release:     0; -EOVERFLOW if the value would pass UINT64_MAX; -EINVAL.
+ * value:       the permits available now (0 for an invalid semaphore). */
 typedef struct tide_sem tide_sem_t;
 struct tide_sem {
-    uint32_t __magic;               /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock;  /* guards the queue and increments of __value */
-    TIDE__ATOMIC(uint64_t) __value; /* permits; > 0 only while nobody waits */
-    tide__waitq_t __waiters;        /* parked acquirers, FIFO */
+    uint32_t magic_;               /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_;  /* guards the queue and increments of value_ */
+    TIDE__ATOMIC(uint64_t) value_; /* permits; > 0 only while nobody waits */
+    tide__waitq_t waiters_;        /* parked acquirers, FIFO */
 };
 int tide_sem_init(tide_sem_t *s, uint64_t value);
 int tide_sem_destroy(tide_sem_t *s);
 int tide_sem_acquire(tide_sem_t *s);
-int tide_sem_tryacquire(tide_sem_t *s);
+int tide_sem_try_acquire(tide_sem_t *s);
 int tide_sem_release(tide_sem_t *s);
 uint64_t tide_sem_value(tide_sem_t *s);
 
 /* ---- event (embeddable): asyncio.Event ----------------------------------------------------
  * set wakes every waiter and the event stays set until cleared; a waiter woken by set
- * returns 0 even if the event is cleared before it runs.
+ * returns 0 even if the event is cleared before it runs. Zero-filled: not set.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * set, clear: 0; -EINVAL.
@@ -136,10 +142,10 @@ uint64_t tide_sem_value(tide_sem_t *s);
  * is_set: false also for an invalid event. */
 typedef struct tide_event tide_event_t;
 struct tide_event {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards __waiters and changes of __set */
-    TIDE__ATOMIC(uint32_t) __set;  /* 1 while set (read without the lock by wait's fast path) */
-    tide__waitq_t __waiters;       /* parked waiters (and select cases) */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards waiters_ and changes of set_ */
+    TIDE__ATOMIC(uint32_t) set_;  /* 1 while set (read without the lock by wait's fast path) */
+    tide__waitq_t waiters_;       /* parked waiters (and select cases) */
 };
 int tide_event_init(tide_event_t *e);
 int tide_event_destroy(tide_event_t *e);
@@ -152,16 +158,17 @@ bool tide_event_is_set(tide_event_t *e);
  * notify_one wakes the oldest waiter, or if nobody waits leaves one permit that the next
  * wait consumes at once (permits do not accumulate); notify_all wakes everyone waiting now
  * and leaves no permit. A waiter notified as its deadline passed reports success.
+ * Zero-filled: no waiter, no permit.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * wait: 0; -ETIMEDOUT, -ECANCELED (no notification consumed then); -EINVAL.
  * notify_one: 0; -EINVAL.  notify_all: how many were woken; -EINVAL. */
 typedef struct tide_notify tide_notify_t;
 struct tide_notify {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards the fields below */
-    uint32_t __permit;             /* a notify_one nobody was waiting for */
-    tide__waitq_t __waiters;       /* parked waiters */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards the fields below */
+    uint32_t permit_;             /* a notify_one nobody was waiting for */
+    tide__waitq_t waiters_;       /* parked waiters */
 };
 int tide_notify_init(tide_notify_t *n);
 int tide_notify_destroy(tide_notify_t *n);
@@ -173,7 +180,7 @@ int tide_notify_all(tide_notify_t *n);
  * wait atomically unlocks m and waits; it always re-locks m before returning, even on
  * -ETIMEDOUT/-ECANCELED (so the caller's unlock stays correct). As with any condition
  * variable, re-check the predicate in a loop. A waiter signalled as its deadline passed
- * reports success (the signal is not lost to the other waiters).
+ * reports success (the signal is not lost to the other waiters). Zero-filled: ready.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * wait: 0; -ETIMEDOUT, -ECANCELED (m re-locked in all three cases); -EPERM if m was not
@@ -181,9 +188,9 @@ int tide_notify_all(tide_notify_t *n);
  * signal, broadcast: 0; -EINVAL. */
 typedef struct tide_cond tide_cond_t;
 struct tide_cond {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards __waiters */
-    tide__waitq_t __waiters;       /* parked waiters */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards waiters_ */
+    tide__waitq_t waiters_;       /* parked waiters */
 };
 int tide_cond_init(tide_cond_t *c);
 int tide_cond_destroy(tide_cond_t *c);
@@ -194,7 +201,7 @@ int tide_cond_broadcast(tide_cond_t *c);
 /* ---- wait group (embeddable): Go's sync.WaitGroup ------------------------------------------
  * add and done change the count without a lock; wait returns once it reaches zero. Add
  * before starting the work it counts, and start a new round only after the waits of the
- * last one returned.
+ * last one returned. Zero-filled: a count of zero.
  *
  * init: 0; -EINVAL.  destroy: 0; -EBUSY if waited on; -EINVAL.
  * add:  0; -EINVAL if the count would go below zero or overflow (nothing changed), or for
@@ -202,10 +209,10 @@ int tide_cond_broadcast(tide_cond_t *c);
  * wait: 0; -ETIMEDOUT, -ECANCELED; -EINVAL. */
 typedef struct tide_waitgroup tide_waitgroup_t;
 struct tide_waitgroup {
-    uint32_t __magic;               /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock;  /* guards __waiters; taken when the count reaches zero */
-    TIDE__ATOMIC(int64_t) __count;  /* outstanding work (add/done change it lock-free) */
-    tide__waitq_t __waiters;        /* parked waiters */
+    uint32_t magic_;              /* set by init (0: zero-filled), changed by destroy */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards waiters_; taken when the count reaches zero */
+    TIDE__ATOMIC(int64_t) count_; /* outstanding work (add/done change it lock-free) */
+    tide__waitq_t waiters_;       /* parked waiters */
 };
 int tide_waitgroup_init(tide_waitgroup_t *wg);
 int tide_waitgroup_destroy(tide_waitgroup_t *wg);
@@ -217,18 +224,19 @@ int tide_waitgroup_wait(tide_waitgroup_t *wg);
  * wait returns 1 in exactly one party per round (the "serial" one, the last to arrive), 0 in
  * the others. A party that times out or is cancelled leaves the round (-ETIMEDOUT/-ECANCELED)
  * and the barrier is broken for that round: the others waiting in it get -EPIPE (like
- * Python's BrokenBarrierError); the next round starts empty.
+ * Python's BrokenBarrierError); the next round starts empty. Requires tide_barrier_init (a
+ * zero-filled barrier has no party count: every call on it returns -EINVAL).
  *
  * init: 0; -EINVAL (NULL, parties == 0).  destroy: 0; -EBUSY if waited on; -EINVAL.
  * wait: 1 or 0; -EPIPE (round broken); -ETIMEDOUT, -ECANCELED; -EINVAL. */
 typedef struct tide_barrier tide_barrier_t;
 struct tide_barrier {
-    uint32_t __magic;              /* set by init, cleared by destroy */
-    TIDE__ATOMIC(uint32_t) __lock; /* guards the fields below */
-    uint32_t __parties;            /* parties per round */
-    uint32_t __arrived;            /* parties of the current round waiting */
-    uint64_t __round;              /* rounds completed or broken */
-    tide__waitq_t __waiters;       /* the current round's parked parties */
+    uint32_t magic_;              /* set by init, changed by destroy (misuse detection) */
+    TIDE__ATOMIC(uint32_t) lock_; /* guards the fields below */
+    uint32_t parties_;            /* parties per round */
+    uint32_t arrived_;            /* parties of the current round waiting */
+    uint64_t round_;              /* rounds completed or broken */
+    tide__waitq_t waiters_;       /* the current round's parked parties */
 };
 int tide_barrier_init(tide_barrier_t *b, unsigned parties);
 int tide_barrier_destroy(tide_barrier_t *b);
@@ -295,8 +303,8 @@ int tide_oneshot_close(tide_oneshot_t *o);
  * free: releases q; parked tasks (misuse) are failed with -EPIPE first.
  * put:  0; -ETIMEDOUT, -ECANCELED (nothing added then); -ENOMEM; -EINVAL.
  * get:  0; -ETIMEDOUT, -ECANCELED (nothing taken, elem untouched); -EINVAL.
- * put_nowait: 0; -EAGAIN when full; -ENOMEM; -EINVAL.
- * get_nowait: 0; -EAGAIN when empty; -EINVAL.
+ * try_put: 0; -EAGAIN when full; -ENOMEM; -EINVAL (asyncio's put_nowait).
+ * try_get: 0; -EAGAIN when empty; -EINVAL (asyncio's get_nowait).
  * task_done:  0; -EINVAL if called more times than items were got (or invalid q).
  * join: 0; -ETIMEDOUT, -ECANCELED; -EINVAL.
  * size: items queued now (0 for an invalid q). */
@@ -305,8 +313,8 @@ int tide_queue_new(tide_queue_t **out, size_t elem_size, size_t maxsize);
 void tide_queue_free(tide_queue_t *q);
 int tide_queue_put(tide_queue_t *q, const void *elem);
 int tide_queue_get(tide_queue_t *q, void *elem);
-int tide_queue_put_nowait(tide_queue_t *q, const void *elem);
-int tide_queue_get_nowait(tide_queue_t *q, void *elem);
+int tide_queue_try_put(tide_queue_t *q, const void *elem);
+int tide_queue_try_get(tide_queue_t *q, void *elem);
 int tide_queue_task_done(tide_queue_t *q);
 int tide_queue_join(tide_queue_t *q);
 size_t tide_queue_size(tide_queue_t *q);
@@ -362,9 +370,10 @@ int tide_wait_sets(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, tide_tas
 /* ---- select: wait on several operations; exactly one fires -----------------------------------
  * Returns the index of the case that fired -- its operation completed, and only its: the
  * other cases sent and received nothing. cases[i].result says how it ended: 0, -EPIPE (a
- * closed channel's send or recv case fires that way), -ETIMEDOUT (a TIDE_SEL_TIMEOUT case
- * whose deadline passed: the select's own timeout is a case like any other, so it can be
- * told apart from the caller's deadline).
+ * closed channel's send or recv case fires that way), -ETIMEDOUT (a TIDE_SEL_DEADLINE case
+ * whose deadline passed: the select's own time limit is a case like any other, so it can be
+ * told apart from the caller's deadline scope). The case takes an absolute deadline (for a
+ * duration: tide_now() + timeout_ns).
  * Cases are tried in a random order (fair); TIDE_SELECT_BIASED tries them in array order. A
  * case with kind TIDE_SEL_NONE is skipped (handy to disable a case in a loop); with no
  * enabled case, select waits for the caller's deadline or cancellation.
@@ -375,21 +384,21 @@ int tide_wait_sets(tide_task_t *tasks, size_t n, tide_wait_mode_t mode, tide_tas
  * or flag); -ENOMEM (more than 8 cases and no memory). */
 typedef enum tide_sel_kind {
     TIDE_SEL_NONE = 0,
-    TIDE_SEL_SEND,    /* chan, elem: send *elem */
-    TIDE_SEL_RECV,    /* chan, elem: receive into *elem */
-    TIDE_SEL_JOIN,    /* task: the task finished (it is not released; join it after) */
-    TIDE_SEL_EVENT,   /* event: the event is set */
-    TIDE_SEL_TIMEOUT, /* deadline (absolute, tide_now() clock): fires when it passes */
+    TIDE_SEL_SEND,     /* chan, elem: send *elem */
+    TIDE_SEL_RECV,     /* chan, elem: receive into *elem */
+    TIDE_SEL_JOIN,     /* task: the task finished (it is not released; join it after) */
+    TIDE_SEL_EVENT,    /* event: the event is set */
+    TIDE_SEL_DEADLINE, /* deadline (absolute, tide_now() clock): fires when it passes */
 } tide_sel_kind_t;
 
 typedef struct tide_sel {
-    tide_sel_kind_t kind;
-    tide_chan_t *chan;
-    void *elem;
-    tide_task_t task;
-    tide_event_t *event;
-    int64_t deadline;
-    int result; /* out: 0, -EPIPE for a closed channel, -ETIMEDOUT for a timeout case */
+    tide_sel_kind_t kind; /* what the case waits for; TIDE_SEL_NONE: skipped */
+    tide_chan_t *chan;    /* SEND, RECV: the channel */
+    void *elem;           /* SEND: the element to send; RECV: where the element goes */
+    tide_task_t task;     /* JOIN: the task */
+    tide_event_t *event;  /* EVENT: the event */
+    int64_t deadline;     /* DEADLINE: absolute time on the tide_now() clock */
+    int result;           /* out: 0, -EPIPE for a closed channel, -ETIMEDOUT for a deadline */
 } tide_sel_t;
 
 #define TIDE_SELECT_BIASED 1
