@@ -357,7 +357,7 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace) {
     atomic_store(&s->draining, 1);
 
     /* Stop accepting: the accept task closes the listener on its way out. */
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     tide__spin_lock(&s->lock);
     tide_task_t acceptor = s->acceptor;

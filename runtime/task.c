@@ -105,6 +105,7 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide__task_unlock(t);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
+    if (TIDE_UNLIKELY(t->scope_depth != 0)) tide__debug_scope_leak(t);
     /* Release, not tide__count's relaxed store: tide_runtime_free reads these counters
      * (acquire, tide__live_tasks) to learn that every task has ended, then frees what tasks
      * used (the I/O driver, the reactor's socket records). Everything this task did, such as

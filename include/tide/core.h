@@ -115,7 +115,6 @@ unsigned tide_runtime_workers(const tide_runtime_t *rt);
 /* ---- tasks ----------------------------------------------------------------------------- */
 
 struct tide__task;
-struct tide_scope;
 
 /* A task handle. Copyable, compared by value; stays valid until joined or detached, after
  * which using it is detected (-ESRCH) rather than undefined. The all-zero handle is "none". */
@@ -202,9 +201,19 @@ int tide_cancelled(void);
 /* Shield the calling task (or thread) for cleanup that must block, like a final flush or
  * waiting for an operation to unwind: inside the shield, blocking calls ignore a pending
  * cancellation and the enclosing deadline scopes (scopes opened inside still apply). Shields
- * nest and are left in reverse order; the struct holds the state to restore. */
-void tide_shield_begin(struct tide_scope *scope);
-void tide_shield_end(struct tide_scope *scope);
+ * nest with each other and with deadline scopes, and are left in reverse order; the struct
+ * holds the state to restore. A shield has its own type, so it cannot be ended as a deadline
+ * scope (which would leave the task deaf to cancellation); an end that is not the innermost
+ * open scope or shield is reported (log, warn level: debug mode shows it) and restores the
+ * state the ended one saved. */
+typedef struct tide_shield {
+    int64_t saved;   /* the enclosing deadline, restored by tide_shield_end */
+    uint32_t depth;  /* scopes and shields open, this one included (to check the nesting) */
+    uint32_t shield; /* the enclosing shield depth, restored by tide_shield_end */
+} tide_shield_t;
+
+void tide_shield_begin(tide_shield_t *shield);
+void tide_shield_end(tide_shield_t *shield);
 
 /* ---- time and deadlines ---------------------------------------------------------------- */
 
@@ -216,9 +225,14 @@ int tide_sleep_until(int64_t deadline);
 
 /* Deadline scopes (asyncio.timeout): every blocking call made inside the scope returns
  * -ETIMEDOUT once the deadline passes. Scopes nest (the earliest deadline wins) and must be
- * left in reverse order. They work in tasks and in plain threads. */
+ * left in reverse order. They work in tasks and in plain threads. An end that is not the
+ * innermost open scope or shield (one was left open, or ended twice) is reported (log, warn
+ * level: debug mode shows it) and restores the state the ended scope saved; so is a task that
+ * returns with a scope still open. */
 typedef struct tide_scope {
-    int64_t saved; /* the enclosing deadline, restored by tide_scope_end */
+    int64_t saved;   /* the enclosing deadline, restored by tide_scope_end */
+    uint32_t depth;  /* scopes and shields open, this one included (to check the nesting) */
+    uint32_t shield; /* the shield depth at begin (restored if an inner shield was left open) */
 } tide_scope_t;
 
 void tide_timeout_begin(tide_scope_t *scope, int64_t ns);
@@ -226,6 +240,43 @@ void tide_deadline_begin(tide_scope_t *scope, int64_t deadline);
 void tide_scope_end(tide_scope_t *scope);
 /* The caller's current deadline (TIDE_FOREVER if none). */
 int64_t tide_deadline(void);
+
+/* Deadlines in one line: the value of the expression, evaluated inside a deadline scope that
+ * opens before it and ends after it (ns or the deadline is evaluated first, once):
+ *
+ *     ssize_t n = TIDE_WITH_TIMEOUT(TIDE_MSEC(100), tide_tcp_read(c, buf, sizeof buf));
+ *     int r = TIDE_WITH_DEADLINE(tide_now() + TIDE_SEC(1), tide_chan_recv(ch, &msg));
+ *     TIDE_WITH_SHIELD(tide_tcp_write_all(c, bye, len, NULL));   // cleanup that must block
+ *
+ * Any blocking call works, and so does a void expression or a block of several statements
+ * (`({ a(); b(); })`). The scope cannot stay open: it is a variable with GNU C's cleanup
+ * attribute, so however the expression is left (even a return or goto out of a statement
+ * expression inside it) the scope ends. They nest with each other and with explicit scopes
+ * (the earliest deadline wins). GNU C (gcc, clang): statement expressions, so not defined
+ * for other compilers; __extension__ keeps -pedantic quiet. There is deliberately no block
+ * form (`TIDE_WITH_TIMEOUT(ns) { ... }`): a `break` or `continue` there would end the macro's
+ * hidden loop, not the caller's. */
+#if defined(__GNUC__)
+#define TIDE_WITH_TIMEOUT(ns, ...) TIDE__WITH(tide_timeout_begin, ns, __COUNTER__, __VA_ARGS__)
+#define TIDE_WITH_DEADLINE(deadline, ...) \
+    TIDE__WITH(tide_deadline_begin, deadline, __COUNTER__, __VA_ARGS__)
+#define TIDE_WITH_SHIELD(...) TIDE__WITH_SHIELD(__COUNTER__, __VA_ARGS__)
+/* __COUNTER__ names each scope variable apart, so nested uses do not shadow each other. */
+#define TIDE__WITH(begin, arg, n, ...) TIDE__WITH_(begin, arg, n, __VA_ARGS__)
+#define TIDE__WITH_(begin, arg, n, ...)                                                      \
+    __extension__({                                                                          \
+        tide_scope_t tide__scope_##n __attribute__((cleanup(tide_scope_end)));               \
+        begin(&tide__scope_##n, (arg));                                                      \
+        __VA_ARGS__;                                                                         \
+    })
+#define TIDE__WITH_SHIELD(n, ...) TIDE__WITH_SHIELD_(n, __VA_ARGS__)
+#define TIDE__WITH_SHIELD_(n, ...)                                                           \
+    __extension__({                                                                          \
+        tide_shield_t tide__shield_##n __attribute__((cleanup(tide_shield_end)));            \
+        tide_shield_begin(&tide__shield_##n);                                                \
+        __VA_ARGS__;                                                                         \
+    })
+#endif
 
 /* ---- wakers: the mechanism every blocking primitive uses -------------------------------
  *
