@@ -16,6 +16,7 @@
 
 #include "platform.h"
 #include "tide/serve.h"
+#include "tide/waker.h"
 
 enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3 };
 

@@ -15,6 +15,7 @@
 #define TIDE_RUNTIME_TASK_H
 
 #include "tide/core.h"
+#include "tide/waker.h"
 
 #include "ctx.h"
 #include "inject.h"

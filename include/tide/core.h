@@ -1,4 +1,5 @@
-/* tide — the runtime core: runtimes, tasks, time, deadlines, cancellation and wakers.
+/* tide — the runtime core: runtimes, tasks, time, deadlines, cancellation, shields.
+ * Wakers and task watchers, for building primitives of your own, are in tide/waker.h.
  *
  * Conventions (see docs/api.md):
  *   - every function returns 0 (or a count) on success and a negative errno on failure;
@@ -278,62 +279,6 @@ int64_t tide_deadline(void);
     })
 #endif
 
-/* ---- wakers: the mechanism every blocking primitive uses -------------------------------
- *
- *   tide_waker_t w = tide_park_prepare();   // 1. start a wait
- *   lock; if (ready) { unlock; return; } register w; unlock;   // 2. publish the waker
- *   int r = tide_park();                    // 3. sleep until woken, deadline or cancel
- *   lock; if still registered, unregister; unlock;  // 4. r != 0: withdraw the waker
- *
- * tide_wake(w) may be called from any thread, any number of times, even after the wait ended
- * or the task finished: only the first wake of a wait counts, later ones are no-ops. Waker
- * memory stays valid until the runtime is freed. In a plain thread the same calls block the
- * thread. */
-typedef struct tide_waker {
-    struct tide__task *task; /* who to wake */
-    uint64_t seq;            /* which wait of that task; a stale seq makes the wake a no-op */
-} tide_waker_t;
-
-/* Begin a wait and return its waker. Any waker of an earlier wait becomes stale. */
-tide_waker_t tide_park_prepare(void);
-
-/* Sleep until the current wait's waker is woken (0), the deadline scope ends (-ETIMEDOUT) or
- * the caller is cancelled (-ECANCELED). Returns at once if the wake came already. */
-int tide_park(void);
-
-/* Like tide_park, with a description shown in task dumps ("channel recv", "mutex"...). */
-int tide_park_on(const char *what);
-
-/* Wake the wait w belongs to. Safe from any thread, any number of times. */
-void tide_wake(tide_waker_t w);
-
-/* Count one operation against the calling task's cooperative budget, yielding to other tasks
- * when it is spent. Primitives call it on their fast paths, so a task that never blocks still
- * lets others run. A no-op outside a task. */
-void tide_budget_tick(void);
-
-/* Completion watchers, for primitives that wait on tasks (gather, wait, select, groups):
- * register a waker to be woken when a task ends, without joining it. The watch lives in the
- * caller's memory (usually its stack) until it fires or is withdrawn. */
-typedef struct tide_watch {
-    struct tide_watch *next; /* links in the task's watcher list (owned by tide) */
-    struct tide_watch *prev;
-    tide_waker_t waker;      /* woken once when the task ends */
-    void (*fn)(struct tide_watch *w); /* or, if set, called instead (see tide_task_watch_fn) */
-    void *arg;               /* for fn */
-    int fired;               /* set by tide when woken (read after withdrawing) */
-} tide_watch_t;
-
-/* Register w on t: 0 registered, 1 t has already ended (w not registered), -ESRCH. */
-int tide_task_watch(tide_task_t t, tide_watch_t *w, tide_waker_t waker);
-/* Like tide_task_watch, but when t ends, fn(w) is called instead of a wake (w->arg = arg), so
- * one waiter can count many completions and wake itself only when it must. fn runs on the
- * thread where t ended, under t's lock: it must be short, must not block, and must not call
- * tide functions on t. */
-int tide_task_watch_fn(tide_task_t t, tide_watch_t *w, void (*fn)(tide_watch_t *w), void *arg);
-/* Withdraw w if it has not fired; afterwards tide no longer touches w. */
-void tide_task_unwatch(tide_task_t t, tide_watch_t *w);
-
 /* ---- blocking pool --------------------------------------------------------------------- */
 
 /* Run fn(arg) on the runtime's blocking-call pool (a bounded set of threads) and suspend the
@@ -381,6 +326,21 @@ int tide_runtime_dump(tide_runtime_t *rt, int fd);
 
 /* Name the calling task (shown in dumps); copied up to 31 bytes. */
 void tide_task_set_name(const char *name);
+
+/* ---- the allocation fault hook (for tests; documented in docs/api.md) ------------------
+ * Makes tide's own allocations fail, so tests can prove that running out of memory is an
+ * error everywhere (-ENOMEM), never a crash, a hang or a leak. Every allocation tide makes
+ * counts: its heap (records, channels, buffers), task stack mappings, the I/O driver's state
+ * and the wait records of plain threads (memory libuv, libcurl or OpenSSL allocate for
+ * themselves does not). Process-wide, all runtimes and threads together.
+ *   TIDE_FAIL_OFF    no faults (the default; nth is ignored)
+ *   TIDE_FAIL_NTH    the nth allocation from now fails, the others succeed
+ *   TIDE_FAIL_FROM   the nth allocation from now and every later one fail
+ *   TIDE_FAIL_COUNT  none fails, allocations are counted (to size a sweep over a workload)
+ * Setting a mode restarts the count. Returns how many allocations were counted since the
+ * previous call, or -EINVAL (unknown mode, nth < 1 for NTH/FROM). */
+enum { TIDE_FAIL_OFF = 0, TIDE_FAIL_NTH = 1, TIDE_FAIL_FROM = 2, TIDE_FAIL_COUNT = 3 };
+int64_t tide_test_fail_alloc(int64_t nth, int mode);
 
 #ifdef __cplusplus
 }
