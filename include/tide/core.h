@@ -252,7 +252,7 @@ int64_t tide_deadline(void);
  * Any blocking call works, and so does a void expression or a block of several statements
  * (`({ a(); b(); })`). The scope cannot stay open: it is a variable with GNU C's cleanup
  * attribute, so however the expression is left (even a return or goto out of a statement
- * expression inside it) the scope ends. They nest with each other and with explicit scopes
+ * expression inside it; longjmp skips it, as it skips every cleanup) the scope ends. They nest with each other and with explicit scopes
  * (the earliest deadline wins). GNU C (gcc, clang): statement expressions, so not defined
  * for other compilers; __extension__ keeps -pedantic quiet. There is deliberately no block
  * form (`TIDE_WITH_TIMEOUT(ns) { ... }`): a `break` or `continue` there would end the macro's
