@@ -53,10 +53,7 @@ static int main_task(void *arg) {
     }
     /* gather: wait for all, at most 15 s in total; on the deadline the unfinished fetches are
      * cancelled (and their statuses say so). */
-    tide_scope_t scope;
-    tide_timeout_begin(&scope, TIDE_SEC(15));
-    int g = tide_gather(tasks, (size_t)spawned, statuses, 0);
-    tide_scope_end(&scope);
+    int g = TIDE_WITH_TIMEOUT(TIDE_SEC(15), tide_gather(tasks, (size_t)spawned, statuses, 0));
     if (g < 0) printf("gather: %s\n", tide_strerror(g));
     for (int i = 0; i < spawned; i++) {
         if (statuses[i] == 0)

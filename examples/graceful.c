@@ -31,10 +31,7 @@ static int worker(void *arg) {
         atomic_fetch_add(&served, 1);
     }
     /* Cleanup that must finish even though we were cancelled: shielded. */
-    tide_scope_t shield;
-    tide_shield_begin(&shield);
-    tide_sleep(TIDE_MSEC(5)); /* say, flush a log */
-    tide_shield_end(&shield);
+    TIDE_WITH_SHIELD(tide_sleep(TIDE_MSEC(5))); /* say, flush a log */
     printf("worker %d: served %ld requests, bye\n", id, mine);
     return 0;
 }

@@ -30,17 +30,13 @@ static tide_tls_ctx_t *ctx;
 static int serve_conn(tide_conn_t *c, void *arg) {
     (void)arg;
     tide_tls_t *t;
-    tide_scope_t scope;
-    tide_timeout_begin(&scope, HANDSHAKE_TIMEOUT);
-    int r = tide_tls_accept(&t, tide_conn_tcp(c), ctx);
-    tide_scope_end(&scope);
+    int r = TIDE_WITH_TIMEOUT(HANDSHAKE_TIMEOUT, tide_tls_accept(&t, tide_conn_tcp(c), ctx));
     if (r < 0) return 0; /* not TLS, an untrusting client, too slow, or shutting down */
     char buf[BUF_SIZE];
     size_t have = 0;
     for (;;) {
-        tide_timeout_begin(&scope, READ_TIMEOUT);
-        ssize_t n = tide_tls_read(t, buf + have, sizeof buf - have);
-        tide_scope_end(&scope);
+        ssize_t n =
+            TIDE_WITH_TIMEOUT(READ_TIMEOUT, tide_tls_read(t, buf + have, sizeof buf - have));
         if (n == 0) tide_tls_shutdown(t); /* the client's close_notify: answer with ours */
         if (n <= 0) break;
         have += (size_t)n;

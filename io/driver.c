@@ -223,7 +223,7 @@ int tide__io_run(tide__io_t *io, tide__io_op_t *op, const char *what) {
     op->cancel_requested = true;
     op_unlock(op);
     push(io, &op->cancel_node);
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     for (;;) {
         op_lock(op);

@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "tide/core.h"
+#include "tide/waker.h"
 
 typedef struct tide__io tide__io_t;
 typedef struct tide__io_op tide__io_op_t;

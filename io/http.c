@@ -329,7 +329,7 @@ static int run_streaming(fetch_t *f, const tide_http_request_t *req) {
         }
     }
     if (err) tide_cancel(p); /* the pump withdraws the transfer from the driver */
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield); /* f must outlive the pump's use of it */
     int status = 0;
     tide_join(p, &status);

@@ -249,7 +249,7 @@ int tide__http_unpause(tide__http_xfer_t *x) {
     tide__io_t *io = atomic_load_explicit(&x->http->io, memory_order_relaxed);
     unpause_t u = {.op = {.start = unpause_start}, .x = x};
     /* Shielded: it is short, and a transfer left paused would never end. */
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     int r = tide__sys_run(io, &u.op, "http unpause");
     tide_shield_end(&shield);

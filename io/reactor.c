@@ -372,7 +372,7 @@ int tide__sock_close(tide__sock_t *s) {
     /* Wait for the tasks inside operations to see the close and leave. They are awake (we
      * just woke them) or about to find SOCK_CLOSED, so this is short; it must not be cut
      * short by our own deadline or cancel, or the descriptor would be closed under them. */
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     for (;;) {
         tide__spin_lock(&s->lock);

@@ -16,6 +16,7 @@
 
 #include "platform.h"
 #include "tide/serve.h"
+#include "tide/waker.h"
 
 enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3 };
 
@@ -358,7 +359,7 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
     atomic_store(&s->draining, 1);
 
     /* Stop accepting: the accept task closes the listener on its way out. */
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     tide__spin_lock(&s->lock);
     tide_task_t acceptor = s->acceptor;

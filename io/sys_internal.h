@@ -8,6 +8,7 @@
 
 #include "driver.h"
 #include "tide/core.h"
+#include "tide/waker.h"
 
 /* The I/O driver of the calling task's runtime; NULL with *err = -EPERM outside a task, or
  * -ENOMEM if the driver could not start. */

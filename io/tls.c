@@ -101,10 +101,7 @@ static int flush_out(tide_tls_t *t) {
 /* After a failure: send the alert that tells the peer why, if it goes out promptly (a peer
  * that reads nothing must not hold the caller). */
 static void flush_alert(tide_tls_t *t) {
-    tide_scope_t scope;
-    tide_timeout_begin(&scope, ALERT_TIMEOUT);
-    (void)flush_out(t);
-    tide_scope_end(&scope);
+    (void)TIDE_WITH_TIMEOUT(ALERT_TIMEOUT, flush_out(t));
 }
 
 /* Hand OpenSSL what the connection has (waiting for it): 0, or the error of tide_tcp_read

@@ -107,7 +107,7 @@ int tide_spawn_blocking(int (*fn)(void *), void *arg) {
     /* The job lives on this stack and fn cannot be interrupted: wait for it whatever the
      * deadline or cancellation says. */
     tide__task_t *self = tide__self();
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     for (;;) {
         tide__park(self, "spawn_blocking");

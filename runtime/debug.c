@@ -143,6 +143,36 @@ void tide__debug_unjoined(tide__task_t *t) {
               tide_strerror(t->status));
 }
 
+/* Who: "task 7 'name' (spawned at f.c:12)", or "a thread" for a plain thread's stand-in. */
+static void who(tide__task_t *t, char *buf, size_t size) {
+    if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD) {
+        snprintf(buf, size, "a thread");
+        return;
+    }
+    snprintf(buf, size, "task %llu%s%s%s (spawned at %s:%u)",
+             (unsigned long long)atomic_load_explicit(&t->id, MO_RELAXED),
+             t->name[0] ? " '" : "", t->name, t->name[0] ? "'" : "",
+             t->spawn_file ? t->spawn_file : "?", t->spawn_line);
+}
+
+void tide__debug_scope_mismatch(tide__task_t *t, const char *fn, uint32_t depth) {
+    char w[128];
+    who(t, w, sizeof w);
+    TIDE__LOG(t->rt, TIDE_LOG_WARN,
+              "%s: %s ends a scope opened at depth %u while %u are open: %s", w, fn,
+              (unsigned)depth, (unsigned)t->scope_depth,
+              depth < t->scope_depth ? "an inner deadline scope or shield was never ended "
+                                       "(ended with it now)"
+                                     : "it was ended twice, or out of order");
+}
+
+void tide__debug_scope_leak(tide__task_t *t) {
+    char w[128];
+    who(t, w, sizeof w);
+    TIDE__LOG(t->rt, TIDE_LOG_WARN, "%s returned with %u deadline scope(s) or shield(s) not ended",
+              w, (unsigned)t->scope_depth);
+}
+
 typedef struct alive_ctx {
     tide_runtime_t *rt;
     unsigned count;

@@ -1,5 +1,6 @@
 /* The scheduler's shared structures: the runtime, its workers, and the idle coordinator.
- * Internal to runtime/ (sync/ and io/ use tide/core.h and tide/ext.h only). */
+ * Internal to runtime/ (sync/ and io/ use the public headers, tide/waker.h among them, and
+ * internal/tide/ext.h only). */
 #ifndef TIDE_RUNTIME_SCHEDULER_H
 #define TIDE_RUNTIME_SCHEDULER_H
 
@@ -202,6 +203,10 @@ void tide__blocking_shutdown(tide__blocking_pool_t *p);
 /* Debug mode (debug.c). */
 void tide__debug_slow(tide__task_t *t, int64_t ran_ns);
 void tide__debug_unjoined(tide__task_t *t);
+/* A deadline scope or shield ended (`fn`) out of order: it was opened at `depth`, but the
+ * caller has t->scope_depth open; and a task that returned with scopes still open. */
+void tide__debug_scope_mismatch(tide__task_t *t, const char *fn, uint32_t depth);
+void tide__debug_scope_leak(tide__task_t *t);
 /* Report the tasks still alive at shutdown, before they are cancelled. */
 void tide__debug_alive(tide_runtime_t *rt);
 /* Resolve the log level and the dump signal (config, else environment); -EINVAL: a signal a

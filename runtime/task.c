@@ -82,6 +82,8 @@ static void recycle(tide__task_t *t, tide__worker_t *w) {
 /* On the worker, after the task's last switch: its stack goes back, joiners are woken. */
 void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
+    /* Before TF_DONE: once a joiner sees it, the record may be recycled under us. */
+    if (TIDE_UNLIKELY(t->scope_depth != 0)) tide__debug_scope_leak(t);
     if (t->stack) {
         tide__stack_put(&rt->stacks, &w->stacks, t->stack, t->stack_size);
         t->stack = NULL;

@@ -15,6 +15,7 @@
 #define TIDE_RUNTIME_TASK_H
 
 #include "tide/core.h"
+#include "tide/waker.h"
 
 #include "ctx.h"
 #include "inject.h"
@@ -83,6 +84,7 @@ typedef struct __attribute__((aligned(64))) tide__task {
                                    again by the time the task ends */
     const char *spawn_file;     /* spawn site, for dumps */
     uint32_t spawn_line;
+    uint32_t scope_depth;       /* deadline scopes and shields open (checks their nesting) */
     /* line 2: waiting (clean whenever the task is not parked) */
     tide__timer_t timer;        /* the wait's timeout (deadline or sleep) */
     _Atomic(const char *) waiting_on; /* what the task is parked on (dumps) */

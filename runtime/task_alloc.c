@@ -149,6 +149,7 @@ tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) 
     t->saved_errno = 0;
     t->shield = 0;
     t->deadline = TIDE_FOREVER;
+    t->scope_depth = 0;
     t->stack_size = 0;
     t->spawn_line = 0;
     t->spawn_file = NULL;

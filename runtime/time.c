@@ -36,8 +36,14 @@ int tide_sleep(int64_t ns) {
 
 void tide_deadline_begin(tide_scope_t *scope, int64_t deadline) {
     tide__task_t *t = tide__self();
-    scope->saved = t->deadline;
-    if (deadline < t->deadline && !tide__self_nomem(t)) t->deadline = deadline;
+    scope->saved_ = t->deadline;
+    scope->shield_ = t->shield;
+    if (tide__self_nomem(t)) { /* shared: its waits fail anyway, and it must not be written */
+        scope->depth_ = 0;
+        return;
+    }
+    scope->depth_ = ++t->scope_depth;
+    if (deadline < t->deadline) t->deadline = deadline;
 }
 
 void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
@@ -48,7 +54,14 @@ void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
 
 void tide_scope_end(tide_scope_t *scope) {
     tide__task_t *t = tide__self();
-    if (!tide__self_nomem(t)) t->deadline = scope->saved;
+    if (tide__self_nomem(t) || scope->depth_ == 0) return; /* begun on the no-memory stand-in */
+    if (TIDE_UNLIKELY(t->scope_depth != scope->depth_))
+        tide__debug_scope_mismatch(t, "tide_scope_end", scope->depth_);
+    /* Everything from what the scope saved: a shield or scope left open inside it ends with
+     * it, so a forgotten tide_shield_end cannot leave the task deaf to cancellation. */
+    t->scope_depth = scope->depth_ - 1;
+    t->shield = scope->shield_;
+    t->deadline = scope->saved_;
 }
 
 int64_t tide_deadline(void) {

@@ -73,6 +73,7 @@ static TIDE_NOINLINE tide__task_t *standin(void) {
     atomic_store(&t->id, 0);
     t->deadline = TIDE_FOREVER;
     t->shield = 0;
+    t->scope_depth = 0;
     t->next_free = NULL;
     tls_standin = t;
     pthread_setspecific(standin_key, t);
@@ -250,17 +251,26 @@ int tide_cancelled(void) {
     return (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_CANCELLED) != 0;
 }
 
-void tide_shield_begin(tide_scope_t *scope) {
+void tide_shield_begin(tide_shield_t *shield) {
     tide__task_t *t = tide__self();
-    scope->saved = t->deadline;
-    if (t == &nomem_record) return; /* shared: its waits fail anyway */
+    shield->saved_ = t->deadline;
+    shield->shield_ = t->shield;
+    if (t == &nomem_record) { /* shared: its waits fail anyway */
+        shield->depth_ = 0;
+        return;
+    }
+    shield->depth_ = ++t->scope_depth;
     t->deadline = TIDE_FOREVER;
     t->shield++;
 }
 
-void tide_shield_end(tide_scope_t *scope) {
+void tide_shield_end(tide_shield_t *shield) {
     tide__task_t *t = tide__self();
-    if (t == &nomem_record) return;
-    if (t->shield > 0) t->shield--;
-    t->deadline = scope->saved;
+    if (t == &nomem_record || shield->depth_ == 0) return; /* begun on the no-memory stand-in */
+    if (TIDE_UNLIKELY(t->scope_depth != shield->depth_))
+        tide__debug_scope_mismatch(t, "tide_shield_end", shield->depth_);
+    /* Everything from what the shield saved: a scope left open inside it ends with it. */
+    t->scope_depth = shield->depth_ - 1;
+    t->shield = shield->shield_;
+    t->deadline = shield->saved_;
 }

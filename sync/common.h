@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tide/core.h"
+#include "tide/waker.h"
 #include "tide/sync.h"
 
 #include "platform.h"

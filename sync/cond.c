@@ -43,7 +43,7 @@ int tide_cond_wait(tide_cond_t *c, tide_mutex_t *m) {
     tide__sync_lock(&c->lock_);
     r = tide__waiter_park(&node, &c->lock_, &c->waiters_, "condition", false, NULL);
 
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     tide_mutex_lock(m);
     tide_shield_end(&shield);

@@ -61,7 +61,7 @@ static void cancel_and_join(tide_task_t *tasks, size_t n, const uint8_t *joined,
                             int *statuses, void **values) {
     for (size_t i = 0; i < n; i++)
         if (!joined || !joined[i]) tide_cancel(tasks[i]);
-    tide_scope_t shield;
+    tide_shield_t shield;
     tide_shield_begin(&shield);
     for (size_t i = 0; i < n; i++)
         if (!joined || !joined[i]) join_one(tasks, i, statuses, values);

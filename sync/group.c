@@ -117,7 +117,7 @@ static void reap(tide_group_t *g, bool all) {
          * `inside`). Otherwise, with all, the wrapper may still be on its way out: this join
          * waits for that moment. */
         if (!c->kept) {
-            tide_scope_t shield;
+            tide_shield_t shield;
             tide_shield_begin(&shield);
             tide_join(c->task, NULL);
             tide_shield_end(&shield);
@@ -215,7 +215,7 @@ int tide_group_wait(tide_group_t *g) {
         /* Our own deadline or cancellation: the children go down with us. */
         tide__sync_lock(&g->lock);
         cancel_live(g);
-        tide_scope_t shield;
+        tide_shield_t shield;
         tide_shield_begin(&shield);
         wait_children(g);
         tide_shield_end(&shield);
@@ -237,7 +237,7 @@ void tide_group_free(tide_group_t *g) {
     tide__sync_unlock(&g->lock);
     if (busy) {
         tide_group_cancel(g);
-        tide_scope_t shield;
+        tide_shield_t shield;
         tide_shield_begin(&shield);
         tide__sync_lock(&g->lock);
         wait_children(g);

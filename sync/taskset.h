@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "tide/core.h"
+#include "tide/waker.h"
 
 /* Scratch memory for n tasks: a watch and a flag each (on the stack when small). */
 typedef struct tide__taskset {

@@ -114,7 +114,7 @@ static tt_gate_t slow_cleanup;
 static int shielded(void *arg) {
     int r = tide_sleep(TIDE_SEC(60));
     cr_assert_eq(r, -ECANCELED);
-    tide_scope_t s;
+    tide_shield_t s;
     tide_shield_begin(&s);
     /* Cleanup that must block: the pending cancel is ignored inside the shield. */
     int cr = tt_gate_wait(&slow_cleanup);

@@ -179,10 +179,8 @@ static int cancel_main(void *arg) {
         char c;
         cr_assert_eq(read(p[0], &c, 1), 1);
         /* Deadlines in the middle of a wait, too. */
-        tide_scope_t sc;
-        tide_timeout_begin(&sc, TIDE_USEC(tt_rand() % 200));
-        cr_assert_eq(tide_fd_wait(p[0], TIDE_READABLE), -ETIMEDOUT);
-        tide_scope_end(&sc);
+        int64_t ns = TIDE_USEC(tt_rand() % 200);
+        cr_assert_eq(TIDE_WITH_TIMEOUT(ns, tide_fd_wait(p[0], TIDE_READABLE)), -ETIMEDOUT);
     }
     cr_assert_gt(cancelled, 0);
     cr_assert_gt(woke, 0);

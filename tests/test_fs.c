@@ -568,7 +568,7 @@ static int cancelled_reader(void *arg) {
     }
     cr_assert_eq(tide_fs_pread(c->fd, buf, sizeof buf, 0), -ECANCELED);
     cr_assert_eq(tide_fs_read(c->fd, buf, sizeof buf), -ECANCELED);
-    tide_scope_t sh;
+    tide_shield_t sh;
     tide_shield_begin(&sh);
     cr_assert_eq(tide_fs_pread(c->fd, buf, sizeof buf, 0), 8); /* shielded: it happens */
     cr_assert_eq(memcmp(buf, "01234567", 8), 0);

@@ -112,7 +112,7 @@ static int holds_shutdown(void *arg) {
     tide_sleep(TIDE_SEC(3600)); /* cancelled by the shutdown */
     tide_task_t t;
     atomic_store(&spawn_in_shutdown, tide_spawn(&t, nothing, NULL));
-    tide_scope_t s;
+    tide_shield_t s;
     tide_shield_begin(&s);
     tt_gate_wait(&hold); /* keeps the runtime shutting down until the test opens it */
     tide_shield_end(&s);

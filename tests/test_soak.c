@@ -363,7 +363,7 @@ static int peer(void *arg) {
     ring_t *ring = p->ring;
     /* Shielded: a cancel arriving before the start must not skip the wait, or we would read
      * handles not yet written. */
-    tide_scope_t sh;
+    tide_shield_t sh;
     tide_shield_begin(&sh);
     tt_gate_wait(&ring->start);
     tide_shield_end(&sh);

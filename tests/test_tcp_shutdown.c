@@ -31,7 +31,7 @@ static void jitter(void) {
     case 0: break;
     case 1: tt_random_yields(8); break;
     case 2: {
-        tide_scope_t s;
+        tide_shield_t s;
         tide_shield_begin(&s);
         tide_sleep(TIDE_USEC(tt_rand() % 200));
         tide_shield_end(&s);
@@ -39,7 +39,7 @@ static void jitter(void) {
     }
     default: {
         /* Off the task's worker for a moment: the teardown runs on in the meantime. */
-        tide_scope_t s;
+        tide_shield_t s;
         tide_shield_begin(&s);
         ns_sleep((long)(tt_rand() % 100000));
         tide_shield_end(&s);

@@ -1,4 +1,5 @@
-/* tide — the runtime core: runtimes, tasks, time, deadlines, cancellation and wakers.
+/* tide — the runtime core: runtimes, tasks, time, deadlines, cancellation, shields.
+ * Wakers and task watchers, for building primitives of your own, are in tide/waker.h.
  *
  * Conventions (see docs/api.md):
  *   - every function returns 0 (or a count) on success and a negative errno on failure;
@@ -120,7 +121,6 @@ unsigned tide_runtime_workers(const tide_runtime_t *rt);
 /* ---- tasks ----------------------------------------------------------------------------- */
 
 struct tide__task;
-struct tide_scope;
 
 /* A task handle. Copyable, compared by value; stays valid until joined or detached, after
  * which using it is detected (-ESRCH) rather than undefined. The all-zero handle is "none". */
@@ -207,9 +207,19 @@ int tide_cancelled(void);
 /* Shield the calling task (or thread) for cleanup that must block, like a final flush or
  * waiting for an operation to unwind: inside the shield, blocking calls ignore a pending
  * cancellation and the enclosing deadline scopes (scopes opened inside still apply). Shields
- * nest and are left in reverse order; the struct holds the state to restore. */
-void tide_shield_begin(struct tide_scope *scope);
-void tide_shield_end(struct tide_scope *scope);
+ * nest with each other and with deadline scopes, and are left in reverse order; the struct
+ * holds the state to restore. A shield has its own type, so it cannot be ended as a deadline
+ * scope (which would leave the task deaf to cancellation); an end that is not the innermost
+ * open scope or shield is reported (log, warn level: debug mode shows it) and restores the
+ * state the ended one saved. */
+typedef struct tide_shield {
+    int64_t saved_;   /* the enclosing deadline, restored by tide_shield_end */
+    uint32_t depth_;  /* scopes and shields open, this one included (to check the nesting) */
+    uint32_t shield_; /* the enclosing shield depth, restored by tide_shield_end */
+} tide_shield_t;
+
+void tide_shield_begin(tide_shield_t *shield);
+void tide_shield_end(tide_shield_t *shield);
 
 /* ---- time and deadlines ---------------------------------------------------------------- */
 
@@ -222,9 +232,14 @@ int tide_sleep_until(int64_t deadline);
 /* Deadline scopes (asyncio.timeout): every blocking call made inside the scope returns
  * -ETIMEDOUT once the deadline passes. tide_timeout_begin takes a duration (relative to now),
  * tide_deadline_begin an absolute time on the tide_now() clock. Scopes nest (the earliest
- * deadline wins) and must be left in reverse order. They work in tasks and in plain threads. */
+ * deadline wins) and must be left in reverse order. They work in tasks and in plain threads.
+ * An end that is not the innermost open scope or shield (one was left open, or ended twice) is
+ * reported (log, warn level: debug mode shows it) and restores the state the ended scope
+ * saved; so is a task that returns with a scope still open. */
 typedef struct tide_scope {
-    int64_t saved; /* the enclosing deadline, restored by tide_scope_end */
+    int64_t saved_;   /* the enclosing deadline, restored by tide_scope_end */
+    uint32_t depth_;  /* scopes and shields open, this one included (to check the nesting) */
+    uint32_t shield_; /* the shield depth at begin (restored if an inner shield was left open) */
 } tide_scope_t;
 
 void tide_timeout_begin(tide_scope_t *scope, int64_t timeout_ns);
@@ -233,61 +248,42 @@ void tide_scope_end(tide_scope_t *scope);
 /* The caller's current deadline (TIDE_FOREVER if none). */
 int64_t tide_deadline(void);
 
-/* ---- wakers: the mechanism every blocking primitive uses -------------------------------
+/* Deadlines in one line: the value of the expression, evaluated inside a deadline scope that
+ * opens before it and ends after it (ns or the deadline is evaluated first, once):
  *
- *   tide_waker_t w = tide_park_prepare();   // 1. start a wait
- *   lock; if (ready) { unlock; return; } register w; unlock;   // 2. publish the waker
- *   int r = tide_park();                    // 3. sleep until woken, deadline or cancel
- *   lock; if still registered, unregister; unlock;  // 4. r != 0: withdraw the waker
+ *     ssize_t n = TIDE_WITH_TIMEOUT(TIDE_MSEC(100), tide_tcp_read(c, buf, sizeof buf));
+ *     int r = TIDE_WITH_DEADLINE(tide_now() + TIDE_SEC(1), tide_chan_recv(ch, &msg));
+ *     TIDE_WITH_SHIELD(tide_tcp_write_all(c, bye, len, NULL));   // cleanup that must block
  *
- * tide_wake(w) may be called from any thread, any number of times, even after the wait ended
- * or the task finished: only the first wake of a wait counts, later ones are no-ops. Waker
- * memory stays valid until the runtime is freed. In a plain thread the same calls block the
- * thread. */
-typedef struct tide_waker {
-    struct tide__task *task; /* who to wake */
-    uint64_t seq;            /* which wait of that task; a stale seq makes the wake a no-op */
-} tide_waker_t;
-
-/* Begin a wait and return its waker. Any waker of an earlier wait becomes stale. */
-tide_waker_t tide_park_prepare(void);
-
-/* Sleep until the current wait's waker is woken (0), the deadline scope ends (-ETIMEDOUT) or
- * the caller is cancelled (-ECANCELED). Returns at once if the wake came already. */
-int tide_park(void);
-
-/* Like tide_park, with a description shown in task dumps ("channel recv", "mutex"...). */
-int tide_park_on(const char *what);
-
-/* Wake the wait w belongs to. Safe from any thread, any number of times. */
-void tide_wake(tide_waker_t w);
-
-/* Count one operation against the calling task's cooperative budget, yielding to other tasks
- * when it is spent. Primitives call it on their fast paths, so a task that never blocks still
- * lets others run. A no-op outside a task. */
-void tide_budget_tick(void);
-
-/* Completion watchers, for primitives that wait on tasks (gather, wait, select, groups):
- * register a waker to be woken when a task ends, without joining it. The watch lives in the
- * caller's memory (usually its stack) until it fires or is withdrawn. */
-typedef struct tide_watch {
-    struct tide_watch *next; /* links in the task's watcher list (owned by tide) */
-    struct tide_watch *prev;
-    tide_waker_t waker;      /* woken once when the task ends */
-    void (*fn)(struct tide_watch *w); /* or, if set, called instead (see tide_task_watch_fn) */
-    void *arg;               /* for fn */
-    int fired;               /* set by tide when woken (read after withdrawing) */
-} tide_watch_t;
-
-/* Register w on t: 0 registered, 1 t has already ended (w not registered), -ESRCH. */
-int tide_task_watch(tide_task_t t, tide_watch_t *w, tide_waker_t waker);
-/* Like tide_task_watch, but when t ends, fn(w) is called instead of a wake (w->arg = arg), so
- * one waiter can count many completions and wake itself only when it must. fn runs on the
- * thread where t ended, under t's lock: it must be short, must not block, and must not call
- * tide functions on t. */
-int tide_task_watch_fn(tide_task_t t, tide_watch_t *w, void (*fn)(tide_watch_t *w), void *arg);
-/* Withdraw w if it has not fired; afterwards tide no longer touches w. */
-void tide_task_unwatch(tide_task_t t, tide_watch_t *w);
+ * Any blocking call works, and so does a void expression or a block of several statements
+ * (`({ a(); b(); })`). The scope cannot stay open: it is a variable with GNU C's cleanup
+ * attribute, so however the expression is left (even a return or goto out of a statement
+ * expression inside it; longjmp skips it, as it skips every cleanup) the scope ends. They nest with each other and with explicit scopes
+ * (the earliest deadline wins). GNU C (gcc, clang): statement expressions, so not defined
+ * for other compilers; __extension__ keeps -pedantic quiet. There is deliberately no block
+ * form (`TIDE_WITH_TIMEOUT(ns) { ... }`): a `break` or `continue` there would end the macro's
+ * hidden loop, not the caller's. */
+#if defined(__GNUC__)
+#define TIDE_WITH_TIMEOUT(ns, ...) TIDE__WITH(tide_timeout_begin, ns, __COUNTER__, __VA_ARGS__)
+#define TIDE_WITH_DEADLINE(deadline, ...) \
+    TIDE__WITH(tide_deadline_begin, deadline, __COUNTER__, __VA_ARGS__)
+#define TIDE_WITH_SHIELD(...) TIDE__WITH_SHIELD(__COUNTER__, __VA_ARGS__)
+/* __COUNTER__ names each scope variable apart, so nested uses do not shadow each other. */
+#define TIDE__WITH(begin, arg, n, ...) TIDE__WITH_(begin, arg, n, __VA_ARGS__)
+#define TIDE__WITH_(begin, arg, n, ...)                                                      \
+    __extension__({                                                                          \
+        tide_scope_t tide__scope_##n __attribute__((cleanup(tide_scope_end)));               \
+        begin(&tide__scope_##n, (arg));                                                      \
+        __VA_ARGS__;                                                                         \
+    })
+#define TIDE__WITH_SHIELD(n, ...) TIDE__WITH_SHIELD_(n, __VA_ARGS__)
+#define TIDE__WITH_SHIELD_(n, ...)                                                           \
+    __extension__({                                                                          \
+        tide_shield_t tide__shield_##n __attribute__((cleanup(tide_shield_end)));            \
+        tide_shield_begin(&tide__shield_##n);                                                \
+        __VA_ARGS__;                                                                         \
+    })
+#endif
 
 /* ---- blocking pool --------------------------------------------------------------------- */
 
@@ -336,6 +332,21 @@ int tide_runtime_dump(tide_runtime_t *rt, int fd);
 
 /* Name the calling task (shown in dumps); copied up to 31 bytes. */
 void tide_task_set_name(const char *name);
+
+/* ---- the allocation fault hook (for tests; documented in docs/api.md) ------------------
+ * Makes tide's own allocations fail, so tests can prove that running out of memory is an
+ * error everywhere (-ENOMEM), never a crash, a hang or a leak. Every allocation tide makes
+ * counts: its heap (records, channels, buffers), task stack mappings, the I/O driver's state
+ * and the wait records of plain threads (memory libuv, libcurl or OpenSSL allocate for
+ * themselves does not). Process-wide, all runtimes and threads together.
+ *   TIDE_FAIL_OFF    no faults (the default; nth is ignored)
+ *   TIDE_FAIL_NTH    the nth allocation from now fails, the others succeed
+ *   TIDE_FAIL_FROM   the nth allocation from now and every later one fail
+ *   TIDE_FAIL_COUNT  none fails, allocations are counted (to size a sweep over a workload)
+ * Setting a mode restarts the count. Returns how many allocations were counted since the
+ * previous call, or -EINVAL (unknown mode, nth < 1 for NTH/FROM). */
+enum { TIDE_FAIL_OFF = 0, TIDE_FAIL_NTH = 1, TIDE_FAIL_FROM = 2, TIDE_FAIL_COUNT = 3 };
+int64_t tide_test_fail_alloc(int64_t nth, int mode);
 
 #ifdef __cplusplus
 }

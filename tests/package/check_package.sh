@@ -33,6 +33,8 @@ soname=$(objdump -p "$libdir"/libtide.so.*.*.* | awk '/SONAME/ {print $2}')
 [[ "$soname" == libtide.so.* ]] || fail "libtide.so has no soname"
 [ -L "$libdir/$soname" ] && [ -L "$libdir/libtide.so" ] || fail "soname links missing"
 [ -f "$usr/include/tide.h" ] || fail "no tide.h"
+[ -f "$usr/include/tide/waker.h" ] || fail "no tide/waker.h (the public extension API)"
+[ ! -e "$usr/include/tide/ext.h" ] || fail "tide/ext.h is internal, yet installed"
 [ -f "$libdir/pkgconfig/tide.pc" ] || fail "no tide.pc"
 [ -f "$libdir/cmake/tide/tideConfig.cmake" ] || fail "no CMake package"
 
@@ -44,10 +46,13 @@ for shared in OFF ON; do
   cmake --build "$b" >>"$b.log" 2>&1 || { cat "$b.log"; fail "build ($shared)"; }
   out=$(LD_LIBRARY_PATH="$libdir" "$b/consumer")
   [ "$out" = "sum 5050" ] || fail "consumer ($shared) printed '$out'"
+  # ldd's whole output into a variable, then the match: `ldd | grep -q` under pipefail fails
+  # when grep exits early and ldd dies of SIGPIPE (seen once).
+  deps=$(LD_LIBRARY_PATH="$libdir" ldd "$b/consumer")
   if [ $shared = ON ]; then
-    LD_LIBRARY_PATH="$libdir" ldd "$b/consumer" | grep -q "$libdir/$soname" || fail "shared consumer does not load $soname"
+    grep -qF "$libdir/$soname" <<<"$deps" || fail "shared consumer does not load $soname"
   else
-    ! ldd "$b/consumer" | grep -q libtide || fail "static consumer loads libtide.so"
+    ! grep -q libtide <<<"$deps" || fail "static consumer loads libtide.so"
   fi
   echo "find_package, shared=$shared: $out"
 done

@@ -1,8 +1,10 @@
 /* An outside program: spawns tasks that talk over a channel, so a link that only resolves
- * symbols is not enough — the runtime must start, switch stacks and shut down. */
+ * symbols is not enough — the runtime must start, switch stacks and shut down. It also uses
+ * the public extension API (tide/waker.h) the way a primitive of its own would. */
 #include <stdint.h>
 #include <stdio.h>
 #include <tide.h>
+#include <tide/waker.h>
 
 static int producer(void *arg) {
     tide_chan_t *ch = arg;
@@ -23,6 +25,10 @@ static int main_task(void *arg) {
     int st = -1;
     tide_join(t, &st);
     tide_chan_free(ch);
+    /* A wake that comes before the park is not lost: the park returns at once. */
+    tide_waker_t w = tide_park_prepare();
+    tide_wake(w);
+    if (tide_park_on("consumer") != 0) return -1;
     printf("sum %llu\n", (unsigned long long)sum);
     return sum == 5050 && st == 0 ? 0 : -1;
 }

@@ -1,5 +1,6 @@
 /* Hooks for tide's own layers above the scheduler (io/ keeps its driver in a runtime slot).
- * Not part of the user API: names start with tide__ and may change. */
+ * Internal: not installed (internal/ is on the include path of tide's sources and tests
+ * only); names start with tide__ and may change. The public extension API is tide/waker.h. */
 #ifndef TIDE_EXT_H
 #define TIDE_EXT_H
 
@@ -58,21 +59,6 @@ typedef struct tide__leaks {
 void tide__runtime_leaks(tide_runtime_t *rt, tide__leaks_t *out);
 /* Bytes of heap tide holds right now, over all runtimes (zero-sum over a runtime's life). */
 int64_t tide__heap_live(void);
-
-/* ---- the allocation fault hook (for tests; documented in docs/api.md) -------------------
- * Makes tide's own allocations fail, so tests can prove that running out of memory is an
- * error everywhere (-ENOMEM), never a crash, a hang or a leak. Every allocation tide makes
- * counts: its heap (records, channels, buffers), task stack mappings, the I/O driver's state
- * and the wait records of plain threads (memory libuv, libcurl or OpenSSL allocate for
- * themselves does not). Process-wide, all runtimes and threads together.
- *   TIDE_FAIL_OFF    no faults (the default; nth is ignored)
- *   TIDE_FAIL_NTH    the nth allocation from now fails, the others succeed
- *   TIDE_FAIL_FROM   the nth allocation from now and every later one fail
- *   TIDE_FAIL_COUNT  none fails, allocations are counted (to size a sweep over a workload)
- * Setting a mode restarts the count. Returns how many allocations were counted since the
- * previous call, or -EINVAL (unknown mode, nth < 1 for NTH/FROM). */
-enum { TIDE_FAIL_OFF = 0, TIDE_FAIL_NTH = 1, TIDE_FAIL_FROM = 2, TIDE_FAIL_COUNT = 3 };
-int64_t tide_test_fail_alloc(int64_t nth, int mode);
 
 #ifdef __cplusplus
 }
