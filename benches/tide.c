@@ -143,7 +143,7 @@ static int tb_open(void **envp, bench_workload_t w, const bench_cfg_t *cfg, char
     }
     env->cfg = cfg;
     if (w == W_HOL_ECHO && (r = tide_bench_hol_open(env, reason, len)) < 0) {
-        tide_runtime_free(env->rt);
+        tide_runtime_close(env->rt);
         free(env);
         return r;
     }
@@ -167,7 +167,7 @@ static bench_status_t tb_run(void *envp, bench_workload_t w, const bench_cfg_t *
 static void tb_close(void *envp, bench_workload_t w) {
     tide_env_t *env = envp;
     tide_bench_hol_close(env); /* the clients first, while the server still answers */
-    tide_runtime_free(env->rt);
+    tide_runtime_close(env->rt);
     /* Every task has ended: what they shared can go. */
     bench_keep_free(&env->kept);
     free(env);

@@ -423,7 +423,7 @@ fail_r:
     return NULL;
 }
 
-/* Runs once every task has ended (tide_runtime_free waits for them, and a task's end is
+/* Runs once every task has ended (tide_runtime_close waits for them, and a task's end is
  * published with release order, see tide__task_finish) and the driver thread is joined and no
  * worker polls the set: a socket closed during shutdown, typically by a task unwinding from
  * the shutdown's cancel, has been closed completely (finish() included) before we get here,

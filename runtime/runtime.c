@@ -161,7 +161,7 @@ int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg) {
     tide__task_t *self = tide__self();
     if (tide__self_nomem(self)) return -ENOMEM;
     /* Counted as a joiner from before the task exists to after its record is let go: a
-     * tide_runtime_free from another thread waits for us (the task may end, cancelled by
+     * tide_runtime_close from another thread waits for us (the task may end, cancelled by
      * that free, before our join even looks at it). */
     atomic_fetch_add_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
     tide_task_t h;
@@ -202,16 +202,10 @@ static void report_unjoined(tide__task_t *t, void *arg) {
     if ((flags & TF_DONE) && !(flags & TF_RELEASED) && t->status < 0) tide__debug_unjoined(t);
 }
 
-void tide_runtime_free(tide_runtime_t *rt) {
-    if (!rt) return;
+int tide_runtime_close(tide_runtime_t *rt) {
+    if (!rt) return -EINVAL;
     tide__worker_t *w = tide__worker_current();
-    if (w && w->rt == rt) {
-        /* It would wait for the calling task to end: a deadlock. free has no error to
-         * return (docs/api.md, Conventions), so the bug is reported, as tokio panics. */
-        fprintf(stderr, "tide: tide_runtime_free called from one of the runtime's own tasks "
-                        "(it would wait for itself); aborting\n");
-        abort();
-    }
+    if (w && w->rt == rt) return -EDEADLK; /* it would wait for the calling task to end */
     atomic_store(&rt->shutting_down, 1);
     if (rt->cfg.debug) tide__debug_alive(rt);
 
@@ -256,6 +250,7 @@ void tide_runtime_free(tide_runtime_t *rt) {
     close(rt->park_efd);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__free(rt, sizeof *rt);
+    return 0;
 }
 
 int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg) {
@@ -264,7 +259,7 @@ int tide_run_config(const tide_config_t *cfg, int (*fn)(void *), void *arg) {
     int r = tide_runtime_new(&rt, cfg);
     if (r < 0) return r;
     int status = tide_runtime_block_on(rt, fn, arg);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     return status;
 }
 

@@ -120,7 +120,7 @@ struct tide_runtime {
     int64_t origin;               /* tide_now() at start: timer wheels' tick 0 */
     _Atomic int shutting_down;    /* no new spawns from outside tasks */
     _Atomic uint32_t thread_joiners; /* plain threads in tide_join on one of our tasks or in
-                                        block_on: tide_runtime_free waits for them to leave */
+                                        block_on: tide_runtime_close waits for them to leave */
     _Atomic int stop;             /* workers exit */
     _Atomic uint64_t remote_spawned;  /* tasks spawned from outside the workers */
     _Atomic uint64_t remote_finished; /* (tasks end on workers; kept for symmetry) */

@@ -107,7 +107,7 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide__task_unlock(t);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
-    /* Release, not tide__count's relaxed store: tide_runtime_free reads these counters
+    /* Release, not tide__count's relaxed store: tide_runtime_close reads these counters
      * (acquire, tide__live_tasks) to learn that every task has ended, then frees what tasks
      * used (the I/O driver, the reactor's socket records). Everything this task did, such as
      * closing its sockets while being cancelled by the shutdown, must happen before that. */
@@ -147,7 +147,7 @@ static void watch_link(tide__task_t *t, tide_watch_t *n) {
 }
 
 /* A plain thread's join holds its runtime's thread_joiners count from its first look at the
- * record to its last, so tide_runtime_free cannot free the record under it (see api.md). */
+ * record to its last, so tide_runtime_close cannot free the record under it (see api.md). */
 static int join_leave(tide_runtime_t *rt, int r) {
     if (rt) atomic_fetch_sub_explicit(&rt->thread_joiners, 1, MO_SEQ_CST);
     return r;
@@ -174,7 +174,7 @@ static int join(tide_task_t h, int *status, void **value) {
         }
         if (thread && !joined) {
             /* Counted under the task's lock while it has not ended, so before its end and
-             * before tide_runtime_free can see the last task end. */
+             * before tide_runtime_close can see the last task end. */
             joined = t->rt;
             atomic_fetch_add_explicit(&joined->thread_joiners, 1, MO_SEQ_CST);
         }

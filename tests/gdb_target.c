@@ -83,7 +83,7 @@ int main(void) {
         tide_cancel(tasks[i]);
         if (tide_join(tasks[i], &status) < 0 || status != 0) bad = 1;
     }
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     puts(bad ? "gdb_target: a task did not end as expected" : "gdb_target: done");
     fflush(stdout);
     return bad;

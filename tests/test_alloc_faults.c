@@ -254,7 +254,7 @@ static void one_run(int64_t n, int mode) {
         cr_assert_eq(tide_runtime_block_on(rt, round_trip, NULL), 0, "n=%lld mode=%d",
                      (long long)n, mode);
         tt_runtime_quiet(rt);
-        tide_runtime_free(rt);
+        tide_runtime_close(rt);
     }
     cr_assert_eq(tide__io_live(), 0, "n=%lld: %lld I/O objects still live", (long long)n,
                  (long long)tide__io_live());
@@ -282,7 +282,7 @@ static int64_t workload_allocations(void) {
     cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
     cr_assert_eq(tide_runtime_block_on(rt, workload, NULL), 0);
     int64_t n = tide_test_fail_alloc(0, TIDE_FAIL_OFF);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     cr_assert_gt(n, 20, "the workload allocates (counted %lld)", (long long)n);
     return n;
 }
@@ -388,7 +388,7 @@ Test(alloc_faults, plain_thread_wait_without_memory_returns_enomem) {
     cr_assert_eq(t.r_run, -ENOMEM, "tide_run: %s", tide_strerror(t.r_run));
     cr_assert_eq(tide_runtime_block_on(t.rt, noop, NULL), 0, "the runtime is fine");
     tt_runtime_quiet(t.rt);
-    tide_runtime_free(t.rt);
+    tide_runtime_close(t.rt);
     cr_assert_eq(t.r_after, 0, "recv with memory back: %s", tide_strerror(t.r_after));
     tide_chan_free(t.c);
     tt_leaks_end(&l);

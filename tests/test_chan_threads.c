@@ -123,7 +123,7 @@ static void run(plan_t p) {
         cr_assert_eq(tide_runtime_block_on(rt, run_plan, &p), 0);
     }
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -265,7 +265,7 @@ Test(chan_threads, rendezvous_round_trips_task_and_thread) {
     cr_assert_eq(tide_runtime_block_on(rt, pinger, &p), 0);
     pthread_join(th, NULL);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tide_chan_free(p.ping);
     tide_chan_free(p.pong);
     tt_leaks_end(&l);

@@ -228,7 +228,7 @@ Test(debug_mode, alive_at_shutdown_also_from_runtime_free_to_stderr) {
     tide_runtime_t *rt;
     cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
     cr_assert_eq(tide_runtime_block_on(rt, alive_main, NULL), 0);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     const char *err = capture_end(&c);
     tt_leaks_end(&l);
     cr_assert(strstr(err, "tide warn: shutdown: 2 tasks still alive, cancelling them\n"),
@@ -403,7 +403,7 @@ static void dump_on_signal(int sig, const char *env) {
     tt_gate_open(&gate);
     for (int i = 0; i < 2; i++) cr_assert_eq(tide_join(spin[i], NULL), 0);
     cr_assert_eq(tide_join(parked, NULL), 0);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
 
     /* The signal's disposition is the program's again, and nothing (pipe, thread) is left. */
     struct sigaction now;

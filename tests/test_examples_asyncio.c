@@ -444,7 +444,7 @@ static void server_stop(server_t *s) {
     cr_assert_eq(tide_cancel(s->task), 0);
     cr_assert_eq(tide_join(s->task, NULL), 0);
     tt_runtime_quiet(s->rt);
-    tide_runtime_free(s->rt);
+    tide_runtime_close(s->rt);
     cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
     tt_leaks_end(&leaks);
 }

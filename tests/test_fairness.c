@@ -43,7 +43,7 @@ Test(fairness, hot_task_cannot_starve_others_on_one_worker) {
     cr_assert_eq(tide_runtime_stats(rt, &st, ws, 1), 0);
     cr_assert_gt(ws[0].budget_yields, 0, "the hot task was made to yield");
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -73,7 +73,7 @@ Test(fairness, global_queue_is_not_starved) {
     cr_assert_eq(tide_join(r, NULL), 0);
     for (int i = 0; i < 4; i++) cr_assert_eq(tide_join(s[i], NULL), 0);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -108,6 +108,6 @@ Test(fairness, yield_goes_to_the_back_of_the_line) {
     /* Only the tail end, when tasks finish, may let one run twice. */
     cr_assert_leq(atomic_load(&repeats), RR_TASKS, "%d repeats", atomic_load(&repeats));
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }

@@ -1,4 +1,4 @@
-/* tide_runtime_free while plain threads are blocked in tide_join on its tasks. The contract
+/* tide_runtime_close while plain threads are blocked in tide_join on its tasks. The contract
  * (docs/api.md): free cancels the tasks; a joiner whose task ends gets 0 and the task's status
  * (-ECANCELED for a task that unwound), one that would have to wait on a runtime being freed
  * gets -ESHUTDOWN; either way free returns only after every joiner has left, so no joiner
@@ -56,7 +56,7 @@ Test(free_while_joined, joiner_gets_status_or_eshutdown_and_free_waits_for_it) {
             struct timespec ts = {0, (long)(tt_rand() % 300000)};
             nanosleep(&ts, NULL);
         }
-        tide_runtime_free(rt);
+        tide_runtime_close(rt);
         for (int i = 0; i < JOINERS; i++) {
             cr_assert_eq(pthread_join(th[i], NULL), 0);
             if (j[i].r == 0) {
@@ -101,7 +101,7 @@ Test(free_while_joined, block_on_from_another_thread_ends_with_the_task) {
         pthread_t th;
         cr_assert_eq(pthread_create(&th, NULL, block_on_thread, &b), 0);
         while (!atomic_load(&b.running)) sched_yield();
-        tide_runtime_free(b.rt);
+        tide_runtime_close(b.rt);
         cr_assert_eq(pthread_join(th, NULL), 0);
         cr_assert(b.r == -ECANCELED || b.r == -ESHUTDOWN, "block_on: %s", tide_strerror(b.r));
     }

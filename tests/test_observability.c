@@ -57,7 +57,7 @@ Test(observability, stats_and_task_dump) {
     tide_runtime_t *rt = tt_runtime(2);
     cr_assert_eq(tide_runtime_block_on(rt, stats_main, NULL), 0);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 

@@ -37,7 +37,7 @@ static const char *run_logged(int (*fn)(void *)) {
     cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
     cr_assert_eq(tide_runtime_block_on(rt, fn, NULL), 0);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
     return log_buf;
 }

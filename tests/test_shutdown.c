@@ -62,7 +62,7 @@ Test(shutdown, blocked_tasks_are_cancelled_and_everything_freed) {
      * have its spawn refused, -ESHUTDOWN: seen under TSan, where 900 first runs are slow). */
     while (tt_gate_waiting(&never) < N || atomic_load(&children) < N) tide_sleep(TIDE_MSEC(1));
     tide_sleep(TIDE_MSEC(20));
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     /* blocked + sleeping + joining's child (sleeping) + joining, + the spinner */
     cr_assert_eq(atomic_load(&unwound), 4 * N + 1);
     cr_assert_eq(tt_gate_waiting(&never), 0, "cancelled waits withdrew their wakers");
@@ -82,7 +82,7 @@ Test(shutdown, spawning_during_shutdown_fails_cleanly) {
     tide_task_t t;
     cr_assert_eq(tide_runtime_spawn(rt, &t, spawn_late, NULL, NULL), 0);
     tide_sleep(TIDE_MSEC(5));
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -91,7 +91,7 @@ Test(shutdown, idle_runtime_starts_and_stops_many_times) {
     tt_leaks_begin(&l);
     for (int i = 0; i < 50; i++) {
         tide_runtime_t *rt = tt_runtime(1 + i % 4);
-        tide_runtime_free(rt);
+        tide_runtime_close(rt);
     }
     tt_leaks_end(&l);
 }

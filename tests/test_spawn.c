@@ -86,7 +86,7 @@ Test(spawn, from_foreign_threads_and_joined_there) {
     for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     cr_assert_eq(atomic_load(&o.sum), 8000);
     tt_runtime_quiet(o.rt);
-    tide_runtime_free(o.rt);
+    tide_runtime_close(o.rt);
     tt_leaks_end(&l);
 }
 
@@ -103,7 +103,7 @@ Test(spawn, block_on_runs_a_task_and_returns_its_status) {
     cr_assert_null(tide_runtime_current(), "a plain thread is not in a runtime");
     for (intptr_t i = 0; i < 100; i++) cr_assert_eq(tide_runtime_block_on(rt, block_on_body, (void *)i), i);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -138,7 +138,7 @@ Test(spawn, detached_tasks_run_and_are_recycled) {
     cr_assert_eq(tide_runtime_block_on(rt, detach_main, NULL), 0);
     cr_assert_eq(atomic_load(&detached_ran), 4500);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -258,6 +258,6 @@ Test(spawn, task_results_reach_the_joiner) {
     cr_assert_eq((intptr_t)v, 99);
     cr_assert_eq(tide_join_result(t, &st, &v), -ESRCH);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }

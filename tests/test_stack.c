@@ -167,7 +167,7 @@ Test(stack, a_million_concurrent_tasks) {
     while (atomic_load(&parked_ok) < n) tide_sleep(TIDE_MSEC(5));
     tide_sleep(TIDE_MSEC(10));
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -195,6 +195,6 @@ Test(stack, stacks_are_reused_not_remapped) {
     cr_assert_lt(st.stacks_mapped, 600, "%llu stacks mapped for 3,200 short tasks",
                  (unsigned long long)st.stacks_mapped);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }

@@ -1,5 +1,5 @@
 /* Sockets closed during shutdown: detached tasks that hold a listener, connections or a UDP
- * socket and close them as tide_runtime_free cancels them. Their closes complete (0, the
+ * socket and close them as tide_runtime_close cancels them. Their closes complete (0, the
  * descriptor released) before the runtime tears down the I/O driver and the reactor, whose
  * socket records they touch; nothing is left open or counted live. Looped with random timing at 1 and 2 workers so
  * that ThreadSanitizer and AddressSanitizer see the close racing the teardown if it can. */
@@ -166,7 +166,7 @@ static void lives(unsigned workers, int iterations) {
         cr_assert_eq(tide_runtime_block_on(rt, server_main, &lf), 0);
         /* Free while the tasks are starting, blocked, or anywhere between. */
         if (tt_rand() % 2) ns_sleep((long)(tt_rand() % 300000));
-        tide_runtime_free(rt);
+        tide_runtime_close(rt);
         /* Every socket a task held was closed by that task, successfully, before the free
          * returned; none was left to the reactor's teardown. */
         cr_assert_eq(atomic_load(&lf.bad_closes), 0);

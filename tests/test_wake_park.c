@@ -86,7 +86,7 @@ Test(wake_park, million_round_trips_with_a_foreign_thread) {
     pthread_join(th, NULL);
     cr_assert_eq(srv.served, rounds_per_client * CLIENTS);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -153,7 +153,7 @@ Test(wake_park, strict_ping_pong_task_and_thread) {
     cr_assert_eq(tide_runtime_block_on(rt, pp_task, NULL), 0);
     pthread_join(th, NULL);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 
@@ -197,7 +197,7 @@ Test(wake_park, million_round_trips_between_tasks) {
     for (int p = 0; p < PAIRS; p++)
         for (int k = 0; k < 2; k++) cr_assert_eq(tide_join(ts[p][k], NULL), 0);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }
 

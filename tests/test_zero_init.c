@@ -328,6 +328,6 @@ Test(zero_init, config) {
     cr_assert_gt(tide_runtime_workers(rt), 0);
     cr_assert_eq(tide_runtime_block_on(rt, nothing, NULL), 7);
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     tt_leaks_end(&l);
 }

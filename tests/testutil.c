@@ -96,7 +96,7 @@ void tt_run(int (*fn)(void *), void *arg, unsigned workers) {
     int st = tide_runtime_block_on(rt, fn, arg);
     cr_assert_eq(st, 0, "main task failed: %s", tide_strerror(st));
     tt_runtime_quiet(rt);
-    tide_runtime_free(rt);
+    tide_runtime_close(rt);
     cr_assert_eq(tide__io_live(), 0, "%lld I/O objects still live", (long long)tide__io_live());
     tt_leaks_end(&l);
 }

@@ -20,7 +20,7 @@ int tt_open_fds(void);
 void tt_leaks_begin(tt_leaks_t *l);
 /* Assert that nothing leaked since tt_leaks_begin (call after every runtime is freed). */
 void tt_leaks_end(const tt_leaks_t *l);
-/* Assert rt has no live task records or stacks (call before tide_runtime_free); waits up to
+/* Assert rt has no live task records or stacks (call before tide_runtime_close); waits up to
  * 5 s for detached tasks that are still finishing. */
 void tt_runtime_quiet(tide_runtime_t *rt);
 

@@ -90,21 +90,21 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg);
 /* Run fn(arg) as a task of rt and wait for it, from a thread that is not one of rt's workers.
  * Returns the task's status, or a negative errno of its own: -EINVAL (NULL fn),
  * -ESHUTDOWN (runtime shutting down, also when another thread frees it meanwhile: that
- * tide_runtime_free waits for this call to return), -EDEADLK (called from inside one of rt's
+ * tide_runtime_close waits for this call to return), -EDEADLK (called from inside one of rt's
  * tasks), -ENOMEM (no memory for the task, its stack or the thread's wait record; fn has not
  * run and arg is still the caller's). */
 int tide_runtime_block_on(tide_runtime_t *rt, int (*fn)(void *), void *arg);
 
 /* Shut the runtime down: every task still alive is cancelled (its blocking calls return
  * -ECANCELED) and run until it returns, then threads are joined and all memory, stacks and
- * descriptors are released. NULL is a no-op. Call it from outside rt's tasks
- * (tide_runtime_current() != rt): from inside one it would wait for itself, so it reports
- * that on stderr and aborts the process (as tokio panics). A task that ignores cancellation
- * keeps shutdown waiting; after 5 s a task dump on stderr names it. In debug mode, the tasks still alive are reported (log, warn level)
- * before they are cancelled. Plain threads blocked in tide_join on rt's tasks (or in
- * tide_runtime_block_on) get the task's status or -ESHUTDOWN, and free returns only after
- * they have left; a call on rt that starts after free returned is the caller's bug. */
-void tide_runtime_free(tide_runtime_t *rt);
+ * descriptors are released. A close, not a free (docs/api.md, Conventions): it can refuse.
+ * 0, or -EINVAL (NULL rt), -EDEADLK (called from one of rt's own tasks: it would wait for
+ * itself; nothing is done). A task that ignores cancellation keeps shutdown waiting; after
+ * 5 s a task dump on stderr names it. In debug mode, the tasks still alive are reported (log,
+ * warn level) before they are cancelled. Plain threads blocked in tide_join on rt's tasks (or
+ * in tide_runtime_block_on) get the task's status or -ESHUTDOWN, and close returns only after
+ * they have left; a call on rt that starts after close returned is the caller's bug. */
+int tide_runtime_close(tide_runtime_t *rt);
 
 /* asyncio.run: a runtime with default settings (or cfg), fn(arg) as its main task, then shutdown.
  * Returns the main task's status, or a negative errno from starting the runtime or block_on
@@ -157,7 +157,7 @@ int tide__spawn(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *a
  * released. From a task or a plain thread. Errors leave the handle valid (join again later):
  * -ETIMEDOUT (caller's deadline), -ECANCELED (caller cancelled), -ENOMEM (a plain thread with
  * no memory for its wait record), -ESHUTDOWN (a plain thread, t's runtime is being freed and
- * t has not ended; tide_runtime_free waits until such joiners have left). Errors that are misuse:
+ * t has not ended; tide_runtime_close waits until such joiners have left). Errors that are misuse:
  * -ESRCH (handle already joined or detached, or TIDE_TASK_NONE), -EDEADLK (a task joining
  * itself). */
 int tide_join(tide_task_t t, int *status);

@@ -16,7 +16,7 @@ enum {
 };
 
 /* The object in slot `slot` of rt, made by create(rt) on first use (under a lock, once);
- * destroy(obj) runs at tide_runtime_free after every task has ended and before the workers
+ * destroy(obj) runs at tide_runtime_close after every task has ended and before the workers
  * stop. Returns NULL if create failed (it is tried again next time). */
 void *tide__ext_get(tide_runtime_t *rt, int slot, void *(*create)(tide_runtime_t *),
                     void (*destroy)(void *));
