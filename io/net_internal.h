@@ -1,5 +1,5 @@
-/* Internal to io/: the reactor (readiness of sockets, io/reactor.c) and the socket record that
- * TCP and UDP handles are made of.
+/* Internal to io/: the reactor (readiness of sockets: the epoll set in io/poller.c, the
+ * records in io/sock.c) and the socket record that TCP and UDP handles are made of.
  *
  * How a socket waits: every socket is registered once, edge-triggered, in an epoll set of the
  * runtime's own. The I/O driver's libuv loop watches that set's descriptor and, when it turns
@@ -71,7 +71,7 @@ typedef struct TIDE_ALIGNED tide__sock {
 
 typedef struct tide__reactor tide__reactor_t;
 
-/* Driver hooks (driver.c): made with the driver before its thread starts, freed after the
+/* Driver hooks (driver.c; io/poller.c): made with the driver before its thread starts, freed after the
  * loop has stopped and closed its handles. new returns NULL on failure. */
 tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop, tide_runtime_t *rt);
 /* Take the workers off the reactor's epoll set (before the driver and the reactor go). */
