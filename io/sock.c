@@ -112,7 +112,7 @@ tide__sock_t *tide__sock_lock_gen(tide__reactor_t *r, uint32_t idx, uint32_t gen
 
 /* ---- waiting and waking ---------------------------------------------------------------- */
 
-static void link_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
+static void link_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
     w->prev = NULL;
     w->next = s->waiters[dir];
     if (w->next) w->next->prev = w;
@@ -120,7 +120,7 @@ static void link_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
     w->linked = true;
 }
 
-static void unlink_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
+static void unlink_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
     if (w->prev) w->prev->next = w->next;
     else s->waiters[dir] = w->next;
     if (w->next) w->next->prev = w->prev;
@@ -133,9 +133,9 @@ static void unlink_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
 #define WAKE_BATCH 16
 static int take_waiters(tide__sock_t *s, int dir, tide_waker_t *out, int max) {
     int n = 0;
-    tide__waiter_t *w = s->waiters[dir];
+    tide__sock_waiter_t *w = s->waiters[dir];
     while (w && n < max) {
-        tide__waiter_t *next = w->next;
+        tide__sock_waiter_t *next = w->next;
         w->linked = false;
         out[n++] = w->waker;
         w = next;
@@ -150,7 +150,7 @@ static void wake_n(const tide_waker_t *w, int n) {
 }
 
 int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
-    tide__waiter_t w;
+    tide__sock_waiter_t w;
     w.waker = tide_park_prepare();
     tide__spin_lock(&s->lock);
     if (atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED) {

@@ -190,7 +190,7 @@ int tide_group_cancel(tide_group_t *g) {
 /* Park until every child has ended (lock held on entry, not on return). */
 static int wait_children(tide_group_t *g) {
     while (g->nlive > 0) {
-        tide__waiter_t node;
+        tide__sync_waiter_t node;
         tide__waiter_init(&node);
         node.waker = tide_park_prepare();
         tide__waitq_push(&g->waiters, &node);

@@ -77,7 +77,7 @@ static void pass_wake_on(tide_mutex_t *m) {
     tide__sync_lock(&m->__qlock);
     uint32_t s = atomic_load_explicit(&m->__state, memory_order_relaxed);
     if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->__waiters)) {
-        tide__waiter_t *w = tide__waitq_pop(&m->__waiters);
+        tide__sync_waiter_t *w = tide__waitq_pop(&m->__waiters);
         atomic_fetch_or_explicit(&m->__state, M_WOKEN, memory_order_relaxed);
         if (tide__waitq_empty(&m->__waiters))
             atomic_fetch_and_explicit(&m->__state, ~(M_PARKED | M_STARVING), memory_order_relaxed);
@@ -89,7 +89,7 @@ static void pass_wake_on(tide_mutex_t *m) {
 
 /* Park a queued node (queue lock held, dropped here). Returns its final state, or
  * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early. */
-static uint32_t park(tide_mutex_t *m, tide__waiter_t *node, int *r) {
+static uint32_t park(tide_mutex_t *m, tide__sync_waiter_t *node, int *r) {
     tide__sync_unlock(&m->__qlock);
     for (;;) {
         *r = tide_park_on("mutex");
@@ -125,7 +125,7 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         s = atomic_load_explicit(&m->__state, memory_order_relaxed);
     }
 
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     bool requeue = false; /* a woken waiter goes back to the head of the line */
     bool starving = false;
@@ -202,7 +202,7 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
     tide_waker_t k = {0};
     tide__sync_lock(&m->__qlock);
     s = atomic_load_explicit(&m->__state, memory_order_relaxed);
-    tide__waiter_t *w = m->__waiters.__head;
+    tide__sync_waiter_t *w = m->__waiters.__head;
     if (!w) {
         /* Everyone queued has left. */
         atomic_fetch_and_explicit(&m->__state, ~(M_LOCKED | M_PARKED | M_STARVING),

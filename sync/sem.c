@@ -48,7 +48,7 @@ int tide_sem_acquire(tide_sem_t *s) {
         tide__sync_unlock(&s->__lock);
         return 0;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(&s->__waiters, &node);
@@ -59,7 +59,7 @@ int tide_sem_acquire(tide_sem_t *s) {
 int tide_sem_release(tide_sem_t *s) {
     if (!OK(s)) return -EINVAL;
     tide__sync_lock(&s->__lock);
-    tide__waiter_t *w = tide__waitq_pop(&s->__waiters);
+    tide__sync_waiter_t *w = tide__waitq_pop(&s->__waiters);
     if (w) {
         tide_waker_t k = tide__waiter_fire(w, TIDE__W_GRANTED, 0);
         tide__sync_unlock(&s->__lock);

@@ -39,12 +39,12 @@ extern "C" {
 #define TIDE__ATOMIC(T) _Atomic(T)
 #endif
 
-struct tide__waiter; /* a parked task's entry in a wait queue (on its own stack) */
+struct tide__sync_waiter; /* a parked task's entry in a wait queue (on its own stack) */
 
 /* A FIFO of parked waiters, guarded by the lock of the object it belongs to. */
 typedef struct tide__waitq {
-    struct tide__waiter *__head; /* oldest waiter (woken first) */
-    struct tide__waiter *__tail; /* newest waiter */
+    struct tide__sync_waiter *__head; /* oldest waiter (woken first) */
+    struct tide__sync_waiter *__tail; /* newest waiter */
 } tide__waitq_t;
 
 /* ---- mutex (embeddable) -----------------------------------------------------------------
