@@ -1,5 +1,6 @@
 /* The scheduler's shared structures: the runtime, its workers, and the idle coordinator.
- * Internal to runtime/ (sync/ and io/ use tide/core.h and tide/ext.h only). */
+ * Internal to runtime/ (sync/ and io/ use tide/core.h, tide/ext.h and base/ only; the build
+ * keeps runtime/ off their include path, see CMakeLists.txt). */
 #ifndef TIDE_RUNTIME_SCHEDULER_H
 #define TIDE_RUNTIME_SCHEDULER_H
 

@@ -1,7 +1,8 @@
-/* Small platform helpers shared by the runtime: atomics shorthands, CPU pause, futex,
+/* Small platform helpers shared by every layer (base/ is on the include path of runtime/,
+ * sync/ and io/; runtime/platform.c implements them): atomics shorthands, CPU pause, futex,
  * allocation (jemalloc's sized API when built with it), and branch hints. */
-#ifndef TIDE_RUNTIME_PLATFORM_H
-#define TIDE_RUNTIME_PLATFORM_H
+#ifndef TIDE_BASE_PLATFORM_H
+#define TIDE_BASE_PLATFORM_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
