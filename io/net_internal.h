@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "driver.h"
+#include "list.h"
 #include "platform.h"
 #include "tide/net.h"
 
@@ -37,8 +38,7 @@ enum { DIR_READ = 0, DIR_WRITE = 1, DIR_SLOT = 2, NDIRS = 3 };
 
 /* A task waiting on a socket; lives on the task's stack while it is linked. */
 typedef struct tide__sock_waiter {
-    struct tide__sock_waiter *next; /* in the socket's list for one direction */
-    struct tide__sock_waiter *prev;
+    tide__list_node_t link;    /* in the socket's list for one direction */
     tide_waker_t waker;        /* woken (once) by an event, by close or by a freed slot */
     bool linked;               /* still in the list (changed under the socket's lock) */
 } tide__sock_waiter_t;
@@ -58,7 +58,8 @@ typedef struct TIDE_ALIGNED tide__sock {
     uint8_t kind;                    /* SOCK_*; stable while the record is open */
     int fd;                          /* the descriptor while open */
     int family;                      /* AF_INET or AF_INET6 */
-    tide__sock_waiter_t *waiters[NDIRS]; /* tasks parked per direction */
+    tide__list_t waiters[NDIRS];     /* tide__sock_waiter_t: tasks parked per direction
+                                        (newest first) */
     tide_waker_t closer;             /* the task closing it, waiting for users to leave */
     struct tide__reactor *reactor;   /* owner */
     _Atomic uint32_t conns;          /* listener: accepted connections still open */

@@ -14,14 +14,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "list.h"
 #include "platform.h"
 #include "tide/serve.h"
 
 enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3 };
 
 struct tide_conn {
-    struct tide_conn *next;   /* in the server's list of started connections (under lock) */
-    struct tide_conn *prev;
+    tide__list_node_t link;   /* in the server's list of started connections (under lock) */
     tide_server_t *srv;       /* owner */
     tide_tcp_t *tcp;          /* the socket; closed by the server after the handler */
     tide_addr_t peer;         /* from accept */
@@ -33,8 +33,7 @@ struct tide_conn {
 
 /* Someone waiting in tide_server_shutdown for the connections to end. */
 typedef struct drain_waiter {
-    struct drain_waiter *next; /* in the server's list (under lock) */
-    struct drain_waiter *prev;
+    tide__list_node_t link;    /* in the server's list (under lock) */
     tide_waker_t waker;        /* woken when live reaches 0 */
 } drain_waiter_t;
 
@@ -44,9 +43,9 @@ struct tide_server {
     tide_addr_t local;          /* where it listens (kept: the listener goes at shutdown) */
     tide_task_t acceptor;       /* the accept task; NONE once joined */
     tide__spin_t lock;          /* conns, live, waiters, cancelling, acceptor */
-    tide_conn_t *conns;         /* started connections */
+    tide__list_t conns;         /* tide_conn_t: started connections, newest first */
     uint64_t live;              /* connection tasks spawned and not ended */
-    drain_waiter_t *waiters;    /* drains waiting for live == 0 */
+    tide__list_t waiters;       /* drain_waiter_t: drains waiting for live == 0 */
     bool cancelling;            /* the grace ran out: connections starting now end at once */
     _Atomic int draining;       /* shutdown began */
     _Atomic uint64_t accepted, active, refused, idle_timeouts, header_timeouts, write_timeouts,
@@ -85,7 +84,7 @@ static void conn_exit(tide_server_t *s) {
     tide__spin_lock(&s->lock);
     atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
     if (--s->live == 0)
-        for (drain_waiter_t *w = s->waiters; w; w = w->next) tide_wake(w->waker);
+        tide__list_for_each(n, &s->waiters) tide_wake(tide__list_entry(n, drain_waiter_t, link)->waker);
     tide__spin_unlock(&s->lock);
 }
 
@@ -96,10 +95,7 @@ static int conn_main(void *arg) {
     tide__spin_lock(&s->lock);
     bool go = !s->cancelling;
     if (go) {
-        c->next = s->conns;
-        c->prev = NULL;
-        if (s->conns) s->conns->prev = c;
-        s->conns = c;
+        tide__list_push_front(&s->conns, &c->link);
         c->linked = true;
     }
     tide__spin_unlock(&s->lock);
@@ -108,9 +104,7 @@ static int conn_main(void *arg) {
         int r = s->cfg.handler(c, s->cfg.arg);
         if (r < 0 && r != -ECANCELED && r != -ETIMEDOUT) count(&s->errors);
         tide__spin_lock(&s->lock);
-        if (c->prev) c->prev->next = c->next;
-        else s->conns = c->next;
-        if (c->next) c->next->prev = c->prev;
+        tide__list_remove(&s->conns, &c->link);
         c->linked = false;
         tide__spin_unlock(&s->lock);
     } else {
@@ -335,16 +329,11 @@ static int wait_live_zero(tide_server_t *s) {
             tide__spin_unlock(&s->lock);
             return 0;
         }
-        me.prev = NULL;
-        me.next = s->waiters;
-        if (s->waiters) s->waiters->prev = &me;
-        s->waiters = &me;
+        tide__list_push_front(&s->waiters, &me.link);
         tide__spin_unlock(&s->lock);
         int r = tide_park_on("server drain");
         tide__spin_lock(&s->lock);
-        if (me.prev) me.prev->next = me.next;
-        else s->waiters = me.next;
-        if (me.next) me.next->prev = me.prev;
+        tide__list_remove(&s->waiters, &me.link);
         tide__spin_unlock(&s->lock);
         if (r < 0) return r;
     }
@@ -371,7 +360,8 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace) {
 
     /* Close the connections waiting between requests. */
     tide__spin_lock(&s->lock);
-    for (tide_conn_t *c = s->conns; c; c = c->next) {
+    tide__list_for_each(n, &s->conns) {
+        tide_conn_t *c = tide__list_entry(n, tide_conn_t, link);
         int idle = PH_IDLE;
         if (atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED)) tide_cancel(c->task);
     }
@@ -388,7 +378,8 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace) {
     int n = 0;
     tide__spin_lock(&s->lock);
     s->cancelling = true;
-    for (tide_conn_t *c = s->conns; c; c = c->next) {
+    tide__list_for_each(node, &s->conns) {
+        tide_conn_t *c = tide__list_entry(node, tide_conn_t, link);
         if (atomic_exchange(&c->phase, PH_CLOSED) == PH_CLOSED) continue; /* idle, done */
         tide_cancel(c->task);
         n++;

@@ -75,7 +75,7 @@ tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, 
     s->kind = (uint8_t)kind;
     s->fd = fd;
     s->family = family;
-    for (int d = 0; d < NDIRS; d++) s->waiters[d] = NULL;
+    for (int d = 0; d < NDIRS; d++) tide__list_init(&s->waiters[d]);
     s->closer = (tide_waker_t){0};
     s->max_conns = 0;
     s->has_parent = false;
@@ -113,17 +113,12 @@ tide__sock_t *tide__sock_lock_gen(tide__reactor_t *r, uint32_t idx, uint32_t gen
 /* ---- waiting and waking ---------------------------------------------------------------- */
 
 static void link_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
-    w->prev = NULL;
-    w->next = s->waiters[dir];
-    if (w->next) w->next->prev = w;
-    s->waiters[dir] = w;
+    tide__list_push_front(&s->waiters[dir], &w->link);
     w->linked = true;
 }
 
 static void unlink_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
-    if (w->prev) w->prev->next = w->next;
-    else s->waiters[dir] = w->next;
-    if (w->next) w->next->prev = w->prev;
+    tide__list_remove(&s->waiters[dir], &w->link);
     w->linked = false;
 }
 
@@ -133,15 +128,12 @@ static void unlink_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
 #define WAKE_BATCH 16
 static int take_waiters(tide__sock_t *s, int dir, tide_waker_t *out, int max) {
     int n = 0;
-    tide__sock_waiter_t *w = s->waiters[dir];
-    while (w && n < max) {
-        tide__sock_waiter_t *next = w->next;
+    tide__list_node_t *node;
+    while (n < max && (node = tide__list_pop_front(&s->waiters[dir])) != NULL) {
+        tide__sock_waiter_t *w = tide__list_entry(node, tide__sock_waiter_t, link);
         w->linked = false;
         out[n++] = w->waker;
-        w = next;
     }
-    s->waiters[dir] = w;
-    if (w) w->prev = NULL;
     return n;
 }
 
@@ -181,7 +173,7 @@ static void wake_unlock(tide__sock_t *s, unsigned dirs) {
         for (int d = 0; d < NDIRS; d++) {
             if (!(dirs & 1u << d)) continue;
             n += take_waiters(s, d, w + n, WAKE_BATCH - n);
-            more |= s->waiters[d] != NULL;
+            more |= !tide__list_empty(&s->waiters[d]);
         }
         tide__spin_unlock(&s->lock);
         wake_n(w, n);

@@ -70,7 +70,7 @@ void tide_chan_free(tide_chan_t *c) {
 
 void tide__chan_slot_freed(tide_chan_t *c, tide_waker_t *wake) {
     tide__sync_waiter_t *w;
-    while ((w = c->sendq.__head) != NULL) {
+    while ((w = tide__waitq_first(&c->sendq)) != NULL) {
         if (w->sel || c->send_starving) {
             /* Hand the slot over: the element goes in now, in queue order. */
             tide__waitq_remove(&c->sendq, w);

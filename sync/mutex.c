@@ -202,7 +202,7 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
     tide_waker_t k = {0};
     tide__sync_lock(&m->__qlock);
     s = atomic_load_explicit(&m->__state, memory_order_relaxed);
-    tide__sync_waiter_t *w = m->__waiters.__head;
+    tide__sync_waiter_t *w = tide__waitq_first(&m->__waiters);
     if (!w) {
         /* Everyone queued has left. */
         atomic_fetch_and_explicit(&m->__state, ~(M_LOCKED | M_PARKED | M_STARVING),

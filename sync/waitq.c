@@ -13,7 +13,7 @@ size_t tide__waitq_fire_all(tide__waitq_t *q, uint32_t state, int result) {
 }
 
 void tide__waitq_wake_all(tide__waitq_t *q) {
-    for (tide__sync_waiter_t *w = q->__head; w; w = w->next) tide_wake(w->waker);
+    tide__list_for_each(n, q) tide_wake(tide__list_entry(n, tide__sync_waiter_t, link)->waker);
 }
 
 int tide__waiter_park(tide__sync_waiter_t *w, _Atomic uint32_t *lock, tide__waitq_t *q,

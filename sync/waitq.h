@@ -19,6 +19,7 @@
 #define TIDE_SYNC_WAITQ_H
 
 #include "common.h"
+#include "list.h"
 
 /* A node's state: TIDE__W_WAITING until completed, then one of the final values (their
  * meaning is the primitive's: a mutex distinguishes a hand-off from a wake-up). */
@@ -37,8 +38,7 @@ typedef struct tide__sel {
 /* A task parked on a sync/ primitive: its node in a wait queue (on its own stack), carrying
  * the hand-off's outcome. Not the socket waiter of io/ (tide__sock_waiter_t). */
 typedef struct tide__sync_waiter {
-    struct tide__sync_waiter *next; /* queue links, guarded by the owning primitive's lock */
-    struct tide__sync_waiter *prev;
+    tide__list_node_t link;    /* in the queue, guarded by the owning primitive's lock */
     tide_waker_t waker;        /* the parked task's current wait */
     _Atomic uint32_t state;    /* TIDE__W_WAITING, then a final value (release-stored) */
     bool linked;               /* in a queue now (guarded by the owning primitive's lock) */
@@ -51,7 +51,7 @@ typedef struct tide__sync_waiter {
 
 /* A fresh node for the calling task's wait. */
 static inline void tide__waiter_init(tide__sync_waiter_t *w) {
-    w->next = w->prev = NULL;
+    w->link = (tide__list_node_t){0};
     w->waker = (tide_waker_t){0};
     atomic_store_explicit(&w->state, TIDE__W_WAITING, memory_order_relaxed);
     w->linked = false;
@@ -63,43 +63,37 @@ static inline void tide__waiter_init(tide__sync_waiter_t *w) {
 }
 
 static inline void tide__waitq_init(tide__waitq_t *q) {
-    q->__head = q->__tail = NULL;
+    tide__list_init(q);
 }
 
 static inline bool tide__waitq_empty(const tide__waitq_t *q) {
-    return q->__head == NULL;
+    return tide__list_empty(q);
+}
+
+/* The oldest node, left linked; NULL if none. */
+static inline tide__sync_waiter_t *tide__waitq_first(const tide__waitq_t *q) {
+    tide__list_node_t *n = tide__list_first(q);
+    return n ? tide__list_entry(n, tide__sync_waiter_t, link) : NULL;
 }
 
 static inline void tide__waitq_push(tide__waitq_t *q, tide__sync_waiter_t *w) {
-    w->next = NULL;
-    w->prev = q->__tail;
-    if (q->__tail) q->__tail->next = w;
-    else q->__head = w;
-    q->__tail = w;
+    tide__list_push_back(q, &w->link);
     w->linked = true;
 }
 
 /* At the head: a mutex waiter that lost a race keeps its place in line. */
 static inline void tide__waitq_push_front(tide__waitq_t *q, tide__sync_waiter_t *w) {
-    w->prev = NULL;
-    w->next = q->__head;
-    if (q->__head) q->__head->prev = w;
-    else q->__tail = w;
-    q->__head = w;
+    tide__list_push_front(q, &w->link);
     w->linked = true;
 }
 
 static inline void tide__waitq_remove(tide__waitq_t *q, tide__sync_waiter_t *w) {
-    if (w->prev) w->prev->next = w->next;
-    else q->__head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else q->__tail = w->prev;
-    w->next = w->prev = NULL;
+    tide__list_remove(q, &w->link);
     w->linked = false;
 }
 
 static inline tide__sync_waiter_t *tide__waitq_pop(tide__waitq_t *q) {
-    tide__sync_waiter_t *w = q->__head;
+    tide__sync_waiter_t *w = tide__waitq_first(q);
     if (w) tide__waitq_remove(q, w);
     return w;
 }

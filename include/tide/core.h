@@ -261,12 +261,21 @@ void tide_wake(tide_waker_t w);
  * lets others run. A no-op outside a task. */
 void tide_budget_tick(void);
 
+/* The links of tide's intrusive lists (internal: the operations are tide's own, base/list.h),
+ * here because public structs embed them. A zero-filled list is empty. */
+typedef struct tide__list_node {
+    struct tide__list_node *next; /* toward the last node; NULL at the last */
+    struct tide__list_node *prev; /* toward the first; the first node's prev is the last */
+} tide__list_node_t;
+typedef struct tide__list {
+    tide__list_node_t *first; /* NULL when empty */
+} tide__list_t;
+
 /* Completion watchers, for primitives that wait on tasks (gather, wait, select, groups):
  * register a waker to be woken when a task ends, without joining it. The watch lives in the
  * caller's memory (usually its stack) until it fires or is withdrawn. */
 typedef struct tide_watch {
-    struct tide_watch *next; /* links in the task's watcher list (owned by tide) */
-    struct tide_watch *prev;
+    tide__list_node_t link;  /* in the task's watcher list (owned by tide) */
     tide_waker_t waker;      /* woken once when the task ends */
     void (*fn)(struct tide_watch *w); /* or, if set, called instead (see tide_task_watch_fn) */
     void *arg;               /* for fn */
