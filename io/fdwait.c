@@ -39,7 +39,7 @@ typedef struct fd_table {
 
 static fd_table_t *table(tide__io_t *io) {
     void **slot = tide__io_fdwatch(io);
-    if (!*slot) *slot = tide__calloc(sizeof(fd_table_t));
+    if (!*slot) *slot = tide__new(fd_table_t);
     return *slot;
 }
 
@@ -60,12 +60,13 @@ void tide__fdwait_free(tide__io_t *io) {
     fd_table_t *t = *tide__io_fdwatch(io);
     if (!t) return;
     tide__free(t->by_fd, t->cap * sizeof *t->by_fd);
-    tide__free(t, sizeof *t);
+    tide__delete(t);
     *tide__io_fdwatch(io) = NULL;
 }
 
 static void on_watch_closed(uv_handle_t *h) {
-    tide__free(h->data, sizeof(fd_watch_t));
+    fd_watch_t *w = h->data;
+    tide__delete(w);
     tide__io_live_add(-1);
 }
 
@@ -160,14 +161,14 @@ static void wait_start(tide__io_op_t *op, uv_loop_t *loop) {
     }
     fd_watch_t *w = t->by_fd[o->fd];
     if (!w) {
-        w = tide__calloc(sizeof *w);
+        w = tide__new(fd_watch_t);
         if (!w) {
             tide__io_complete(op, -ENOMEM);
             return;
         }
         int e = uv_poll_init(loop, &w->poll, o->fd);
         if (e < 0) {
-            tide__free(w, sizeof *w);
+            tide__delete(w);
             tide__io_complete(op, e);
             return;
         }

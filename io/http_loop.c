@@ -282,11 +282,11 @@ static void http_destroy(void *p) {
         tide__http_xfer_t x = {.op = {.start = shutdown_start}, .http = http};
         tide__sys_run(io, &x.op, "http shutdown");
     }
-    tide__free(http, sizeof *http);
+    tide__delete(http);
 }
 
 static void *http_create(tide_runtime_t *rt) {
-    return tide__calloc(sizeof(tide__http_t));
+    return tide__new(tide__http_t);
 }
 
 tide__http_t *tide__http_get(tide_runtime_t *rt, tide__io_t *io) {

@@ -106,7 +106,7 @@ void tide__reactor_unhook(tide__reactor_t *r, tide_runtime_t *rt) {
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
 tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop, tide_runtime_t *rt) {
-    tide__reactor_t *r = tide__calloc(sizeof *r);
+    tide__reactor_t *r = tide__new(tide__reactor_t);
     if (!r) return NULL;
     r->io = io;
     pthread_mutex_init(&r->lock, NULL);
@@ -125,7 +125,7 @@ fail_ep:
     close(r->epfd);
 fail_r:
     pthread_mutex_destroy(&r->lock);
-    tide__free(r, sizeof *r);
+    tide__delete(r);
     return NULL;
 }
 
@@ -139,7 +139,7 @@ void tide__reactor_free(tide__reactor_t *r) {
     tide__sock_free_all(r);
     close(r->epfd);
     pthread_mutex_destroy(&r->lock);
-    tide__free(r, sizeof *r);
+    tide__delete(r);
 }
 
 tide__reactor_t *tide__reactor_current(void) {

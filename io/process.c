@@ -161,7 +161,7 @@ static void spawn_start(tide__io_op_t *op, uv_loop_t *loop) {
 
 static void destroy(tide_process_t *p) {
     pthread_mutex_destroy(&p->lock);
-    tide__free(p, sizeof *p);
+    tide__delete(p);
 }
 
 int tide_process_spawn(tide_process_t **out, const tide_process_opts_t *opts) {
@@ -174,7 +174,7 @@ int tide_process_spawn(tide_process_t **out, const tide_process_opts_t *opts) {
     tide__io_t *io = tide__sys_io(&err);
     if (!io) return err;
     if ((err = tide__sys_gate()) < 0) return err;
-    tide_process_t *p = tide__calloc(sizeof *p);
+    tide_process_t *p = tide__new(tide_process_t);
     if (!p) return -ENOMEM;
     pthread_mutex_init(&p->lock, NULL);
     p->io = io;

@@ -111,7 +111,7 @@ static int conn_main(void *arg) {
         count(&s->refused);
     }
     tide_tcp_close(c->tcp);
-    tide__free(c, sizeof *c);
+    tide__delete(c);
     conn_exit(s);
     return 0;
 }
@@ -254,7 +254,7 @@ static int accept_main(void *arg) {
             count(&s->refused);
             continue;
         }
-        tide_conn_t *c = tide__calloc(sizeof *c);
+        tide_conn_t *c = tide__new(tide_conn_t);
         if (!c) {
             tide_tcp_close(t);
             count(&s->errors);
@@ -272,7 +272,7 @@ static int accept_main(void *arg) {
         r = tide_spawn_opts(NULL, conn_main, c, &so);
         if (r < 0) {
             tide_tcp_close(t);
-            tide__free(c, sizeof *c);
+            tide__delete(c);
             conn_exit(s);
             count(&s->errors);
             if (r == -ESHUTDOWN) break;
@@ -288,7 +288,7 @@ int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
     if (!out || !cfg || !cfg->handler || cfg->backlog < 0 || cfg->idle_timeout < 0 ||
         cfg->header_timeout < 0 || cfg->write_timeout < 0)
         return -EINVAL;
-    tide_server_t *s = tide__calloc(sizeof *s);
+    tide_server_t *s = tide__new(tide_server_t);
     if (!s) return -ENOMEM;
     s->cfg = *cfg;
     tide_tcp_listen_opts_t lo = {
@@ -306,7 +306,7 @@ int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
 fail_close:
     tide_tcp_close(s->listener);
 fail_free:
-    tide__free(s, sizeof *s);
+    tide__delete(s);
     return r;
 }
 
@@ -415,5 +415,5 @@ void tide_server_free(tide_server_t *s) {
     /* A drain running elsewhere may still be unlinking itself: take the lock once more. */
     tide__spin_lock(&s->lock);
     tide__spin_unlock(&s->lock);
-    tide__free(s, sizeof *s);
+    tide__delete(s);
 }

@@ -293,6 +293,6 @@ void tide__sock_free_all(tide__reactor_t *r) {
              * leave it counted in tide__io_live, which is how the leak shows in tests. */
             if (!(atomic_load(&s->users) & SOCK_CLOSED)) close(s->fd);
         }
-        tide__free(chunk, CHUNK_SIZE * sizeof *chunk);
+        tide__free_aligned(chunk, CHUNK_SIZE * sizeof *chunk);
     }
 }

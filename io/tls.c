@@ -343,7 +343,7 @@ static void stream_free(tide_tls_t *t, bool close_tcp) {
     ERR_clear_error();
     if (close_tcp) tide_tcp_close(t->tcp);
     tide__tls_ctx_unref(t->ctx);
-    tide__free(t, sizeof *t);
+    tide__delete(t);
 }
 
 int tide_tls_close(tide_tls_t *t) {
@@ -390,7 +390,7 @@ tide_tcp_t *tide_tls_tcp(tide_tls_t *t) {
 /* ---- streams --------------------------------------------------------------------------- */
 
 static int stream_new(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx) {
-    tide_tls_t *t = tide__calloc(sizeof *t);
+    tide_tls_t *t = tide__new(tide_tls_t);
     if (!t) return -ENOMEM;
     ERR_clear_error();
     t->ssl = SSL_new(ctx->ssl);
@@ -406,7 +406,7 @@ fail_ssl:
     SSL_free(t->ssl);
 fail_t:
     ERR_clear_error();
-    tide__free(t, sizeof *t);
+    tide__delete(t);
     return -ENOMEM;
 }
 

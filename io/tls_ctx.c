@@ -17,7 +17,7 @@ void tide__tls_ctx_unref(tide_tls_ctx_t *c) {
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
     SSL_CTX_free(c->ssl);
     if (c->alpn) tide__free(c->alpn, c->alpn_len);
-    tide__free(c, sizeof *c);
+    tide__delete(c);
 }
 
 int tide__tls_alpn_encode(const char *const *list, unsigned char **out, size_t *outlen) {
@@ -119,7 +119,7 @@ int tide_tls_ctx_new(tide_tls_ctx_t **out, const tide_tls_ctx_opts_t *o) {
         (r = readable(o->ca_file)) < 0 || (r = readable(o->ca_dir)) < 0)
         return r;
 
-    tide_tls_ctx_t *c = tide__calloc(sizeof *c);
+    tide_tls_ctx_t *c = tide__new(tide_tls_ctx_t);
     if (!c) return -ENOMEM;
     c->role = o->role;
     c->verify = o->role == TIDE_TLS_CLIENT && !o->insecure;
@@ -170,7 +170,7 @@ fail_err:
     SSL_CTX_free(c->ssl);
     if (c->alpn) tide__free(c->alpn, c->alpn_len);
 fail_c:
-    tide__free(c, sizeof *c);
+    tide__delete(c);
     return r;
 }
 

@@ -350,7 +350,7 @@ int tide__debug_resolve(tide_config_t *cfg) {
 }
 
 void tide__debug_runtime_start(tide_runtime_t *rt) {
-    tide__runtime_link_t *link = tide__calloc(sizeof *link);
+    tide__runtime_link_t *link = tide__new(tide__runtime_link_t);
     pthread_mutex_lock(&registry_lock);
     if (link) {
         link->rt = rt;
@@ -395,7 +395,7 @@ void tide__debug_runtime_stop(tide_runtime_t *rt) {
     if (rt->cfg.dump_signal > 0) last = dumpsig_release(&thread, &rfd, &wfd);
     recompute_log_max();
     pthread_mutex_unlock(&registry_lock);
-    if (found) tide__free(found, sizeof *found);
+    if (found) tide__delete(found);
     if (last) {
         close(wfd); /* the thread reads end-of-file and leaves */
         pthread_join(thread, NULL);

@@ -58,7 +58,7 @@ static void free_workers(tide_runtime_t *rt) {
     for (unsigned i = 0; i < rt->nworkers; i++) {
         if (!rt->workers[i]) continue;
         tide__stack_cache_destroy(&rt->workers[i]->stacks);
-        tide__free(rt->workers[i], (sizeof(tide__worker_t) + 63) & ~(size_t)63);
+        tide__delete_aligned(rt->workers[i]);
     }
     tide__free(rt->workers, rt->nworkers * sizeof *rt->workers);
     rt->workers = NULL;
@@ -76,14 +76,14 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     int r = resolve_config(&cfg, cfg_in);
     if (r < 0) return r;
 
-    tide_runtime_t *rt = tide__calloc(sizeof *rt);
+    tide_runtime_t *rt = tide__new(tide_runtime_t);
     if (!rt) return -ENOMEM;
     rt->cfg = cfg;
     rt->serial = atomic_fetch_add(&runtime_serial, 1) + 1;
     rt->nworkers = cfg.workers;
     rt->origin = tide__now();
     if (tide__inject_init(&rt->inject) < 0) {
-        tide__free(rt, sizeof *rt);
+        tide__delete(rt);
         return -ENOMEM;
     }
     tide__spill_init(&rt->spill);
@@ -91,7 +91,7 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     if (rt->park_efd < 0) {
         r = -errno;
         tide__inject_destroy(&rt->inject);
-        tide__free(rt, sizeof *rt);
+        tide__delete(rt);
         return r;
     }
     tide__idle_init(&rt->idle, rt->nworkers);
@@ -105,7 +105,7 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     rt->workers = tide__calloc(rt->nworkers * sizeof *rt->workers);
     if (!rt->workers || !rt->idle.sleepers) goto fail_workers; /* frees rt->workers */
     for (unsigned i = 0; i < rt->nworkers; i++) {
-        tide__worker_t *w = tide__alloc_aligned(sizeof *w);
+        tide__worker_t *w = tide__new_aligned(tide__worker_t);
         if (!w) goto fail_workers;
         rt->workers[i] = w;
         w->rt = rt;
@@ -145,7 +145,7 @@ fail_rt:
     tide__inject_destroy(&rt->inject);
     pthread_mutex_destroy(&rt->ext_lock);
     tide__idle_destroy(&rt->idle);
-    tide__free(rt, sizeof *rt);
+    tide__delete(rt);
     return r;
 }
 
@@ -249,7 +249,7 @@ int tide_runtime_free(tide_runtime_t *rt) {
     tide__inject_destroy(&rt->inject);
     close(rt->park_efd);
     pthread_mutex_destroy(&rt->ext_lock);
-    tide__free(rt, sizeof *rt);
+    tide__delete(rt);
     return 0;
 }
 

@@ -15,7 +15,7 @@ int tide_chan_new(tide_chan_t **out, size_t elem_size, size_t capacity) {
     if (!out) return -EINVAL;
     *out = NULL;
     if (elem_size == 0) return -EINVAL;
-    tide_chan_t *c = tide__alloc_aligned(sizeof *c);
+    tide_chan_t *c = tide__new_aligned(tide_chan_t);
     if (!c) return -ENOMEM;
     atomic_init(&c->lock, 0);
     c->closed = false;
@@ -65,7 +65,7 @@ void tide_chan_free(tide_chan_t *c) {
     }
     tide__sync_unlock(&c->lock);
     tide__ring_fini(&c->ring);
-    tide__free(c, (sizeof *c + 63) & ~(size_t)63);
+    tide__delete_aligned(c);
 }
 
 void tide__chan_slot_freed(tide_chan_t *c, tide_waker_t *wake) {

@@ -50,7 +50,7 @@ static child_t *child_of(tide__list_node_t *n) {
 int tide_group_new(tide_group_t **out) {
     if (!out) return -EINVAL;
     *out = NULL;
-    tide_group_t *g = tide__calloc(sizeof *g);
+    tide_group_t *g = tide__new(tide_group_t);
     if (!g) return -ENOMEM;
     atomic_init(&g->lock, 0);
     atomic_init(&g->inside, 0);
@@ -114,7 +114,7 @@ static void reap(tide_group_t *g, bool all) {
             tide_join(c->task, NULL);
             tide_shield_end(&shield);
         }
-        tide__free(c, sizeof *c);
+        tide__delete(c);
     }
 }
 
@@ -127,7 +127,7 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
     o.detached = 0; /* the group joins its children */
     reap(g, false);
 
-    child_t *c = tide__calloc(sizeof *c);
+    child_t *c = tide__new(child_t);
     if (!c) return -ENOMEM;
     c->group = g;
     c->fn = fn;
@@ -137,7 +137,7 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
     tide__sync_lock(&g->lock);
     if (g->cancelled) {
         tide__sync_unlock(&g->lock);
-        tide__free(c, sizeof *c);
+        tide__delete(c);
         return -ECANCELED;
     }
     tide__list_push_front(&g->live, &c->link);
@@ -153,7 +153,7 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
         tide__list_remove(&g->live, &c->link);
         if (--g->nlive == 0) tide__waitq_fire_all(&g->waiters, TIDE__W_DONE, 0);
         tide__sync_unlock(&g->lock);
-        tide__free(c, sizeof *c);
+        tide__delete(c);
         return r;
     }
     c->task = t;
@@ -240,5 +240,5 @@ void tide_group_free(tide_group_t *g) {
      * their final decrement. */
     while (atomic_load_explicit(&g->inside, memory_order_acquire) > 0) sched_yield();
     g->magic = 0;
-    tide__free(g, sizeof *g);
+    tide__delete(g);
 }

@@ -24,7 +24,7 @@ int tide_queue_new(tide_queue_t **out, size_t elem_size, size_t maxsize) {
     if (!out) return -EINVAL;
     *out = NULL;
     if (elem_size == 0) return -EINVAL;
-    tide_queue_t *q = tide__alloc_aligned(sizeof *q);
+    tide_queue_t *q = tide__new_aligned(tide_queue_t);
     if (!q) return -ENOMEM;
     atomic_init(&q->lock, 0);
     q->gone = false;
@@ -57,7 +57,7 @@ void tide_queue_free(tide_queue_t *q) {
     }
     tide__sync_unlock(&q->lock);
     tide__ring_fini(&q->ring);
-    tide__free(q, (sizeof *q + 63) & ~(size_t)63);
+    tide__delete_aligned(q);
 }
 
 /* Lock held: everything put has been got and processed. */
