@@ -107,25 +107,26 @@ void tide__reactor_unhook(tide__reactor_t *r, tide_runtime_t *rt) {
 
 tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop, tide_runtime_t *rt) {
     tide__reactor_t *r = tide__new(tide__reactor_t);
-    if (!r) return NULL;
+    if (!r) goto error1;
     r->io = io;
     pthread_mutex_init(&r->lock, NULL);
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (r->epfd < 0) goto fail_r;
-    if (uv_poll_init(loop, &r->poll, r->epfd) != 0) goto fail_ep;
+    if (r->epfd < 0) goto error2;
+    if (uv_poll_init(loop, &r->poll, r->epfd) != 0) goto error3;
     r->poll.data = r;
     if (hook_install(r, rt)) return r; /* the workers poll; the driver's watch stays idle */
-    if (uv_poll_start(&r->poll, UV_READABLE, on_ready) != 0) goto fail_poll;
+    if (uv_poll_start(&r->poll, UV_READABLE, on_ready) != 0) goto error4;
     return r;
-fail_poll:
+error4:
     tide__reactor_unhook(r, rt);
     uv_close((uv_handle_t *)&r->poll, NULL);
     uv_run(loop, UV_RUN_NOWAIT); /* runs the close callback: r->poll is about to go */
-fail_ep:
+error3:
     close(r->epfd);
-fail_r:
+error2:
     pthread_mutex_destroy(&r->lock);
     tide__delete(r);
+error1:
     return NULL;
 }
 

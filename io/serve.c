@@ -288,25 +288,27 @@ int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
     if (!out || !cfg || !cfg->handler || cfg->backlog < 0 || cfg->idle_timeout < 0 ||
         cfg->header_timeout < 0 || cfg->write_timeout < 0)
         return -EINVAL;
+    int r = -ENOMEM;
     tide_server_t *s = tide__new(tide_server_t);
-    if (!s) return -ENOMEM;
+    if (!s) goto error1;
     s->cfg = *cfg;
     tide_tcp_listen_opts_t lo = {
         .backlog = cfg->backlog,
         .reuseport = cfg->reuseport,
         .max_conns = cfg->refuse_excess ? 0 : cfg->max_conns,
     };
-    int r = tide_tcp_listen(&s->listener, cfg->host, cfg->port, &lo);
-    if (r < 0) goto fail_free;
-    if ((r = tide_tcp_local_addr(s->listener, &s->local)) < 0) goto fail_close;
+    r = tide_tcp_listen(&s->listener, cfg->host, cfg->port, &lo);
+    if (r < 0) goto error2;
+    if ((r = tide_tcp_local_addr(s->listener, &s->local)) < 0) goto error3;
     tide_spawn_opts_t ao = {.name = "accept"};
-    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto fail_close;
+    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto error3;
     *out = s;
     return 0;
-fail_close:
+error3:
     tide_tcp_close(s->listener);
-fail_free:
+error2:
     tide__delete(s);
+error1:
     return r;
 }
 

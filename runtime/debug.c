@@ -275,16 +275,16 @@ static int dumpsig_acquire(tide_runtime_t *rt, int sig) {
     int r;
     if (sigaction(sig, &sa, &dumpsig.old) < 0) {
         r = -errno;
-        goto fail_pipe;
+        goto error2;
     }
     if ((r = -pthread_create(&dumpsig.thread, NULL, dump_main, (void *)(intptr_t)p[0])) < 0)
-        goto fail_sigaction;
+        goto error3;
     dumpsig.users = 1;
     return 0;
 
-fail_sigaction:
+error3:
     sigaction(sig, &dumpsig.old, NULL);
-fail_pipe:
+error2:
     atomic_store(&dump_wfd, -1);
     while (atomic_load(&dump_inside)) sched_yield();
     close(p[0]);

@@ -142,7 +142,8 @@ struct tide_runtime {
  * across any blocking call, and a compiler must not cache the TLS address (GCC bug 26461). */
 tide__worker_t *tide__worker_current(void);
 
-void tide__idle_init(tide__idle_t *idle, unsigned nworkers);
+/* 0, or -ENOMEM (nothing to undo then). */
+int tide__idle_init(tide__idle_t *idle, unsigned nworkers);
 void tide__idle_destroy(tide__idle_t *idle);
 /* Wake a parked worker if nobody is searching (after making work available). */
 void tide__notify_work(tide_runtime_t *rt);
