@@ -73,13 +73,13 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         tide__io_complete(&r->op->op, result);
     }
     if (res) uv_freeaddrinfo(res);
-    tide__free(r, sizeof *r);
+    tide__delete(r);
     tide__io_live_add(-1);
 }
 
 static void dns_start(tide__io_op_t *op, uv_loop_t *loop) {
     dns_op_t *d = (dns_op_t *)op;
-    dns_req_t *r = tide__alloc(sizeof *r);
+    dns_req_t *r = tide__new(dns_req_t);
     if (!r) {
         tide__io_complete(op, -ENOMEM);
         return;
@@ -93,7 +93,7 @@ static void dns_start(tide__io_op_t *op, uv_loop_t *loop) {
     /* libuv copies host and hints, so the request does not depend on the task's memory. */
     int e = uv_getaddrinfo(loop, &r->req, on_resolved, d->host, NULL, &hints);
     if (e < 0) {
-        tide__free(r, sizeof *r);
+        tide__delete(r);
         tide__io_complete(op, map_eai(e));
         return;
     }

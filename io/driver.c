@@ -129,22 +129,22 @@ static void *create(tide_runtime_t *rt) {
     io->rt = rt;
     atomic_init(&io->pending, NULL);
     atomic_init(&io->stopping, false);
-    if (uv_loop_init(&io->loop) != 0) goto fail_io;
+    if (uv_loop_init(&io->loop) != 0) goto error1;
     io->loop.data = io;
-    if (uv_async_init(&io->loop, &io->wakeup, on_wakeup) != 0) goto fail_loop;
+    if (uv_async_init(&io->loop, &io->wakeup, on_wakeup) != 0) goto error2;
     io->wakeup.data = io;
     io->reactor = tide__reactor_new(io, &io->loop, rt);
-    if (!io->reactor) goto fail_handles;
-    if (pthread_create(&io->thread, NULL, driver_main, io) != 0) goto fail_handles;
+    if (!io->reactor) goto error3;
+    if (pthread_create(&io->thread, NULL, driver_main, io) != 0) goto error3;
     return io;
-fail_handles:
+error3:
     /* The async handle and the reactor's poll: close them and let their callbacks run. */
     uv_walk(&io->loop, close_walk, NULL);
     uv_run(&io->loop, UV_RUN_DEFAULT);
     tide__reactor_free(io->reactor);
-fail_loop:
+error2:
     uv_loop_close(&io->loop);
-fail_io:
+error1:
     free(io);
     TIDE__LOG(rt, TIDE_LOG_WARN, "the I/O driver failed to start (tried again at the next I/O call)");
     return NULL;

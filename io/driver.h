@@ -12,7 +12,7 @@
  * go, so libuv never writes into freed memory.
  *
  * Sockets do not wait through operations: the driver also harvests the reactor's
- * edge-triggered epoll set (io/reactor.c, net_internal.h), which tasks register their sockets
+ * edge-triggered epoll set (io/poller.c, io/sock.c, net_internal.h), which tasks register their sockets
  * in once and wait on without a request to the driver. */
 #ifndef TIDE_IO_DRIVER_H
 #define TIDE_IO_DRIVER_H
@@ -66,7 +66,7 @@ static inline int tide__io_error(void) {
 uv_loop_t *tide__io_loop(tide__io_t *io);
 /* True on the driver thread. */
 bool tide__io_on_driver(tide__io_t *io);
-/* The driver's socket reactor (io/reactor.c, see net_internal.h). */
+/* The driver's socket reactor (io/poller.c and io/sock.c, see net_internal.h). */
 struct tide__reactor *tide__io_reactor(tide__io_t *io);
 /* tide_fd_wait's per-driver state (io/fdwait.c); only touched on the driver thread. */
 void **tide__io_fdwatch(tide__io_t *io);

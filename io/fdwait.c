@@ -21,15 +21,14 @@ typedef struct fd_wait_op {
     int events;               /* TIDE_READABLE | TIDE_WRITABLE asked */
     fd_watch_t *watch;        /* the fd's watch while linked (driver thread only) */
     int result;               /* what to complete with, once unlinked */
-    struct fd_wait_op *next;  /* in the watch's waiter list */
-    struct fd_wait_op *prev;
+    tide__list_node_t link;   /* in the watch's waiter list, then in a list to complete */
 } fd_wait_op_t;
 
 struct fd_watch {
     uv_poll_t poll;           /* libuv's watch of fd */
     int fd;
     int polling;              /* UV_READABLE | UV_WRITABLE being polled now */
-    fd_wait_op_t *waiters;    /* tasks waiting on fd */
+    tide__list_t waiters;     /* fd_wait_op_t: tasks waiting on fd (newest first) */
 };
 
 /* The driver's watches by fd (driver thread only). */
@@ -40,7 +39,7 @@ typedef struct fd_table {
 
 static fd_table_t *table(tide__io_t *io) {
     void **slot = tide__io_fdwatch(io);
-    if (!*slot) *slot = tide__calloc(sizeof(fd_table_t));
+    if (!*slot) *slot = tide__new(fd_table_t);
     return *slot;
 }
 
@@ -61,39 +60,44 @@ void tide__fdwait_free(tide__io_t *io) {
     fd_table_t *t = *tide__io_fdwatch(io);
     if (!t) return;
     tide__free(t->by_fd, t->cap * sizeof *t->by_fd);
-    tide__free(t, sizeof *t);
+    tide__delete(t);
     *tide__io_fdwatch(io) = NULL;
 }
 
 static void on_watch_closed(uv_handle_t *h) {
-    tide__free(h->data, sizeof(fd_watch_t));
+    fd_watch_t *w = h->data;
+    tide__delete(w);
     tide__io_live_add(-1);
 }
 
+static fd_wait_op_t *op_of(tide__list_node_t *n) {
+    return tide__list_entry(n, fd_wait_op_t, link);
+}
+
 static void unlink_op(fd_watch_t *w, fd_wait_op_t *o) {
-    if (o->prev) o->prev->next = o->next;
-    else w->waiters = o->next;
-    if (o->next) o->next->prev = o->prev;
+    tide__list_remove(&w->waiters, &o->link);
     o->watch = NULL;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
-/* Complete a chain of unlinked operations (linked through next). Done last, after every
- * system call on the fd: once a waiter is completed its task may close the fd. */
-static void complete_all(fd_wait_op_t *done) {
-    while (done) {
-        fd_wait_op_t *next = done->next;
-        tide__io_complete(&done->op, done->result);
-        done = next;
+/* Complete a list of unlinked operations. Done last, after every system call on the fd:
+ * once a waiter is completed its task may close the fd. */
+static void complete_all(tide__list_t *done) {
+    tide__list_node_t *n;
+    while ((n = tide__list_pop_front(done)) != NULL) {
+        fd_wait_op_t *o = op_of(n);
+        tide__io_complete(&o->op, o->result);
     }
 }
 
-/* Poll what the remaining waiters want; drop the watch when nobody is left. Returns the
- * waiters it had to fail (to be completed by the caller, after it is done with the fd). */
-static fd_wait_op_t *update(tide__io_t *io, fd_watch_t *w) {
+/* Poll what the remaining waiters want; drop the watch when nobody is left. Moves the
+ * waiters it had to fail to *failed (to be completed by the caller, after it is done with
+ * the fd). */
+static void update(tide__io_t *io, fd_watch_t *w, tide__list_t *failed) {
     int want = 0;
-    for (fd_wait_op_t *o = w->waiters; o; o = o->next) {
+    tide__list_for_each(n, &w->waiters) {
+        fd_wait_op_t *o = op_of(n);
         if (o->events & TIDE_READABLE) want |= UV_READABLE;
         if (o->events & TIDE_WRITABLE) want |= UV_WRITABLE;
     }
@@ -102,25 +106,22 @@ static fd_wait_op_t *update(tide__io_t *io, fd_watch_t *w) {
         /* Synchronous: libuv takes fd out of its epoll set here, not later. */
         uv_poll_stop(&w->poll);
         uv_close((uv_handle_t *)&w->poll, on_watch_closed);
-        return NULL;
+        return;
     }
-    if (want == w->polling) return NULL;
+    if (want == w->polling) return;
     int e = uv_poll_start(&w->poll, want, on_poll);
     if (e == 0) {
         w->polling = want;
-        return NULL;
+        return;
     }
     /* Cannot happen for a handle that was polling; fail the waiters rather than hang. */
-    fd_wait_op_t *failed = NULL;
-    while (w->waiters) {
-        fd_wait_op_t *o = w->waiters;
+    while (!tide__list_empty(&w->waiters)) {
+        fd_wait_op_t *o = op_of(tide__list_first(&w->waiters));
         unlink_op(w, o);
         o->result = e;
-        o->next = failed;
-        failed = o;
+        tide__list_push_front(failed, &o->link);
     }
-    update(io, w);
-    return failed;
+    update(io, w, failed);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -136,19 +137,18 @@ static void on_poll(uv_poll_t *h, int status, int events) {
         if (events & (UV_READABLE | UV_DISCONNECT)) ready |= TIDE_READABLE;
         if (events & UV_WRITABLE) ready |= TIDE_WRITABLE;
     }
-    fd_wait_op_t *done = NULL;
-    for (fd_wait_op_t *o = w->waiters, *next; o; o = next) {
-        next = o->next;
+    tide__list_t done = {0}, failed = {0};
+    tide__list_for_each_safe(n, &w->waiters) {
+        fd_wait_op_t *o = op_of(n);
         if (o->events & ready) {
             unlink_op(w, o);
             o->result = o->events & ready;
-            o->next = done;
-            done = o;
+            tide__list_push_front(&done, &o->link);
         }
     }
-    fd_wait_op_t *failed = update(io, w);
-    complete_all(done);
-    complete_all(failed);
+    update(io, w, &failed);
+    complete_all(&done);
+    complete_all(&failed);
 }
 
 static void wait_start(tide__io_op_t *op, uv_loop_t *loop) {
@@ -161,14 +161,14 @@ static void wait_start(tide__io_op_t *op, uv_loop_t *loop) {
     }
     fd_watch_t *w = t->by_fd[o->fd];
     if (!w) {
-        w = tide__calloc(sizeof *w);
+        w = tide__new(fd_watch_t);
         if (!w) {
             tide__io_complete(op, -ENOMEM);
             return;
         }
         int e = uv_poll_init(loop, &w->poll, o->fd);
         if (e < 0) {
-            tide__free(w, sizeof *w);
+            tide__delete(w);
             tide__io_complete(op, e);
             return;
         }
@@ -177,12 +177,11 @@ static void wait_start(tide__io_op_t *op, uv_loop_t *loop) {
         w->fd = o->fd;
         t->by_fd[o->fd] = w;
     }
-    o->prev = NULL;
-    o->next = w->waiters;
-    if (o->next) o->next->prev = o;
-    w->waiters = o;
+    tide__list_push_front(&w->waiters, &o->link);
     o->watch = w;
-    complete_all(update(io, w));
+    tide__list_t failed = {0};
+    update(io, w, &failed);
+    complete_all(&failed);
 }
 
 static void wait_cancel(tide__io_op_t *op, uv_loop_t *loop) {
@@ -190,9 +189,10 @@ static void wait_cancel(tide__io_op_t *op, uv_loop_t *loop) {
     fd_watch_t *w = o->watch;
     if (!w) return; /* completed already */
     unlink_op(w, o);
-    fd_wait_op_t *failed = update(loop->data, w);
+    tide__list_t failed = {0};
+    update(loop->data, w, &failed);
     tide__io_complete(op, UV_ECANCELED);
-    complete_all(failed);
+    complete_all(&failed);
 }
 
 int tide_fd_wait(int fd, int events) {

@@ -162,7 +162,7 @@ static int on_timeout(CURLM *multi, long ms, void *userp) {
 
 static int start_multi(tide__http_t *http, uv_loop_t *loop) {
     http->multi = curl_multi_init();
-    if (!http->multi) return -ENOMEM;
+    if (!http->multi) goto error1;
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
@@ -175,8 +175,8 @@ static int start_multi(tide__http_t *http, uv_loop_t *loop) {
      * descriptors): beyond this many, requests wait for a free connection. */
     curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)TIDE_HTTP_MAX_HOST_CONNS);
     http->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (http->epfd < 0) goto fail_multi;
-    if (uv_poll_init(loop, &http->poll, http->epfd) < 0) goto fail_epfd;
+    if (http->epfd < 0) goto error2;
+    if (uv_poll_init(loop, &http->poll, http->epfd) < 0) goto error3;
     http->poll.data = http;
     uv_poll_start(&http->poll, UV_READABLE, on_ready);
     uv_timer_init(loop, &http->timer);
@@ -185,11 +185,12 @@ static int start_multi(tide__http_t *http, uv_loop_t *loop) {
     tide__io_live_add(2);
     http->started = true;
     return 0;
-fail_epfd:
+error3:
     close(http->epfd);
-fail_multi:
+error2:
     curl_multi_cleanup(http->multi);
     http->multi = NULL;
+error1:
     return -ENOMEM;
 }
 
@@ -282,11 +283,11 @@ static void http_destroy(void *p) {
         tide__http_xfer_t x = {.op = {.start = shutdown_start}, .http = http};
         tide__sys_run(io, &x.op, "http shutdown");
     }
-    tide__free(http, sizeof *http);
+    tide__delete(http);
 }
 
 static void *http_create(tide_runtime_t *rt) {
-    return tide__calloc(sizeof(tide__http_t));
+    return tide__new(tide__http_t);
 }
 
 tide__http_t *tide__http_get(tide_runtime_t *rt, tide__io_t *io) {

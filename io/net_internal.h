@@ -1,5 +1,5 @@
-/* Internal to io/: the reactor (readiness of sockets, io/reactor.c) and the socket record that
- * TCP and UDP handles are made of.
+/* Internal to io/: the reactor (readiness of sockets: the epoll set in io/poller.c, the
+ * records in io/sock.c) and the socket record that TCP and UDP handles are made of.
  *
  * How a socket waits: every socket is registered once, edge-triggered, in an epoll set of the
  * runtime's own. The I/O driver's libuv loop watches that set's descriptor and, when it turns
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "driver.h"
+#include "list.h"
 #include "platform.h"
 #include "tide/net.h"
 
@@ -36,12 +37,11 @@ enum { DIR_READ = 0, DIR_WRITE = 1, DIR_SLOT = 2, NDIRS = 3 };
 #define SOCK_DRAINED ((uint64_t)1 << 32)
 
 /* A task waiting on a socket; lives on the task's stack while it is linked. */
-typedef struct tide__waiter {
-    struct tide__waiter *next; /* in the socket's list for one direction */
-    struct tide__waiter *prev;
+typedef struct tide__sock_waiter {
+    tide__list_node_t link;    /* in the socket's list for one direction */
     tide_waker_t waker;        /* woken (once) by an event, by close or by a freed slot */
     bool linked;               /* still in the list (changed under the socket's lock) */
-} tide__waiter_t;
+} tide__sock_waiter_t;
 
 struct tide__reactor;
 
@@ -58,7 +58,8 @@ typedef struct TIDE_ALIGNED tide__sock {
     uint8_t kind;                    /* SOCK_*; stable while the record is open */
     int fd;                          /* the descriptor while open */
     int family;                      /* AF_INET or AF_INET6 */
-    tide__waiter_t *waiters[NDIRS];  /* tasks parked per direction */
+    tide__list_t waiters[NDIRS];     /* tide__sock_waiter_t: tasks parked per direction
+                                        (newest first) */
     tide_waker_t closer;             /* the task closing it, waiting for users to leave */
     struct tide__reactor *reactor;   /* owner */
     _Atomic uint32_t conns;          /* listener: accepted connections still open */
@@ -71,7 +72,7 @@ typedef struct TIDE_ALIGNED tide__sock {
 
 typedef struct tide__reactor tide__reactor_t;
 
-/* Driver hooks (driver.c): made with the driver before its thread starts, freed after the
+/* Driver hooks (driver.c; io/poller.c): made with the driver before its thread starts, freed after the
  * loop has stopped and closed its handles. new returns NULL on failure. */
 tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop, tide_runtime_t *rt);
 /* Take the workers off the reactor's epoll set (before the driver and the reactor go). */

@@ -161,7 +161,7 @@ static void spawn_start(tide__io_op_t *op, uv_loop_t *loop) {
 
 static void destroy(tide_process_t *p) {
     pthread_mutex_destroy(&p->lock);
-    tide__free(p, sizeof *p);
+    tide__delete(p);
 }
 
 int tide_process_spawn(tide_process_t **out, const tide_process_opts_t *opts) {
@@ -174,19 +174,21 @@ int tide_process_spawn(tide_process_t **out, const tide_process_opts_t *opts) {
     tide__io_t *io = tide__sys_io(&err);
     if (!io) return err;
     if ((err = tide__sys_gate()) < 0) return err;
-    tide_process_t *p = tide__calloc(sizeof *p);
-    if (!p) return -ENOMEM;
+    int r = -ENOMEM;
+    tide_process_t *p = tide__new(tide_process_t);
+    if (!p) goto error1;
     pthread_mutex_init(&p->lock, NULL);
     p->io = io;
     for (int i = 0; i < 3; i++) atomic_init(&p->pipes[i].busy, false);
     spawn_op_t s = {.op = {.start = spawn_start}, .p = p, .opts = opts};
-    int r = tide__sys_run(io, &s.op, "process spawn");
-    if (r < 0) {
-        destroy(p);
-        return r;
-    }
+    r = tide__sys_run(io, &s.op, "process spawn");
+    if (r < 0) goto error2;
     *out = p;
     return 0;
+error2:
+    destroy(p);
+error1:
+    return r;
 }
 
 pid_t tide_process_pid(const tide_process_t *p) {

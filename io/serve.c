@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "list.h"
 #include "platform.h"
 #include "tide/serve.h"
 #include "tide/waker.h"
@@ -21,8 +22,7 @@
 enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3 };
 
 struct tide_conn {
-    struct tide_conn *next;   /* in the server's list of started connections (under lock) */
-    struct tide_conn *prev;
+    tide__list_node_t link;   /* in the server's list of started connections (under lock) */
     tide_server_t *srv;       /* owner */
     tide_tcp_t *tcp;          /* the socket; closed by the server after the handler */
     tide_addr_t peer;         /* from accept */
@@ -34,8 +34,7 @@ struct tide_conn {
 
 /* Someone waiting in tide_server_shutdown for the connections to end. */
 typedef struct drain_waiter {
-    struct drain_waiter *next; /* in the server's list (under lock) */
-    struct drain_waiter *prev;
+    tide__list_node_t link;    /* in the server's list (under lock) */
     tide_waker_t waker;        /* woken when live reaches 0 */
 } drain_waiter_t;
 
@@ -45,9 +44,9 @@ struct tide_server {
     tide_addr_t local;          /* where it listens (kept: the listener goes at shutdown) */
     tide_task_t acceptor;       /* the accept task; NONE once joined */
     tide__spin_t lock;          /* conns, live, waiters, cancelling, acceptor */
-    tide_conn_t *conns;         /* started connections */
+    tide__list_t conns;         /* tide_conn_t: started connections, newest first */
     uint64_t live;              /* connection tasks spawned and not ended */
-    drain_waiter_t *waiters;    /* drains waiting for live == 0 */
+    tide__list_t waiters;       /* drain_waiter_t: drains waiting for live == 0 */
     bool cancelling;            /* the grace ran out: connections starting now end at once */
     _Atomic int draining;       /* shutdown began */
     _Atomic uint64_t accepted, active, refused, idle_timeouts, header_timeouts, write_timeouts,
@@ -86,7 +85,7 @@ static void conn_exit(tide_server_t *s) {
     tide__spin_lock(&s->lock);
     atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
     if (--s->live == 0)
-        for (drain_waiter_t *w = s->waiters; w; w = w->next) tide_wake(w->waker);
+        tide__list_for_each(n, &s->waiters) tide_wake(tide__list_entry(n, drain_waiter_t, link)->waker);
     tide__spin_unlock(&s->lock);
 }
 
@@ -97,10 +96,7 @@ static int conn_main(void *arg) {
     tide__spin_lock(&s->lock);
     bool go = !s->cancelling;
     if (go) {
-        c->next = s->conns;
-        c->prev = NULL;
-        if (s->conns) s->conns->prev = c;
-        s->conns = c;
+        tide__list_push_front(&s->conns, &c->link);
         c->linked = true;
     }
     tide__spin_unlock(&s->lock);
@@ -109,16 +105,14 @@ static int conn_main(void *arg) {
         int r = s->cfg.handler(c, s->cfg.arg);
         if (r < 0 && r != -ECANCELED && r != -ETIMEDOUT) count(&s->errors);
         tide__spin_lock(&s->lock);
-        if (c->prev) c->prev->next = c->next;
-        else s->conns = c->next;
-        if (c->next) c->next->prev = c->prev;
+        tide__list_remove(&s->conns, &c->link);
         c->linked = false;
         tide__spin_unlock(&s->lock);
     } else {
         count(&s->refused);
     }
     tide_tcp_close(c->tcp);
-    tide__free(c, sizeof *c);
+    tide__delete(c);
     conn_exit(s);
     return 0;
 }
@@ -261,7 +255,7 @@ static int accept_main(void *arg) {
             count(&s->refused);
             continue;
         }
-        tide_conn_t *c = tide__calloc(sizeof *c);
+        tide_conn_t *c = tide__new(tide_conn_t);
         if (!c) {
             tide_tcp_close(t);
             count(&s->errors);
@@ -279,7 +273,7 @@ static int accept_main(void *arg) {
         r = tide_spawn_opts(NULL, conn_main, c, &so);
         if (r < 0) {
             tide_tcp_close(t);
-            tide__free(c, sizeof *c);
+            tide__delete(c);
             conn_exit(s);
             count(&s->errors);
             if (r == -ESHUTDOWN) break;
@@ -295,25 +289,27 @@ int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
     if (!out || !cfg || !cfg->handler || cfg->backlog < 0 || cfg->idle_timeout_ns < 0 ||
         cfg->header_timeout_ns < 0 || cfg->write_timeout_ns < 0)
         return -EINVAL;
-    tide_server_t *s = tide__calloc(sizeof *s);
-    if (!s) return -ENOMEM;
+    int r = -ENOMEM;
+    tide_server_t *s = tide__new(tide_server_t);
+    if (!s) goto error1;
     s->cfg = *cfg;
     tide_tcp_listen_opts_t lo = {
         .backlog = cfg->backlog,
         .reuseport = cfg->reuseport,
         .max_conns = cfg->refuse_excess ? 0 : cfg->max_conns,
     };
-    int r = tide_tcp_listen(&s->listener, cfg->host, cfg->port, &lo);
-    if (r < 0) goto fail_free;
-    if ((r = tide_tcp_local_addr(s->listener, &s->local)) < 0) goto fail_close;
+    r = tide_tcp_listen(&s->listener, cfg->host, cfg->port, &lo);
+    if (r < 0) goto error2;
+    if ((r = tide_tcp_local_addr(s->listener, &s->local)) < 0) goto error3;
     tide_spawn_opts_t ao = {.name = "accept"};
-    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto fail_close;
+    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto error3;
     *out = s;
     return 0;
-fail_close:
+error3:
     tide_tcp_close(s->listener);
-fail_free:
-    tide__free(s, sizeof *s);
+error2:
+    tide__delete(s);
+error1:
     return r;
 }
 
@@ -336,16 +332,11 @@ static int wait_live_zero(tide_server_t *s) {
             tide__spin_unlock(&s->lock);
             return 0;
         }
-        me.prev = NULL;
-        me.next = s->waiters;
-        if (s->waiters) s->waiters->prev = &me;
-        s->waiters = &me;
+        tide__list_push_front(&s->waiters, &me.link);
         tide__spin_unlock(&s->lock);
         int r = tide_park_on("server drain");
         tide__spin_lock(&s->lock);
-        if (me.prev) me.prev->next = me.next;
-        else s->waiters = me.next;
-        if (me.next) me.next->prev = me.prev;
+        tide__list_remove(&s->waiters, &me.link);
         tide__spin_unlock(&s->lock);
         if (r < 0) return r;
     }
@@ -373,7 +364,8 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
 
     /* Close the connections waiting between requests. */
     tide__spin_lock(&s->lock);
-    for (tide_conn_t *c = s->conns; c; c = c->next) {
+    tide__list_for_each(n, &s->conns) {
+        tide_conn_t *c = tide__list_entry(n, tide_conn_t, link);
         int idle = PH_IDLE;
         if (atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED)) tide_cancel(c->task);
     }
@@ -390,7 +382,8 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
     int n = 0;
     tide__spin_lock(&s->lock);
     s->cancelling = true;
-    for (tide_conn_t *c = s->conns; c; c = c->next) {
+    tide__list_for_each(node, &s->conns) {
+        tide_conn_t *c = tide__list_entry(node, tide_conn_t, link);
         if (atomic_exchange(&c->phase, PH_CLOSED) == PH_CLOSED) continue; /* idle, done */
         tide_cancel(c->task);
         n++;
@@ -426,5 +419,5 @@ void tide_server_free(tide_server_t *s) {
     /* A drain running elsewhere may still be unlinking itself: take the lock once more. */
     tide__spin_lock(&s->lock);
     tide__spin_unlock(&s->lock);
-    tide__free(s, sizeof *s);
+    tide__delete(s);
 }

@@ -107,19 +107,21 @@ int tide_signal_open(tide_signal_t **out, const int *signums, size_t n) {
     tide__io_t *io = tide__sys_io(&err);
     if (!io) return err;
     if ((err = tide__sys_gate()) < 0) return err;
+    int r = -ENOMEM;
     tide_signal_t *s = tide__calloc(watcher_size(n));
-    if (!s) return -ENOMEM;
+    if (!s) goto error1;
     pthread_mutex_init(&s->lock, NULL);
     s->io = io;
     s->n = n;
     open_op_t o = {.op = {.start = open_start}, .s = s, .signums = signums};
-    int r = tide__sys_run(io, &o.op, "signal open");
-    if (r < 0) goto fail;
+    r = tide__sys_run(io, &o.op, "signal open");
+    if (r < 0) goto error2;
     *out = s;
     return 0;
-fail:
+error2:
     pthread_mutex_destroy(&s->lock);
     tide__free(s, watcher_size(n));
+error1:
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "driver.h"
+#include "list.h"
 #include "tide/core.h"
 #include "tide/waker.h"
 
@@ -47,48 +48,40 @@ static inline int tide__sys_run(tide__io_t *io, tide__io_op_t *op, const char *w
 /* A parked task, linked (in its own frame) into the wait list of the object it waits on.
  * Lists are guarded by their owner's lock. */
 typedef struct tide__sys_waiter {
-    struct tide__sys_waiter *next; /* list links */
-    struct tide__sys_waiter *prev;
+    tide__list_node_t link;        /* in the wait list, oldest first */
     tide_waker_t waker;            /* woken, and unlinked, by tide__sys_wake_all */
     bool linked;                   /* still in the list (false once woken) */
 } tide__sys_waiter_t;
 
 typedef struct tide__sys_waitq {
-    tide__sys_waiter_t *head; /* oldest waiter */
-    tide__sys_waiter_t *tail; /* newest waiter */
+    tide__list_t waiters; /* tide__sys_waiter_t, oldest first */
 } tide__sys_waitq_t;
 
 static inline void tide__sys_wait_add(tide__sys_waitq_t *q, tide__sys_waiter_t *w,
                                       tide_waker_t waker) {
     w->waker = waker;
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail) q->tail->next = w;
-    else q->head = w;
-    q->tail = w;
+    tide__list_push_back(&q->waiters, &w->link);
     w->linked = true;
 }
 
 /* Withdraw w if nobody woke it yet. */
 static inline void tide__sys_wait_remove(tide__sys_waitq_t *q, tide__sys_waiter_t *w) {
     if (!w->linked) return;
-    if (w->prev) w->prev->next = w->next;
-    else q->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else q->tail = w->prev;
+    tide__list_remove(&q->waiters, &w->link);
     w->linked = false;
 }
 
 /* Wake and unlink every waiter (each re-checks the state it waits for). */
 static inline void tide__sys_wake_all(tide__sys_waitq_t *q) {
-    tide__sys_waiter_t *w = q->head;
-    q->head = q->tail = NULL;
-    while (w) {
-        tide__sys_waiter_t *next = w->next;
+    tide__list_node_t *n = tide__list_first(&q->waiters);
+    tide__list_init(&q->waiters);
+    while (n) {
+        tide__list_node_t *next = n->next;
+        tide__sys_waiter_t *w = tide__list_entry(n, tide__sys_waiter_t, link);
         tide_waker_t k = w->waker;
         w->linked = false; /* w may vanish once its task runs: touch it no more */
         tide_wake(k);
-        w = next;
+        n = next;
     }
 }
 

@@ -340,7 +340,7 @@ static void stream_free(tide_tls_t *t, bool close_tcp) {
     ERR_clear_error();
     if (close_tcp) tide_tcp_close(t->tcp);
     tide__tls_ctx_unref(t->ctx);
-    tide__free(t, sizeof *t);
+    tide__delete(t);
 }
 
 int tide_tls_close(tide_tls_t *t) {
@@ -387,23 +387,24 @@ tide_tcp_t *tide_tls_tcp(tide_tls_t *t) {
 /* ---- streams --------------------------------------------------------------------------- */
 
 static int stream_new(tide_tls_t **out, tide_tcp_t *tcp, tide_tls_ctx_t *ctx) {
-    tide_tls_t *t = tide__calloc(sizeof *t);
-    if (!t) return -ENOMEM;
+    tide_tls_t *t = tide__new(tide_tls_t);
+    if (!t) goto error1;
     ERR_clear_error();
     t->ssl = SSL_new(ctx->ssl);
-    if (!t->ssl) goto fail_t;
-    if (!BIO_new_bio_pair(&t->inner, NET_WBUF, &t->net, NET_RBUF)) goto fail_ssl;
+    if (!t->ssl) goto error2;
+    if (!BIO_new_bio_pair(&t->inner, NET_WBUF, &t->net, NET_RBUF)) goto error3;
     SSL_set_bio(t->ssl, t->inner, t->inner);
     t->tcp = tcp;
     t->ctx = ctx;
     atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
     *out = t;
     return 0;
-fail_ssl:
+error3:
     SSL_free(t->ssl);
-fail_t:
+error2:
     ERR_clear_error();
-    tide__free(t, sizeof *t);
+    tide__delete(t);
+error1:
     return -ENOMEM;
 }
 

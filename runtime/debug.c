@@ -305,16 +305,16 @@ static int dumpsig_acquire(tide_runtime_t *rt, int sig) {
     int r;
     if (sigaction(sig, &sa, &dumpsig.old) < 0) {
         r = -errno;
-        goto fail_pipe;
+        goto error2;
     }
     if ((r = -pthread_create(&dumpsig.thread, NULL, dump_main, (void *)(intptr_t)p[0])) < 0)
-        goto fail_sigaction;
+        goto error3;
     dumpsig.users = 1;
     return 0;
 
-fail_sigaction:
+error3:
     sigaction(sig, &dumpsig.old, NULL);
-fail_pipe:
+error2:
     atomic_store(&dump_wfd, -1);
     while (atomic_load(&dump_inside)) sched_yield();
     close(p[0]);
@@ -380,7 +380,7 @@ int tide__debug_resolve(tide_config_t *cfg) {
 }
 
 void tide__debug_runtime_start(tide_runtime_t *rt) {
-    tide__runtime_link_t *link = tide__calloc(sizeof *link);
+    tide__runtime_link_t *link = tide__new(tide__runtime_link_t);
     pthread_mutex_lock(&registry_lock);
     if (link) {
         link->rt = rt;
@@ -425,7 +425,7 @@ void tide__debug_runtime_stop(tide_runtime_t *rt) {
     if (rt->cfg.dump_signal > 0) last = dumpsig_release(&thread, &rfd, &wfd);
     recompute_log_max();
     pthread_mutex_unlock(&registry_lock);
-    if (found) tide__free(found, sizeof *found);
+    if (found) tide__delete(found);
     if (last) {
         close(wfd); /* the thread reads end-of-file and leaves */
         pthread_join(thread, NULL);

@@ -5,18 +5,21 @@
  * fence) reads the idle state; a worker about to sleep first updates the idle state with a
  * seq_cst read-modify-write and, if it was the last searcher, looks at every queue once more.
  * Either the producer sees nobody searching and wakes a sleeper, or the worker sees the work. */
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "runq.h"
 #include "scheduler.h"
 
-void tide__idle_init(tide__idle_t *idle, unsigned nworkers) {
+int tide__idle_init(tide__idle_t *idle, unsigned nworkers) {
+    idle->sleepers = tide__calloc(nworkers * sizeof(unsigned));
+    if (!idle->sleepers) return -ENOMEM;
     atomic_init(&idle->state, nworkers * IDLE_UNPARK_ONE);
     pthread_mutex_init(&idle->lock, NULL);
-    idle->sleepers = tide__calloc(nworkers * sizeof(unsigned));
     idle->capacity = nworkers;
     idle->nsleepers = 0;
+    return 0;
 }
 
 void tide__idle_destroy(tide__idle_t *idle) {

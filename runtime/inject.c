@@ -18,7 +18,7 @@ int tide__inject_init(tide__inject_t *q) {
 }
 
 void tide__inject_destroy(tide__inject_t *q) {
-    tide__free(q->cells, sizeof(tide__inject_cell_t) * TIDE_INJECT_RING);
+    tide__free_aligned(q->cells, sizeof(tide__inject_cell_t) * TIDE_INJECT_RING);
     q->cells = NULL;
 }
 

@@ -4,6 +4,7 @@
 #include "tide/ext.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdarg.h>
@@ -74,6 +75,41 @@ int64_t tide__mem_live(void) {
     return atomic_load_explicit(&mem_live, MO_RELAXED);
 }
 
+/* The size an aligned block really has: the rounding is the allocator's, never a caller's. */
+static size_t aligned_size(size_t size) {
+    return size ? (size + TIDE_CACHELINE - 1) & ~(size_t)(TIDE_CACHELINE - 1) : TIDE_CACHELINE;
+}
+
+#ifdef TIDE_ALLOC_CHECK
+#if defined(TIDE_TSAN) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_MALLOC 1
+#endif
+#endif
+/* A free's size must be the one its block was allocated with: compare with what the
+ * allocator itself recorded. jemalloc: the size class the size maps to (exactly the sizes
+ * sdallocx accepts). The sanitizers' allocators report the requested size exactly; plain
+ * glibc (a Debug build without jemalloc) only bounds it. */
+static void check_size(void *p, size_t size, bool aligned) {
+#ifdef TIDE_WITH_JEMALLOC
+    bool ok = sallocx(p, 0) == nallocx(size ? size : 1, aligned ? MALLOCX_ALIGN(TIDE_CACHELINE) : 0);
+#elif defined(SANITIZER_MALLOC)
+    bool ok = malloc_usable_size(p) == (size ? size : 1);
+#else
+    bool ok = malloc_usable_size(p) >= size;
+#endif
+    if (TIDE_LIKELY(ok)) return;
+    char a[24], b[24];
+    tide__die_write("tide: freed with the wrong size: ", tide__utoa(size, a),
+                    " bytes, the block has ", tide__utoa(malloc_usable_size(p), b), "\n", NULL);
+    abort();
+}
+#else
+#define check_size(p, size, aligned) ((void)0)
+#endif
+
 void *tide__alloc(size_t size) {
     if (tide__alloc_fault()) return NULL;
 #ifdef TIDE_WITH_JEMALLOC
@@ -92,25 +128,37 @@ void *tide__calloc(size_t size) {
 #endif
 }
 
+void tide__free(void *p, size_t size) {
+    if (!p) return;
+    check_size(p, size, false);
+    atomic_fetch_sub_explicit(&mem_live, (int64_t)size, MO_RELAXED);
+#ifdef TIDE_WITH_JEMALLOC
+    sdallocx(p, size ? size : 1, 0);
+#else
+    free(p);
+#endif
+}
+
 void *tide__alloc_aligned(size_t size) {
     if (tide__alloc_fault()) return NULL;
-    size = (size + 63) & ~(size_t)63;
+    size = aligned_size(size);
 #ifdef TIDE_WITH_JEMALLOC
-    return account(mallocx(size, MALLOCX_ALIGN(64) | MALLOCX_ZERO), size);
+    return account(mallocx(size, MALLOCX_ALIGN(TIDE_CACHELINE) | MALLOCX_ZERO), size);
 #else
-    void *p = aligned_alloc(64, size);
+    void *p = aligned_alloc(TIDE_CACHELINE, size);
     if (p) memset(p, 0, size);
     return account(p, size);
 #endif
 }
 
-void tide__free(void *p, size_t size) {
+void tide__free_aligned(void *p, size_t size) {
     if (!p) return;
+    size = aligned_size(size);
+    check_size(p, size, true);
     atomic_fetch_sub_explicit(&mem_live, (int64_t)size, MO_RELAXED);
 #ifdef TIDE_WITH_JEMALLOC
-    sdallocx(p, size ? size : 1, 0);
+    sdallocx(p, size, MALLOCX_ALIGN(TIDE_CACHELINE));
 #else
-    (void)size;
     free(p);
 #endif
 }

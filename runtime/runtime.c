@@ -58,7 +58,7 @@ static void free_workers(tide_runtime_t *rt) {
     for (unsigned i = 0; i < rt->nworkers; i++) {
         if (!rt->workers[i]) continue;
         tide__stack_cache_destroy(&rt->workers[i]->stacks);
-        tide__free(rt->workers[i], (sizeof(tide__worker_t) + 63) & ~(size_t)63);
+        tide__delete_aligned(rt->workers[i]);
     }
     tide__free(rt->workers, rt->nworkers * sizeof *rt->workers);
     rt->workers = NULL;
@@ -76,55 +76,50 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     int r = resolve_config(&cfg, cfg_in);
     if (r < 0) return r;
 
-    tide_runtime_t *rt = tide__calloc(sizeof *rt);
-    if (!rt) return -ENOMEM;
+    unsigned started = 0;
+    r = -ENOMEM;
+    tide_runtime_t *rt = tide__new(tide_runtime_t);
+    if (!rt) goto error1;
     rt->cfg = cfg;
     rt->serial = atomic_fetch_add(&runtime_serial, 1) + 1;
     rt->nworkers = cfg.workers;
     rt->origin = tide__now();
-    if (tide__inject_init(&rt->inject) < 0) {
-        tide__free(rt, sizeof *rt);
-        return -ENOMEM;
-    }
+    if (tide__inject_init(&rt->inject) < 0) goto error2;
     tide__spill_init(&rt->spill);
     rt->park_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (rt->park_efd < 0) {
         r = -errno;
-        tide__inject_destroy(&rt->inject);
-        tide__free(rt, sizeof *rt);
-        return r;
+        goto error3;
     }
-    tide__idle_init(&rt->idle, rt->nworkers);
+    if ((r = tide__idle_init(&rt->idle, rt->nworkers)) < 0) goto error4;
     pthread_mutex_init(&rt->ext_lock, NULL);
     if ((r = tide__stacks_init(&rt->stacks, cfg.stack_size, cfg.stack_decay_ns)) < 0)
-        goto fail_rt;
-    if ((r = tide__task_pool_init(&rt->tasks, rt->serial)) < 0) goto fail_stacks;
-    if ((r = tide__blocking_init(&rt->blocking)) < 0) goto fail_tasks;
+        goto error5;
+    if ((r = tide__task_pool_init(&rt->tasks, rt->serial)) < 0) goto error6;
+    if ((r = tide__blocking_init(&rt->blocking)) < 0) goto error7;
 
     r = -ENOMEM;
     rt->workers = tide__calloc(rt->nworkers * sizeof *rt->workers);
-    if (!rt->workers || !rt->idle.sleepers) goto fail_workers; /* frees rt->workers */
+    if (!rt->workers) goto error8;
     for (unsigned i = 0; i < rt->nworkers; i++) {
-        tide__worker_t *w = tide__alloc_aligned(sizeof *w);
-        if (!w) goto fail_workers;
+        tide__worker_t *w = tide__new_aligned(tide__worker_t);
+        if (!w) goto error9;
         rt->workers[i] = w;
         w->rt = rt;
         w->index = i;
         w->rng = 0x9E3779B9u * (i + 1);
         tide__deque_init(&w->deque);
         tide__wheel_init(&w->wheel, rt->origin);
-        if (tide__stack_cache_init(&w->stacks, (unsigned)cfg.stack_cache) < 0) goto fail_workers;
+        if (tide__stack_cache_init(&w->stacks, (unsigned)cfg.stack_cache) < 0) goto error9;
         atomic_init(&w->unpark, 0);
     }
 
     tide__overflow_install();
-    unsigned started = 0;
     for (; started < rt->nworkers; started++) {
         tide__worker_t *w = rt->workers[started];
         if (pthread_create(&w->thread, NULL, tide__worker_main, w) != 0) {
             r = -EAGAIN;
-            stop_workers(rt, started);
-            goto fail_workers;
+            goto error10;
         }
     }
     atomic_store(&rt->started, 1);
@@ -132,20 +127,27 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
     *out = rt;
     return 0;
 
-fail_workers:
-    free_workers(rt);
+error10:
+    stop_workers(rt, started);
+error9:
+    free_workers(rt); /* the workers made so far, and rt->workers */
+error8:
     tide__blocking_shutdown(&rt->blocking);
-fail_tasks:
+error7:
     tide__task_pool_destroy(&rt->tasks);
-fail_stacks:
+error6:
     tide__stacks_destroy(&rt->stacks);
-fail_rt:
-    close(rt->park_efd);
-    tide__spill_destroy(&rt->spill);
-    tide__inject_destroy(&rt->inject);
+error5:
     pthread_mutex_destroy(&rt->ext_lock);
     tide__idle_destroy(&rt->idle);
-    tide__free(rt, sizeof *rt);
+error4:
+    close(rt->park_efd);
+error3:
+    tide__spill_destroy(&rt->spill);
+    tide__inject_destroy(&rt->inject);
+error2:
+    tide__delete(rt);
+error1:
     return r;
 }
 
@@ -249,7 +251,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     tide__inject_destroy(&rt->inject);
     close(rt->park_efd);
     pthread_mutex_destroy(&rt->ext_lock);
-    tide__free(rt, sizeof *rt);
+    tide__delete(rt);
     return 0;
 }
 

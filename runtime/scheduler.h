@@ -1,6 +1,7 @@
 /* The scheduler's shared structures: the runtime, its workers, and the idle coordinator.
- * Internal to runtime/ (sync/ and io/ use the public headers, tide/waker.h among them, and
- * internal/tide/ext.h only). */
+ * Internal to runtime/ (sync/ and io/ use the public headers, tide/waker.h among them,
+ * internal/tide/ext.h and base/ only; the build keeps runtime/ off their include path, see
+ * CMakeLists.txt). */
 #ifndef TIDE_RUNTIME_SCHEDULER_H
 #define TIDE_RUNTIME_SCHEDULER_H
 
@@ -152,7 +153,8 @@ static inline uint32_t tide__worker_rng(tide__worker_t *w) {
 }
 
 /* Idle transitions (idle.c). */
-void tide__idle_init(tide__idle_t *idle, unsigned nworkers);
+/* 0, or -ENOMEM (nothing to undo then). */
+int tide__idle_init(tide__idle_t *idle, unsigned nworkers);
 void tide__idle_destroy(tide__idle_t *idle);
 /* Wake a parked worker if nobody is searching (after making work available). */
 void tide__notify_work(tide_runtime_t *rt);

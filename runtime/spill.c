@@ -15,7 +15,7 @@ void tide__spill_destroy(tide__spill_t *q) {
     for (int i = 0; i < 2; i++) {
         for (tide__spill_chunk_t *c = lists[i]; c;) {
             tide__spill_chunk_t *next = c->next;
-            tide__free(c, sizeof *c);
+            tide__delete(c);
             c = next;
         }
     }

@@ -139,12 +139,12 @@ static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bo
     size_t slot = gap + size;
     size_t len = slot * count;
     tide__slab_t *slab = tide__calloc(sizeof *slab + count * sizeof(tide__stack_t));
-    if (!slab) goto fail_guards;
+    if (!slab) goto error1;
     char *map = MAP_FAILED;
     if (!tide__alloc_fault()) /* the fault hook covers stack mappings too */
         map = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (map == MAP_FAILED) goto fail_slab;
+    if (map == MAP_FAILED) goto error2;
     slab->map = map;
     slab->map_len = len;
     slab->count = count;
@@ -170,9 +170,9 @@ static tide__slab_t *slab_new(tide__stacks_t *s, size_t size, unsigned count, bo
     atomic_fetch_add(&s->mapped, count);
     atomic_fetch_add(&s->guarded, guarded);
     return slab;
-fail_slab:
+error2:
     tide__free(slab, sizeof *slab + count * sizeof(tide__stack_t));
-fail_guards:
+error1:
     if (mode == GUARD_MPROTECT) give_guards(count);
     return NULL;
 }

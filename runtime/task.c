@@ -97,13 +97,13 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     uint32_t flags = atomic_fetch_or_explicit(&t->flags, TF_DONE, MO_ACQ_REL) | TF_DONE;
     /* Wake under the lock: a watcher that timed out takes the lock to withdraw, so it can
      * never return (and free its watch) while we are still using it. */
-    for (tide_watch_t *n = t->watchers, *next; n; n = next) {
-        next = n->next; /* a callback may let its watch go */
+    tide__list_for_each_safe(node, &t->watchers) { /* a callback may let its watch go */
+        tide_watch_t *n = tide__list_entry(node, tide_watch_t, link);
         n->fired = 1;
         if (n->fn) n->fn(n);
         else tide_wake(n->waker);
     }
-    t->watchers = NULL;
+    tide__list_init(&t->watchers);
     tide__task_unlock(t);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
@@ -133,17 +133,11 @@ static bool lock_handle(tide_task_t h, tide__task_t **out) {
 }
 
 static void watch_unlink(tide__task_t *t, tide_watch_t *n) {
-    if (n->prev) n->prev->next = n->next;
-    else t->watchers = n->next;
-    if (n->next) n->next->prev = n->prev;
-    n->next = n->prev = NULL;
+    tide__list_remove(&t->watchers, &n->link);
 }
 
 static void watch_link(tide__task_t *t, tide_watch_t *n) {
-    n->prev = NULL;
-    n->next = t->watchers;
-    if (t->watchers) t->watchers->prev = n;
-    t->watchers = n;
+    tide__list_push_front(&t->watchers, &n->link);
 }
 
 /* A plain thread's join holds its runtime's thread_joiners count from its first look at the

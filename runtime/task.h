@@ -19,6 +19,7 @@
 
 #include "ctx.h"
 #include "inject.h"
+#include "list.h"
 #include "platform.h"
 #include "stack.h"
 #include "timer.h"
@@ -80,8 +81,8 @@ typedef struct __attribute__((aligned(64))) tide__task {
     int64_t deadline;           /* current deadline scope (TIDE_FOREVER: none) */
     tide__spin_t lock;          /* guards flags changes and watchers */
     uint32_t stack_size;        /* requested stack size (0: runtime default) */
-    tide_watch_t *watchers;     /* who waits for this task to end (join, gather...); NULL
-                                   again by the time the task ends */
+    tide__list_t watchers;      /* tide_watch_t: who waits for this task to end (join,
+                                   gather...); empty again by the time the task ends */
     const char *spawn_file;     /* spawn site, for dumps */
     uint32_t spawn_line;
     uint32_t scope_depth;       /* deadline scopes and shields open (checks their nesting) */

@@ -46,8 +46,8 @@ void tide__task_pool_destroy(tide__task_pool_t *p) {
     tide__task_chunk_t *c = atomic_load(&p->chunks);
     while (c) {
         tide__task_chunk_t *next = c->next;
-        tide__free(c->tasks, (sizeof(tide__task_t) * c->count + 63) & ~(size_t)63);
-        tide__free(c, sizeof *c);
+        tide__free_aligned(c->tasks, sizeof(tide__task_t) * c->count);
+        tide__delete(c);
         c = next;
     }
     atomic_store(&p->chunks, NULL);
@@ -76,11 +76,11 @@ static tide__task_t *pop_batch(tide__task_pool_t *p) {
 
 /* Map a new chunk; returns it as one list of CHUNK_TASKS free records. */
 static tide__task_t *chunk_new(tide__task_pool_t *p) {
-    tide__task_chunk_t *c = tide__alloc(sizeof *c);
+    tide__task_chunk_t *c = tide__new(tide__task_chunk_t);
     if (!c) return NULL;
     c->tasks = tide__alloc_aligned(sizeof(tide__task_t) * CHUNK_TASKS); /* zeroed, 64-aligned */
     if (!c->tasks) {
-        tide__free(c, sizeof *c);
+        tide__delete(c);
         return NULL;
     }
     c->count = CHUNK_TASKS;

@@ -32,19 +32,14 @@ static void slot_insert(tide__wheel_t *w, tide__timer_t *t) {
     unsigned slot = (unsigned)((at >> (6 * level)) & SLOT_MASK);
     t->level = (uint8_t)level;
     t->slot = (uint8_t)slot;
-    t->prev = NULL;
-    t->next = w->slots[level][slot];
-    if (t->next) t->next->prev = t;
-    w->slots[level][slot] = t;
+    tide__list_push_front(&w->slots[level][slot], &t->link);
     w->occupied[level] |= (uint64_t)1 << slot;
 }
 
 static void slot_remove(tide__wheel_t *w, tide__timer_t *t) {
-    if (t->prev) t->prev->next = t->next;
-    else w->slots[t->level][t->slot] = t->next;
-    if (t->next) t->next->prev = t->prev;
-    if (!w->slots[t->level][t->slot]) w->occupied[t->level] &= ~((uint64_t)1 << t->slot);
-    t->next = t->prev = NULL;
+    tide__list_remove(&w->slots[t->level][t->slot], &t->link);
+    if (tide__list_empty(&w->slots[t->level][t->slot]))
+        w->occupied[t->level] &= ~((uint64_t)1 << t->slot);
 }
 
 static uint64_t tick_of(tide__wheel_t *w, int64_t deadline) {
@@ -112,14 +107,15 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
     unsigned level, slot;
     uint64_t deadline;
     while (w->count && next_expiration(w, &level, &slot, &deadline) && deadline <= now_tick) {
-        tide__timer_t *list = w->slots[level][slot];
-        w->slots[level][slot] = NULL;
+        /* Detach the whole slot, then walk it forward (next pointers only). */
+        tide__list_node_t *list = tide__list_first(&w->slots[level][slot]);
+        tide__list_init(&w->slots[level][slot]);
         w->occupied[level] &= ~((uint64_t)1 << slot);
         w->elapsed = deadline;
         while (list) {
-            tide__timer_t *t = list;
-            list = t->next;
-            t->next = t->prev = NULL;
+            tide__timer_t *t = tide__list_entry(list, tide__timer_t, link);
+            list = list->next;
+            t->link = (tide__list_node_t){0};
             if (t->when <= w->elapsed) {
                 /* Read the wait's sequence before letting go of the timer: once `wheel` is
                  * NULL the task (woken by someone else meanwhile) may re-arm it for its next

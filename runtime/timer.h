@@ -10,6 +10,7 @@
 #ifndef TIDE_RUNTIME_TIMER_H
 #define TIDE_RUNTIME_TIMER_H
 
+#include "list.h"
 #include "platform.h"
 
 #define TIDE_WHEEL_LEVELS 6
@@ -19,8 +20,7 @@
 struct tide__wheel;
 
 typedef struct tide__timer {
-    struct tide__timer *next;            /* slot list */
-    struct tide__timer *prev;
+    tide__list_node_t link;              /* in its slot's list */
     uint64_t when;                       /* expiry tick */
     uint64_t seq;                        /* the wait to wake */
     _Atomic(struct tide__wheel *) wheel; /* where it is armed; NULL when not armed */
@@ -34,7 +34,7 @@ typedef struct tide__wheel {
     uint64_t elapsed;      /* ticks processed */
     _Atomic uint64_t count; /* armed timers (changed under the lock, peeked without it) */
     uint64_t occupied[TIDE_WHEEL_LEVELS];  /* bit s: slot s of the level is not empty */
-    tide__timer_t *slots[TIDE_WHEEL_LEVELS][TIDE_WHEEL_SLOTS];
+    tide__list_t slots[TIDE_WHEEL_LEVELS][TIDE_WHEEL_SLOTS]; /* tide__timer_t, newest first */
 } tide__wheel_t;
 
 void tide__wheel_init(tide__wheel_t *w, int64_t origin);

@@ -37,7 +37,7 @@ int tide_barrier_wait(tide_barrier_t *b) {
         tide_budget_tick();
         return 1;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(&b->waiters_, &node);

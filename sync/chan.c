@@ -15,7 +15,7 @@ int tide_chan_new(tide_chan_t **out, size_t elem_size, size_t capacity) {
     if (!out) return -EINVAL;
     *out = NULL;
     if (elem_size == 0) return -EINVAL;
-    tide_chan_t *c = tide__alloc_aligned(sizeof *c);
+    tide_chan_t *c = tide__new_aligned(tide_chan_t);
     if (!c) return -ENOMEM;
     atomic_init(&c->lock, 0);
     c->closed = false;
@@ -65,12 +65,12 @@ void tide_chan_free(tide_chan_t *c) {
     }
     tide__sync_unlock(&c->lock);
     tide__ring_fini(&c->ring);
-    tide__free(c, (sizeof *c + 63) & ~(size_t)63);
+    tide__delete_aligned(c);
 }
 
 void tide__chan_slot_freed(tide_chan_t *c, tide_waker_t *wake) {
-    tide__waiter_t *w;
-    while ((w = c->sendq.head_) != NULL) {
+    tide__sync_waiter_t *w;
+    while ((w = tide__waitq_first(&c->sendq)) != NULL) {
         if (w->sel || c->send_starving) {
             /* Hand the slot over: the element goes in now, in queue order. */
             tide__waitq_remove(&c->sendq, w);
@@ -93,7 +93,7 @@ void tide__chan_slot_freed(tide_chan_t *c, tide_waker_t *wake) {
 
 /* Receivers park here (lock held, node ready): 0 or the node's result once completed, else
  * the park's error with the node withdrawn. */
-static int recv_wait(tide_chan_t *c, tide__waiter_t *node) {
+static int recv_wait(tide_chan_t *c, tide__sync_waiter_t *node) {
     node->waker = tide_park_prepare();
     tide__waitq_push(&c->recvq, node);
     int r = tide__waiter_park(node, &c->lock, &c->recvq, "channel recv", false, &c->gone);
@@ -103,7 +103,7 @@ static int recv_wait(tide_chan_t *c, tide__waiter_t *node) {
 /* Park a queued sender's node (lock held, dropped here) until it is completed or woken.
  * Returns the final state, or TIDE__W_WAITING with *r < 0 once the node has left the queue
  * because the wait ended early (or the channel is being freed: *r = -EPIPE). */
-static uint32_t send_park(tide_chan_t *c, tide__waiter_t *node, int *r) {
+static uint32_t send_park(tide_chan_t *c, tide__sync_waiter_t *node, int *r) {
     tide__sync_unlock(&c->lock);
     for (;;) {
         *r = tide_park_on("channel send");
@@ -128,7 +128,7 @@ static uint32_t send_park(tide_chan_t *c, tide__waiter_t *node, int *r) {
 /* The send could not complete at once (lock held): park until a receiver takes the element
  * or hands it a slot, or until woken to try again (see chan_internal.h). */
 static int send_wait(tide_chan_t *c, const void *elem) {
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.elem = (void *)elem;
     node.since = tide_now();
@@ -201,7 +201,7 @@ int tide_chan_recv(tide_chan_t *c, void *elem) {
         tide_budget_tick();
         return r;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.elem = elem;
     return recv_wait(c, &node);

@@ -50,7 +50,7 @@ void tide__chan_slot_freed(tide_chan_t *c, tide_waker_t *wake);
  * -ENOMEM (unbounded growth failed). A receiver to wake is left in *wake. */
 TIDE__HOT int tide__chan_send_locked(tide_chan_t *c, const void *elem, tide_waker_t *wake) {
     if (TIDE_UNLIKELY(c->closed)) return -EPIPE;
-    tide__waiter_t *w = tide__waitq_pop_claim(&c->recvq);
+    tide__sync_waiter_t *w = tide__waitq_pop_claim(&c->recvq);
     if (w) {
         /* A receiver waits, so the buffer is empty: hand the element straight over. */
         tide__elem_copy(w->elem, elem, c->ring.esize);
@@ -69,7 +69,7 @@ TIDE__HOT int tide__chan_recv_locked(tide_chan_t *c, void *elem, tide_waker_t *w
         if (TIDE_UNLIKELY(!tide__waitq_empty(&c->sendq))) tide__chan_slot_freed(c, wake);
         return 0;
     }
-    tide__waiter_t *w = tide__waitq_pop_claim(&c->sendq);
+    tide__sync_waiter_t *w = tide__waitq_pop_claim(&c->sendq);
     if (w) {
         /* Rendezvous: take it from the parked sender. */
         tide__elem_copy(elem, w->elem, c->ring.esize);

@@ -1,5 +1,5 @@
 /* What every sync/ file needs: the public API, the runtime's accounted allocator and futex
- * (runtime/platform.h: allocation and futex only, no scheduler internals), the small lock
+ * (base/platform.h: allocation and futex only, no scheduler internals), the small lock
  * that guards each primitive's state, and the magic numbers that catch use of a destroyed
  * object. Internal to sync/. */
 #ifndef TIDE_SYNC_COMMON_H

@@ -25,7 +25,7 @@ int tide_cond_destroy(tide_cond_t *c) {
 
 int tide_cond_wait(tide_cond_t *c, tide_mutex_t *m) {
     if (!OK(c) || !m) return -EINVAL;
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     tide__sync_lock(&c->lock_);
     node.waker = tide_park_prepare();
@@ -53,7 +53,7 @@ int tide_cond_wait(tide_cond_t *c, tide_mutex_t *m) {
 int tide_cond_signal(tide_cond_t *c) {
     if (!OK(c)) return -EINVAL;
     tide__sync_lock(&c->lock_);
-    tide__waiter_t *w = tide__waitq_pop(&c->waiters_);
+    tide__sync_waiter_t *w = tide__waitq_pop(&c->waiters_);
     tide_waker_t k = {0};
     if (w) k = tide__waiter_fire(w, TIDE__W_DONE, 0);
     tide__sync_unlock(&c->lock_);

@@ -49,7 +49,7 @@ int tide_event_wait(tide_event_t *e) {
         tide__sync_unlock(&e->lock_);
         return 0;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(&e->waiters_, &node);

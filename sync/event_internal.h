@@ -18,12 +18,12 @@ static inline bool tide__event_ready_locked(tide_event_t *e) {
 }
 
 /* Lock held: queue a select case (set fires it). */
-static inline void tide__event_enqueue_locked(tide_event_t *e, tide__waiter_t *w) {
+static inline void tide__event_enqueue_locked(tide_event_t *e, tide__sync_waiter_t *w) {
     tide__waitq_push(&e->waiters_, w);
 }
 
 /* Lock held: withdraw a select case if it is still queued. */
-static inline void tide__event_withdraw_locked(tide_event_t *e, tide__waiter_t *w) {
+static inline void tide__event_withdraw_locked(tide_event_t *e, tide__sync_waiter_t *w) {
     if (w->linked) tide__waitq_remove(&e->waiters_, w);
 }
 

@@ -12,11 +12,11 @@
  * handle (misuse) cannot make a wrapper unlock freed memory. */
 #include <sched.h>
 
+#include "list.h"
 #include "waitq.h"
 
 typedef struct child {
-    struct child *next;      /* list links (live or finished list) */
-    struct child *prev;
+    tide__list_node_t link;  /* in the live or the finished list */
     tide_group_t *group;
     int (*fn)(void *);       /* the user's task */
     void *arg;
@@ -30,8 +30,8 @@ typedef struct child {
 struct tide_group {
     uint32_t magic;          /* TIDE__MAGIC_GROUP while alive */
     _Atomic uint32_t lock;   /* guards everything below */
-    child_t *live;           /* children still running */
-    child_t *finished;       /* children whose fn returned, not yet joined */
+    tide__list_t live;       /* child_t: children still running */
+    tide__list_t finished;   /* child_t: children whose fn returned, not yet joined */
     size_t nlive;            /* children on the live list */
     int error;               /* first failure (or -ECANCELED after tide_group_cancel); 0 */
     bool cancelled;          /* siblings were cancelled: refuse new children */
@@ -43,24 +43,14 @@ struct tide_group {
 
 #define OK(g) ((g) && (g)->magic == TIDE__MAGIC_GROUP)
 
-static void list_push(child_t **head, child_t *c) {
-    c->prev = NULL;
-    c->next = *head;
-    if (*head) (*head)->prev = c;
-    *head = c;
-}
-
-static void list_remove(child_t **head, child_t *c) {
-    if (c->prev) c->prev->next = c->next;
-    else *head = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->next = c->prev = NULL;
+static child_t *child_of(tide__list_node_t *n) {
+    return n ? tide__list_entry(n, child_t, link) : NULL;
 }
 
 int tide_group_new(tide_group_t **out) {
     if (!out) return -EINVAL;
     *out = NULL;
-    tide_group_t *g = tide__calloc(sizeof *g);
+    tide_group_t *g = tide__new(tide_group_t);
     if (!g) return -ENOMEM;
     atomic_init(&g->lock, 0);
     atomic_init(&g->inside, 0);
@@ -73,15 +63,17 @@ int tide_group_new(tide_group_t **out) {
 /* Lock held: cancel every running child (children spawned later see `cancelled`). */
 static void cancel_live(tide_group_t *g) {
     g->cancelled = true;
-    for (child_t *c = g->live; c; c = c->next)
+    tide__list_for_each(n, &g->live) {
+        child_t *c = child_of(n);
         if (c->task.ptr && !c->finished) tide_cancel(c->task);
+    }
 }
 
 /* Lock held: one of the two events a child waits for to be joinable has happened. */
 static void child_settle(tide_group_t *g, child_t *c) {
     if (--c->pending > 0) return;
-    list_remove(&g->live, c);
-    list_push(&g->finished, c);
+    tide__list_remove(&g->live, &c->link);
+    tide__list_push_front(&g->finished, &c->link);
     if (--g->nlive == 0) tide__waitq_fire_all(&g->waiters, TIDE__W_DONE, 0);
 }
 
@@ -108,9 +100,9 @@ static int child_main(void *arg) {
 static void reap(tide_group_t *g, bool all) {
     for (;;) {
         tide__sync_lock(&g->lock);
-        child_t *c = g->finished;
-        while (c && !all && tide_task_done(c->task) == 0) c = c->next;
-        if (c) list_remove(&g->finished, c);
+        child_t *c = child_of(tide__list_first(&g->finished));
+        while (c && !all && tide_task_done(c->task) == 0) c = child_of(c->link.next);
+        if (c) tide__list_remove(&g->finished, &c->link);
         tide__sync_unlock(&g->lock);
         if (!c) return;
         /* A kept handle is the caller's to join (its wrapper's last touch of g is counted in
@@ -122,7 +114,7 @@ static void reap(tide_group_t *g, bool all) {
             tide_join(c->task, NULL);
             tide_shield_end(&shield);
         }
-        tide__free(c, sizeof *c);
+        tide__delete(c);
     }
 }
 
@@ -135,7 +127,7 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
     o.detached = 0; /* the group joins its children */
     reap(g, false);
 
-    child_t *c = tide__calloc(sizeof *c);
+    child_t *c = tide__new(child_t);
     if (!c) return -ENOMEM;
     c->group = g;
     c->fn = fn;
@@ -145,10 +137,10 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
     tide__sync_lock(&g->lock);
     if (g->cancelled) {
         tide__sync_unlock(&g->lock);
-        tide__free(c, sizeof *c);
+        tide__delete(c);
         return -ECANCELED;
     }
-    list_push(&g->live, c);
+    tide__list_push_front(&g->live, &c->link);
     g->nlive++;
     tide__sync_unlock(&g->lock);
 
@@ -158,10 +150,10 @@ int tide_group_spawn_task(tide_group_t *g, tide_task_t *out, int (*fn)(void *), 
     if (r < 0) atomic_fetch_sub_explicit(&g->inside, 1, memory_order_relaxed);
     tide__sync_lock(&g->lock);
     if (r < 0) {
-        list_remove(&g->live, c);
+        tide__list_remove(&g->live, &c->link);
         if (--g->nlive == 0) tide__waitq_fire_all(&g->waiters, TIDE__W_DONE, 0);
         tide__sync_unlock(&g->lock);
-        tide__free(c, sizeof *c);
+        tide__delete(c);
         return r;
     }
     c->task = t;
@@ -190,7 +182,7 @@ int tide_group_cancel(tide_group_t *g) {
 /* Park until every child has ended (lock held on entry, not on return). */
 static int wait_children(tide_group_t *g) {
     while (g->nlive > 0) {
-        tide__waiter_t node;
+        tide__sync_waiter_t node;
         tide__waiter_init(&node);
         node.waker = tide_park_prepare();
         tide__waitq_push(&g->waiters, &node);
@@ -233,7 +225,7 @@ int tide_group_wait(tide_group_t *g) {
 void tide_group_free(tide_group_t *g) {
     if (!OK(g)) return;
     tide__sync_lock(&g->lock);
-    bool busy = g->nlive > 0 || g->finished;
+    bool busy = g->nlive > 0 || !tide__list_empty(&g->finished);
     tide__sync_unlock(&g->lock);
     if (busy) {
         tide_group_cancel(g);
@@ -248,5 +240,5 @@ void tide_group_free(tide_group_t *g) {
      * their final decrement. */
     while (atomic_load_explicit(&g->inside, memory_order_acquire) > 0) sched_yield();
     g->magic = 0;
-    tide__free(g, sizeof *g);
+    tide__delete(g);
 }

@@ -77,7 +77,7 @@ static void pass_wake_on(tide_mutex_t *m) {
     tide__sync_lock(&m->qlock_);
     uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->waiters_)) {
-        tide__waiter_t *w = tide__waitq_pop(&m->waiters_);
+        tide__sync_waiter_t *w = tide__waitq_pop(&m->waiters_);
         atomic_fetch_or_explicit(&m->state_, M_WOKEN, memory_order_relaxed);
         if (tide__waitq_empty(&m->waiters_))
             atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING), memory_order_relaxed);
@@ -89,7 +89,7 @@ static void pass_wake_on(tide_mutex_t *m) {
 
 /* Park a queued node (queue lock held, dropped here). Returns its final state, or
  * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early. */
-static uint32_t park(tide_mutex_t *m, tide__waiter_t *node, int *r) {
+static uint32_t park(tide_mutex_t *m, tide__sync_waiter_t *node, int *r) {
     tide__sync_unlock(&m->qlock_);
     for (;;) {
         *r = tide_park_on("mutex");
@@ -125,7 +125,7 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     }
 
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     bool requeue = false; /* a woken waiter goes back to the head of the line */
     bool starving = false;
@@ -202,7 +202,7 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
     tide_waker_t k = {0};
     tide__sync_lock(&m->qlock_);
     s = atomic_load_explicit(&m->state_, memory_order_relaxed);
-    tide__waiter_t *w = m->waiters_.head_;
+    tide__sync_waiter_t *w = tide__waitq_first(&m->waiters_);
     if (!w) {
         /* Everyone queued has left. */
         atomic_fetch_and_explicit(&m->state_, ~(M_LOCKED | M_PARKED | M_STARVING),

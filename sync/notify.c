@@ -33,7 +33,7 @@ int tide_notify_wait(tide_notify_t *n) {
         tide_budget_tick();
         return 0;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(&n->waiters_, &node);
@@ -44,7 +44,7 @@ int tide_notify_wait(tide_notify_t *n) {
 int tide_notify_one(tide_notify_t *n) {
     if (!OK(n)) return -EINVAL;
     tide__sync_lock(&n->lock_);
-    tide__waiter_t *w = tide__waitq_pop(&n->waiters_);
+    tide__sync_waiter_t *w = tide__waitq_pop(&n->waiters_);
     tide_waker_t k = {0};
     if (w) k = tide__waiter_fire(w, TIDE__W_DONE, 0);
     else n->permit_ = 1;

@@ -64,7 +64,7 @@ int tide_oneshot_send(tide_oneshot_t *o, const void *elem) {
         return -EPIPE;
     }
     tide_waker_t k = {0};
-    tide__waiter_t *w = tide__waitq_pop(&o->waiters);
+    tide__sync_waiter_t *w = tide__waitq_pop(&o->waiters);
     if (w) {
         tide__elem_copy(w->elem, elem, o->esize);
         o->value = OS_TAKEN;
@@ -95,7 +95,7 @@ int tide_oneshot_recv(tide_oneshot_t *o, void *elem) {
         tide__sync_unlock(&o->lock);
         return -EBUSY; /* one receiver only */
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.elem = elem;
     node.waker = tide_park_prepare();

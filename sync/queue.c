@@ -24,7 +24,7 @@ int tide_queue_new(tide_queue_t **out, size_t elem_size, size_t maxsize) {
     if (!out) return -EINVAL;
     *out = NULL;
     if (elem_size == 0) return -EINVAL;
-    tide_queue_t *q = tide__alloc_aligned(sizeof *q);
+    tide_queue_t *q = tide__new_aligned(tide_queue_t);
     if (!q) return -ENOMEM;
     atomic_init(&q->lock, 0);
     q->gone = false;
@@ -57,7 +57,7 @@ void tide_queue_free(tide_queue_t *q) {
     }
     tide__sync_unlock(&q->lock);
     tide__ring_fini(&q->ring);
-    tide__free(q, (sizeof *q + 63) & ~(size_t)63);
+    tide__delete_aligned(q);
 }
 
 /* Lock held: everything put has been got and processed. */
@@ -67,7 +67,7 @@ static void check_joined(tide_queue_t *q) {
 }
 
 static int put_locked(tide_queue_t *q, const void *elem, tide_waker_t *wake) {
-    tide__waiter_t *w = tide__waitq_pop(&q->getters);
+    tide__sync_waiter_t *w = tide__waitq_pop(&q->getters);
     if (w) {
         tide__elem_copy(w->elem, elem, q->ring.esize);
         q->unfinished++;
@@ -82,7 +82,7 @@ static int get_locked(tide_queue_t *q, void *elem, tide_waker_t *wake) {
     if (tide__ring_len(&q->ring) == 0) return -EAGAIN;
     tide__ring_pop(&q->ring, elem);
     q->unfinished++;
-    tide__waiter_t *w = tide__waitq_pop(&q->putters);
+    tide__sync_waiter_t *w = tide__waitq_pop(&q->putters);
     if (w) {
         tide__ring_push(&q->ring, w->elem); /* the slot just freed */
         *wake = tide__waiter_fire(w, TIDE__W_DONE, 0);
@@ -90,7 +90,7 @@ static int get_locked(tide_queue_t *q, void *elem, tide_waker_t *wake) {
     return 0;
 }
 
-static int park(tide_queue_t *q, tide__waitq_t *wq, tide__waiter_t *node, const char *what) {
+static int park(tide_queue_t *q, tide__waitq_t *wq, tide__sync_waiter_t *node, const char *what) {
     node->waker = tide_park_prepare();
     tide__waitq_push(wq, node);
     int r = tide__waiter_park(node, &q->lock, wq, what, false, &q->gone);
@@ -108,7 +108,7 @@ static int put(tide_queue_t *q, const void *elem, bool block) {
         if (r == 0) tide_budget_tick();
         return r;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.elem = (void *)elem;
     return park(q, &q->putters, &node, "queue put");
@@ -125,7 +125,7 @@ static int get(tide_queue_t *q, void *elem, bool block) {
         if (r == 0) tide_budget_tick();
         return r;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.elem = elem;
     return park(q, &q->getters, &node, "queue get");
@@ -153,7 +153,7 @@ int tide_queue_join(tide_queue_t *q) {
         tide__sync_unlock(&q->lock);
         return 0;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     return park(q, &q->joiners, &node, "queue join");
 }

@@ -32,7 +32,7 @@ int tide_rwlock_destroy(tide_rwlock_t *l) {
 
 /* Let every waiting reader in (no writer holds the lock). Lock held. */
 static void grant_readers(tide_rwlock_t *l) {
-    tide__waiter_t *w;
+    tide__sync_waiter_t *w;
     while ((w = tide__waitq_pop(&l->rq_)) != NULL) {
         l->readers_++;
         tide_wake(tide__waiter_fire(w, TIDE__W_GRANTED, 0));
@@ -41,7 +41,7 @@ static void grant_readers(tide_rwlock_t *l) {
 
 /* The lock is free: hand it to the oldest writer, else to all waiting readers. */
 static void grant_next(tide_rwlock_t *l) {
-    tide__waiter_t *w = tide__waitq_pop(&l->wq_);
+    tide__sync_waiter_t *w = tide__waitq_pop(&l->wq_);
     if (w) {
         l->writer_ = 1;
         tide_wake(tide__waiter_fire(w, TIDE__W_GRANTED, 0));
@@ -51,7 +51,7 @@ static void grant_next(tide_rwlock_t *l) {
 }
 
 static int wait_grant(tide_rwlock_t *l, tide__waitq_t *q, bool writer) {
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(q, &node);

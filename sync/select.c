@@ -37,7 +37,7 @@ static TIDE_NOINLINE uint32_t rng_next(void) {
 
 typedef struct scratch {
     unsigned *order;            /* cases in polling order */
-    tide__waiter_t *nodes;      /* one per case (channel and event cases use theirs) */
+    tide__sync_waiter_t *nodes;      /* one per case (channel and event cases use theirs) */
     tide_watch_t *watches;      /* one per case (join cases use theirs) */
     uint8_t *watched;           /* join case i: 1 watch registered, 2 task already ended */
     _Atomic uint32_t **locks;   /* distinct locks of the channels and events, sorted */
@@ -96,7 +96,7 @@ static int check_cases(const tide_sel_t *cases, size_t n) {
 }
 
 static int scratch_init(scratch_t *s, size_t n, void *small, size_t small_size) {
-    size_t per = sizeof(unsigned) + sizeof(tide__waiter_t) + sizeof(tide_watch_t) +
+    size_t per = sizeof(unsigned) + sizeof(tide__sync_waiter_t) + sizeof(tide_watch_t) +
                  sizeof(uint8_t) + sizeof(_Atomic uint32_t *);
     size_t size = n * per + 64;
     s->heap = NULL;
@@ -108,8 +108,8 @@ static int scratch_init(scratch_t *s, size_t n, void *small, size_t small_size) 
         s->heap_size = size;
     }
     /* Largest alignment first. */
-    s->nodes = (tide__waiter_t *)(void *)p;
-    p += n * sizeof(tide__waiter_t);
+    s->nodes = (tide__sync_waiter_t *)(void *)p;
+    p += n * sizeof(tide__sync_waiter_t);
     s->watches = (tide_watch_t *)(void *)p;
     p += n * sizeof(tide_watch_t);
     s->locks = (_Atomic uint32_t **)(void *)p;
@@ -204,7 +204,7 @@ static int select_run(tide_sel_t *cases, size_t n, scratch_t *s) {
         }
         for (size_t i = 0; i < n; i++) {
             tide_sel_t *c = &cases[i];
-            tide__waiter_t *w = &s->nodes[i];
+            tide__sync_waiter_t *w = &s->nodes[i];
             if (c->kind != TIDE_SEL_SEND && c->kind != TIDE_SEL_RECV && c->kind != TIDE_SEL_EVENT)
                 continue;
             tide__waiter_init(w);
@@ -228,7 +228,7 @@ static int select_run(tide_sel_t *cases, size_t n, scratch_t *s) {
         lock_all(s);
         for (size_t i = 0; i < n; i++) {
             tide_sel_t *c = &cases[i];
-            tide__waiter_t *w = &s->nodes[i];
+            tide__sync_waiter_t *w = &s->nodes[i];
             if (c->kind == TIDE_SEL_EVENT) tide__event_withdraw_locked(c->event, w);
             else if (c->kind == TIDE_SEL_SEND && w->linked) tide__waitq_remove(&c->chan->sendq, w);
             else if (c->kind == TIDE_SEL_RECV && w->linked) tide__waitq_remove(&c->chan->recvq, w);

@@ -48,7 +48,7 @@ int tide_sem_acquire(tide_sem_t *s) {
         tide__sync_unlock(&s->lock_);
         return 0;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(&s->waiters_, &node);
@@ -59,7 +59,7 @@ int tide_sem_acquire(tide_sem_t *s) {
 int tide_sem_release(tide_sem_t *s) {
     if (!OK(s)) return -EINVAL;
     tide__sync_lock(&s->lock_);
-    tide__waiter_t *w = tide__waitq_pop(&s->waiters_);
+    tide__sync_waiter_t *w = tide__waitq_pop(&s->waiters_);
     if (w) {
         tide_waker_t k = tide__waiter_fire(w, TIDE__W_GRANTED, 0);
         tide__sync_unlock(&s->lock_);

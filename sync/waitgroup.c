@@ -54,7 +54,7 @@ int tide_waitgroup_wait(tide_waitgroup_t *wg) {
         tide__sync_unlock(&wg->lock_);
         return 0;
     }
-    tide__waiter_t node;
+    tide__sync_waiter_t node;
     tide__waiter_init(&node);
     node.waker = tide_park_prepare();
     tide__waitq_push(&wg->waiters_, &node);

@@ -3,7 +3,7 @@
 
 size_t tide__waitq_fire_all(tide__waitq_t *q, uint32_t state, int result) {
     size_t n = 0;
-    tide__waiter_t *w;
+    tide__sync_waiter_t *w;
     while ((w = tide__waitq_pop(q)) != NULL) {
         if (!tide__waiter_claim(w)) continue;
         tide_wake(tide__waiter_fire(w, state, result));
@@ -13,10 +13,10 @@ size_t tide__waitq_fire_all(tide__waitq_t *q, uint32_t state, int result) {
 }
 
 void tide__waitq_wake_all(tide__waitq_t *q) {
-    for (tide__waiter_t *w = q->head_; w; w = w->next) tide_wake(w->waker);
+    tide__list_for_each(n, q) tide_wake(tide__list_entry(n, tide__sync_waiter_t, link)->waker);
 }
 
-int tide__waiter_park(tide__waiter_t *w, _Atomic uint32_t *lock, tide__waitq_t *q,
+int tide__waiter_park(tide__sync_waiter_t *w, _Atomic uint32_t *lock, tide__waitq_t *q,
                       const char *what, bool hold, const bool *gone) {
     tide__sync_unlock(lock);
     for (;;) {

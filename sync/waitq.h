@@ -19,6 +19,7 @@
 #define TIDE_SYNC_WAITQ_H
 
 #include "common.h"
+#include "list.h"
 
 /* A node's state: TIDE__W_WAITING until completed, then one of the final values (their
  * meaning is the primitive's: a mutex distinguishes a hand-off from a wake-up). */
@@ -34,9 +35,10 @@ typedef struct tide__sel {
     _Atomic int fired; /* -1: nothing yet; >= 0: the case that fired; -2: withdrawn */
 } tide__sel_t;
 
-typedef struct tide__waiter {
-    struct tide__waiter *next; /* queue links, guarded by the owning primitive's lock */
-    struct tide__waiter *prev;
+/* A task parked on a sync/ primitive: its node in a wait queue (on its own stack), carrying
+ * the hand-off's outcome. Not the socket waiter of io/ (tide__sock_waiter_t). */
+typedef struct tide__sync_waiter {
+    tide__list_node_t link;    /* in the queue, guarded by the owning primitive's lock */
     tide_waker_t waker;        /* the parked task's current wait */
     _Atomic uint32_t state;    /* TIDE__W_WAITING, then a final value (release-stored) */
     bool linked;               /* in a queue now (guarded by the owning primitive's lock) */
@@ -45,11 +47,11 @@ typedef struct tide__waiter {
     int64_t since;             /* mutex: when this task started waiting (starvation mode) */
     tide__sel_t *sel;          /* select: the claim shared by its cases; NULL otherwise */
     unsigned index;            /* select: which case this node is */
-} tide__waiter_t;
+} tide__sync_waiter_t;
 
 /* A fresh node for the calling task's wait. */
-static inline void tide__waiter_init(tide__waiter_t *w) {
-    w->next = w->prev = NULL;
+static inline void tide__waiter_init(tide__sync_waiter_t *w) {
+    w->link = (tide__list_node_t){0};
     w->waker = (tide_waker_t){0};
     atomic_store_explicit(&w->state, TIDE__W_WAITING, memory_order_relaxed);
     w->linked = false;
@@ -61,50 +63,44 @@ static inline void tide__waiter_init(tide__waiter_t *w) {
 }
 
 static inline void tide__waitq_init(tide__waitq_t *q) {
-    q->head_ = q->tail_ = NULL;
+    tide__list_init(q);
 }
 
 static inline bool tide__waitq_empty(const tide__waitq_t *q) {
-    return q->head_ == NULL;
+    return tide__list_empty(q);
 }
 
-static inline void tide__waitq_push(tide__waitq_t *q, tide__waiter_t *w) {
-    w->next = NULL;
-    w->prev = q->tail_;
-    if (q->tail_) q->tail_->next = w;
-    else q->head_ = w;
-    q->tail_ = w;
+/* The oldest node, left linked; NULL if none. */
+static inline tide__sync_waiter_t *tide__waitq_first(const tide__waitq_t *q) {
+    tide__list_node_t *n = tide__list_first(q);
+    return n ? tide__list_entry(n, tide__sync_waiter_t, link) : NULL;
+}
+
+static inline void tide__waitq_push(tide__waitq_t *q, tide__sync_waiter_t *w) {
+    tide__list_push_back(q, &w->link);
     w->linked = true;
 }
 
 /* At the head: a mutex waiter that lost a race keeps its place in line. */
-static inline void tide__waitq_push_front(tide__waitq_t *q, tide__waiter_t *w) {
-    w->prev = NULL;
-    w->next = q->head_;
-    if (q->head_) q->head_->prev = w;
-    else q->tail_ = w;
-    q->head_ = w;
+static inline void tide__waitq_push_front(tide__waitq_t *q, tide__sync_waiter_t *w) {
+    tide__list_push_front(q, &w->link);
     w->linked = true;
 }
 
-static inline void tide__waitq_remove(tide__waitq_t *q, tide__waiter_t *w) {
-    if (w->prev) w->prev->next = w->next;
-    else q->head_ = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else q->tail_ = w->prev;
-    w->next = w->prev = NULL;
+static inline void tide__waitq_remove(tide__waitq_t *q, tide__sync_waiter_t *w) {
+    tide__list_remove(q, &w->link);
     w->linked = false;
 }
 
-static inline tide__waiter_t *tide__waitq_pop(tide__waitq_t *q) {
-    tide__waiter_t *w = q->head_;
+static inline tide__sync_waiter_t *tide__waitq_pop(tide__waitq_t *q) {
+    tide__sync_waiter_t *w = tide__waitq_first(q);
     if (w) tide__waitq_remove(q, w);
     return w;
 }
 
 /* May this node be completed? Always for a plain wait; for a select case only if its select
  * has not fired yet (and then it has fired now, as this case). */
-static inline bool tide__waiter_claim(tide__waiter_t *w) {
+static inline bool tide__waiter_claim(tide__sync_waiter_t *w) {
     if (TIDE_LIKELY(!w->sel)) return true;
     int none = -1;
     return atomic_compare_exchange_strong_explicit(&w->sel->fired, &none, (int)w->index,
@@ -113,7 +109,7 @@ static inline bool tide__waiter_claim(tide__waiter_t *w) {
 
 /* Complete an unlinked node: the owner may leave as soon as the state is stored, so the
  * waker is copied first and returned for waking after the lock is dropped. */
-static inline tide_waker_t tide__waiter_fire(tide__waiter_t *w, uint32_t state, int result) {
+static inline tide_waker_t tide__waiter_fire(tide__sync_waiter_t *w, uint32_t state, int result) {
     tide_waker_t k = w->waker;
     w->result = result;
     atomic_store_explicit(&w->state, state, memory_order_release);
@@ -121,8 +117,8 @@ static inline tide_waker_t tide__waiter_fire(tide__waiter_t *w, uint32_t state, 
 }
 
 /* Pop the first node that can be claimed (dropping dead select cases); NULL if none. */
-static inline tide__waiter_t *tide__waitq_pop_claim(tide__waitq_t *q) {
-    tide__waiter_t *w;
+static inline tide__sync_waiter_t *tide__waitq_pop_claim(tide__waitq_t *q) {
+    tide__sync_waiter_t *w;
     while ((w = tide__waitq_pop(q)) != NULL)
         if (tide__waiter_claim(w)) return w;
     return NULL;
@@ -144,7 +140,7 @@ void tide__waitq_wake_all(tide__waitq_t *q);
  * object is being freed (*gone, when gone is not NULL); then the lock is still held if
  * `hold` (so the caller can undo something atomically with leaving), else not. A wake-up
  * that did not complete the node (a plain wait never gets one) just parks again. */
-int tide__waiter_park(tide__waiter_t *w, _Atomic uint32_t *lock, tide__waitq_t *q,
+int tide__waiter_park(tide__sync_waiter_t *w, _Atomic uint32_t *lock, tide__waitq_t *q,
                       const char *what, bool hold, const bool *gone);
 
 #endif

@@ -1,4 +1,4 @@
-/* The runtime's spinlock (Concurrency Kit's fetch-and-store lock, runtime/platform.h) under
+/* The runtime's spinlock (Concurrency Kit's fetch-and-store lock, base/platform.h) under
  * stress: threads increment a plain counter under the lock, mixing lock and trylock, with random
  * pauses inside the critical section; no increment may be lost. Under ThreadSanitizer this also
  * checks the hand-over annotations: without them, TSan reports the counter (see platform.c). */

@@ -285,6 +285,17 @@ int64_t tide_deadline(void);
     })
 #endif
 
+/* The links of tide's intrusive lists (internal: the operations are tide's own, base/list.h),
+ * here because public structs embed them (tide/sync.h, tide/waker.h). A zero-filled list is
+ * empty. */
+typedef struct tide__list_node {
+    struct tide__list_node *next; /* toward the last node; NULL at the last */
+    struct tide__list_node *prev; /* toward the first; the first node's prev is the last */
+} tide__list_node_t;
+typedef struct tide__list {
+    tide__list_node_t *first; /* NULL when empty */
+} tide__list_t;
+
 /* ---- blocking pool --------------------------------------------------------------------- */
 
 /* Run fn(arg) on the runtime's blocking-call pool (a bounded set of threads) and suspend the

@@ -44,13 +44,9 @@ extern "C" {
 #define TIDE__ATOMIC(T) _Atomic(T)
 #endif
 
-struct tide__waiter; /* a parked task's entry in a wait queue (on its own stack) */
-
-/* A FIFO of parked waiters, guarded by the lock of the object it belongs to. */
-typedef struct tide__waitq {
-    struct tide__waiter *head_; /* oldest waiter (woken first) */
-    struct tide__waiter *tail_; /* newest waiter */
-} tide__waitq_t;
+/* A FIFO of parked waiters (each a node on its task's own stack), oldest first, guarded by
+ * the lock of the object it belongs to. Zero-filled: empty. */
+typedef tide__list_t tide__waitq_t;
 
 /* ---- mutex (embeddable) -----------------------------------------------------------------
  * Uncontended lock and unlock are one compare-and-swap each, no system call. Under
@@ -72,7 +68,7 @@ struct tide_mutex {
     TIDE__ATOMIC(uint32_t) qlock_; /* guards waiters_ (lock and unlock fast paths skip it) */
     tide__waitq_t waiters_;        /* tasks parked in tide_mutex_lock */
 };
-#define TIDE_MUTEX_INITIALIZER {0, 0, {0, 0}}
+#define TIDE_MUTEX_INITIALIZER {0, 0, {0}}
 int tide_mutex_init(tide_mutex_t *m);
 int tide_mutex_destroy(tide_mutex_t *m);
 int tide_mutex_lock(tide_mutex_t *m);

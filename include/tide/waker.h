@@ -54,8 +54,7 @@ void tide_budget_tick(void);
  * register a waker to be woken when a task ends, without joining it. The watch lives in the
  * caller's memory (usually its stack) until it fires or is withdrawn. */
 typedef struct tide_watch {
-    struct tide_watch *next; /* links in the task's watcher list (owned by tide) */
-    struct tide_watch *prev;
+    tide__list_node_t link;  /* in the task's watcher list (owned by tide) */
     tide_waker_t waker;      /* woken once when the task ends */
     void (*fn)(struct tide_watch *w); /* or, if set, called instead (see tide_task_watch_fn) */
     void *arg;               /* for fn */

@@ -1,7 +1,8 @@
-/* Small platform helpers shared by the runtime: atomics shorthands, CPU pause, futex,
+/* Small platform helpers shared by every layer (base/ is on the include path of runtime/,
+ * sync/ and io/; runtime/platform.c implements them): atomics shorthands, CPU pause, futex,
  * allocation (jemalloc's sized API when built with it), and branch hints. */
-#ifndef TIDE_RUNTIME_PLATFORM_H
-#define TIDE_RUNTIME_PLATFORM_H
+#ifndef TIDE_BASE_PLATFORM_H
+#define TIDE_BASE_PLATFORM_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -98,11 +99,42 @@ static inline void tide__spin_unlock(tide__spin_t *l) { ck_spinlock_fas_unlock(&
 #endif
 
 /* Allocation: jemalloc's mallocx/sdallocx (sized free) when built with it, libc otherwise
- * (the sanitizer builds, whose allocators must see every block). Returns NULL on failure. */
+ * (the sanitizer builds, whose allocators must see every block). Returns NULL on failure.
+ *
+ * Frees are sized, and the size a free takes is always the one its allocation was asked for:
+ * any rounding (the cache-line rounding of the aligned pair) happens inside, so no caller
+ * recomputes it. A wrong size would be undefined behaviour under sdallocx and skew the leak
+ * counter: fixed-size objects use the typed pairs below, which take the size from the
+ * pointer's type; variable-size blocks pass the size they asked for. Checked builds
+ * (TIDE_ALLOC_CHECK: sanitizers, or no NDEBUG) verify every free's size against the
+ * allocator's own record of the block and abort on a mismatch. */
 void *tide__alloc(size_t size);
 void *tide__calloc(size_t size);
+void tide__free(void *p, size_t size); /* size: as asked of tide__alloc / tide__calloc */
 void *tide__alloc_aligned(size_t size); /* cache-line aligned, zeroed */
-void tide__free(void *p, size_t size);
+void tide__free_aligned(void *p, size_t size); /* size: as asked of tide__alloc_aligned */
+
+/* Fixed-size objects: new (zeroed) and delete, the size from the type. tide__delete also
+ * frees what tide__alloc(sizeof *p) returned; it refuses a void pointer at compile time. */
+#define TIDE__TYPED_PTR(p)                                                                    \
+    (void)sizeof(struct {                                                                     \
+        _Static_assert(!__builtin_types_compatible_p(__typeof__(*(p)), void),                 \
+                       "a typed pointer is needed to know the size");                         \
+        int unused;                                                                           \
+    })
+#define tide__new(type) ((type *)tide__calloc(sizeof(type)))
+#define tide__delete(p) (TIDE__TYPED_PTR(p), tide__free((p), sizeof *(p)))
+#define tide__new_aligned(type) ((type *)tide__alloc_aligned(sizeof(type)))
+#define tide__delete_aligned(p) (TIDE__TYPED_PTR(p), tide__free_aligned((p), sizeof *(p)))
+
+#if defined(TIDE_TSAN) || defined(__SANITIZE_ADDRESS__) || !defined(NDEBUG)
+#define TIDE_ALLOC_CHECK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIDE_ALLOC_CHECK 1
+#endif
+#endif
+
 /* The allocation fault hook (tide_test_fail_alloc): when armed, tide__alloc_fault() counts an
  * allocation and says whether it must fail. Off, it costs one relaxed load and a branch the
  * predictor always gets right. Every allocation tide makes asks it first: the heap ones here,

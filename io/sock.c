@@ -1,19 +1,5 @@
-/* The reactor: the runtime's edge-triggered epoll set and the type-stable socket records
- * registered in it (see net_internal.h for the scheme). The workers harvest it themselves
- * (the park hook of tide/ext.h, tokio's model): the first worker with nothing to run sleeps
- * in epoll_wait on it, and busy workers poll it without blocking every 61 picks, so a
- * readiness event wakes its task from the worker that will run it. Measured against the
- * driver thread harvesting it (TIDE_IO_PARK=0 keeps that, for comparison; http_hello,
- * wrk -t1 -d5s, 2 workers, TIDE_IO_PARK=0 and 1 alternated over rounds): -c100 66-91k vs
- * 61-67k requests/s at 8.4-12.7 vs 12.8-14.1 us of CPU each; -c1000 62-69k vs 50-53k at
- * 10.6-11.8 vs 14.2-15.2 us, p99 24-28 vs 23-26 ms; -c1 15k vs 9-12k, p50 49-56 vs 73-104 us.
- *
- * Chosen over the alternative, a libuv uv_poll_t per socket started by a request to the
- * driver on every EAGAIN, by measurement (http_hello, wrk -t1 -c100 -d5s, 2 workers, this
- * 2-vCPU machine, runs alternated): the shared set served 77-78k requests/s at 12.5 us of
- * server CPU each, the uv_poll_t variant 50-55k at 18.5-20.7 us, because it pays a driver round
- * trip (queue push, eventfd write, driver wake-up) and two epoll_ctl calls per blocked read,
- * where the shared set pays nothing per read and one epoll_wait per batch of events. */
+/* Socket records, their waiters and closing: the type-stable records the reactor's epoll set
+ * (poller.c) reports on, see net_internal.h for the scheme. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,29 +7,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "net_internal.h"
-#include "tide/ext.h"
-
-#define CHUNK_SHIFT 8
-#define CHUNK_SIZE (1u << CHUNK_SHIFT)
-#define MAX_CHUNKS 16384 /* 4M sockets per runtime */
-#define HARVEST_BATCH 256
-
-/* epoll data of the runtime's wake-up eventfd in the set (no socket has this index). */
-#define EFD_TAG UINT64_MAX
-
-struct tide__reactor {
-    int epfd;                                  /* the runtime's epoll set */
-    uv_poll_t poll;                            /* the driver loop's watch on epfd (when the
-                                                  workers do not poll it themselves) */
-    tide__park_hook_t hook;                    /* the workers' poll of epfd, if installed */
-    bool hooked;                               /* hook installed in the runtime */
-    tide__io_t *io;                            /* the driver this reactor belongs to */
-    pthread_mutex_t lock;                      /* free list and chunk growth */
-    tide__sock_t *free;                        /* recycled records */
-    uint32_t nchunks;                          /* chunks allocated */
-    _Atomic(tide__sock_t *) chunks[MAX_CHUNKS]; /* records, by idx >> CHUNK_SHIFT */
-};
+#include "reactor.h"
 
 /* ---- records --------------------------------------------------------------------------- */
 
@@ -111,7 +75,7 @@ tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, 
     s->kind = (uint8_t)kind;
     s->fd = fd;
     s->family = family;
-    for (int d = 0; d < NDIRS; d++) s->waiters[d] = NULL;
+    for (int d = 0; d < NDIRS; d++) tide__list_init(&s->waiters[d]);
     s->closer = (tide_waker_t){0};
     s->max_conns = 0;
     s->has_parent = false;
@@ -148,18 +112,13 @@ tide__sock_t *tide__sock_lock_gen(tide__reactor_t *r, uint32_t idx, uint32_t gen
 
 /* ---- waiting and waking ---------------------------------------------------------------- */
 
-static void link_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
-    w->prev = NULL;
-    w->next = s->waiters[dir];
-    if (w->next) w->next->prev = w;
-    s->waiters[dir] = w;
+static void link_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
+    tide__list_push_front(&s->waiters[dir], &w->link);
     w->linked = true;
 }
 
-static void unlink_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
-    if (w->prev) w->prev->next = w->next;
-    else s->waiters[dir] = w->next;
-    if (w->next) w->next->prev = w->prev;
+static void unlink_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
+    tide__list_remove(&s->waiters[dir], &w->link);
     w->linked = false;
 }
 
@@ -169,15 +128,12 @@ static void unlink_waiter(tide__sock_t *s, int dir, tide__waiter_t *w) {
 #define WAKE_BATCH 16
 static int take_waiters(tide__sock_t *s, int dir, tide_waker_t *out, int max) {
     int n = 0;
-    tide__waiter_t *w = s->waiters[dir];
-    while (w && n < max) {
-        tide__waiter_t *next = w->next;
+    tide__list_node_t *node;
+    while (n < max && (node = tide__list_pop_front(&s->waiters[dir])) != NULL) {
+        tide__sock_waiter_t *w = tide__list_entry(node, tide__sock_waiter_t, link);
         w->linked = false;
         out[n++] = w->waker;
-        w = next;
     }
-    s->waiters[dir] = w;
-    if (w) w->prev = NULL;
     return n;
 }
 
@@ -186,7 +142,7 @@ static void wake_n(const tide_waker_t *w, int n) {
 }
 
 int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
-    tide__waiter_t w;
+    tide__sock_waiter_t w;
     w.waker = tide_park_prepare();
     tide__spin_lock(&s->lock);
     if (atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED) {
@@ -217,7 +173,7 @@ static void wake_unlock(tide__sock_t *s, unsigned dirs) {
         for (int d = 0; d < NDIRS; d++) {
             if (!(dirs & 1u << d)) continue;
             n += take_waiters(s, d, w + n, WAKE_BATCH - n);
-            more |= s->waiters[d] != NULL;
+            more |= !tide__list_empty(&s->waiters[d]);
         }
         tide__spin_unlock(&s->lock);
         wake_n(w, n);
@@ -237,93 +193,22 @@ void tide__sock_notify(tide__sock_t *s, int dir) {
     bump_unlock(s, dir);
 }
 
+void tide__sock_ready(tide__reactor_t *r, uint64_t tag, unsigned dirs, bool hup) {
+    tide__sock_t *s = tide__sock_lock_gen(r, (uint32_t)tag, (uint32_t)(tag >> 32));
+    if (!s) return; /* closed since: an event of an earlier life */
+    /* Before the seq bump (release): a reader that sees the new seq sees this too. */
+    if (hup) atomic_store_explicit(&s->hup, true, memory_order_relaxed);
+    for (int d = 0; d < DIR_SLOT; d++)
+        if (dirs & 1u << d) atomic_fetch_add_explicit(&s->seq[d], 1, memory_order_release);
+    wake_unlock(s, dirs);
+}
+
 int tide__net_check_slow(void) {
     /* A wait that is already woken: park returns at once with whatever a deadline or cancel
      * says, shields included. */
     tide_waker_t w = tide_park_prepare();
     tide_wake(w);
     return tide_park_on("net check");
-}
-
-/* ---- harvesting (driver thread) -------------------------------------------------------- */
-
-static void dispatch(tide__reactor_t *r, const struct epoll_event *ev) {
-    uint32_t e = ev->events;
-    unsigned dirs = 0;
-    if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)) dirs |= 1u << DIR_READ;
-    if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) dirs |= 1u << DIR_WRITE;
-    tide__sock_t *s = tide__sock_lock_gen(r, (uint32_t)ev->data.u64, (uint32_t)(ev->data.u64 >> 32));
-    if (!s) return; /* closed since: an event of an earlier life */
-    /* Before the seq bump (release): a reader that sees the new seq sees this too. */
-    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) atomic_store_explicit(&s->hup, true, memory_order_relaxed);
-    for (int d = 0; d < DIR_SLOT; d++)
-        if (dirs & 1u << d) atomic_fetch_add_explicit(&s->seq[d], 1, memory_order_release);
-    wake_unlock(s, dirs);
-}
-
-static void harvest(tide__reactor_t *r) {
-    struct epoll_event evs[HARVEST_BATCH];
-    int n;
-    do {
-        n = epoll_wait(r->epfd, evs, HARVEST_BATCH, 0);
-        for (int i = 0; i < n; i++) dispatch(r, &evs[i]);
-    } while (n == HARVEST_BATCH);
-}
-
-static void on_ready(uv_poll_t *h, int status, int events) {
-    (void)status;
-    (void)events;
-    harvest(h->data);
-}
-
-/* The park hook (tide/ext.h): a worker waits here instead of sleeping on its futex, and busy
- * workers call it with timeout 0. Readiness then reaches tasks from the worker that will run
- * them, with no hop through the driver thread. The runtime's eventfd is in the set: it
- * becomes readable when someone wants the worker back. */
-static int worker_poll(void *ctx, int efd, int64_t timeout_ns) {
-    tide__reactor_t *r = ctx;
-    struct epoll_event evs[HARVEST_BATCH];
-    int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
-    if (timeout_ns > (int64_t)INT32_MAX * 1000000) timeout_ms = INT32_MAX;
-    int dispatched = 0, n;
-    do {
-        n = epoll_wait(r->epfd, evs, HARVEST_BATCH, timeout_ms);
-        timeout_ms = 0;
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.u64 == EFD_TAG) {
-                uint64_t v;
-                ssize_t got = read(efd, &v, sizeof v); /* drain: the wake-up has been had */
-                (void)got;
-                continue;
-            }
-            dispatch(r, &evs[i]);
-            dispatched++;
-        }
-    } while (n == HARVEST_BATCH);
-    return dispatched;
-}
-
-/* Let the runtime's workers poll epfd (unless TIDE_IO_PARK=0 asks for the driver to do it,
- * the design this replaced, kept for comparison). false: the driver keeps polling. */
-static bool hook_install(tide__reactor_t *r, tide_runtime_t *rt) {
-    const char *env = getenv("TIDE_IO_PARK");
-    if (env && strcmp(env, "0") == 0) return false;
-    r->hook = (tide__park_hook_t){.poll = worker_poll, .ctx = r};
-    int efd = tide__runtime_park_hook(rt, &r->hook);
-    if (efd < 0) return false;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EFD_TAG};
-    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, efd, &ev) != 0) {
-        tide__runtime_park_hook(rt, NULL);
-        return false;
-    }
-    r->hooked = true;
-    return true;
-}
-
-void tide__reactor_unhook(tide__reactor_t *r, tide_runtime_t *rt) {
-    if (!r || !r->hooked) return;
-    tide__runtime_park_hook(rt, NULL); /* returns once no worker is inside worker_poll */
-    r->hooked = false;
 }
 
 /* ---- closing --------------------------------------------------------------------------- */
@@ -397,39 +282,9 @@ void tide__sock_discard(tide__sock_t *s) {
     finish(s);
 }
 
-/* ---- lifecycle ------------------------------------------------------------------------- */
+/* ---- freeing --------------------------------------------------------------------------- */
 
-tide__reactor_t *tide__reactor_new(tide__io_t *io, uv_loop_t *loop, tide_runtime_t *rt) {
-    tide__reactor_t *r = tide__calloc(sizeof *r);
-    if (!r) return NULL;
-    r->io = io;
-    pthread_mutex_init(&r->lock, NULL);
-    r->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (r->epfd < 0) goto fail_r;
-    if (uv_poll_init(loop, &r->poll, r->epfd) != 0) goto fail_ep;
-    r->poll.data = r;
-    if (hook_install(r, rt)) return r; /* the workers poll; the driver's watch stays idle */
-    if (uv_poll_start(&r->poll, UV_READABLE, on_ready) != 0) goto fail_poll;
-    return r;
-fail_poll:
-    tide__reactor_unhook(r, rt);
-    uv_close((uv_handle_t *)&r->poll, NULL);
-    uv_run(loop, UV_RUN_NOWAIT); /* runs the close callback: r->poll is about to go */
-fail_ep:
-    close(r->epfd);
-fail_r:
-    pthread_mutex_destroy(&r->lock);
-    tide__free(r, sizeof *r);
-    return NULL;
-}
-
-/* Runs once every task has ended (tide_runtime_close waits for them, and a task's end is
- * published with release order, see tide__task_finish) and the driver thread is joined and no
- * worker polls the set: a socket closed during shutdown, typically by a task unwinding from
- * the shutdown's cancel, has been closed completely (finish() included) before we get here,
- * so nothing touches a record while its chunk goes. */
-void tide__reactor_free(tide__reactor_t *r) {
-    if (!r) return;
+void tide__sock_free_all(tide__reactor_t *r) {
     for (uint32_t c = 0; c < r->nchunks; c++) {
         tide__sock_t *chunk = atomic_load(&r->chunks[c]);
         for (uint32_t i = 0; i < CHUNK_SIZE; i++) {
@@ -438,14 +293,6 @@ void tide__reactor_free(tide__reactor_t *r) {
              * leave it counted in tide__io_live, which is how the leak shows in tests. */
             if (!(atomic_load(&s->users) & SOCK_CLOSED)) close(s->fd);
         }
-        tide__free(chunk, CHUNK_SIZE * sizeof *chunk);
+        tide__free_aligned(chunk, CHUNK_SIZE * sizeof *chunk);
     }
-    close(r->epfd);
-    pthread_mutex_destroy(&r->lock);
-    tide__free(r, sizeof *r);
-}
-
-tide__reactor_t *tide__reactor_current(void) {
-    tide__io_t *io = tide__io_current();
-    return io ? tide__io_reactor(io) : NULL;
 }
