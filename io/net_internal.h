@@ -150,7 +150,7 @@ int tide__net_check_slow(void);
 static inline int tide__net_check(void) {
     if (__builtin_expect(!tide_cancelled(), 1)) {
         int64_t d = tide_deadline();
-        if (__builtin_expect(d == TIDE_FOREVER, 1) || tide_now() < d) return 0;
+        if (__builtin_expect(d == TIDE_FOREVER, 1) || tide__before(d)) return 0;
     }
     return tide__net_check_slow();
 }

@@ -185,7 +185,8 @@ static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, in
     for (;;) {
         if (TIDE_UNLIKELY(t == &nomem_record)) return -ENOMEM;
         if (cancel_pending(t)) return -ECANCELED;
-        if (deadline != TIDE_FOREVER && (now ? now : tide__now()) >= deadline) return -ETIMEDOUT;
+        if (deadline != TIDE_FOREVER && (now ? now >= deadline : !tide__before(deadline)))
+            return -ETIMEDOUT;
         now = 0;
         int r;
         if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD) {
