@@ -82,6 +82,9 @@ static void recycle(tide__task_t *t, tide__worker_t *w) {
 /* On the worker, after the task's last switch: its stack goes back, joiners are woken. */
 void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
+    /* A wait's timer outlives the wait (see park_until_at): the record is recycled, and the
+     * next task's waits start their seq where this one's ended, but its timer must go. */
+    tide__timer_disarm(&t->timer);
     if (t->stack) {
         tide__stack_put(&rt->stacks, &w->stacks, t->stack, t->stack_size);
         t->stack = NULL;

@@ -60,13 +60,34 @@ bool tide__timer_arm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint6
         tide__spin_unlock(&w->lock);
         return false;
     }
-    t->when = when;
+    t->when = t->due = when;
     t->seq = seq;
     slot_insert(w, t);
     tide__count(w->count, 1);
     atomic_store_explicit(&t->wheel, w, MO_RELEASE);
     tide__spin_unlock(&w->lock);
     return true;
+}
+
+bool tide__timer_rearm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint64_t seq) {
+    tide__wheel_t *on = atomic_load_explicit(&t->wheel, MO_ACQUIRE);
+    if (on) {
+        tide__spin_lock(&on->lock);
+        if (atomic_load_explicit(&t->wheel, MO_RELAXED) == on) {
+            uint64_t due = tick_of(on, deadline);
+            if (due > on->elapsed && t->when <= due) {
+                t->due = due;
+                t->seq = seq;
+                tide__spin_unlock(&on->lock);
+                return true;
+            }
+            slot_remove(on, t);
+            tide__count(on->count, -1);
+            atomic_store_explicit(&t->wheel, NULL, MO_RELAXED);
+        }
+        tide__spin_unlock(&on->lock);
+    }
+    return tide__timer_arm(w, t, deadline, seq);
 }
 
 void tide__timer_disarm(tide__timer_t *t) {
@@ -120,7 +141,10 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
             tide__timer_t *t = list;
             list = t->next;
             t->next = t->prev = NULL;
-            if (t->when <= w->elapsed) {
+            if (t->due > w->elapsed) {
+                t->when = t->due; /* re-armed for later (rearm): not due yet, move it on */
+                slot_insert(w, t);
+            } else if (t->when <= w->elapsed) {
                 /* Read the wait's sequence before letting go of the timer: once `wheel` is
                  * NULL the task (woken by someone else meanwhile) may re-arm it for its next
                  * wait, and firing with that wait's sequence would end it early. */

@@ -21,7 +21,8 @@ struct tide__wheel;
 typedef struct tide__timer {
     struct tide__timer *next;            /* slot list */
     struct tide__timer *prev;
-    uint64_t when;                       /* expiry tick */
+    uint64_t when;                       /* the tick of the slot it waits in */
+    uint64_t due;                        /* the tick it fires at (>= when: see rearm) */
     uint64_t seq;                        /* the wait to wake */
     _Atomic(struct tide__wheel *) wheel; /* where it is armed; NULL when not armed */
     uint8_t level;                       /* its slot while armed */
@@ -42,6 +43,14 @@ void tide__wheel_init(tide__wheel_t *w, int64_t origin);
 /* Arm t to fire at deadline (ns) for wait seq. Returns false (not armed) if the deadline has
  * already been reached by the wheel. */
 bool tide__timer_arm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint64_t seq);
+
+/* tide__timer_arm for a timer that may still be armed, on any wheel, for an earlier wait of
+ * its owner (a wait that ended otherwise leaves its timer armed: see waker.c). If it is and
+ * waits for a tick no later than the new one, only its due tick and seq change, under that
+ * wheel's lock: no list work, no second lock. When its slot comes round before it is due, the
+ * poll moves it on instead of firing it. Otherwise (not armed, or armed for later) it is
+ * (re)armed on `w`. Returns false if the deadline has already been reached (t is disarmed). */
+bool tide__timer_rearm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint64_t seq);
 
 /* Disarm t if still armed (any thread). */
 void tide__timer_disarm(tide__timer_t *t);

@@ -193,15 +193,16 @@ static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, in
             r = thread_park(t, deadline);
         } else {
             uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED));
-            bool armed = false;
-            if (deadline != TIDE_FOREVER) {
-                armed = tide__timer_arm(&t->worker->wheel, &t->timer, deadline, seq);
-                if (!armed) return -ETIMEDOUT;
-            }
+            /* A wait that ends otherwise leaves its timer armed (firing it then is a no-op: its
+             * seq is stale), and the next wait re-arms it cheaply: a server reading with a
+             * timeout pays one lock, not an insert and a remove, per read that parks. The
+             * task's end disarms it (tide__task_finish). */
+            if (deadline != TIDE_FOREVER &&
+                !tide__timer_rearm(&t->worker->wheel, &t->timer, deadline, seq))
+                return -ETIMEDOUT;
             atomic_store_explicit(&t->waiting_on, what, MO_RELAXED);
             tide__switch_out(t, SWITCH_PARK);
             atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
-            if (armed) tide__timer_disarm(&t->timer);
             r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE)));
         }
         if (r != -ECANCELED || t->shield == 0) return r;
