@@ -125,10 +125,14 @@ static bool next_expiration(tide__wheel_t *w, unsigned *level_out, unsigned *slo
     return false;
 }
 
+#define FIRE_BATCH 32
+
 unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
                           void (*fire)(tide__timer_t *t, uint64_t seq)) {
     uint64_t now_tick = now <= w->origin ? 0 : (uint64_t)(now - w->origin) / TIDE_TICK_NS;
-    unsigned fired = 0;
+    unsigned fired = 0, n = 0;
+    tide__timer_t *batch[FIRE_BATCH]; /* expired, disarmed, not fired yet */
+    uint64_t seqs[FIRE_BATCH];        /* the wait each is to wake */
     tide__spin_lock(&w->lock);
     unsigned level, slot;
     uint64_t deadline;
@@ -147,17 +151,26 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
             } else if (t->when <= w->elapsed) {
                 /* Read the wait's sequence before letting go of the timer: once `wheel` is
                  * NULL the task (woken by someone else meanwhile) may re-arm it for its next
-                 * wait, and firing with that wait's sequence would end it early. */
-                uint64_t seq = t->seq;
+                 * wait, and firing with that wait's sequence would end it early. The batch
+                 * keeps the owner's address (owners are type-stable records) and that
+                 * sequence: a stale one makes the fire a no-op. */
+                __builtin_prefetch((char *)t + w->hot, 1, 3);
+                seqs[n] = t->seq;
+                batch[n++] = t;
                 tide__count(w->count, -1);
                 atomic_store_explicit(&t->wheel, NULL, MO_RELEASE);
-                fire(t, seq);
-                fired++;
+                if (n == FIRE_BATCH) {
+                    for (unsigned i = 0; i < n; i++) fire(batch[i], seqs[i]);
+                    fired += n;
+                    n = 0;
+                }
             } else {
                 slot_insert(w, t); /* cascade to a lower level */
             }
         }
     }
+    for (unsigned i = 0; i < n; i++) fire(batch[i], seqs[i]);
+    fired += n;
     if (now_tick > w->elapsed) w->elapsed = now_tick;
     tide__spin_unlock(&w->lock);
     return fired;

@@ -34,6 +34,8 @@ typedef struct tide__wheel {
     int64_t origin;        /* time of tick 0 (ns) */
     uint64_t elapsed;      /* ticks processed */
     _Atomic uint64_t count; /* armed timers (changed under the lock, peeked without it) */
+    ptrdiff_t hot;         /* (char *)timer + hot: the line firing it touches first, fetched
+                              ahead while a batch is collected (0: the timer's own) */
     uint64_t occupied[TIDE_WHEEL_LEVELS];  /* bit s: slot s of the level is not empty */
     tide__timer_t *slots[TIDE_WHEEL_LEVELS][TIDE_WHEEL_SLOTS];
 } tide__wheel_t;
@@ -56,7 +58,9 @@ bool tide__timer_rearm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uin
 void tide__timer_disarm(tide__timer_t *t);
 
 /* Fire every timer due at `now` (ns): fire(t, seq) is called under the wheel's lock, with t
- * already disarmed. Returns how many fired. */
+ * already disarmed. Timers fire in batches: while the expired list is walked, the line at
+ * (char *)t + w->hot is prefetched, so the cache misses on thousands of cold owners expiring
+ * together overlap instead of following one another. Returns how many fired. */
 unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
                           void (*fire)(tide__timer_t *t, uint64_t seq));
 

@@ -96,7 +96,7 @@ static inline _Atomic uint32_t *state_word32(tide__task_t *t) {
 
 /* ---- wake ------------------------------------------------------------------------------ */
 
-void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
+static inline void wake(tide__task_t *t, uint64_t seq, uint32_t reason, bool maybe_thread) {
     uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
     for (;;) {
         if (ST_SEQ(st) != seq) return; /* an earlier wait: stale */
@@ -108,7 +108,7 @@ void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
         tide__shake_point(SHAKE_WAKE);
         if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, MO_SEQ_CST, MO_ACQUIRE)) {
             if (state == TASK_WAITING) {
-                if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD)
+                if (maybe_thread && (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD))
                     tide__futex_wake(state_word32(t), 1);
                 else
                     tide__schedule(t);
@@ -116,6 +116,14 @@ void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
             return;
         }
     }
+}
+
+void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
+    wake(t, seq, reason, true);
+}
+
+void tide__wake_task(tide__task_t *t, uint64_t seq, uint32_t reason) {
+    wake(t, seq, reason, false);
 }
 
 void tide_wake(tide_waker_t w) {
