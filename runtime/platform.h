@@ -134,6 +134,11 @@ static inline bool tide__before(int64_t deadline) {
     return tide__now() < deadline;
 }
 
+/* Whether the caller (task or thread) has a cancel pending (shielded or not) or a deadline
+ * that has passed: tide_cancelled() and tide_deadline() in one lookup of the caller, for the
+ * check the I/O calls make before each system call (runtime/time.c). */
+int tide__deadline_due(void);
+
 /* The calling thread's errno, looked up afresh: glibc declares __errno_location() const, so
  * a compiler may reuse &errno computed before a context switch (GCC bug 26461), and a task
  * that moved to another worker would then read or write the old thread's errno. */
