@@ -156,6 +156,26 @@ static inline int64_t tide__now(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Whether `deadline` (ns, monotonic) is still ahead. Blocking calls check their deadline
+ * before every system call and park, and a server's timeouts are seconds away: the kernel's
+ * tick-granular clock (CLOCK_MONOTONIC_COARSE, a vDSO read of the last tick's time, never
+ * ahead of the exact clock and behind it by at most a tick, 1-10 ms) settles those at a
+ * fraction of an exact read's cost; only a deadline within TIDE_COARSE_SLACK of it needs
+ * the exact clock. */
+#define TIDE_COARSE_SLACK 25000000 /* 25 ms: more than a tick at HZ=100 */
+static inline bool tide__before(int64_t deadline) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    int64_t coarse = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (TIDE_LIKELY(deadline > coarse + TIDE_COARSE_SLACK)) return true;
+    return tide__now() < deadline;
+}
+
+/* Whether the caller (task or thread) has a cancel pending (shielded or not) or a deadline
+ * that has passed: tide_cancelled() and tide_deadline() in one lookup of the caller, for the
+ * check the I/O calls make before each system call (runtime/time.c). */
+int tide__deadline_due(void);
+
 /* The calling thread's errno, looked up afresh: glibc declares __errno_location() const, so
  * a compiler may reuse &errno computed before a context switch (GCC bug 26461), and a task
  * that moved to another worker would then read or write the old thread's errno. */

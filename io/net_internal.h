@@ -149,10 +149,7 @@ tide__sock_t *tide__sock_lock_gen(tide__reactor_t *r, uint32_t idx, uint32_t gen
  * that would consume data), honouring shields: 0, -ETIMEDOUT or -ECANCELED. */
 int tide__net_check_slow(void);
 static inline int tide__net_check(void) {
-    if (__builtin_expect(!tide_cancelled(), 1)) {
-        int64_t d = tide_deadline();
-        if (__builtin_expect(d == TIDE_FOREVER, 1) || tide_now() < d) return 0;
-    }
+    if (__builtin_expect(!tide__deadline_due(), 1)) return 0;
     return tide__net_check_slow();
 }
 

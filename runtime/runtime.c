@@ -110,6 +110,8 @@ int tide_runtime_new(tide_runtime_t **out, const tide_config_t *cfg_in) {
         w->rng = 0x9E3779B9u * (i + 1);
         tide__deque_init(&w->deque);
         tide__wheel_init(&w->wheel, rt->origin);
+        /* A timer's fire touches its task's state word first (tide__timer_fire). */
+        w->wheel.hot = (ptrdiff_t)offsetof(tide__task_t, state) - (ptrdiff_t)offsetof(tide__task_t, timer);
         if (tide__stack_cache_init(&w->stacks, (unsigned)cfg.stack_cache) < 0) goto error9;
         atomic_init(&w->unpark, 0);
     }

@@ -84,6 +84,9 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
     /* Before TF_DONE: once a joiner sees it, the record may be recycled under us. */
     if (TIDE_UNLIKELY(t->scope_depth != 0)) tide__debug_scope_leak(t);
+    /* A wait's timer outlives the wait (see park_until_at): the record is recycled, and the
+     * next task's waits start their seq where this one's ended, but its timer must go. */
+    tide__timer_disarm(&t->timer);
     if (t->stack) {
         tide__stack_put(&rt->stacks, &w->stacks, t->stack, t->stack_size);
         t->stack = NULL;

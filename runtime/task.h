@@ -121,6 +121,10 @@ static inline bool tide__handle_ok(tide_task_t h) {
 /* Wake the wait `seq` of t for `reason`; no-op if stale or already woken. */
 void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason);
 
+/* tide__wake for a t known to be a task, not a thread's stand-in (its timer fired): the
+ * flags, on another line than the state word, are not read. */
+void tide__wake_task(tide__task_t *t, uint64_t seq, uint32_t reason);
+
 /* Make a task that has just become RUNNABLE run: to the waking worker's LIFO slot or queue,
  * the inject queue, or (a thread stand-in) its futex. Defined by the scheduler. */
 void tide__schedule(tide__task_t *t);

@@ -64,6 +64,12 @@ void tide_scope_end(tide_scope_t *scope) {
     t->deadline = scope->saved_;
 }
 
+int tide__deadline_due(void) {
+    tide__task_t *t = tide__self();
+    if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_CANCELLED) return 1;
+    return t->deadline != TIDE_FOREVER && !tide__before(t->deadline);
+}
+
 int64_t tide_deadline(void) {
     return tide__self()->deadline;
 }

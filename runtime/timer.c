@@ -32,14 +32,19 @@ static void slot_insert(tide__wheel_t *w, tide__timer_t *t) {
     unsigned slot = (unsigned)((at >> (6 * level)) & SLOT_MASK);
     t->level = (uint8_t)level;
     t->slot = (uint8_t)slot;
-    tide__list_push_front(&w->slots[level][slot], &t->link);
+    t->prev = NULL;
+    t->next = w->slots[level][slot];
+    if (t->next) t->next->prev = t;
+    w->slots[level][slot] = t;
     w->occupied[level] |= (uint64_t)1 << slot;
 }
 
 static void slot_remove(tide__wheel_t *w, tide__timer_t *t) {
-    tide__list_remove(&w->slots[t->level][t->slot], &t->link);
-    if (tide__list_empty(&w->slots[t->level][t->slot]))
-        w->occupied[t->level] &= ~((uint64_t)1 << t->slot);
+    if (t->prev) t->prev->next = t->next;
+    else w->slots[t->level][t->slot] = t->next;
+    if (t->next) t->next->prev = t->prev;
+    if (!w->slots[t->level][t->slot]) w->occupied[t->level] &= ~((uint64_t)1 << t->slot);
+    t->next = t->prev = NULL;
 }
 
 static uint64_t tick_of(tide__wheel_t *w, int64_t deadline) {
@@ -55,13 +60,34 @@ bool tide__timer_arm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint6
         tide__spin_unlock(&w->lock);
         return false;
     }
-    t->when = when;
+    t->when = t->due = when;
     t->seq = seq;
     slot_insert(w, t);
     tide__count(w->count, 1);
     atomic_store_explicit(&t->wheel, w, MO_RELEASE);
     tide__spin_unlock(&w->lock);
     return true;
+}
+
+bool tide__timer_rearm(tide__wheel_t *w, tide__timer_t *t, int64_t deadline, uint64_t seq) {
+    tide__wheel_t *on = atomic_load_explicit(&t->wheel, MO_ACQUIRE);
+    if (on) {
+        tide__spin_lock(&on->lock);
+        if (atomic_load_explicit(&t->wheel, MO_RELAXED) == on) {
+            uint64_t due = tick_of(on, deadline);
+            if (due > on->elapsed && t->when <= due) {
+                t->due = due;
+                t->seq = seq;
+                tide__spin_unlock(&on->lock);
+                return true;
+            }
+            slot_remove(on, t);
+            tide__count(on->count, -1);
+            atomic_store_explicit(&t->wheel, NULL, MO_RELAXED);
+        }
+        tide__spin_unlock(&on->lock);
+    }
+    return tide__timer_arm(w, t, deadline, seq);
 }
 
 void tide__timer_disarm(tide__timer_t *t) {
@@ -99,37 +125,52 @@ static bool next_expiration(tide__wheel_t *w, unsigned *level_out, unsigned *slo
     return false;
 }
 
+#define FIRE_BATCH 32
+
 unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
                           void (*fire)(tide__timer_t *t, uint64_t seq)) {
     uint64_t now_tick = now <= w->origin ? 0 : (uint64_t)(now - w->origin) / TIDE_TICK_NS;
-    unsigned fired = 0;
+    unsigned fired = 0, n = 0;
+    tide__timer_t *batch[FIRE_BATCH]; /* expired, disarmed, not fired yet */
+    uint64_t seqs[FIRE_BATCH];        /* the wait each is to wake */
     tide__spin_lock(&w->lock);
     unsigned level, slot;
     uint64_t deadline;
     while (w->count && next_expiration(w, &level, &slot, &deadline) && deadline <= now_tick) {
-        /* Detach the whole slot, then walk it forward (next pointers only). */
-        tide__list_node_t *list = tide__list_first(&w->slots[level][slot]);
-        tide__list_init(&w->slots[level][slot]);
+        tide__timer_t *list = w->slots[level][slot];
+        w->slots[level][slot] = NULL;
         w->occupied[level] &= ~((uint64_t)1 << slot);
         w->elapsed = deadline;
         while (list) {
-            tide__timer_t *t = tide__list_entry(list, tide__timer_t, link);
-            list = list->next;
-            t->link = (tide__list_node_t){0};
-            if (t->when <= w->elapsed) {
+            tide__timer_t *t = list;
+            list = t->next;
+            t->next = t->prev = NULL;
+            if (t->due > w->elapsed) {
+                t->when = t->due; /* re-armed for later (rearm): not due yet, move it on */
+                slot_insert(w, t);
+            } else if (t->when <= w->elapsed) {
                 /* Read the wait's sequence before letting go of the timer: once `wheel` is
                  * NULL the task (woken by someone else meanwhile) may re-arm it for its next
-                 * wait, and firing with that wait's sequence would end it early. */
-                uint64_t seq = t->seq;
+                 * wait, and firing with that wait's sequence would end it early. The batch
+                 * keeps the owner's address (owners are type-stable records) and that
+                 * sequence: a stale one makes the fire a no-op. */
+                __builtin_prefetch((char *)t + w->hot, 1, 3);
+                seqs[n] = t->seq;
+                batch[n++] = t;
                 tide__count(w->count, -1);
                 atomic_store_explicit(&t->wheel, NULL, MO_RELEASE);
-                fire(t, seq);
-                fired++;
+                if (n == FIRE_BATCH) {
+                    for (unsigned i = 0; i < n; i++) fire(batch[i], seqs[i]);
+                    fired += n;
+                    n = 0;
+                }
             } else {
                 slot_insert(w, t); /* cascade to a lower level */
             }
         }
     }
+    for (unsigned i = 0; i < n; i++) fire(batch[i], seqs[i]);
+    fired += n;
     if (now_tick > w->elapsed) w->elapsed = now_tick;
     tide__spin_unlock(&w->lock);
     return fired;

@@ -97,7 +97,7 @@ static inline _Atomic uint32_t *state_word32(tide__task_t *t) {
 
 /* ---- wake ------------------------------------------------------------------------------ */
 
-void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
+static inline void wake(tide__task_t *t, uint64_t seq, uint32_t reason, bool maybe_thread) {
     uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
     for (;;) {
         if (ST_SEQ(st) != seq) return; /* an earlier wait: stale */
@@ -109,7 +109,7 @@ void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
         tide__shake_point(SHAKE_WAKE);
         if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, MO_SEQ_CST, MO_ACQUIRE)) {
             if (state == TASK_WAITING) {
-                if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD)
+                if (maybe_thread && (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD))
                     tide__futex_wake(state_word32(t), 1);
                 else
                     tide__schedule(t);
@@ -117,6 +117,14 @@ void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
             return;
         }
     }
+}
+
+void tide__wake(tide__task_t *t, uint64_t seq, uint32_t reason) {
+    wake(t, seq, reason, true);
+}
+
+void tide__wake_task(tide__task_t *t, uint64_t seq, uint32_t reason) {
+    wake(t, seq, reason, false);
 }
 
 void tide_wake(tide_waker_t w) {
@@ -186,22 +194,24 @@ static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, in
     for (;;) {
         if (TIDE_UNLIKELY(t == &nomem_record)) return -ENOMEM;
         if (cancel_pending(t)) return -ECANCELED;
-        if (deadline != TIDE_FOREVER && (now ? now : tide__now()) >= deadline) return -ETIMEDOUT;
+        if (deadline != TIDE_FOREVER && (now ? now >= deadline : !tide__before(deadline)))
+            return -ETIMEDOUT;
         now = 0;
         int r;
         if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD) {
             r = thread_park(t, deadline);
         } else {
             uint64_t seq = ST_SEQ(atomic_load_explicit(&t->state, MO_RELAXED));
-            bool armed = false;
-            if (deadline != TIDE_FOREVER) {
-                armed = tide__timer_arm(&t->worker->wheel, &t->timer, deadline, seq);
-                if (!armed) return -ETIMEDOUT;
-            }
+            /* A wait that ends otherwise leaves its timer armed (firing it then is a no-op: its
+             * seq is stale), and the next wait re-arms it cheaply: a server reading with a
+             * timeout pays one lock, not an insert and a remove, per read that parks. The
+             * task's end disarms it (tide__task_finish). */
+            if (deadline != TIDE_FOREVER &&
+                !tide__timer_rearm(&t->worker->wheel, &t->timer, deadline, seq))
+                return -ETIMEDOUT;
             atomic_store_explicit(&t->waiting_on, what, MO_RELAXED);
             tide__switch_out(t, SWITCH_PARK);
             atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
-            if (armed) tide__timer_disarm(&t->timer);
             r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE)));
         }
         if (r != -ECANCELED || t->shield == 0) return r;

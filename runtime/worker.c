@@ -36,7 +36,7 @@ TIDE_NOINLINE tide__worker_t *tide__worker_current(void) {
 
 void tide__timer_fire(tide__timer_t *timer, uint64_t seq) {
     tide__task_t *t = (tide__task_t *)(void *)((char *)timer - offsetof(tide__task_t, timer));
-    tide__wake(t, seq, WAKE_TIMEOUT);
+    tide__wake_task(t, seq, WAKE_TIMEOUT); /* only tasks arm wheel timers, never stand-ins */
 }
 
 /* Expire due timers of this worker's wheel (and, when idle, of the others' too, so one busy

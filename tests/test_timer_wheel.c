@@ -111,3 +111,51 @@ Test(timer_wheel, past_deadlines_are_refused) {
     tide__wheel_poll(&w, now_ns, fire);
     cr_assert_eq(fired_count, 0);
 }
+
+/* A timer left armed by an earlier wait and re-armed for a later deadline does not fire at
+ * its old slot, fires once at the new deadline with the new sequence; re-armed for an earlier
+ * one, it fires then; re-armed on another wheel while armed on one, it stays where it is. */
+Test(timer_wheel, rearm_moves_the_due_time_both_ways) {
+    tide__wheel_t w, other;
+    tide__wheel_init(&w, 0);
+    tide__wheel_init(&other, 0);
+    entry_t e = {0};
+    fired_count = 0;
+    now_ns = 0;
+    cr_assert(tide__timer_arm(&w, &e.timer, TIDE_MSEC(5), 1));
+    /* Later, at every level: the old slot comes round first and must not fire it. */
+    int64_t later[] = {TIDE_MSEC(7), TIDE_MSEC(300), TIDE_SEC(20), TIDE_SEC(4000)};
+    for (int i = 0; i < 4; i++) {
+        e.deadline = later[i];
+        e.fired = 0;
+        fired_count = 0;
+        cr_assert(tide__timer_rearm(&other, &e.timer, e.deadline, (uint64_t)(uintptr_t)&e));
+        cr_assert_eq(atomic_load(&w.count), 1, "kept on its wheel");
+        cr_assert_eq(atomic_load(&other.count), 0);
+        for (now_ns += TIDE_MSEC(1); now_ns < e.deadline; now_ns += (e.deadline - now_ns) / 3 + 1) {
+            tide__wheel_poll(&w, now_ns, fire);
+            cr_assert_eq(fired_count, 0, "fired before its new deadline");
+            cr_assert_leq(tide__wheel_next(&w), e.deadline, "next expiry after the deadline");
+        }
+        now_ns = e.deadline;
+        tide__wheel_poll(&w, now_ns, fire);
+        cr_assert_eq(fired_count, 1, "not fired at its new deadline");
+        cr_assert_eq(atomic_load(&w.count), 0);
+        /* Arm again for the next round (fired timers are not armed). */
+        cr_assert(tide__timer_arm(&w, &e.timer, now_ns + TIDE_MSEC(2), 7));
+    }
+    /* Earlier: moved forward, fires at the earlier deadline. */
+    e.deadline = now_ns + TIDE_MSEC(1);
+    cr_assert(tide__timer_rearm(&w, &e.timer, now_ns + TIDE_SEC(10), 8));
+    cr_assert(tide__timer_rearm(&w, &e.timer, e.deadline, (uint64_t)(uintptr_t)&e));
+    e.fired = 0;
+    fired_count = 0;
+    now_ns = e.deadline;
+    tide__wheel_poll(&w, now_ns, fire);
+    cr_assert_eq(fired_count, 1, "an earlier re-arm must fire at the earlier deadline");
+    /* A deadline already reached: refused, and the timer is left disarmed. */
+    cr_assert(tide__timer_arm(&w, &e.timer, now_ns + TIDE_MSEC(3), 9));
+    cr_assert_not(tide__timer_rearm(&w, &e.timer, now_ns - TIDE_MSEC(1), 10));
+    cr_assert_eq(atomic_load(&w.count), 0);
+    cr_assert_null(atomic_load(&e.timer.wheel));
+}
