@@ -65,10 +65,10 @@ say "building tide-bench"
 cmake --build "$build" --target tide-bench -j "$jobs" >/dev/null
 bench="$build/benches/tide-bench"
 http_note=""
-if cmake --build "$build" --target http_hello http_hello_threads -j "$jobs" >/dev/null 2>&1; then
-  say "built examples/http_hello and examples/http_hello_threads"
+if cmake --build "$build" --target http_hello http_hello_threads https_hello -j "$jobs" >/dev/null 2>&1; then
+  say "built examples/http_hello, http_hello_threads and https_hello"
 else
-  http_note="examples/http_hello and examples/http_hello_threads could not be built"
+  http_note="examples/http_hello, http_hello_threads or https_hello could not be built"
   say "HTTP servers not available: $http_note"
 fi
 
