@@ -11,6 +11,7 @@
 # Defaults: 3 rounds, connections 1 100 1000. WORKERS (default 2), DURATION (default 5 s) and
 # PORT (default 18080) from the environment.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
 A=${1:?usage: ab_http.sh "A command" "B command" [ROUNDS] [CONNS...]}
 B=${2:?usage: ab_http.sh "A command" "B command" [ROUNDS] [CONNS...]}
@@ -34,13 +35,7 @@ cpu_ticks() { # user + system clock ticks of a process, all its threads
 
 run_one() { # label command conns round
     local label=$1 cmd=$2 c=$3 r=$4
-    # shellcheck disable=SC2086 # the command is meant to split into words
-    $cmd "$PORT" "$WORKERS" >/dev/null 2>&1 &
-    srv=$!
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.05
-    done
+    start_server "$cmd"
     local t0 w
     t0=$(cpu_ticks "$srv")
     w=$(wrk -t1 -c"$c" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/" 2>&1)

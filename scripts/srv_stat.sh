@@ -13,6 +13,7 @@
 # epoll_ctl separately) from the environment. Per request: task-clock in us, the rest as counts.
 # Needs perf with tracepoint access (root, or kernel.perf_event_paranoid <= 1) and wrk.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
 ROUNDS=${1:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}
 IFS=, read -r -a CONNS <<<"${2:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}"
@@ -32,13 +33,7 @@ trap 'rm -f "$out" "$out.perf"; [ -n "$srv" ] && kill "$srv" 2>/dev/null || true
 
 run_one() { # label command conns round
     local label=$1 cmd=$2 c=$3 r=$4
-    # shellcheck disable=SC2086 # the command is meant to split into words
-    $cmd "$PORT" "$WORKERS" >/dev/null 2>&1 &
-    srv=$!
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.05
-    done
+    start_server "$cmd"
     perf stat -x, -e "$EVENTS" -p "$srv" -o "$out.perf" &
     local ps=$!
     sleep 0.2
