@@ -73,10 +73,11 @@ static inline void tide__sys_wait_remove(tide__sys_waitq_t *q, tide__sys_waiter_
 
 /* Wake and unlink every waiter (each re-checks the state it waits for). */
 static inline void tide__sys_wake_all(tide__sys_waitq_t *q) {
-    tide__list_node_t *n = tide__list_first(&q->waiters);
+    tide__list_t all = q->waiters;
+    tide__list_node_t *n = tide__list_first(&all);
     tide__list_init(&q->waiters);
     while (n) {
-        tide__list_node_t *next = n->next;
+        tide__list_node_t *next = tide__list_next(&all, n);
         tide__sys_waiter_t *w = tide__list_entry(n, tide__sys_waiter_t, link);
         tide_waker_t k = w->waker;
         w->linked = false; /* w may vanish once its task runs: touch it no more */

@@ -101,7 +101,7 @@ static void reap(tide_group_t *g, bool all) {
     for (;;) {
         tide__sync_lock(&g->lock);
         child_t *c = child_of(tide__list_first(&g->finished));
-        while (c && !all && tide_task_done(c->task) == 0) c = child_of(c->link.next);
+        while (c && !all && tide_task_done(c->task) == 0) c = child_of(tide__list_next(&g->finished, &c->link));
         if (c) tide__list_remove(&g->finished, &c->link);
         tide__sync_unlock(&g->lock);
         if (!c) return;

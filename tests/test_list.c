@@ -25,8 +25,8 @@ static void check(const tide__list_t *l, const int *model, int n) {
     cr_assert_eq(i, n, "list shorter than the model");
     cr_assert_eq(tide__list_empty(l), n == 0);
     if (n > 0)
-        cr_assert_eq(tide__list_entry(l->first->prev, item_t, link)->value, model[n - 1],
-                     "the first node's prev is the last node");
+        cr_assert_eq(tide__list_entry(l->last, item_t, link)->value, model[n - 1],
+                     "the head points to the last node");
 }
 
 Test(list, zero_filled_is_empty_and_fifo) {

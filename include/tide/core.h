@@ -289,11 +289,11 @@ int64_t tide_deadline(void);
  * here because public structs embed them (tide/sync.h, tide/waker.h). A zero-filled list is
  * empty. */
 typedef struct tide__list_node {
-    struct tide__list_node *next; /* toward the last node; NULL at the last */
-    struct tide__list_node *prev; /* toward the first; the first node's prev is the last */
+    struct tide__list_node *next; /* toward the last node; the last node's next is the first */
+    struct tide__list_node *prev; /* toward the first; NULL at the first */
 } tide__list_node_t;
 typedef struct tide__list {
-    tide__list_node_t *first; /* NULL when empty */
+    tide__list_node_t *last; /* NULL when empty; last->next is the first */
 } tide__list_t;
 
 /* ---- blocking pool --------------------------------------------------------------------- */
