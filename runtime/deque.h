@@ -23,9 +23,23 @@
 #define TIDE_DEQUE_LOAD_FENCED(obj) atomic_load_explicit((obj), MO_SEQ_CST)
 #else
 #define TIDE_DEQUE_STORE_FENCED(obj, v) atomic_store_explicit((obj), (v), MO_RELAXED)
-#define TIDE_DEQUE_FENCE() atomic_thread_fence(MO_SEQ_CST)
+#define TIDE_DEQUE_FENCE() tide__fence_sc()
 #define TIDE_DEQUE_LOAD_FENCED(obj) atomic_load_explicit((obj), MO_RELAXED)
 #endif
+
+/* A full (StoreLoad) fence, as atomic_thread_fence(seq_cst). On x86-64 compilers emit mfence,
+ * which also waits for non-temporal stores and costs ~1.5x a locked instruction (measured
+ * here: 34 ns against 22 ns, a store before each); any locked read-modify-write is a full
+ * barrier for ordinary memory, so a no-op `lock or` on the thread's own stack orders the same
+ * (Linux's smp_mb() on x86-64 is this). Not for sanitizer builds: TSan ignores fences anyway,
+ * and its callers use seq_cst read-modify-writes there instead. */
+static inline void tide__fence_sc(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("lock orl $0, (%%rsp)" ::: "memory", "cc");
+#else
+    atomic_thread_fence(MO_SEQ_CST);
+#endif
+}
 
 typedef struct tide__deque {
     TIDE_ALIGNED _Atomic int64_t top;  /* next to steal; advanced by CAS (thieves, owner) */
@@ -79,9 +93,26 @@ static inline void *tide__deque_steal(tide__deque_t *q) {
     int64_t b = atomic_load_explicit(&q->bottom, MO_SEQ_CST);
 #else
     int64_t t = atomic_load_explicit(&q->top, MO_ACQUIRE);
-    atomic_thread_fence(MO_SEQ_CST);
+    tide__fence_sc();
     int64_t b = atomic_load_explicit(&q->bottom, MO_ACQUIRE);
 #endif
+    if (t >= b) return NULL;
+    void *x = atomic_load_explicit(&q->slots[t & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
+    if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, MO_SEQ_CST, MO_RELAXED))
+        return TIDE_DEQUE_ABORT;
+    return x;
+}
+
+/* Owner only: take the oldest item (the FIFO end the thieves use). NULL when empty,
+ * TIDE_DEQUE_ABORT when a thief won the race for it. Unlike tide__deque_steal there is no
+ * fence between reading top and bottom: the fence is there for a thief, whose bottom may be
+ * stale while the owner takes the last item from the other end (tide__deque_take); the owner
+ * reads its own bottom, which nobody else writes, and never takes while it pops. The CAS on
+ * top still decides every race with the thieves. It runs on every task switch, and the fence
+ * it saves is an mfence (~30 ns here). */
+static inline void *tide__deque_pop_own(tide__deque_t *q) {
+    int64_t b = atomic_load_explicit(&q->bottom, MO_RELAXED);
+    int64_t t = atomic_load_explicit(&q->top, MO_ACQUIRE);
     if (t >= b) return NULL;
     void *x = atomic_load_explicit(&q->slots[t & (TIDE_DEQUE_CAP - 1)], MO_RELAXED);
     if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1, MO_SEQ_CST, MO_RELAXED))

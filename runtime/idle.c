@@ -55,7 +55,7 @@ void tide__notify_work(tide_runtime_t *rt) {
     /* TSan does not model fences: a seq_cst read-modify-write orders the same way. */
     uint32_t s = atomic_fetch_add_explicit(&idle->state, 0, MO_SEQ_CST);
 #else
-    atomic_thread_fence(MO_SEQ_CST);
+    tide__fence_sc(); /* a locked no-op on x86-64, cheaper than mfence: see deque.h */
     uint32_t s = atomic_load_explicit(&idle->state, MO_SEQ_CST);
 #endif
     if (!should_wake(rt, s)) return;

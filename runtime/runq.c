@@ -18,7 +18,7 @@ void tide__runq_spill(tide__worker_t *w, tide__task_t *extra) {
         return;
     }
     for (int i = 0; i < TIDE_DEQUE_CAP / 2; i++) {
-        void *x = tide__deque_steal(&w->deque);
+        void *x = tide__deque_pop_own(&w->deque);
         if (x == TIDE_DEQUE_ABORT) { i--; continue; }
         if (!x) break;
         c->tasks[c->count++] = x;

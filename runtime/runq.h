@@ -24,7 +24,7 @@ static inline void tide__runq_push(tide__worker_t *w, tide__task_t *t) {
 
 static inline tide__task_t *tide__runq_pop_local(tide__worker_t *w) {
     for (;;) {
-        void *x = tide__deque_steal(&w->deque); /* oldest first: the owner reads FIFO */
+        void *x = tide__deque_pop_own(&w->deque); /* oldest first: the owner reads FIFO */
         if (x != TIDE_DEQUE_ABORT) return x;
     }
 }

@@ -202,12 +202,20 @@ again:;
         return;
     }
     case SWITCH_YIELD: {
-        /* A waker may be turning RUNNING into NOTIFIED right now: keep whatever it wrote. */
+        /* With no wait open (RESUMED, the usual case) no waker writes the state (wake()
+         * leaves RESUMED alone), so a plain store will do: a locked CAS costs ~20 ns here.
+         * With a wait open, a waker may be turning RUNNING into NOTIFIED right now: keep
+         * whatever it wrote. */
         uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
-        while (!atomic_compare_exchange_weak_explicit(
-            &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE), MO_ACQ_REL,
-            MO_ACQUIRE)) {
-        }
+        if (TIDE_LIKELY(ST_STATE(cur) == TASK_RESUMED))
+            atomic_store_explicit(&t->state,
+                                  ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                                  MO_RELEASE);
+        else
+            while (!atomic_compare_exchange_weak_explicit(
+                &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                MO_ACQ_REL, MO_ACQUIRE)) {
+            }
         /* A yield lets others run first, including work waiting in the global queues: with
          * the local deque empty the yielder would otherwise run again at once, and tasks
          * woken from outside would wait for the 61st pick. */
