@@ -45,6 +45,8 @@ typedef struct tide__worker {
                                     between cfg.spin_ns / 16 and cfg.spin_ns */
     tide__task_t *current;       /* running task, NULL in the scheduler */
     int switch_reason;           /* SWITCH_* set by the task before switching back */
+    tide__task_t *yielded;       /* a task that yielded straight to the one now running:
+                                    requeued by the latter once the switch is done */
     unsigned budget;             /* operations left before a forced yield */
     tide__ctx_t sched_ctx;       /* the scheduler's own context (the thread's stack) */
     tide__fiber_t sched_fiber;   /* sanitizer state of the scheduler context */

@@ -63,9 +63,12 @@ unsigned tide__poll_timers(tide__worker_t *w, bool all, int64_t *next_out) {
 
 /* ---- running tasks --------------------------------------------------------------------- */
 
+static void switch_done(tide__worker_t *w);
+
 static void task_entry(void *arg) {
     tide__task_t *t = arg;
     tide__fiber_arrive_new();
+    switch_done(t->worker); /* a yield may have switched straight here */
     int status = t->fn(t->arg);
     t->status = status;
     tide__worker_t *w = tide__worker_current();
@@ -158,6 +161,42 @@ static inline void prefetch_next(tide__worker_t *w) {
 #endif
 }
 
+/* A task that yielded is off its stack: make it runnable again. */
+static inline void mark_runnable(tide__task_t *t) {
+    /* With no wait open (RESUMED, the usual case) no waker writes the state (wake() leaves
+     * RESUMED alone), so a plain store will do: a locked CAS costs ~20 ns here. With a wait
+     * open, a waker may be turning RUNNING into NOTIFIED right now: keep whatever it wrote. */
+    uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
+    if (TIDE_LIKELY(ST_STATE(cur) == TASK_RESUMED)) {
+        atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                              MO_RELEASE);
+        return;
+    }
+    while (!atomic_compare_exchange_weak_explicit(
+        &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE), MO_ACQ_REL,
+        MO_ACQUIRE)) {
+    }
+}
+
+/* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
+ * at the start of a new task): if the task that ran before it on this worker yielded
+ * straight to it, that one's context is saved now, so it may be queued (and stolen). */
+static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
+    tide__task_t *y = w->yielded;
+    w->yielded = NULL;
+    if (TIDE_UNLIKELY(!tide__stack_canary_ok(y->stack, y->ctx.sp))) tide__overflow_die(y);
+    mark_runnable(y);
+    if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, y))) tide__runq_spill(w, y);
+    /* tide__runq_push's rule counts the task about to run, which is in the deque when a
+     * yield goes through the scheduler; here it runs already, so one queued task is one too
+     * many to hold while another worker sleeps. */
+    if (!w->searching) tide__notify_work(w->rt);
+}
+
+static inline void switch_done(tide__worker_t *w) {
+    if (TIDE_UNLIKELY(w->yielded != NULL)) requeue_yielded(w);
+}
+
 static void run_task(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
     if (w->searching) tide__idle_from_searching(w);
@@ -178,6 +217,9 @@ again:;
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
 
+    /* The task back here may be another than the one switched to: a task that yields hands
+     * the worker straight to the next one (yield_direct). It ran on this worker all along. */
+    t = w->current;
     w->current = NULL;
     if (TIDE_UNLIKELY(rt->cfg.debug)) {
         int64_t ran = tide__now() - w->run_started;
@@ -202,20 +244,7 @@ again:;
         return;
     }
     case SWITCH_YIELD: {
-        /* With no wait open (RESUMED, the usual case) no waker writes the state (wake()
-         * leaves RESUMED alone), so a plain store will do: a locked CAS costs ~20 ns here.
-         * With a wait open, a waker may be turning RUNNING into NOTIFIED right now: keep
-         * whatever it wrote. */
-        uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
-        if (TIDE_LIKELY(ST_STATE(cur) == TASK_RESUMED))
-            atomic_store_explicit(&t->state,
-                                  ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
-                                  MO_RELEASE);
-        else
-            while (!atomic_compare_exchange_weak_explicit(
-                &t->state, &cur, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
-                MO_ACQ_REL, MO_ACQUIRE)) {
-            }
+        mark_runnable(t);
         /* A yield lets others run first, including work waiting in the global queues: with
          * the local deque empty the yielder would otherwise run again at once, and tasks
          * woken from outside would wait for the 61st pick. */
@@ -248,15 +277,77 @@ void tide_budget_tick(void) {
     tide__switch_out(w->current, SWITCH_YIELD);
 }
 
+/* The local part of a pick: the LIFO slot (within its streak), then the deque. */
+static inline tide__task_t *next_local(tide__worker_t *w) {
+    if (w->lifo) {
+        tide__shake_point(SHAKE_LIFO);
+        tide__task_t *t = w->lifo;
+        w->lifo = NULL;
+        if (w->lifo_streak < MAX_LIFO_STREAK) {
+            w->lifo_streak++;
+            tide__count(w->c.lifo_runs, 1);
+            return t;
+        }
+        /* Streak over: the LIFO task queues behind the others like anyone else. */
+        tide__runq_push(w, t);
+    }
+    w->lifo_streak = 0;
+    return tide__runq_pop_local(w);
+}
+
+/* A yield done on the yielding task's stack: pick the next task and switch straight to it,
+ * one context switch instead of two (task -> scheduler -> task). The yielder must not be
+ * queued before its context is saved (another worker could steal and resume it first), so
+ * the task switched to queues it (w->yielded, switch_done). Only the plain pick goes this
+ * way; one with periodic work due (timers, the global queue, readiness), with nothing
+ * local, or in debug or shake mode goes through the scheduler, whose stack is the thread's
+ * own (a task's may be small) and whose loop does the rest. False: it did not switch. */
+static bool yield_direct(tide__worker_t *w, tide__task_t *t) {
+    tide_runtime_t *rt = w->rt;
+    uint32_t tick = w->tick + 1;
+    if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
+        (atomic_load_explicit(&w->wheel.count, MO_RELAXED) && tick % TIMER_POLL_INTERVAL == 0) ||
+        TIDE_UNLIKELY(rt->cfg.debug) || atomic_load_explicit(&rt->stop, MO_RELAXED) ||
+        TIDE_UNLIKELY(atomic_load_explicit(&tide__shake_on, MO_RELAXED)))
+        return false;
+    if (!w->lifo && tide__deque_len(&w->deque) == 0) return false;
+    w->tick = tick;
+    w->current = NULL; /* a wake from here on (a LIFO streak's end) is not the yielder's */
+    tide__task_t *u = next_local(w);
+    if (!u) { /* stolen meanwhile */
+        w->current = t;
+        return false;
+    }
+    uint64_t st = atomic_load_explicit(&u->state, MO_ACQUIRE);
+    atomic_store_explicit(&u->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
+    if (TIDE_UNLIKELY(!u->stack) && !first_stack(w, u)) {
+        w->current = t; /* u waits for a stack (stack_retry): go through the scheduler */
+        return false;
+    }
+    prefetch_next(w);
+    w->budget = rt->cfg.budget;
+    u->worker = w;
+    w->current = u;
+    w->yielded = t;
+    tide__count(w->c.tasks_run, 1);
+    tide__fiber_leave(TIDE__TASK_FIBER(t), TIDE__TASK_FIBER(u), 0);
+    tide__ctx_switch(&t->ctx, &u->ctx);
+    tide__fiber_arrive(TIDE__TASK_FIBER(t));
+    return true;
+}
+
 /* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
  * possibly on another worker. */
 void tide__switch_out(tide__task_t *t, int reason) {
     tide__worker_t *w = t->worker;
-    w->switch_reason = reason;
     t->saved_errno = *w->errno_ptr;
-    tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
-    tide__ctx_switch(&t->ctx, &w->sched_ctx);
-    tide__fiber_arrive(TIDE__TASK_FIBER(t));
+    if (reason != SWITCH_YIELD || !yield_direct(w, t)) {
+        w->switch_reason = reason;
+        tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
+        tide__ctx_switch(&t->ctx, &w->sched_ctx);
+        tide__fiber_arrive(TIDE__TASK_FIBER(t));
+    }
+    switch_done(t->worker);
     /* t->worker is reloaded after the switch (the asm clobbers memory): we may have moved, and
      * each worker knows its own thread's errno, so no TLS lookup can be stale here. */
     *t->worker->errno_ptr = t->saved_errno;
@@ -273,20 +364,7 @@ static tide__task_t *next_task(tide__worker_t *w) {
         tide__task_t *t = tide__runq_pop_global(w);
         if (t) return t;
     }
-    if (w->lifo) {
-        tide__shake_point(SHAKE_LIFO);
-        tide__task_t *t = w->lifo;
-        w->lifo = NULL;
-        if (w->lifo_streak < MAX_LIFO_STREAK) {
-            w->lifo_streak++;
-            tide__count(w->c.lifo_runs, 1);
-            return t;
-        }
-        /* Streak over: the LIFO task queues behind the others like anyone else. */
-        tide__runq_push(w, t);
-    }
-    w->lifo_streak = 0;
-    tide__task_t *t = tide__runq_pop_local(w);
+    tide__task_t *t = next_local(w);
     if (t) return t;
     return tide__runq_pop_global(w);
 }
