@@ -26,7 +26,7 @@ enum {
     SHAKE_PARK_BEFORE,    /* worker.c: about to announce sleep */
     SHAKE_PARK_RECHECK,   /* worker.c: announced, before the re-check of every queue */
     SHAKE_PARK_WOKEN,     /* worker.c: back from the futex */
-    SHAKE_SWITCHED_BACK,  /* worker.c: a parking task is off its stack, not yet WAITING */
+    SHAKE_SWITCHED_BACK,  /* worker.c: a parking (yielding) task is off its stack, not yet WAITING (queued) */
     SHAKE_WAKE,           /* waker.c: a wake read the state, before its transition */
     SHAKE_PREPARED,       /* waker.c: a wait opened, before the waker is published */
     SHAKE_NSITES

@@ -185,6 +185,7 @@ static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
     tide__task_t *y = w->yielded;
     w->yielded = NULL;
     if (TIDE_UNLIKELY(!tide__stack_canary_ok(y->stack, y->ctx.sp))) tide__overflow_die(y);
+    tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, not yet queued */
     mark_runnable(y);
     if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, y))) tide__runq_spill(w, y);
     /* tide__runq_push's rule counts the task about to run, which is in the deque when a
@@ -300,15 +301,15 @@ static inline tide__task_t *next_local(tide__worker_t *w) {
  * queued before its context is saved (another worker could steal and resume it first), so
  * the task switched to queues it (w->yielded, switch_done). Only the plain pick goes this
  * way; one with periodic work due (timers, the global queue, readiness), with nothing
- * local, or in debug or shake mode goes through the scheduler, whose stack is the thread's
- * own (a task's may be small) and whose loop does the rest. False: it did not switch. */
+ * local, or in debug mode (its timing is per run) goes through the scheduler, whose stack is
+ * the thread's own (a task's may be small) and whose loop does the rest. Shake mode takes
+ * this path too: its pauses are small calls. False: it did not switch. */
 static bool yield_direct(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
     uint32_t tick = w->tick + 1;
     if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
         (atomic_load_explicit(&w->wheel.count, MO_RELAXED) && tick % TIMER_POLL_INTERVAL == 0) ||
-        TIDE_UNLIKELY(rt->cfg.debug) || atomic_load_explicit(&rt->stop, MO_RELAXED) ||
-        TIDE_UNLIKELY(atomic_load_explicit(&tide__shake_on, MO_RELAXED)))
+        TIDE_UNLIKELY(rt->cfg.debug) || atomic_load_explicit(&rt->stop, MO_RELAXED))
         return false;
     if (!w->lifo && tide__deque_len(&w->deque) == 0) return false;
     w->tick = tick;
