@@ -304,7 +304,7 @@ static inline tide__task_t *next_local(tide__worker_t *w) {
  * local, or in debug mode (its timing is per run) goes through the scheduler, whose stack is
  * the thread's own (a task's may be small) and whose loop does the rest. Shake mode takes
  * this path too: its pauses are small calls. False: it did not switch. */
-static bool yield_direct(tide__worker_t *w, tide__task_t *t) {
+static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
     uint32_t tick = w->tick + 1;
     if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
@@ -339,15 +339,31 @@ static bool yield_direct(tide__worker_t *w, tide__task_t *t) {
 
 /* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
  * possibly on another worker. */
-void tide__switch_out(tide__task_t *t, int reason) {
+static inline void switch_to_scheduler(tide__worker_t *w, tide__task_t *t, int reason) {
+    w->switch_reason = reason;
+    tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
+    tide__ctx_switch(&t->ctx, &w->sched_ctx);
+    tide__fiber_arrive(TIDE__TASK_FIBER(t));
+}
+
+/* tide__switch_out for a yield, out of line so that a park's switch does not pay for the
+ * registers the direct pick needs. */
+static TIDE_NOINLINE void yield_out(tide__task_t *t) {
     tide__worker_t *w = t->worker;
     t->saved_errno = *w->errno_ptr;
-    if (reason != SWITCH_YIELD || !yield_direct(w, t)) {
-        w->switch_reason = reason;
-        tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
-        tide__ctx_switch(&t->ctx, &w->sched_ctx);
-        tide__fiber_arrive(TIDE__TASK_FIBER(t));
+    if (!yield_direct(w, t)) switch_to_scheduler(w, t, SWITCH_YIELD);
+    switch_done(t->worker);
+    *t->worker->errno_ptr = t->saved_errno;
+}
+
+void tide__switch_out(tide__task_t *t, int reason) {
+    if (reason == SWITCH_YIELD) {
+        yield_out(t);
+        return;
     }
+    tide__worker_t *w = t->worker;
+    t->saved_errno = *w->errno_ptr;
+    switch_to_scheduler(w, t, reason);
     switch_done(t->worker);
     /* t->worker is reloaded after the switch (the asm clobbers memory): we may have moved, and
      * each worker knows its own thread's errno, so no TLS lookup can be stale here. */
