@@ -1,6 +1,6 @@
 /* The run queues under stress: the Chase-Lev deque with one owner pushing and taking while
- * several thieves steal (every item taken exactly once, none lost), and the global inject
- * queue with many producers and batch consumers. */
+ * several thieves steal (every item taken exactly once, none lost, whichever end the owner
+ * takes from), and the global inject queue with many producers and batch consumers. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sched.h>
@@ -63,7 +63,12 @@ Test(deque, owner_and_thieves_take_every_item_once) {
         }
         unsigned takes = tt_rand() % 200;
         for (unsigned k = 0; k < takes; k++) {
-            void *x = (tt_rand() & 1) ? tide__deque_take(&r->q) : tide__deque_steal(&r->q);
+            /* The owner takes the newest, steals like a thief, or pops the oldest without
+             * the thief's fence (tide__deque_pop_own, what the worker loop uses). */
+            unsigned how = tt_rand() % 3;
+            void *x = how == 0   ? tide__deque_take(&r->q)
+                      : how == 1 ? tide__deque_steal(&r->q)
+                                 : tide__deque_pop_own(&r->q);
             if (x == TIDE_DEQUE_ABORT) continue;
             if (!x) break;
             take_item(r, x);
@@ -95,6 +100,7 @@ Test(deque, full_deque_refuses_push_and_keeps_order) {
     cr_assert_eq(tide__deque_len(q), TIDE_DEQUE_CAP);
     cr_assert_eq((uintptr_t)tide__deque_steal(q), 2, "steal takes the oldest");
     cr_assert_eq((uintptr_t)tide__deque_take(q), TIDE_DEQUE_CAP + 1, "take takes the newest");
+    cr_assert_eq((uintptr_t)tide__deque_pop_own(q), 3, "the owner's pop takes the oldest");
     free(q);
 }
 
