@@ -337,8 +337,6 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
     return true;
 }
 
-/* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
- * possibly on another worker. */
 static inline void switch_to_scheduler(tide__worker_t *w, tide__task_t *t, int reason) {
     w->switch_reason = reason;
     tide__fiber_leave(TIDE__TASK_FIBER(t), &w->sched_fiber, 0);
@@ -356,6 +354,8 @@ static TIDE_NOINLINE void yield_out(tide__task_t *t) {
     *t->worker->errno_ptr = t->saved_errno;
 }
 
+/* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
+ * possibly on another worker. */
 void tide__switch_out(tide__task_t *t, int reason) {
     if (reason == SWITCH_YIELD) {
         yield_out(t);
