@@ -98,16 +98,23 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
     atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), 0, TASK_DONE), MO_RELEASE);
     uint32_t flags = atomic_fetch_or_explicit(&t->flags, TF_DONE, MO_ACQ_REL) | TF_DONE;
-    /* Wake under the lock: a watcher that timed out takes the lock to withdraw, so it can
-     * never return (and free its watch) while we are still using it. */
+    /* Watches are read under the lock: a watcher that timed out takes the lock to withdraw,
+     * so it can never return (and free its watch) while we are still using it. Plain wakers
+     * are copied out and woken after the unlock (a waker stays valid for the runtime's life,
+     * and a stale one is a no-op): a joining thread woken under the lock would run at once
+     * on this CPU and spin on the lock we still hold until we are scheduled again. */
+    tide_waker_t later[8];
+    unsigned nlater = 0;
     tide__list_for_each_safe(node, &t->watchers) { /* a callback may let its watch go */
         tide_watch_t *n = tide__list_entry(node, tide_watch_t, link);
         n->fired = 1;
         if (n->fn) n->fn(n);
+        else if (nlater < 8) later[nlater++] = n->waker;
         else tide_wake(n->waker);
     }
     tide__list_init(&t->watchers);
     tide__task_unlock(t);
+    for (unsigned i = 0; i < nlater; i++) tide_wake(later[i]);
     if (TIDE_UNLIKELY(rt->cfg.debug) && (flags & TF_DETACHED) && t->status < 0)
         tide__debug_unjoined(t);
     /* Release, not tide__count's relaxed store: tide_runtime_close reads these counters
