@@ -9,6 +9,7 @@
  * cancels the task) only while the connection waits between requests, so a request that has
  * begun is never cut by the idle sweep, only by the grace period's end. */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -198,29 +199,47 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
     return n;
 }
 
-static ssize_t timed_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
+/* One buffer, all of it: tide_tcp_write (a send) until done, not tide_tcp_writev, whose
+ * bookkeeping for many buffers costs more than the send's own preparation. */
+static ssize_t write_all(tide_tcp_t *t, const void *buf, size_t len) {
+    size_t done = 0;
+    do {
+        ssize_t r = tide_tcp_write(t, (const char *)buf + done, len - done);
+        if (r < 0) return r;
+        done += (size_t)r;
+    } while (done < len);
+    return (ssize_t)len;
+}
+
+/* A write under write_timeout_ns: iov, or (iov NULL) buf[0..len). */
+static ssize_t timed_write(tide_conn_t *c, const struct iovec *iov, int iovcnt, const void *buf,
+                           size_t len) {
     tide_server_t *s = c->srv;
-    if (s->cfg.write_timeout_ns <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
-    int64_t now = coarse_now();
-    int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now ? TIDE_FOREVER
-                                                              : now + s->cfg.write_timeout_ns;
     tide_scope_t scope;
-    int ours = tide_deadline_begin_self(&scope, c->task, deadline);
-    ssize_t n = tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
-    tide_scope_end(&scope);
+    int ours = 0;
+    if (s->cfg.write_timeout_ns > 0) {
+        int64_t now = coarse_now();
+        int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now
+                               ? TIDE_FOREVER
+                               : now + s->cfg.write_timeout_ns;
+        ours = tide_deadline_begin_self(&scope, c->task, deadline);
+    }
+    ssize_t n = iov ? tide_tcp_writev(c->tcp, iov, iovcnt, NULL) : write_all(c->tcp, buf, len);
+    if (s->cfg.write_timeout_ns > 0) tide_scope_end(&scope);
     if (n == -ETIMEDOUT && ours) count(&s->write_timeouts);
     return n;
 }
 
 ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len) {
     if (!c) return -EINVAL;
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    return timed_writev(c, &iov, 1);
+    if (!buf && len) return -EINVAL;
+    if (len > SSIZE_MAX) return -EINVAL;
+    return timed_write(c, NULL, 0, buf, len);
 }
 
 ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
     if (!c) return -EINVAL;
-    return timed_writev(c, iov, iovcnt);
+    return timed_write(c, iov, iovcnt, NULL, 0);
 }
 
 void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {
