@@ -98,9 +98,7 @@ void tide_scope_end(tide_scope_t *scope) {
 }
 
 int tide__deadline_due(void) {
-    /* tide__self without its own call: the worker's running task, else a thread's stand-in. */
-    tide__worker_t *w = tide__worker_current();
-    tide__task_t *t = w && w->current ? w->current : tide__self();
+    tide__task_t *t = tide__self();
     if (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_CANCELLED) return 1;
     return t->deadline != TIDE_FOREVER && !tide__before(t->deadline);
 }
