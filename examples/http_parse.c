@@ -75,8 +75,27 @@ static inline uint64_t flag_below_or_del(uint64_t x, unsigned lo) {
 #define WORDWISE 0
 #endif
 
+/* Sixteen bytes at a time where SSE2 is (every x86-64), before the words: a mask of the
+ * bytes at or below le or at or above ge (unsigned); bit k is byte k. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline unsigned flag16(const unsigned char *p, unsigned char le, unsigned char ge) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8((char)le)), x);
+    __m128i high = _mm_cmpeq_epi8(_mm_max_epu8(x, _mm_set1_epi8((char)ge)), x);
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(low, high));
+}
+#endif
+
 /* The first byte at or after i that is not visible ASCII (C_TARGET), or stop. */
 static inline size_t target_end(const unsigned char *u, size_t i, size_t stop) {
+#if defined(__SSE2__)
+    while (stop - i >= 16) {
+        unsigned bad = flag16(u + i, 0x20, 0x7f);
+        if (bad) return i + (size_t)__builtin_ctz(bad);
+        i += 16;
+    }
+#endif
 #if WORDWISE
     while (stop - i >= 8) {
         uint64_t x;
@@ -93,6 +112,22 @@ static inline size_t target_end(const unsigned char *u, size_t i, size_t stop) {
 /* The first byte at or after i that may not be in a field value (C_VALUE: HTAB, SP, visible
  * ASCII, obs-text), or stop. HTAB is the one byte below 0x20 taken: stepped over. */
 static inline size_t value_end(const unsigned char *u, size_t i, size_t stop) {
+#if defined(__SSE2__)
+    while (stop - i >= 16) {
+        /* Below 0x20, or 0x7f itself (obs-text, 0x80 and up, is taken). */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        __m128i del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(low, del));
+        if (!bad) {
+            i += 16;
+            continue;
+        }
+        i += (size_t)__builtin_ctz(bad);
+        if (u[i] != '\t') return i;
+        i++;
+    }
+#endif
 #if WORDWISE
     while (stop - i >= 8) {
         uint64_t x;
@@ -114,6 +149,7 @@ static inline size_t value_end(const unsigned char *u, size_t i, size_t stop) {
 /* Content-Length = 1*DIGIT, once (RFC 9112 section 6.3: a list or a repeat is refused
  * here rather than reconciled: that disagreement is how requests are smuggled). */
 static int content_length(fields_t *f, const char *v, size_t len, const http_limits_t *lim) {
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t')) len--; /* trailing OWS */
     if (f->has_length || len == 0) return -400;
     f->has_length = true;
     size_t x = 0;
@@ -141,6 +177,8 @@ static void connection(fields_t *f, const char *v, size_t len) {
     }
 }
 
+/* A field the parser acts on (the others are only checked). v[0..vlen): the value, with its
+ * trailing whitespace (OWS) still on: the few that care trim it. */
 static int field(fields_t *f, const char *name, size_t nlen, const char *v, size_t vlen,
                  const http_limits_t *lim) {
     switch (nlen) {
@@ -261,7 +299,6 @@ long http_parse_request(const char *p, size_t n, const http_limits_t *lim, http_
         AT(431);
         if (u[i] != '\n') return -400;
         i++;
-        while (end > value && (u[end - 1] == ' ' || u[end - 1] == '\t')) end--;
         int r = field(&f, p + name, nlen, p + value, end - value, lim);
         if (r < 0) return r;
     }
