@@ -24,7 +24,15 @@
  * with pthread_cancel, and the wrappers cost two atomic read-modify-writes of the thread's
  * cancel state per call (~60 instructions per HTTP request, callgrind). Sanitizer builds keep
  * the libc calls, which their runtimes intercept. */
-#if defined(__linux__) && !defined(TIDE_ASAN) && !defined(TIDE_TSAN)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TCP_LIBC_CALLS 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(TIDE_TSAN)
+#define TCP_LIBC_CALLS 1
+#endif
+#if defined(__linux__) && !defined(TCP_LIBC_CALLS)
 #include <sys/syscall.h>
 static inline ssize_t stream_recv(int fd, void *buf, size_t len) {
     return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
