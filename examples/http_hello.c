@@ -61,10 +61,14 @@ static int serve_conn(tide_conn_t *c, void *arg) {
             tide_conn_write(c, RESPONSE_CLOSE, sizeof RESPONSE_CLOSE - 1);
             return 0;
         }
+        if (pos == have) { /* all answered (the common case): nothing to move */
+            have = 0;
+            tide_conn_idle(c);
+            continue;
+        }
         memmove(buf, buf + pos, have - pos);
         have -= pos;
-        if (have == 0) tide_conn_idle(c);
-        else if (pos > 0) tide_conn_request(c); /* the next request has begun */
+        if (pos > 0) tide_conn_request(c); /* the next request has begun */
     }
 }
 

@@ -47,7 +47,7 @@ static void batch_fill(void) {
 static size_t parse_requests(const char *buf, size_t have, size_t *used, int *end) {
     size_t pos = 0, count = 0;
     *end = 0;
-    for (;;) {
+    while (pos < have) { /* nothing left (the common case): nothing to parse */
         http_req_t r;
         long len = http_parse_request(buf + pos, have - pos, &limits, &r);
         if (len <= 0) {

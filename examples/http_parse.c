@@ -1,13 +1,18 @@
 /* The strict request parser of http_parse.h. One pass over the head; each byte is checked
  * against a character class the moment it is reached, and the size limit is a position (the
  * head may not reach byte max_head), so the answer never depends on where the input was cut.
- * Grammar from RFC 9112 sections 2-3 and 5-6, RFC 9110 section 5.6. */
+ * Grammar from RFC 9112 sections 2-3 and 5-6, RFC 9110 section 5.6.
+ *
+ * Where it is cheap to, it judges several bytes at once (eight bytes of a request-target or
+ * field value in a word, the ten bytes of the version in one comparison), but only bytes that
+ * are all there, before `stop`: a run that reaches the end of the input goes a byte at a time,
+ * so the first byte refused, and the answer, are the byte-at-a-time parser's
+ * (fuzz/http_parse_ref.c, which the fuzz harness checks this one against). */
 #include "http_parse.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 enum {
     C_TCHAR = 1,  /* token characters (method, field name) */
@@ -29,6 +34,9 @@ static const unsigned char cls[256] = {
     ['}'] = VIS, ['~'] = TCHAR, [0x80 ... 0xff] = C_VALUE,
 };
 
+#define ONES 0x0101010101010101u  /* a byte of 1 in every byte of a word */
+#define HIGHS 0x8080808080808080u /* the top bit of every byte */
+
 /* What the fields said so far. */
 typedef struct fields {
     bool has_length;    /* a Content-Length was seen */
@@ -38,13 +46,110 @@ typedef struct fields {
     size_t length;      /* the Content-Length */
 } fields_t;
 
-static bool name_is(const char *name, size_t len, const char *want) {
-    return len == strlen(want) && strncasecmp(name, want, len) == 0;
+/* Whether name (len bytes of a field name or value) is `want` (lower-case letters and '-'),
+ * ignoring case: OR-ing in 0x20 lowers a letter and leaves '-' alone, and turns no other byte
+ * into either but CR into '-' (never in a name or value). Eight bytes per comparison; with
+ * len a constant the loop unrolls into a few. */
+static inline bool name_is(const char *name, const char *want, size_t len) {
+    for (size_t k = 0; k < len; k += 8) {
+        size_t m = len - k < 8 ? len - k : 8;
+        uint64_t a = 0, b = 0;
+        memcpy(&a, name + k, m);
+        memcpy(&b, want + k, m);
+        if ((a | ONES * 0x20) != (b | ONES * 0x20)) return false; /* past m: 0x20 both */
+    }
+    return true;
+}
+
+/* Eight bytes at a time: a word with a flag (0x80) in each byte that is below lo (lo <= 0x80),
+ * or equal to 0x7f. Only the lowest flag is exact (the borrow of a subtraction runs upwards
+ * from a flagged byte), and only the lowest is used. Little-endian only: the lowest byte in
+ * memory must be the lowest in the word. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WORDWISE 1
+static inline uint64_t flag_below_or_del(uint64_t x, unsigned lo) {
+    uint64_t y = x ^ (ONES * 0x7f);
+    return ((x - ONES * lo) & ~x & HIGHS) | ((y - ONES) & ~y & HIGHS);
+}
+#else
+#define WORDWISE 0
+#endif
+
+/* Sixteen bytes at a time where SSE2 is (every x86-64), before the words: a mask of the
+ * bytes at or below le or at or above ge (unsigned); bit k is byte k. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline unsigned flag16(const unsigned char *p, unsigned char le, unsigned char ge) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8((char)le)), x);
+    __m128i high = _mm_cmpeq_epi8(_mm_max_epu8(x, _mm_set1_epi8((char)ge)), x);
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(low, high));
+}
+#endif
+
+/* The first byte at or after i that is not visible ASCII (C_TARGET), or stop. */
+static inline size_t target_end(const unsigned char *u, size_t i, size_t stop) {
+#if defined(__SSE2__)
+    while (stop - i >= 16) {
+        unsigned bad = flag16(u + i, 0x20, 0x7f);
+        if (bad) return i + (size_t)__builtin_ctz(bad);
+        i += 16;
+    }
+#endif
+#if WORDWISE
+    while (stop - i >= 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t bad = flag_below_or_del(x, 0x21) | (x & HIGHS);
+        if (bad) return i + ((size_t)__builtin_ctzll(bad) >> 3);
+        i += 8;
+    }
+#endif
+    while (i < stop && (cls[u[i]] & C_TARGET)) i++;
+    return i;
+}
+
+/* The first byte at or after i that may not be in a field value (C_VALUE: HTAB, SP, visible
+ * ASCII, obs-text), or stop. HTAB is the one byte below 0x20 taken: stepped over. */
+static inline size_t value_end(const unsigned char *u, size_t i, size_t stop) {
+#if defined(__SSE2__)
+    while (stop - i >= 16) {
+        /* Below 0x20, or 0x7f itself (obs-text, 0x80 and up, is taken). */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+        __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+        __m128i del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(low, del));
+        if (!bad) {
+            i += 16;
+            continue;
+        }
+        i += (size_t)__builtin_ctz(bad);
+        if (u[i] != '\t') return i;
+        i++;
+    }
+#endif
+#if WORDWISE
+    while (stop - i >= 8) {
+        uint64_t x;
+        memcpy(&x, u + i, 8);
+        uint64_t bad = flag_below_or_del(x, 0x20);
+        if (!bad) {
+            i += 8;
+            continue;
+        }
+        i += (size_t)__builtin_ctzll(bad) >> 3;
+        if (u[i] != '\t') return i;
+        i++;
+    }
+#endif
+    while (i < stop && (cls[u[i]] & C_VALUE)) i++;
+    return i;
 }
 
 /* Content-Length = 1*DIGIT, once (RFC 9112 section 6.3: a list or a repeat is refused
  * here rather than reconciled: that disagreement is how requests are smuggled). */
 static int content_length(fields_t *f, const char *v, size_t len, const http_limits_t *lim) {
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t')) len--; /* trailing OWS */
     if (f->has_length || len == 0) return -400;
     f->has_length = true;
     size_t x = 0;
@@ -68,22 +173,26 @@ static void connection(fields_t *f, const char *v, size_t len) {
         while (k < len && (v[k] == ' ' || v[k] == '\t' || v[k] == ',')) k++;
         size_t start = k;
         while (k < len && v[k] != ',' && v[k] != ' ' && v[k] != '\t') k++;
-        if (name_is(v + start, k - start, "close")) f->close = true;
+        if (k - start == 5 && name_is(v + start, "close", 5)) f->close = true;
     }
 }
 
+/* A field the parser acts on (the others are only checked). v[0..vlen): the value, with its
+ * trailing whitespace (OWS) still on: the few that care trim it. */
 static int field(fields_t *f, const char *name, size_t nlen, const char *v, size_t vlen,
                  const http_limits_t *lim) {
-    switch (name[0] | 0x20) {
-    case 'c':
-        if (name_is(name, nlen, "content-length")) return content_length(f, v, vlen, lim);
-        if (name_is(name, nlen, "connection")) connection(f, v, vlen);
+    switch (nlen) {
+    case 4:
+        if (name_is(name, "host", 4)) f->hosts++;
         break;
-    case 'h':
-        if (name_is(name, nlen, "host")) f->hosts++;
+    case 10:
+        if (name_is(name, "connection", 10)) connection(f, v, vlen);
         break;
-    case 't':
-        if (name_is(name, nlen, "transfer-encoding")) f->has_te = true;
+    case 14:
+        if (name_is(name, "content-length", 14)) return content_length(f, v, vlen, lim);
+        break;
+    case 17:
+        if (name_is(name, "transfer-encoding", 17)) f->has_te = true;
         break;
     }
     return 0;
@@ -113,33 +222,41 @@ long http_parse_request(const char *p, size_t n, const http_limits_t *lim, http_
 
     /* request-line = method SP request-target SP HTTP-version CRLF */
     req->method_off = i;
-    for (;; i++) {
-        AT(414);
-        if (!(cls[u[i]] & C_TCHAR)) break;
+    if (stop - i >= 4 && memcmp(u + i, "GET ", 4) == 0) {
+        i += 3; /* most requests: tchars up to the space, where the loop would stop */
+    } else {
+        for (;; i++) {
+            AT(414);
+            if (!(cls[u[i]] & C_TCHAR)) break;
+        }
     }
     req->method_len = i - req->method_off;
     if (req->method_len == 0 || u[i] != ' ') return -400;
     i++;
     req->target_off = i;
-    for (;; i++) {
-        AT(414);
-        if (!(cls[u[i]] & C_TARGET)) break;
-    }
+    i = target_end(u, i, stop);
+    AT(414);
     req->target_len = i - req->target_off;
     if (req->target_len == 0 || u[i] != ' ') return -400;
     i++;
     static const char version[] = "HTTP/?.?\r\n";
     int major = 0;
-    for (size_t k = 0; k < sizeof version - 1; k++, i++) {
-        AT(414);
-        if (version[k] != '?') {
-            if (u[i] != (unsigned char)version[k]) return -400;
-        } else if (u[i] < '0' || u[i] > '9') {
+    if (stop - i >= sizeof version - 1) {
+        /* All ten bytes are there: one comparison (every mismatch is a 400 either way). */
+        if (memcmp(u + i, "HTTP/", 5) != 0 || u[i + 5] < '0' || u[i + 5] > '9' ||
+            u[i + 6] != '.' || u[i + 7] < '0' || u[i + 7] > '9' || u[i + 8] != '\r' ||
+            u[i + 9] != '\n')
             return -400;
-        } else if (k == 5) {
-            major = u[i] - '0';
-        } else {
-            req->minor = u[i] - '0';
+        major = u[i + 5] - '0';
+        req->minor = u[i + 7] - '0';
+        i += sizeof version - 1;
+    } else {
+        /* Cut short by the end of the input or max_head: a byte at a time to the first byte
+         * refused or to the cut, where AT returns (incomplete, or 414). */
+        for (size_t k = 0;; k++, i++) {
+            AT(414);
+            if (version[k] != '?' ? u[i] != (unsigned char)version[k] : u[i] < '0' || u[i] > '9')
+                return -400;
         }
     }
     if (major != 1) return -505;
@@ -156,9 +273,13 @@ long http_parse_request(const char *p, size_t n, const http_limits_t *lim, http_
             break;
         }
         size_t name = i;
-        for (;; i++) {
-            AT(431);
-            if (!(cls[u[i]] & C_TCHAR)) break;
+        if (stop - i > 4 && u[i + 4] == ':' && name_is(p + i, "host", 4)) {
+            i += 4; /* every HTTP/1.1 request's: letters up to the colon, as the loop finds */
+        } else {
+            for (;; i++) {
+                AT(431);
+                if (!(cls[u[i]] & C_TCHAR)) break;
+            }
         }
         /* No name (a folded line starting with whitespace, a bare LF) or whitespace before
          * the colon: refused. */
@@ -170,17 +291,14 @@ long http_parse_request(const char *p, size_t n, const http_limits_t *lim, http_
             if (u[i] != ' ' && u[i] != '\t') break;
         }
         size_t value = i;
-        for (;; i++) {
-            AT(431);
-            if (!(cls[u[i]] & C_VALUE)) break;
-        }
+        i = value_end(u, i, stop);
+        AT(431);
         size_t end = i;
         if (u[i] != '\r') return -400; /* a control character, a bare LF */
         i++;
         AT(431);
         if (u[i] != '\n') return -400;
         i++;
-        while (end > value && (u[end - 1] == ' ' || u[end - 1] == '\t')) end--;
         int r = field(&f, p + name, nlen, p + value, end - value, lim);
         if (r < 0) return r;
     }

@@ -9,6 +9,7 @@
  * cancels the task) only while the connection waits between requests, so a request that has
  * begun is never cut by the idle sweep, only by the grace period's end. */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -28,7 +29,8 @@ struct tide_conn {
     tide_addr_t peer;         /* from accept */
     tide_task_t task;         /* the connection's own task, for the drain to cancel */
     _Atomic int phase;        /* PH_*: set by the task, IDLE -> CLOSED by the drain */
-    int64_t since;            /* when the current phase began (the task's own) */
+    int64_t since;            /* when the current phase's timeout began, SINCE_UNSET: at the
+                                 next read (the task's own) */
     bool linked;              /* in the list (under lock) */
 };
 
@@ -65,13 +67,17 @@ int tide_server_config_init(tide_server_config_t *cfg) {
 }
 
 /* The clock the server's timeouts start from: the kernel's tick-granular monotonic clock (a
- * few ms behind the exact one) costs a fifth of an exact read, and the server reads it two or
- * three times per request; timeouts of seconds do not need better. */
+ * few ms behind the exact one) costs a fifth of an exact read; timeouts of seconds do not need
+ * better. A keep-alive request reads it twice: when the idle wait begins and when the answer's
+ * write does. The header timeout of a request that arrives in one read needs no reading at
+ * all: its clock is started by the read that waits for more of the head (SINCE_UNSET). */
 static int64_t coarse_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+#define SINCE_UNSET INT64_MIN
 
 static void count(_Atomic uint64_t *c) {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
@@ -131,7 +137,7 @@ int tide_conn_draining(tide_conn_t *c) {
 
 void tide_conn_idle(tide_conn_t *c) {
     if (!c) return;
-    c->since = coarse_now();
+    c->since = SINCE_UNSET; /* the idle wait's clock starts with the read */
     atomic_store(&c->phase, PH_IDLE);
     /* Paired with the drain's store of draining before its sweep (both seq_cst): either the
      * sweep sees IDLE, or we see draining here. */
@@ -165,56 +171,75 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
     if (ph == PH_CLOSED) return 0;
     int64_t limit = ph == PH_IDLE ? s->cfg.idle_timeout_ns
                     : ph == PH_REQUEST ? s->cfg.header_timeout_ns : 0;
-    int64_t deadline = TIDE_FOREVER, outer = tide_deadline();
-    if (limit > 0 && c->since <= INT64_MAX - limit) deadline = c->since + limit;
     ssize_t n;
-    if (deadline < outer) {
+    if (limit > 0) {
+        if (c->since == SINCE_UNSET) c->since = coarse_now();
+        int64_t deadline = c->since <= INT64_MAX - limit ? c->since + limit : TIDE_FOREVER;
+        /* The task named, not looked up: this is the cost of a timeout per read. */
         tide_scope_t scope;
-        tide_deadline_begin(&scope, deadline);
+        int ours = tide_deadline_begin_self(&scope, c->task, deadline);
         n = tide_tcp_read(c->tcp, buf, len);
         tide_scope_end(&scope);
-        if (n == -ETIMEDOUT) count(ph == PH_IDLE ? &s->idle_timeouts : &s->header_timeouts);
+        if (n == -ETIMEDOUT && ours) count(ph == PH_IDLE ? &s->idle_timeouts : &s->header_timeouts);
     } else {
         n = tide_tcp_read(c->tcp, buf, len);
     }
     if (ph != PH_IDLE) return n;
     if (n > 0) {
-        /* The first byte of a request: header_timeout_ns runs from now, unless the drain claimed
-         * the connection meanwhile (then the request is dropped, as any server closing an
-         * idle keep-alive connection may race with a request; clients retry those). */
+        /* The first byte of a request: header_timeout_ns runs from the read that waits for
+         * more of it (none, if the head is all here), unless the drain claimed the connection
+         * meanwhile (then the request is dropped, as any server closing an idle keep-alive
+         * connection may race with a request; clients retry those). */
         int idle = PH_IDLE;
         if (!atomic_compare_exchange_strong(&c->phase, &idle, PH_REQUEST)) return 0;
-        c->since = coarse_now();
+        c->since = SINCE_UNSET;
         return n;
     }
     if (n == -ECANCELED && atomic_load(&c->phase) == PH_CLOSED) return 0;
     return n;
 }
 
-static ssize_t timed_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
+/* One buffer, all of it: tide_tcp_write (a send) until done, not tide_tcp_writev, whose
+ * bookkeeping for many buffers costs more than the send's own preparation. */
+static ssize_t write_all(tide_tcp_t *t, const void *buf, size_t len) {
+    size_t done = 0;
+    do {
+        ssize_t r = tide_tcp_write(t, (const char *)buf + done, len - done);
+        if (r < 0) return r;
+        done += (size_t)r;
+    } while (done < len);
+    return (ssize_t)len;
+}
+
+/* A write under write_timeout_ns: iov, or (iov NULL) buf[0..len). */
+static ssize_t timed_write(tide_conn_t *c, const struct iovec *iov, int iovcnt, const void *buf,
+                           size_t len) {
     tide_server_t *s = c->srv;
-    if (s->cfg.write_timeout_ns <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
-    int64_t outer = tide_deadline(), now = coarse_now();
-    int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now ? TIDE_FOREVER
-                                                              : now + s->cfg.write_timeout_ns;
     tide_scope_t scope;
-    tide_deadline_begin(&scope, deadline);
-    bool ours = deadline < outer;
-    ssize_t n = tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
-    tide_scope_end(&scope);
+    int ours = 0;
+    if (s->cfg.write_timeout_ns > 0) {
+        int64_t now = coarse_now();
+        int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now
+                               ? TIDE_FOREVER
+                               : now + s->cfg.write_timeout_ns;
+        ours = tide_deadline_begin_self(&scope, c->task, deadline);
+    }
+    ssize_t n = iov ? tide_tcp_writev(c->tcp, iov, iovcnt, NULL) : write_all(c->tcp, buf, len);
+    if (s->cfg.write_timeout_ns > 0) tide_scope_end(&scope);
     if (n == -ETIMEDOUT && ours) count(&s->write_timeouts);
     return n;
 }
 
 ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len) {
     if (!c) return -EINVAL;
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    return timed_writev(c, &iov, 1);
+    if (!buf && len) return -EINVAL;
+    if (len > SSIZE_MAX) return -EINVAL;
+    return timed_write(c, NULL, 0, buf, len);
 }
 
 ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
     if (!c) return -EINVAL;
-    return timed_writev(c, iov, iovcnt);
+    return timed_write(c, iov, iovcnt, NULL, 0);
 }
 
 void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {

@@ -20,6 +20,31 @@
 #define CONN_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP)
 #define WRITEV_WINDOW 64
 
+/* The stream calls without glibc's cancellation-point wrappers: tide does not cancel threads
+ * with pthread_cancel, and the wrappers cost two atomic read-modify-writes of the thread's
+ * cancel state per call (~60 instructions per HTTP request, callgrind). Sanitizer builds keep
+ * the libc calls, which their runtimes intercept. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TCP_LIBC_CALLS 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(TIDE_TSAN)
+#define TCP_LIBC_CALLS 1
+#endif
+#if defined(__linux__) && !defined(TCP_LIBC_CALLS)
+#include <sys/syscall.h>
+static inline ssize_t stream_recv(int fd, void *buf, size_t len) {
+    return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
+}
+static inline ssize_t stream_sendmsg(int fd, const struct msghdr *m, int flags) {
+    return syscall(SYS_sendmsg, fd, m, flags);
+}
+#else
+#define stream_recv(fd, buf, len) recv(fd, buf, len, 0)
+#define stream_sendmsg sendmsg
+#endif
+
 static inline tide__sock_t *sock_of(tide_tcp_t *c) {
     return (tide__sock_t *)(void *)c;
 }
@@ -291,7 +316,7 @@ ssize_t tide_tcp_read(tide_tcp_t *c, void *buf, size_t len) {
             if ((r = tide__sock_wait(s, DIR_READ, seen, "tcp read")) < 0) break;
             continue;
         }
-        r = recv(s->fd, buf, len, 0);
+        r = stream_recv(s->fd, buf, len);
         if (r > 0) tide__sock_note_read(s, seen, (size_t)r, len);
         if (r >= 0) break;
         if (errno == EINTR) continue;
@@ -332,7 +357,7 @@ static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char
         ssize_t r = tide__net_check();
         if (r < 0) return r;
         uint32_t seen = tide__sock_seq(s, DIR_WRITE);
-        r = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+        r = stream_sendmsg(s->fd, &m, MSG_NOSIGNAL);
         if (r >= 0) return r;
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return -errno;

@@ -145,6 +145,15 @@ struct tide_runtime {
  * across any blocking call, and a compiler must not cache the TLS address (GCC bug 26461). */
 tide__worker_t *tide__worker_current(void);
 
+/* The calling task, else the plain thread's stand-in (task.h). Inline around the one
+ * non-inlined TLS read, so a lookup is one call, not two; the thread's half is waker.c's. */
+tide__task_t *tide__self_thread(void);
+static inline tide__task_t *tide__self(void) {
+    tide__worker_t *w = tide__worker_current();
+    if (TIDE_LIKELY(w && w->current)) return w->current;
+    return tide__self_thread();
+}
+
 /* xorshift: victim choice and retry spreading. */
 static inline uint32_t tide__worker_rng(tide__worker_t *w) {
     uint32_t x = w->rng;

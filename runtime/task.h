@@ -129,8 +129,8 @@ void tide__wake_task(tide__task_t *t, uint64_t seq, uint32_t reason);
  * the inject queue, or (a thread stand-in) its futex. Defined by the scheduler. */
 void tide__schedule(tide__task_t *t);
 
-/* The calling task or thread stand-in (never NULL; a stand-in is made on first use). */
-tide__task_t *tide__self(void);
+/* tide__self() (scheduler.h): the calling task or thread stand-in (never NULL; a stand-in is
+ * made on first use). */
 /* tide__spawn, taking the task's stack at once (-ENOMEM up front if there is none). */
 int tide__spawn_with_stack(tide_runtime_t *rt, tide_task_t *out, int (*fn)(void *), void *arg,
                            const tide_spawn_opts_t *opts, const char *file, int line);

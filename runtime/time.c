@@ -2,6 +2,7 @@
  * is the earliest of the enclosing ones, and leaving a scope restores the one before. */
 #include <errno.h>
 
+#include "log.h"
 #include "scheduler.h"
 
 int64_t tide_now(void) {
@@ -34,16 +35,47 @@ int tide_sleep(int64_t ns) {
     return sleep_until(until, now);
 }
 
-void tide_deadline_begin(tide_scope_t *scope, int64_t deadline) {
-    tide__task_t *t = tide__self();
+/* Open a scope on t (not the no-memory stand-in). 1 if it narrowed the deadline. */
+static inline int narrow(tide_scope_t *scope, tide__task_t *t, int64_t deadline) {
     scope->saved_ = t->deadline;
     scope->shield_ = t->shield;
-    if (tide__self_nomem(t)) { /* shared: its waits fail anyway, and it must not be written */
-        scope->depth_ = 0;
-        return;
-    }
+    scope->task_ = t;
     scope->depth_ = ++t->scope_depth;
-    if (deadline < t->deadline) t->deadline = deadline;
+    if (deadline >= t->deadline) return 0;
+    t->deadline = deadline;
+    return 1;
+}
+
+static int scope_begin(tide_scope_t *scope, tide__task_t *t, int64_t deadline) {
+    if (TIDE_UNLIKELY(tide__self_nomem(t))) { /* shared: its waits fail anyway; not written */
+        scope->saved_ = t->deadline;
+        scope->shield_ = t->shield;
+        scope->depth_ = 0;
+        scope->task_ = NULL;
+        return 0;
+    }
+    return narrow(scope, t, deadline);
+}
+
+void tide_deadline_begin(tide_scope_t *scope, int64_t deadline) {
+    scope_begin(scope, tide__self(), deadline);
+}
+
+/* A plain thread (no task named), or debug mode's check that self is the caller (else this
+ * would write another task's record). */
+static TIDE_NOINLINE int begin_self_slow(tide_scope_t *scope, tide__task_t *t, int64_t deadline) {
+    tide__task_t *me = tide__self();
+    if (t && t != me)
+        TIDE__LOG(t->rt, TIDE_LOG_WARN,
+                  "tide_deadline_begin_self: self is not the calling task (the scope is opened "
+                  "on the caller)");
+    return scope_begin(scope, me, deadline);
+}
+
+int tide_deadline_begin_self(tide_scope_t *scope, tide_task_t self, int64_t deadline) {
+    tide__task_t *t = self.ptr; /* a task's record: never a thread's stand-in */
+    if (TIDE_LIKELY(t != NULL && !t->rt->cfg.debug)) return narrow(scope, t, deadline);
+    return begin_self_slow(scope, t, deadline);
 }
 
 void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
@@ -53,8 +85,9 @@ void tide_timeout_begin(tide_scope_t *scope, int64_t ns) {
 }
 
 void tide_scope_end(tide_scope_t *scope) {
-    tide__task_t *t = tide__self();
-    if (tide__self_nomem(t) || scope->depth_ == 0) return; /* begun on the no-memory stand-in */
+    /* The task the scope was begun on (a scope opens and ends on the same task): no lookup. */
+    tide__task_t *t = scope->task_;
+    if (!t || scope->depth_ == 0) return; /* begun on the no-memory stand-in */
     if (TIDE_UNLIKELY(t->scope_depth != scope->depth_))
         tide__debug_scope_mismatch(t, "tide_scope_end", scope->depth_);
     /* Everything from what the scope saved: a shield or scope left open inside it ends with

@@ -80,9 +80,9 @@ static TIDE_NOINLINE tide__task_t *standin(void) {
     return t;
 }
 
-tide__task_t *tide__self(void) {
-    tide__worker_t *w = tide__worker_current();
-    if (w && w->current) return w->current;
+/* tide__self's slow half (scheduler.h): not a worker running a task, so a plain thread (or a
+ * worker's own code between tasks), which gets its stand-in. */
+tide__task_t *tide__self_thread(void) {
     return standin();
 }
 

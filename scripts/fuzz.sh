@@ -31,8 +31,10 @@ for name in http_parse; do
   san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
   clang -g -O2 "${san[@]}" -fsanitize=fuzzer-no-link -Iexamples -c examples/$name.c \
     -o "$out/$name.o"
-  clang -g -O2 "${san[@]}" -fsanitize=fuzzer -Iexamples fuzz/fuzz_$name.c "$out/$name.o" \
-    -o "$bin"
+  extra=()
+  [ -f "fuzz/${name}_ref.c" ] && extra=("fuzz/${name}_ref.c") # the reference it is checked against
+  clang -g -O2 "${san[@]}" -fsanitize=fuzzer -Iexamples -Ifuzz fuzz/fuzz_$name.c "${extra[@]}" \
+    "$out/$name.o" -o "$bin"
   scratch=$(mktemp -d)
   echo "=== fuzz: $name for ${secs}s" >&2
   # -max_len: the tiny limits (64-byte head) reach every size edge with short inputs; the

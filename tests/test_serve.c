@@ -616,3 +616,57 @@ static int reuseport_main(void *arg) {
 Test(serve, reuseport_shares_a_port) {
     tt_run(reuseport_main, NULL, 2);
 }
+
+/* ---- a write larger than the socket takes at once --------------------------------------- */
+
+#define BIG_LEN (8u << 20) /* far beyond the socket buffers: many partial sends and waits */
+
+static int big_handler(tide_conn_t *c, void *arg) {
+    char cmd;
+    ssize_t n = tide_conn_read(c, &cmd, 1);
+    if (n <= 0) return (int)n;
+    tide_conn_busy(c);
+    unsigned char *big = malloc(BIG_LEN);
+    if (!big) return -ENOMEM;
+    for (size_t i = 0; i < BIG_LEN; i++) big[i] = (unsigned char)(i * 7 + (i >> 12));
+    ssize_t w = tide_conn_write(c, big, BIG_LEN);
+    free(big);
+    return w == (ssize_t)BIG_LEN ? 0 : (int)(w < 0 ? w : -EIO);
+}
+
+static int big_write_main(void *arg) {
+    tide_server_config_t cfg;
+    tide_server_config_init(&cfg);
+    cfg.host = "127.0.0.1";
+    cfg.write_timeout_ns = TIDE_SEC(30); /* under a write timeout, as the examples run */
+    cfg.handler = big_handler;
+    tide_server_t *s;
+    cr_assert_eq(tide_server_start(&s, &cfg), 0);
+    tide_addr_t a;
+    cr_assert_eq(tide_server_local_addr(s, &a), 0);
+    tide_tcp_t *c = dial(tide_addr_port(&a));
+    cr_assert_eq(tide_tcp_write_all(c, "x", 1, NULL), 1);
+    /* Read it back in small, slow-ish pieces, so the server's sends stop and resume. */
+    size_t got = 0;
+    unsigned char b[4096];
+    for (;;) {
+        ssize_t n = tide_tcp_read(c, b, sizeof b);
+        cr_assert_geq(n, 0, "read: %s", tide_strerror((int)n));
+        if (n == 0) break;
+        for (ssize_t k = 0; k < n; k++, got++)
+            cr_assert_eq(b[k], (unsigned char)(got * 7 + (got >> 12)), "byte %zu", got);
+        if ((got & 0xfffff) < (size_t)n) tide_yield();
+    }
+    cr_assert_eq(got, BIG_LEN, "every byte arrived, in order");
+    wait_active(s, 0);
+    tide_server_stats_t st = stats(s);
+    cr_assert_eq(st.errors + st.write_timeouts, 0);
+    tide_tcp_close(c);
+    cr_assert_eq(tide_server_shutdown(s, 0), 0);
+    tide_server_free(s);
+    return 0;
+}
+
+Test(serve, conn_write_sends_a_large_buffer_whole) {
+    tt_run(big_write_main, NULL, 2);
+}

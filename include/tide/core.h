@@ -237,14 +237,22 @@ int tide_sleep_until(int64_t deadline);
  * reported (log, warn level: debug mode shows it) and restores the state the ended scope
  * saved; so is a task that returns with a scope still open. */
 typedef struct tide_scope {
-    int64_t saved_;   /* the enclosing deadline, restored by tide_scope_end */
-    uint32_t depth_;  /* scopes and shields open, this one included (to check the nesting) */
-    uint32_t shield_; /* the shield depth at begin (restored if an inner shield was left open) */
+    int64_t saved_;         /* the enclosing deadline, restored by tide_scope_end */
+    uint32_t depth_;        /* scopes and shields open, this one included (to check the nesting) */
+    uint32_t shield_;       /* the shield depth at begin (restored if an inner shield was left open) */
+    struct tide__task *task_; /* whose scope: the end needs no lookup of the caller */
 } tide_scope_t;
 
 void tide_timeout_begin(tide_scope_t *scope, int64_t timeout_ns);
 void tide_deadline_begin(tide_scope_t *scope, int64_t deadline);
 void tide_scope_end(tide_scope_t *scope);
+/* tide_deadline_begin for a caller that names itself: self is tide_task_self() of the calling
+ * task, taken once and kept (a server loop opens a scope per read and per write), which saves
+ * looking the caller up, most of a scope's cost. Returns 1 if the scope's deadline is the one
+ * in force (earlier than every enclosing one), else 0. self must be the caller (debug mode
+ * checks it); TIDE_TASK_NONE (a plain thread) is looked up as tide_deadline_begin does. End
+ * it with tide_scope_end. */
+int tide_deadline_begin_self(tide_scope_t *scope, tide_task_t self, int64_t deadline);
 /* The caller's current deadline (TIDE_FOREVER if none). */
 int64_t tide_deadline(void);
 

@@ -21,7 +21,9 @@
  *     the first byte of a request between requests (a keep-alive connection), and at most
  *     header_timeout_ns from the first byte of a request (or the accept, for the first request)
  *     until the handler says the request's head is in; a client trickling a header line at a
- *     time (slowloris) cannot stretch it. tide_conn_write gives each write write_timeout_ns.
+ *     time (slowloris) cannot stretch it. (The clock of a request that began with a read starts
+ *     at the next read, the first that waits for more of it: a request that arrives whole costs
+ *     no clock read.) tide_conn_write gives each write write_timeout_ns.
  *   - A graceful drain: stop accepting, close idle connections, let busy ones finish within a
  *     grace period, then cancel what is left and wait for it to unwind.
  *   - Statistics.
