@@ -5,10 +5,9 @@
  * drain (idle connections closed at once, busy ones finish, the rest cancelled at the end of
  * the grace) and bad configurations. The handler speaks a line protocol: a request is a line,
  * its answer the same line. */
-#include "testutil.h"
+#include "testutil_net.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -276,14 +275,8 @@ static int emfile_main(void *arg) {
         setsockopt(raw.fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 
     /* No new descriptor from here: the lowest free one is at the limit. */
-    struct rlimit saved, low;
-    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
-    int probe = fcntl(raw.fd[0], F_DUPFD_CLOEXEC, 0);
-    cr_assert_geq(probe, 0);
-    close(probe);
-    low = saved;
-    low.rlim_cur = (rlim_t)probe;
-    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    struct rlimit saved;
+    tt_nofile_at_limit(&saved);
     uint64_t accepts0 = tt_accept_calls();
     int r = tide_spawn_blocking(raw_connect, &raw);
     cr_assert_eq(r, 0, "raw connect: %s", tide_strerror(r));

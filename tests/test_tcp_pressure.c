@@ -5,7 +5,6 @@
 #include "testutil_net.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -115,14 +114,8 @@ static int emfile_main(void *arg) {
     for (int i = 0; i < PENDING; i++) cr_assert_geq(rc.fd[i] = socket(AF_INET, SOCK_STREAM, 0), 0);
 
     /* From here on, no new descriptor: the lowest free one is at the limit. */
-    struct rlimit saved, low;
-    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
-    int probe = fcntl(rc.fd[0], F_DUPFD_CLOEXEC, 0);
-    cr_assert_geq(probe, 0);
-    close(probe);
-    low = saved;
-    low.rlim_cur = (rlim_t)probe;
-    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    struct rlimit saved;
+    tt_nofile_at_limit(&saved);
 
     uint64_t accepts0 = tt_accept_calls();
     pthread_t th;

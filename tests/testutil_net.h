@@ -3,11 +3,14 @@
 #ifndef TIDE_TESTUTIL_NET_H
 #define TIDE_TESTUTIL_NET_H
 
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -31,6 +34,18 @@ static inline void tt_tcp_pair(tide_tcp_t **c, tide_tcp_t **s) {
     r = tide_tcp_accept(l, s, NULL);
     cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
     cr_assert_eq(tide_tcp_close(l), 0);
+}
+
+/* Lower the soft RLIMIT_NOFILE to the lowest free descriptor: no new descriptor can be opened
+ * from here (accept gets EMFILE), those open stay usable. *saved gets the limit to restore. */
+static inline void tt_nofile_at_limit(struct rlimit *saved) {
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, saved), 0);
+    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(probe, 0);
+    close(probe);
+    struct rlimit low = *saved;
+    low.rlim_cur = (rlim_t)probe;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
 }
 
 /* The byte at stream position i of stream k: position-dependent, so a lost, duplicated or
