@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "http_parse.h"
 
@@ -75,6 +76,29 @@ static size_t error_response(char *out, size_t size, int status) {
                      "Connection: close\r\n\r\n%d %s\n",
                      status, reason, body, status, reason);
     return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* A blocking "write it all" of a connection (plain socket, TLS stream...): a negative
+ * return is a failure. */
+typedef ssize_t (*write_all_fn)(void *conn, const void *buf, size_t len);
+
+/* The plain servers' answer to a read: parse_requests over buf[0..have) (*used and *end as
+ * there), then their answers in writes of up to BATCH, then the error answer if *end is a
+ * status. 0, or -1 if a write of the answers failed (the connection is done). http_hello
+ * itself does more here (the drain's Connection: close, a lingering close after an error). */
+static inline int answer_requests(const char *buf, size_t have, size_t *used, int *end,
+                                  write_all_fn write_all, void *conn) {
+    size_t answers = parse_requests(buf, have, used, end);
+    while (answers > 0) {
+        size_t k = answers < BATCH ? answers : BATCH;
+        if (write_all(conn, batch, k * RESPONSE_LEN) < 0) return -1;
+        answers -= k;
+    }
+    if (*end > 1) {
+        char err[256];
+        write_all(conn, err, error_response(err, sizeof err, *end));
+    }
+    return 0;
 }
 
 #endif

@@ -27,7 +27,10 @@
 static int listen_fd = -1;
 static atomic_int stopping;
 
-static int write_all(int fd, const char *p, size_t n) {
+/* A write_all_fn (http_hello.h) over a blocking socket; conn is the descriptor. */
+static ssize_t write_all(void *conn, const void *buf, size_t n) {
+    int fd = (int)(intptr_t)conn;
+    const char *p = buf;
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
@@ -50,22 +53,12 @@ static void *serve_conn(void *arg) {
         if (n <= 0) break;
         have += (size_t)n;
         size_t pos;
-        int end;
-        size_t answers = parse_requests(buf, have, &pos, &end);
-        while (answers > 0) {
-            size_t k = answers < BATCH ? answers : BATCH;
-            if (write_all(fd, batch, k * RESPONSE_LEN) < 0) goto out;
-            answers -= k;
-        }
-        if (end > 1) { /* a refused request: say why (no timeouts or lingering here) */
-            char err[256];
-            write_all(fd, err, error_response(err, sizeof err, end));
-        }
+        int end; /* a refused request is told why (no timeouts or lingering here) */
+        if (answer_requests(buf, have, &pos, &end, write_all, arg) < 0) break;
         if (end) break;
         memmove(buf, buf + pos, have - pos);
         have -= pos;
     }
-out:
     close(fd);
     return NULL;
 }

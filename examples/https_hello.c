@@ -23,6 +23,11 @@
 
 static tide_tls_ctx_t *ctx;
 
+/* tide_tls_write_all as http_hello.h's write_all_fn. */
+static ssize_t tls_write_all(void *t, const void *buf, size_t len) {
+    return tide_tls_write_all(t, buf, len, NULL);
+}
+
 /* One connection, on the server loop (tide/serve.h), which owns the TCP connection and
  * closes it after this returns: the TLS stream is detached from it, not closed. The server's
  * idle and header timeouts bound tide_conn_read, which TLS does not use, so the handshake and
@@ -41,17 +46,8 @@ static int serve_conn(tide_conn_t *c, void *arg) {
         if (n <= 0) break;
         have += (size_t)n;
         size_t pos;
-        int last;
-        size_t answers = parse_requests(buf, have, &pos, &last);
-        while (answers > 0) {
-            size_t k = answers < BATCH ? answers : BATCH;
-            if (tide_tls_write_all(t, batch, k * RESPONSE_LEN, NULL) < 0) goto out;
-            answers -= k;
-        }
-        if (last > 1) { /* a bad request: say so, as http_hello does */
-            char out[256];
-            tide_tls_write_all(t, out, error_response(out, sizeof out, last), NULL);
-        }
+        int last; /* a bad request is told so, as http_hello does */
+        if (answer_requests(buf, have, &pos, &last, tls_write_all, t) < 0) break;
         if (last || tide_conn_draining(c)) {
             tide_tls_shutdown(t);
             break;
@@ -59,7 +55,6 @@ static int serve_conn(tide_conn_t *c, void *arg) {
         memmove(buf, buf + pos, have - pos);
         have -= pos;
     }
-out:
     tide_tls_detach(t);
     return 0;
 }

@@ -274,18 +274,21 @@ Test(http_hello, closes_idle_keepalive, .timeout = 120) {
     hello_start(&h, env);
     int fd = dial(h.port);
     int64_t t0 = 0;
-    for (int i = 0; i < 3; i++) { /* requests within the idle timeout keep it open */
-        if (i) usleep(150 * 1000);
+    /* Requests within the idle timeout keep it open: 400 ms in all, so the idle time runs
+     * from the last request, not the first; each gap leaves 200 ms for a loaded machine. */
+    for (int i = 0; i < 5; i++) {
+        if (i) usleep(100 * 1000);
+        t0 = now_ms(); /* the server cannot start the idle time before it has the request */
         send_all(fd, GET, GET_LEN);
         expect_ok(fd, 1);
-        t0 = now_ms(); /* the idle time runs from the last answer */
     }
     char b[16];
     int eof;
     read_for(fd, b, sizeof b, SLACK_MS(5000), &eof);
     int64_t took = now_ms() - t0;
     cr_assert(eof, "idle connection not closed");
-    cr_assert_geq(took, 250, "closed after %lld ms", (long long)took);
+    /* Not before the timeout, less the server's coarse clock (a tick behind) and rounding. */
+    cr_assert_geq(took, 280, "closed after %lld ms", (long long)took);
     cr_assert_lt(took, SLACK_MS(2000), "closed after %lld ms", (long long)took);
     close(fd);
     hello_stop(&h);
@@ -367,19 +370,28 @@ Test(http_hello, holds_10000_idle_connections, .timeout = 300) {
     }
     for (int i = 0; i < conns; i++) expect_ok(fd[i], 1);
 
-    /* A new connection's request is answered at once. */
-    int64_t worst = 0;
+    /* A new connection's request is answered at once. The median of five: a server that
+     * walks its idle connections per request is slow every time, a loaded machine now and
+     * then. */
+    int64_t took[5];
     for (int k = 0; k < 5; k++) {
         int64_t t0 = now_ms();
         int c = dial(h.port);
         send_all(c, GET, GET_LEN);
         expect_ok(c, 1);
         close(c);
-        int64_t took = now_ms() - t0;
-        if (took > worst) worst = took;
+        took[k] = now_ms() - t0;
     }
-    cr_log_info("%d idle connections: worst of 5 fresh requests %lld ms", conns, (long long)worst);
-    cr_assert_lt(worst, SLACK_MS(200), "a request took %lld ms", (long long)worst);
+    for (int i = 1; i < 5; i++) /* insertion sort */
+        for (int j = i; j > 0 && took[j - 1] > took[j]; j--) {
+            int64_t x = took[j];
+            took[j] = took[j - 1];
+            took[j - 1] = x;
+        }
+    cr_log_info("%d idle connections: fresh requests took %lld ms (median), %lld ms (worst)",
+                conns, (long long)took[2], (long long)took[4]);
+    cr_assert_lt(took[2], SLACK_MS(200), "requests took %lld ms (median of 5)",
+                 (long long)took[2]);
 
     /* All still open, and served when they speak again. */
     for (int i = 0; i < conns; i++) {

@@ -24,21 +24,35 @@ static int cmp64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int sleep_many(void *arg) {
+/* One round: SLEEPERS tasks sleep 1-21 ms each (never early, checked in each), then their
+ * lateness is sorted. */
+static void sleep_round(void) {
     static tide_task_t ts[SLEEPERS];
     for (intptr_t i = 0; i < SLEEPERS; i++) cr_assert_eq(tide_spawn(&ts[i], sleep_one, (void *)i), 0);
     for (int i = 0; i < SLEEPERS; i++) cr_assert_eq(tide_join(ts[i], NULL), 0);
     qsort(lateness, SLEEPERS, sizeof lateness[0], cmp64);
-    /* TIDE_SHAKE pauses the scheduler on purpose (scripts/test.sh shake): only the never-early
-     * half of the test holds then. */
-    if (getenv("TIDE_SHAKE")) return 0;
-    /* The wheel ticks every millisecond, so up to ~1 ms late is by design; this machine is
-     * shared and noisy, hence a loose bound on the worst case and a firm one on the median. */
-    cr_assert_lt(lateness[SLEEPERS / 2], TT_SLACK(TIDE_MSEC(4)), "median lateness %lld ns",
-                 (long long)lateness[SLEEPERS / 2]);
-    cr_assert_lt(lateness[SLEEPERS - 1], TT_SLACK(TIDE_MSEC(100)), "worst lateness %lld ns",
-                 (long long)lateness[SLEEPERS - 1]);
-    return 0;
+}
+
+static int sleep_many(void *arg) {
+    /* The wheel ticks every millisecond, so up to ~1 ms late is by design. A loaded machine
+     * may deschedule a worker for a few ms, and for longer now and then: a round whose
+     * lateness is over the bounds runs again, up to three rounds in all. A slow timer (a
+     * coarser tick, a lost wake-up caught only by a later one) is late in every round. */
+    int64_t median_bound = TT_SLACK(TIDE_MSEC(4)), worst_bound = TT_SLACK(TIDE_MSEC(100));
+    for (int round = 0;; round++) {
+        sleep_round();
+        /* TIDE_SHAKE pauses the scheduler on purpose (scripts/test.sh shake): only the
+         * never-early half of the test holds then. */
+        if (getenv("TIDE_SHAKE")) return 0;
+        int64_t median = lateness[SLEEPERS / 2], worst = lateness[SLEEPERS - 1];
+        if (median < median_bound && worst < worst_bound) return 0;
+        cr_log_warn("round %d: median lateness %lld ns, worst %lld ns", round,
+                    (long long)median, (long long)worst);
+        if (round == 2) {
+            cr_assert_lt(median, median_bound, "median lateness %lld ns", (long long)median);
+            cr_assert_lt(worst, worst_bound, "worst lateness %lld ns", (long long)worst);
+        }
+    }
 }
 
 Test(sleep, never_early_and_not_late) {

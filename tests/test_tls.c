@@ -44,6 +44,15 @@ static ssize_t read_exact(tide_tls_t *t, void *buf, size_t len) {
     return (ssize_t)got;
 }
 
+/* tide_tls_write_all and read_exact as an echo check's stream (testutil_net.h). */
+static ssize_t tls_write_all(void *t, const void *buf, size_t len) {
+    return tide_tls_write_all(t, buf, len, NULL);
+}
+
+static ssize_t tls_read_exact(void *t, void *buf, size_t len) {
+    return read_exact(t, buf, len);
+}
+
 /* A server side run in its own task: accept a handshake on s, then `then` (may be NULL). */
 typedef struct side {
     tide_tcp_t *tcp;             /* the accepted TCP end */
@@ -126,22 +135,11 @@ static int echo_client(void *arg) {
     cr_assert_str_eq(tide_tls_alpn(t), "echo/1");
     cr_assert_eq(tide_tls_verify_result(t), 0);
     cr_assert_not_null(tide_tls_version(t));
-    size_t total = 1 + tt_rand() % TT_SCALE(65536);
-    uint8_t out[6000], in[6000];
-    size_t at = 0;
-    while (at < total) {
-        size_t chunk = 1 + tt_rand() % sizeof out;
-        if (chunk > total - at) chunk = total - at;
-        tt_fill(out, chunk, k, at);
-        cr_assert_eq(tide_tls_write_all(t, out, chunk, NULL), (ssize_t)chunk);
-        atomic_fetch_add(&echo->sent, chunk);
-        cr_assert_eq(read_exact(t, in, chunk), (ssize_t)chunk);
-        cr_assert(tt_check(in, chunk, k, at), "connection %llu: bytes differ", (unsigned long long)k);
-        atomic_fetch_add(&echo->checked, chunk);
-        at += chunk;
-    }
+    tt_stream_t s = {t, tls_write_all, tls_read_exact};
+    tt_echo_check(&s, k, 1 + tt_rand() % TT_SCALE(65536), 6000, 0, &echo->sent, &echo->checked);
     cr_assert_eq(tide_tls_shutdown(t), 0);
-    cr_assert_eq(tide_tls_read(t, in, sizeof in), 0); /* the server's close_notify */
+    char b;
+    cr_assert_eq(tide_tls_read(t, &b, 1), 0); /* the server's close_notify */
     cr_assert_eq(tide_tls_close(t), 0);
     return 0;
 }

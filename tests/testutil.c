@@ -6,6 +6,8 @@
 #include <dirent.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -109,6 +111,54 @@ tide_runtime_t *tt_runtime(unsigned workers) {
     int r = tide_runtime_new(&rt, &cfg);
     cr_assert_eq(r, 0, "tide_runtime_new: %s", tide_strerror(r));
     return rt;
+}
+
+/* ---- counted system calls (see testutil.h) ---------------------------------------------- */
+
+static _Atomic uint64_t accept_calls, sendmsg_calls, epoll_wait_calls;
+
+int __real_accept4(int fd, struct sockaddr *a, socklen_t *alen, int flags);
+int __wrap_accept4(int fd, struct sockaddr *a, socklen_t *alen, int flags);
+int __wrap_accept4(int fd, struct sockaddr *a, socklen_t *alen, int flags) {
+    atomic_fetch_add_explicit(&accept_calls, 1, memory_order_relaxed);
+    return __real_accept4(fd, a, alen, flags);
+}
+
+ssize_t __real_sendmsg(int fd, const struct msghdr *m, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags) {
+    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
+    return __real_sendmsg(fd, m, flags);
+}
+
+int __real_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
+int __wrap_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
+int __wrap_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout) {
+    atomic_fetch_add_explicit(&epoll_wait_calls, 1, memory_order_relaxed);
+    return __real_epoll_wait(epfd, evs, max, timeout);
+}
+
+uint64_t tt_accept_calls(void) {
+    return atomic_load_explicit(&accept_calls, memory_order_relaxed);
+}
+
+uint64_t tt_sendmsg_calls(void) {
+    return atomic_load_explicit(&sendmsg_calls, memory_order_relaxed);
+}
+
+uint64_t tt_epoll_wait_calls(void) {
+    return atomic_load_explicit(&epoll_wait_calls, memory_order_relaxed);
+}
+
+uint64_t tt_tasks_run(void) {
+    tide_runtime_t *rt = tide_runtime_current();
+    cr_assert_not_null(rt, "tt_tasks_run outside a task");
+    tide_stats_t st;
+    tide_worker_stats_t ws[64];
+    cr_assert_eq(tide_runtime_stats(rt, &st, ws, 64), 0);
+    uint64_t n = 0;
+    for (unsigned i = 0; i < st.workers && i < 64; i++) n += ws[i].tasks_run;
+    return n;
 }
 
 static _Atomic uint64_t rand_state = 0x853c49e6748fea9bULL;

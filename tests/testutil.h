@@ -89,6 +89,16 @@ uint64_t tt_gate_waiting(tt_gate_t *g);
 #define TT_SLACK(ns) (ns)
 #endif
 
+/* System calls tide's own code makes, counted process-wide (tests/CMakeLists.txt links every
+ * test with -Wl,--wrap for them; libuv's calls are not counted). A loop that spins or retries
+ * shows as thousands of calls, where a bound on time or process CPU would also trip on a
+ * loaded machine or under a sanitizer with the code correct. */
+uint64_t tt_accept_calls(void);     /* accept4 */
+uint64_t tt_sendmsg_calls(void);    /* sendmsg */
+uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's harvests) */
+/* Task switches of the calling task's runtime so far (every worker's tasks_run). */
+uint64_t tt_tasks_run(void);
+
 /* Cheap thread-safe random numbers for adversarial interleavings. */
 uint32_t tt_rand(void);
 /* Yield a random number of times (0..max) when inside a task. */

@@ -3,9 +3,14 @@
 #ifndef TIDE_TESTUTIL_NET_H
 #define TIDE_TESTUTIL_NET_H
 
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -31,6 +36,18 @@ static inline void tt_tcp_pair(tide_tcp_t **c, tide_tcp_t **s) {
     cr_assert_eq(tide_tcp_close(l), 0);
 }
 
+/* Lower the soft RLIMIT_NOFILE to the lowest free descriptor: no new descriptor can be opened
+ * from here (accept gets EMFILE), those open stay usable. *saved gets the limit to restore. */
+static inline void tt_nofile_at_limit(struct rlimit *saved) {
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, saved), 0);
+    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(probe, 0);
+    close(probe);
+    struct rlimit low = *saved;
+    low.rlim_cur = (rlim_t)probe;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+}
+
 /* The byte at stream position i of stream k: position-dependent, so a lost, duplicated or
  * reordered byte shows. */
 static inline uint8_t tt_pat(uint64_t k, uint64_t i) {
@@ -48,6 +65,53 @@ static inline bool tt_check(const uint8_t *p, size_t n, uint64_t k, uint64_t at)
     for (size_t i = 0; i < n; i++)
         if (p[i] != tt_pat(k, at + i)) return false;
     return true;
+}
+
+/* A byte stream an echo check runs over: a TCP connection, or a TLS stream. */
+typedef struct tt_stream {
+    void *conn;                                                     /* the connection */
+    ssize_t (*write_all)(void *conn, const void *buf, size_t len);  /* len or a negative errno */
+    ssize_t (*read_exact)(void *conn, void *buf, size_t len);       /* len or less at the end */
+} tt_stream_t;
+
+static inline ssize_t tt_tcp_write_all(void *c, const void *buf, size_t len) {
+    return tide_tcp_write_all(c, buf, len, NULL);
+}
+
+static inline ssize_t tt_tcp_read_exact(void *c, void *buf, size_t len) {
+    return tide_tcp_read_exact(c, buf, len, NULL);
+}
+
+/* A TCP connection as an echo check's stream. */
+static inline tt_stream_t tt_tcp_stream(tide_tcp_t *c) {
+    return (tt_stream_t){c, tt_tcp_write_all, tt_tcp_read_exact};
+}
+
+/* Largest chunk tt_echo_check sends at once. */
+#define TT_ECHO_CHUNK 6000
+
+/* The client's side of an echo connection: send positions 0..total-1 of stream k in chunks
+ * of random size (1..max_chunk, at most TT_ECHO_CHUNK), read each chunk back and check every
+ * byte, then (0..yields random yields) let others run. *sent and *checked count the bytes
+ * sent and verified, so the test can match them with what its server echoed. */
+static inline void tt_echo_check(const tt_stream_t *s, uint64_t k, size_t total, size_t max_chunk,
+                                 unsigned yields, _Atomic uint64_t *sent,
+                                 _Atomic uint64_t *checked) {
+    uint8_t out[TT_ECHO_CHUNK], in[TT_ECHO_CHUNK];
+    if (max_chunk > TT_ECHO_CHUNK) max_chunk = TT_ECHO_CHUNK;
+    size_t at = 0;
+    while (at < total) {
+        size_t chunk = 1 + tt_rand() % max_chunk;
+        if (chunk > total - at) chunk = total - at;
+        tt_fill(out, chunk, k, at);
+        cr_assert_eq(s->write_all(s->conn, out, chunk), (ssize_t)chunk);
+        atomic_fetch_add(sent, chunk);
+        cr_assert_eq(s->read_exact(s->conn, in, chunk), (ssize_t)chunk);
+        cr_assert(tt_check(in, chunk, k, at), "connection %llu: bytes differ", (unsigned long long)k);
+        atomic_fetch_add(checked, chunk);
+        at += chunk;
+        tt_random_yields(yields);
+    }
 }
 
 #endif /* TIDE_TESTUTIL_NET_H */

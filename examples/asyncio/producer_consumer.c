@@ -33,8 +33,9 @@
 
 #include "tutorial.h"
 
-/* fetch_data(url, queue) and the gather of the producers are tutorial.h's
- * fetch_data_to_queue and gather_producers, shared with producer_consumer_join.c */
+/* fetch_data(url, queue), the gather of the producers and the queue with its consumer are
+ * tutorial.h's fetch_data_to_queue, gather_producers and start_consumer (with
+ * free_page_queue), shared with producer_consumer_join.c */
 
 static int process_data(void *arg) {
     tide_queue_t *queue = arg;
@@ -53,10 +54,9 @@ static int process_data(void *arg) {
 static int main_task(void *arg) {
     args_t *a = arg;
     tide_queue_t *queue;
-    int r = tide_queue_new(&queue, sizeof(char *), 0);
-    if (r < 0) return r;
     tide_task_t consumer;
-    if ((r = tide_spawn(&consumer, process_data, queue)) < 0) goto out_queue;
+    int r = start_consumer(&queue, &consumer, process_data);
+    if (r < 0) return r;
     int g;
     r = gather_producers(a, queue, &g); /* await asyncio.gather(*producers) */
     char *sentinel = NULL;
@@ -65,9 +65,7 @@ static int main_task(void *arg) {
     int st;
     tide_join(consumer, &st);
     if (r == 0) r = g < 0 ? g : st;
-out_queue:
-    for (char *left; tide_queue_try_get(queue, &left) == 0;) free(left);
-    tide_queue_free(queue);
+    free_page_queue(queue);
     return r;
 }
 

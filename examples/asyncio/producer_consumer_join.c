@@ -24,8 +24,9 @@
 
 #include "tutorial.h"
 
-/* fetch_data(url, queue) and the gather of the producers are tutorial.h's
- * fetch_data_to_queue and gather_producers, shared with producer_consumer.c */
+/* fetch_data(url, queue), the gather of the producers and the queue with its consumer are
+ * tutorial.h's fetch_data_to_queue, gather_producers and start_consumer (with
+ * free_page_queue), shared with producer_consumer.c */
 
 static int process_data(void *arg) {
     tide_queue_t *queue = arg;
@@ -42,10 +43,9 @@ static int process_data(void *arg) {
 static int main_task(void *arg) {
     args_t *a = arg;
     tide_queue_t *queue;
-    int r = tide_queue_new(&queue, sizeof(char *), 0);
-    if (r < 0) return r;
     tide_task_t consumer;
-    if ((r = tide_spawn(&consumer, process_data, queue)) < 0) goto out_queue;
+    int r = start_consumer(&queue, &consumer, process_data);
+    if (r < 0) return r;
     int g;
     r = gather_producers(a, queue, &g);
     if (g == 0) g = tide_queue_join(queue);
@@ -54,9 +54,7 @@ static int main_task(void *arg) {
     tide_join(consumer, &st); /* -ECANCELED: as asked */
     if (r == 0) r = g;
     if (r == 0) printf("All data processed.\n");
-out_queue:
-    for (char *left; tide_queue_try_get(queue, &left) == 0;) free(left);
-    tide_queue_free(queue);
+    free_page_queue(queue);
     return r;
 }
 

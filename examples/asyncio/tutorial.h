@@ -131,4 +131,22 @@ static inline int gather_producers(const args_t *a, tide_queue_t *queue, int *ga
     return r;
 }
 
+/* `queue = asyncio.Queue(); consumer = asyncio.create_task(process_data(queue))`: a queue of
+ * pages (char *) and the consumer task `process` started on it. 0 or a negative errno (then
+ * nothing is left to free). */
+static inline int start_consumer(tide_queue_t **queue, tide_task_t *consumer,
+                                 int (*process)(void *)) {
+    int r = tide_queue_new(queue, sizeof(char *), 0);
+    if (r < 0) return r;
+    if ((r = tide_spawn(consumer, process, *queue)) < 0) tide_queue_free(*queue);
+    return r;
+}
+
+/* Free the queue of pages with whatever pages a failed or cancelled run left in it (the
+ * consumer joined: nobody else takes them now). */
+static inline void free_page_queue(tide_queue_t *queue) {
+    for (char *left; tide_queue_try_get(queue, &left) == 0;) free(left);
+    tide_queue_free(queue);
+}
+
 #endif
