@@ -94,7 +94,7 @@ uint64_t tt_gate_waiting(tt_gate_t *g);
  * shows as thousands of calls, where a bound on time or process CPU would also trip on a
  * loaded machine or under a sanitizer with the code correct. */
 uint64_t tt_accept_calls(void);     /* accept4 */
-uint64_t tt_sendmsg_calls(void);    /* sendmsg */
+uint64_t tt_sendmsg_calls(void);    /* sendmsg (the libc call or the raw system call) */
 uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's harvests) */
 /* Task switches of the calling task's runtime so far (every worker's tasks_run). */
 uint64_t tt_tasks_run(void);
