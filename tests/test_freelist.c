@@ -60,7 +60,7 @@ static void *list_hammer(void *arg) {
 }
 
 Test(freelist, no_entry_handed_out_twice_or_lost) {
-    list_run_t *r;
+    list_run_t *r = NULL;
     cr_assert_eq(posix_memalign((void **)&r, 64, sizeof *r), 0);
     memset(r, 0, sizeof *r);
     tide__freelist_init(&r->list);
@@ -92,7 +92,7 @@ Test(freelist, no_entry_handed_out_twice_or_lost) {
  * after X is popped, Y is popped and X is pushed back, the head is X again, and a popper
  * that read (X, X->next == Y) before must not succeed. Its CAS compares the generation too. */
 Test(freelist, head_popped_and_pushed_back_no_longer_matches) {
-    tide__freelist_t *f;
+    tide__freelist_t *f = NULL;
     cr_assert_eq(posix_memalign((void **)&f, 64, sizeof *f), 0);
     tide__freelist_init(f);
     item_t items[3] = {0};
@@ -172,7 +172,7 @@ static void *stack_decayer(void *arg) {
 Test(freelist, stack_depot_under_contention_and_decay) {
     tt_leaks_t l;
     tt_leaks_begin(&l);
-    stack_run_t *r;
+    stack_run_t *r = NULL;
     cr_assert_eq(posix_memalign((void **)&r, 64, sizeof *r), 0);
     memset(r, 0, sizeof *r);
     cr_assert_eq(tide__stacks_init(&r->stacks, STACK_SIZE, 1000), 0);
@@ -251,7 +251,7 @@ static void *pool_hammer(void *arg) {
 Test(freelist, task_pool_under_contention) {
     tt_leaks_t l;
     tt_leaks_begin(&l);
-    pool_run_t *r;
+    pool_run_t *r = NULL;
     cr_assert_eq(posix_memalign((void **)&r, 64, sizeof *r), 0);
     memset(r, 0, sizeof *r);
     cr_assert_eq(tide__task_pool_init(&r->pool, 0x7e57), 0);
