@@ -283,7 +283,10 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     /* Stacks other than the first go to the cache up to its capacity, the rest to the depot. */
     tide__stack_t *rest = NULL;
     unsigned nrest = 0;
-    for (unsigned i = slab->count; i-- > 1;) {
+    /* In address order, so the cache hands out the highest first (as before ck_stack): a
+     * runaway overflow then runs through unused neighbours into the slab's end (test_stack's
+     * canary case under ASan reports it as an overflow, not as a poisoned frame below). */
+    for (unsigned i = 1; i < slab->count; i++) {
         tide__stack_t *st = &slab->stacks[i];
         if (cache && cache->count < cache->cap) {
             cache->items[cache->count++] = st;
