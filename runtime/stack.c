@@ -250,21 +250,28 @@ static tide__stack_t *cold_take(tide__stacks_t *s, unsigned want, unsigned *len)
 static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     tide__stack_t *first = depot_pop(s);
     unsigned len = first ? first->batch_len : 0;
+    int64_t freed_at = first ? first->freed_at : 0;
     if (!first) {
         /* Empty, or a decay pass has the batches off for a moment: the lock waits for it. */
         unsigned want = cache ? (cache->cap / 2 ? cache->cap / 2 : 1) : 1;
         pthread_mutex_lock(&s->lock);
         first = depot_pop(s);
-        if (first) len = first->batch_len;
-        else first = cold_take(s, want, &len);
+        if (first) {
+            len = first->batch_len;
+            freed_at = first->freed_at;
+        } else {
+            first = cold_take(s, want, &len);
+            freed_at = tide__now();
+        }
         pthread_mutex_unlock(&s->lock);
     }
     if (first) {
-        /* The rest of the batch to the cache; what does not fit goes back as a batch. */
+        /* The rest of the batch to the cache; what does not fit goes back as a batch, as old
+         * as it was (a getter without a cache takes one stack of it). */
         tide__stack_t *st = first->next;
         for (unsigned left = len - 1; st; left--) {
             if (!cache || cache->count == cache->cap) {
-                depot_push(s, st, left, tide__now());
+                depot_push(s, st, left, freed_at);
                 break;
             }
             cache->items[cache->count++] = st;
