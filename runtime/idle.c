@@ -40,7 +40,7 @@ void tide__kick_io_parked(tide__worker_t *w) {
 void tide__unpark_worker(tide__worker_t *w) {
     atomic_store_explicit(&w->unpark, UNPARK_NOTIFY, MO_SEQ_CST);
     tide__shake_point(SHAKE_UNPARK);
-    tide__futex_wake(&w->unpark, 1);
+    tide__parkec_wake(&w->unpark_ec);
     tide__kick_io_parked(w);
 }
 
@@ -71,7 +71,7 @@ void tide__notify_work(tide_runtime_t *rt) {
     atomic_store_explicit(&w->unpark, UNPARK_NOTIFY, MO_SEQ_CST);
     pthread_mutex_unlock(&idle->lock);
     tide__shake_point(SHAKE_UNPARK);
-    tide__futex_wake(&w->unpark, 1);
+    tide__parkec_wake(&w->unpark_ec);
     tide__kick_io_parked(w);
 }
 

@@ -47,7 +47,7 @@ static void io_release(tide_runtime_t *rt) {
                                                     MO_SEQ_CST, MO_RELAXED)) {
             tide__worker_t *wk = rt->workers[atomic_load_explicit(&rt->io_watcher, MO_RELAXED)];
             atomic_fetch_or_explicit(&wk->unpark, UNPARK_POKE, MO_SEQ_CST);
-            tide__futex_wake(&wk->unpark, 1);
+            tide__parkec_wake(&wk->unpark_ec);
         }
     }
 }
@@ -104,7 +104,7 @@ int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
          * so one of them takes up the watch. */
         for (unsigned i = 0; i < rt->nworkers; i++) {
             atomic_fetch_or_explicit(&rt->workers[i]->unpark, UNPARK_POKE, MO_SEQ_CST);
-            tide__futex_wake(&rt->workers[i]->unpark, 1);
+            tide__parkec_wake(&rt->workers[i]->unpark_ec);
         }
         return rt->park_efd;
     }
@@ -144,7 +144,7 @@ static void watch_hand_over(tide__worker_t *w) {
         }
     }
     pthread_mutex_unlock(&idle->lock);
-    if (o) tide__futex_wake(&o->unpark, 1);
+    if (o) tide__parkec_wake(&o->unpark_ec);
 }
 
 /* Sleep on the futex until notified (returns true), `deadline`, or shutdown; while the poll is
@@ -156,6 +156,9 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
     uint32_t seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
     bool notified = false;
     for (;;) {
+        /* The count before the reasons: a reason stored after this exchange comes with an
+         * increment after this read, so the wait below returns at once (parkec.h). */
+        uint32_t count = tide__parkec_value(&w->unpark_ec);
         uint32_t u = atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE);
         if (u & UNPARK_NOTIFY) {
             notified = true;
@@ -173,7 +176,7 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
             int64_t tick = tide__now() + WATCH_TICK_NS;
             if (tick < until) until = tick;
         }
-        if (tide__futex_wait(&w->unpark, 0, until) != -ETIMEDOUT) continue;
+        if (tide__parkec_wait(&w->unpark_ec, count, until) != -ETIMEDOUT) continue;
         if (watch != WATCH_TICKING || until == deadline) break;
         /* A tick. The poll free, and nobody took it since the last tick: take it. */
         uint32_t now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);

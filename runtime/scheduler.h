@@ -13,6 +13,7 @@
 #include "ctx.h"
 #include "deque.h"
 #include "inject.h"
+#include "parkec.h"
 #include "platform.h"
 #include "shake.h"
 #include "spill.h"
@@ -57,6 +58,8 @@ typedef struct tide__worker {
     TIDE_ALIGNED _Atomic uint32_t unpark; /* futex word: UNPARK_NOTIFY when told to wake (and
                                              counted as searching), UNPARK_POKE when a
                                              watcher is asked to watch again */
+    tide__parkec_t unpark_ec;    /* counted after each store to `unpark`: what a futex sleeper
+                                    sleeps on (parkec.h; zero-filled is a valid count) */
     _Atomic bool io_parked;      /* sleeping in the park hook's poll, not on the futex */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */

@@ -1,4 +1,5 @@
-/* The spinlock (Concurrency Kit's fetch-and-store lock) for ThreadSanitizer builds.
+/* The spinlock (Concurrency Kit's fetch-and-store lock) and the free lists (ck_stack,
+ * runtime/freelist.h) for ThreadSanitizer builds.
  *
  * This file is compiled without TSan's instrumentation (CMakeLists.txt): ck's lock word is
  * touched through volatile loads and stores and fences TSan does not model, so instrumented it
@@ -9,9 +10,17 @@
  * Here TSan sees only the annotations: acquire after taking the lock, release before letting
  * go, so races on the data the lock guards are still found. The release build inlines the same
  * ck calls (runtime/platform.h). */
+/* Uninstrumented, this file can use ck's own x86-64 atomics, as the release build does, rather
+ * than the builtins the instrumented files need (CK_USE_CC_BUILTINS from CMakeLists.txt), which
+ * lack the double-width compare-and-swap ck_stack_pop_mpmc is made of. */
+#undef CK_USE_CC_BUILTINS
+#define CK_USE_CC_BUILTINS 0
+
 #include "platform.h"
 
 #include <ck_spinlock.h>
+
+#include "freelist.h"
 
 #ifndef TIDE_TSAN
 #error "runtime/spin_tsan.c belongs to ThreadSanitizer builds only (TIDE_TSAN from CMakeLists.txt)"
@@ -33,4 +42,21 @@ bool tide__spin_trylock(tide__spin_t *l) {
 void tide__spin_unlock(tide__spin_t *l) {
     TIDE_TSAN_RELEASE(l);
     ck_spinlock_fas_unlock(&l->ck);
+}
+
+/* ---- the free lists (freelist.h) ---- */
+
+void tide__freelist_init(tide__freelist_t *f) { ck_stack_init(&f->ck); }
+
+void tide__freelist_push(tide__freelist_t *f, ck_stack_entry_t *e) {
+    TIDE_TSAN_RELEASE(f);
+    ck_pr_fence_release();
+    ck_stack_push_mpmc(&f->ck, e);
+}
+
+ck_stack_entry_t *tide__freelist_pop(tide__freelist_t *f) {
+    ck_stack_entry_t *e = ck_stack_pop_mpmc(&f->ck);
+    ck_pr_fence_acquire();
+    if (e) TIDE_TSAN_ACQUIRE(f);
+    return e;
 }

@@ -4,6 +4,7 @@
 #include "ctx.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ int tide__stacks_init(tide__stacks_t *s, size_t stack_size, int64_t decay_ns) {
     memset(s, 0, sizeof *s);
     s->stack_size = round_page(stack_size);
     s->decay_ns = decay_ns;
+    tide__freelist_init(&s->warm);
     if (pthread_mutex_init(&s->lock, NULL)) return -ENOMEM;
     return 0;
 }
@@ -207,56 +209,76 @@ void tide__stack_cache_destroy(tide__stack_cache_t *cache) {
     cache->count = cache->cap = 0;
 }
 
-/* ---- the depot ring (under s->lock) ---- */
+/* ---- the depot: batches of warm stacks on a lock-free list (freelist.h) ---- */
 
-static tide__depot_entry_t *ring_at(tide__stacks_t *s, size_t i) {
-    return &s->ring[(s->ring_bottom + i) & (s->ring_cap - 1)];
+#define BATCH_OF(e) ((tide__stack_t *)(void *)((char *)(e) - offsetof(tide__stack_t, batch)))
+
+/* Give the depot a batch: first and the stacks linked from it through `next`, len in all. */
+static void depot_push(tide__stacks_t *s, tide__stack_t *first, unsigned len, int64_t freed_at) {
+    first->batch_len = len;
+    first->freed_at = freed_at;
+    /* Counted before it is visible, so a popper never takes the count below zero. */
+    atomic_fetch_add_explicit(&s->warm_count, len, MO_RELAXED);
+    tide__freelist_push(&s->warm, &first->batch);
 }
 
-static bool ring_push(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
-    size_t n = atomic_load_explicit(&s->warm_count, MO_RELAXED);
-    if (n == s->ring_cap) {
-        size_t cap = s->ring_cap ? s->ring_cap * 2 : 1024;
-        tide__depot_entry_t *r = tide__alloc(sizeof *r * cap);
-        if (!r) return false;
-        for (size_t i = 0; i < n; i++) r[i] = *ring_at(s, i);
-        tide__free(s->ring, sizeof *r * s->ring_cap);
-        s->ring = r;
-        s->ring_cap = cap;
-        s->ring_bottom = 0;
+static tide__stack_t *depot_pop(tide__stacks_t *s) {
+    ck_stack_entry_t *e = tide__freelist_pop(&s->warm);
+    if (!e) return NULL;
+    tide__stack_t *first = BATCH_OF(e);
+    atomic_fetch_sub_explicit(&s->warm_count, first->batch_len, MO_RELAXED);
+    return first;
+}
+
+/* Purged stacks to reuse before mapping more: up to `want` of them as a batch (under the lock). */
+static tide__stack_t *cold_take(tide__stacks_t *s, unsigned want, unsigned *len) {
+    tide__stack_t *first = s->cold, *last = NULL;
+    unsigned n = 0;
+    while (s->cold && n < want) {
+        last = s->cold;
+        s->cold = last->next;
+        s->cold_count--;
+        last->purged = 0;
+        n++;
     }
-    *ring_at(s, n) = (tide__depot_entry_t){st, now};
-    tide__count(s->warm_count, 1);
-    return true;
+    if (last) last->next = NULL;
+    *len = n;
+    return n ? first : NULL;
 }
 
-static tide__stack_t *ring_pop_newest(tide__stacks_t *s) {
-    size_t n = atomic_load_explicit(&s->warm_count, MO_RELAXED);
-    if (!n) return NULL;
-    tide__count(s->warm_count, -1);
-    return ring_at(s, n - 1)->st;
-}
-
-/* Refill a cache with up to half its capacity from the depot, or map a new slab. */
+/* Refill a cache from a depot batch (or purged stacks), or map a new slab. */
 static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
-    unsigned want = cache ? (cache->cap / 2 ? cache->cap / 2 : 1) : 1;
-    tide__stack_t *first = NULL;
-    pthread_mutex_lock(&s->lock);
-    while (want > 0) {
-        tide__stack_t *st = ring_pop_newest(s);
-        if (!st && s->cold) {
-            st = s->cold;
-            s->cold = st->next;
-            s->cold_count--;
-            st->purged = 0;
+    tide__stack_t *first = depot_pop(s);
+    unsigned len = first ? first->batch_len : 0;
+    int64_t freed_at = first ? first->freed_at : 0;
+    if (!first) {
+        /* Empty, or a decay pass has the batches off for a moment: the lock waits for it. */
+        unsigned want = cache ? (cache->cap / 2 ? cache->cap / 2 : 1) : 1;
+        pthread_mutex_lock(&s->lock);
+        first = depot_pop(s);
+        if (first) {
+            len = first->batch_len;
+            freed_at = first->freed_at;
+        } else {
+            first = cold_take(s, want, &len);
+            freed_at = tide__now();
         }
-        if (!st) break;
-        if (!first) first = st;
-        else cache->items[cache->count++] = st;
-        want--;
+        pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_unlock(&s->lock);
-    if (first) return first;
+    if (first) {
+        /* The rest of the batch to the cache; what does not fit goes back as a batch, as old
+         * as it was (a getter without a cache takes one stack of it). */
+        tide__stack_t *st = first->next;
+        for (unsigned left = len - 1; st; left--) {
+            if (!cache || cache->count == cache->cap) {
+                depot_push(s, st, left, freed_at);
+                break;
+            }
+            cache->items[cache->count++] = st;
+            st = st->next;
+        }
+        return first;
+    }
 
     tide__slab_t *slab = slab_new(s, s->stack_size, STACKS_PER_SLAB, false);
     atomic_store_explicit(&s->starved, slab == NULL, MO_RELAXED);
@@ -264,18 +286,24 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     pthread_mutex_lock(&s->lock);
     slab->next = s->slabs;
     s->slabs = slab;
+    pthread_mutex_unlock(&s->lock);
     /* Stacks other than the first go to the cache up to its capacity, the rest to the depot. */
-    int64_t now = tide__now();
+    tide__stack_t *rest = NULL;
+    unsigned nrest = 0;
+    /* In address order, so the cache hands out the highest first (as before ck_stack): a
+     * runaway overflow then runs through unused neighbours into the slab's end (test_stack's
+     * canary case under ASan reports it as an overflow, not as a poisoned frame below). */
     for (unsigned i = 1; i < slab->count; i++) {
         tide__stack_t *st = &slab->stacks[i];
-        if (cache && cache->count < cache->cap) cache->items[cache->count++] = st;
-        else if (!ring_push(s, st, now)) {
-            st->next = s->cold; /* no memory for the ring: keep it on the cold list */
-            s->cold = st;
-            s->cold_count++;
+        if (cache && cache->count < cache->cap) {
+            cache->items[cache->count++] = st;
+        } else {
+            st->next = rest;
+            rest = st;
+            nrest++;
         }
     }
-    pthread_mutex_unlock(&s->lock);
+    if (rest) depot_push(s, rest, nrest, tide__now());
     return &slab->stacks[0];
 }
 
@@ -311,14 +339,6 @@ static void slab_remove(tide__stacks_t *s, tide__slab_t *slab) {
     }
 }
 
-/* Into the depot ring, or the cold list if the ring cannot grow (under the lock). */
-static void to_depot(tide__stacks_t *s, tide__stack_t *st, int64_t now) {
-    if (ring_push(s, st, now)) return;
-    st->next = s->cold;
-    s->cold = st;
-    s->cold_count++;
-}
-
 void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st,
                      size_t size) {
     atomic_fetch_sub_explicit(&s->live, 1, MO_RELAXED);
@@ -333,13 +353,13 @@ void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_
         cache->items[cache->count++] = st;
         return;
     }
-    /* Cache full: its older half, then this one, go to the depot in one locked batch. */
-    int64_t now = tide__now();
-    pthread_mutex_lock(&s->lock);
+    /* Cache full (or none): its older half, then this one, go to the depot as one batch. */
     unsigned move = cache ? cache->count / 2 : 0;
-    for (unsigned i = 0; i < move; i++) to_depot(s, cache->items[i], now);
-    to_depot(s, st, now);
-    pthread_mutex_unlock(&s->lock);
+    st->next = NULL;
+    for (unsigned i = move; i-- > 0;) {
+        cache->items[i]->next = i + 1 < move ? cache->items[i + 1] : st;
+    }
+    depot_push(s, move ? cache->items[0] : st, move + 1, tide__now());
     if (move) {
         memmove(cache->items, cache->items + move, sizeof(tide__stack_t *) * (cache->count - move));
         cache->count -= move;
@@ -347,11 +367,11 @@ void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_
 }
 
 void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache) {
-    int64_t now = tide__now();
-    pthread_mutex_lock(&s->lock);
-    for (unsigned i = 0; i < cache->count; i++) to_depot(s, cache->items[i], now);
+    if (!cache->count) return;
+    for (unsigned i = 0; i < cache->count; i++)
+        cache->items[i]->next = i + 1 < cache->count ? cache->items[i + 1] : NULL;
+    depot_push(s, cache->items[0], cache->count, tide__now());
     cache->count = 0;
-    pthread_mutex_unlock(&s->lock);
 }
 
 void tide__stacks_decay(tide__stacks_t *s, int64_t now) {
@@ -359,19 +379,34 @@ void tide__stacks_decay(tide__stacks_t *s, int64_t now) {
     if (now - atomic_load_explicit(&s->last_purge, MO_RELAXED) < s->decay_ns / 10) return;
     if (pthread_mutex_trylock(&s->lock) != 0) return;
     atomic_store_explicit(&s->last_purge, now, MO_RELAXED);
+    /* Every batch comes off (pop by pop, see freelist.h), those idle long enough are purged,
+     * the others go back oldest first, so the newest is on top again (batches given back
+     * meanwhile end up below them: at worst a slightly older batch is reused first). A getter
+     * that finds the depot empty meanwhile waits for the lock and looks again (depot_get). */
+    ck_stack_entry_t *kept = NULL; /* popped newest first, so this list runs oldest first */
     int purged = 0;
-    while (atomic_load_explicit(&s->warm_count, MO_RELAXED) && purged < 4096 &&
-           now - ring_at(s, 0)->freed_at >= s->decay_ns) {
-        tide__stack_t *st = ring_at(s, 0)->st;
-        s->ring_bottom = (s->ring_bottom + 1) & (s->ring_cap - 1);
-        tide__count(s->warm_count, -1);
-        /* The descriptor lives off the stack, so the whole stack can go. */
-        madvise(st->lo, (size_t)(st->hi - st->lo), MADV_DONTNEED);
-        st->purged = 1;
-        st->next = s->cold;
-        s->cold = st;
-        s->cold_count++;
-        purged++;
+    tide__stack_t *first;
+    while ((first = depot_pop(s))) {
+        if (purged >= 4096 || now - first->freed_at < s->decay_ns) {
+            first->batch.next = kept;
+            kept = &first->batch;
+            continue;
+        }
+        for (tide__stack_t *st = first, *next; st; st = next) {
+            next = st->next;
+            /* The descriptor lives off the stack, so the whole stack can go. */
+            madvise(st->lo, (size_t)(st->hi - st->lo), MADV_DONTNEED);
+            st->purged = 1;
+            st->next = s->cold;
+            s->cold = st;
+            s->cold_count++;
+            purged++;
+        }
+    }
+    while (kept) {
+        first = BATCH_OF(kept);
+        kept = kept->next;
+        depot_push(s, first, first->batch_len, first->freed_at);
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -384,9 +419,7 @@ void tide__stacks_destroy(tide__stacks_t *s) {
         slab = next;
     }
     s->slabs = NULL;
-    tide__free(s->ring, sizeof *s->ring * s->ring_cap);
-    s->ring = NULL;
-    s->ring_cap = 0;
+    tide__freelist_init(&s->warm);
     atomic_store(&s->warm_count, 0);
     s->cold = NULL;
     pthread_mutex_destroy(&s->lock);

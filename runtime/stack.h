@@ -11,8 +11,9 @@
  * this costs no memory), plus an untouched moat below each stack so a moderate overflow lands
  * in unused memory rather than a neighbour.
  *
- * Freed stacks go to the worker's cache, then the runtime's depot. The depot remembers when
- * each stack came back; stacks unused for stack_decay_ns are purged (MADV_DONTNEED: the
+ * Freed stacks go to the worker's cache, then, half a cache at a time, to the runtime's depot,
+ * a lock-free list of such batches (Concurrency Kit's ck_stack, freelist.h). The depot
+ * remembers when each batch came back; stacks unused for stack_decay_ns are purged (MADV_DONTNEED: the
  * mapping stays, its memory goes back to the kernel), like jemalloc's dirty-page decay.
  * Page faults cost microseconds here, so reuse matters. */
 #ifndef TIDE_RUNTIME_STACK_H
@@ -20,6 +21,7 @@
 
 #include <pthread.h>
 
+#include "freelist.h"
 #include "platform.h"
 
 #define TIDE_CANARY_BYTES 256
@@ -28,7 +30,10 @@
 struct tide__slab;
 
 typedef struct tide__stack {
-    struct tide__stack *next;  /* link in the list of purged stacks */
+    struct tide__stack *next;  /* link in a depot batch, or in the list of purged stacks */
+    ck_stack_entry_t batch;    /* while it heads a depot batch: the depot's link to the next */
+    int64_t freed_at;          /* ...when that batch came back (decay) */
+    unsigned batch_len;        /* ...how many stacks the batch holds, this one included */
     char *lo;                  /* lowest usable byte; the canary starts here */
     char *hi;                  /* one past the highest usable byte */
     struct tide__slab *slab;   /* the mapping it lives in */
@@ -59,24 +64,18 @@ typedef struct tide__stack_cache {
     unsigned cap;
 } tide__stack_cache_t;
 
-/* A depot entry: a free stack and when it came back. */
-typedef struct tide__depot_entry {
-    tide__stack_t *st;
-    int64_t freed_at;
-} tide__depot_entry_t;
-
 typedef struct tide__stacks {
     size_t stack_size;          /* usable size of pooled stacks (page multiple) */
     int64_t decay_ns;           /* purge stacks idle this long */
     _Atomic bool starved;       /* the last pool slab could not be mapped: spawns take their
                                    stack at once, so they fail up front (tide__spawn). Read
                                    by every spawn: kept away from the counters below */
-    pthread_mutex_t lock;       /* guards everything below */
-    tide__depot_entry_t *ring;  /* depot of warm stacks: a ring, newest at the top end,
-                                   oldest (purged first) at the bottom end */
-    size_t ring_cap;            /* entries allocated (a power of two) */
-    size_t ring_bottom;         /* index of the oldest entry */
-    _Atomic size_t warm_count;  /* entries in the ring (peeked at without the lock) */
+    TIDE_ALIGNED tide__freelist_t warm; /* the depot: batches of warm stacks (a batch is what a
+                                   cache gives back at once), lock-free (freelist.h), newest
+                                   on top; on its own cache line */
+    _Atomic size_t warm_count;  /* stacks in it (a hint: updated after each push and pop) */
+    TIDE_ALIGNED pthread_mutex_t lock; /* guards everything below, and the decay pass, which
+                                   has the warm batches off the depot for a moment */
     tide__stack_t *cold;        /* purged stacks, reused before new slabs */
     size_t cold_count;
     tide__slab_t *slabs;        /* every slab, for tide__stacks_destroy */

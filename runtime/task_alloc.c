@@ -2,6 +2,7 @@
 #include "task_alloc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "task.h"
@@ -12,10 +13,13 @@
 #define ID_BLOCK 1024   /* ids reserved per cache refill, so spawns do not share a counter */
 
 /* A batch is a list of free records linked through next_free; its first record also
- * carries the batch's length and the link to the next batch, in fields a free record does
- * not otherwise use (all in the record's first two cache lines, which a spawn writes anyway). */
-#define BATCH_NEXT(t) (*(tide__task_t **)(void *)&(t)->arg)
+ * carries the batch's length and the pool's link to the next batch (a ck_stack entry), in
+ * fields a free record does not otherwise use (all in the record's first two cache lines,
+ * which a spawn writes anyway). The entry overlays `arg`, a pointer-sized field. */
+#define BATCH_LINK(t) ((ck_stack_entry_t *)(void *)&(t)->arg)
+#define BATCH_OF(e) ((tide__task_t *)(void *)((char *)(e) - offsetof(tide__task_t, arg)))
 #define BATCH_LEN(t) ((t)->status)
+_Static_assert(sizeof(ck_stack_entry_t) == sizeof(void *), "the batch link overlays arg");
 
 /* Threads outside the runtime (spawn_remote, joins from main) keep a cache too. */
 static __thread struct {
@@ -35,7 +39,7 @@ int tide__task_pool_init(tide__task_pool_t *p, uint64_t serial) {
     memset(p, 0, sizeof *p);
     p->serial = serial;
     if (pthread_mutex_init(&p->grow_lock, NULL)) return -ENOMEM;
-    tide__spin_init(&p->lock);
+    tide__freelist_init(&p->batches);
     atomic_init(&p->chunks, NULL);
     atomic_init(&p->next_id, 1);
     atomic_init(&p->records_live, 0);
@@ -56,22 +60,12 @@ void tide__task_pool_destroy(tide__task_pool_t *p) {
 
 static void push_batch(tide__task_pool_t *p, tide__task_t *first, int len) {
     BATCH_LEN(first) = len;
-    tide__spin_lock(&p->lock);
-    BATCH_NEXT(first) = p->batches;
-    p->batches = first;
-    p->nbatches++;
-    tide__spin_unlock(&p->lock);
+    tide__freelist_push(&p->batches, BATCH_LINK(first));
 }
 
 static tide__task_t *pop_batch(tide__task_pool_t *p) {
-    tide__spin_lock(&p->lock);
-    tide__task_t *b = p->batches;
-    if (b) {
-        p->batches = BATCH_NEXT(b);
-        p->nbatches--;
-    }
-    tide__spin_unlock(&p->lock);
-    return b;
+    ck_stack_entry_t *e = tide__freelist_pop(&p->batches);
+    return e ? BATCH_OF(e) : NULL;
 }
 
 /* Map a new chunk; returns it as one list of CHUNK_TASKS free records. */

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "freelist.h"
 #include "platform.h"
 
 struct tide__task;
@@ -25,10 +26,10 @@ typedef struct tide__task_chunk {
 } tide__task_chunk_t;
 
 typedef struct tide__task_pool {
-    tide__spin_t lock;                     /* the batch stack; held for O(1) steps only */
-    struct tide__task *batches;            /* stack of free batches (see task_alloc.c) */
-    size_t nbatches;
-    pthread_mutex_t grow_lock;             /* chunk list growth */
+    TIDE_ALIGNED tide__freelist_t batches; /* free batches (see task_alloc.c), lock-free:
+                                              its own cache line, as every refill and
+                                              overflow of a cache swaps it */
+    TIDE_ALIGNED pthread_mutex_t grow_lock; /* chunk list growth */
     _Atomic(tide__task_chunk_t *) chunks;  /* every chunk, newest first */
     _Atomic uint64_t next_id;              /* id blocks are handed out from here */
     _Atomic uint64_t records_live;         /* allocated and not recycled */
