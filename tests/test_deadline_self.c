@@ -3,8 +3,6 @@
  * says whether its deadline is the one in force, nests, is ended by tide_scope_end after the
  * task has moved between workers, accepts TIDE_TASK_NONE from a plain thread, and in debug
  * mode refuses to write a task other than the caller. */
-#include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -104,17 +102,6 @@ Test(deadline_self, works_in_a_plain_thread) {
 
 /* Debug mode: a handle that is not the caller's is reported, and the scope goes on the caller,
  * not on the task named. */
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[1 << 12];
-static size_t log_len;
-
-static void collect(void *arg, int level, const char *line) {
-    pthread_mutex_lock(&log_lock);
-    int n = snprintf(log_buf + log_len, sizeof log_buf - log_len, "%s\n", line);
-    if (n > 0 && (size_t)n < sizeof log_buf - log_len) log_len += (size_t)n;
-    pthread_mutex_unlock(&log_lock);
-}
-
 static int bystander(void *arg) {
     tt_gate_t *gate = arg;
     int r = tt_gate_wait(gate);
@@ -140,20 +127,6 @@ static int names_another(void *arg) {
 }
 
 Test(deadline_self, debug_mode_keeps_the_scope_on_the_caller) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    log_len = 0;
-    log_buf[0] = 0;
-    tide_config_t cfg;
-    tide_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.debug = 1;
-    cfg.log_fn = collect;
-    tide_runtime_t *rt;
-    cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
-    cr_assert_eq(tide_runtime_block_on(rt, names_another, NULL), 0);
-    tt_runtime_quiet(rt);
-    tide_runtime_close(rt);
-    tt_leaks_end(&l);
-    cr_assert(strstr(log_buf, "self is not the calling task") != NULL, "log: %s", log_buf);
+    const char *log = tt_run_logged(names_another);
+    cr_assert(strstr(log, "self is not the calling task") != NULL, "log: %s", log);
 }

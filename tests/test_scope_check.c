@@ -4,43 +4,9 @@
  * open scope is reported (log, warn level, which debug mode turns on) and restores what the
  * ended scope saved, so a forgotten shield end cannot leave a task deaf to cancellation; a
  * task that returns with a scope open is reported too. Balanced use reports nothing. */
-#include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "testutil.h"
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[1 << 14];
-static size_t log_len;
-
-static void collect(void *arg, int level, const char *line) {
-    pthread_mutex_lock(&log_lock);
-    int n = snprintf(log_buf + log_len, sizeof log_buf - log_len, "%s\n", line);
-    if (n > 0 && (size_t)n < sizeof log_buf - log_len) log_len += (size_t)n;
-    pthread_mutex_unlock(&log_lock);
-}
-
-/* Run fn as the main task of a debug-mode runtime whose log lands in log_buf; returns the
- * log. Checks the usual leaks. */
-static const char *run_logged(int (*fn)(void *)) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
-    log_len = 0;
-    log_buf[0] = 0;
-    tide_config_t cfg;
-    tide_config_init(&cfg);
-    cfg.workers = 2;
-    cfg.debug = 1;
-    cfg.log_fn = collect;
-    tide_runtime_t *rt;
-    cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
-    cr_assert_eq(tide_runtime_block_on(rt, fn, NULL), 0);
-    tt_runtime_quiet(rt);
-    tide_runtime_close(rt);
-    tt_leaks_end(&l);
-    return log_buf;
-}
 
 static int leaks_a_shield(void *arg) {
     cr_assert_eq(tide_cancel(tide_task_self()), 0);
@@ -57,7 +23,7 @@ static int leaks_a_shield(void *arg) {
 }
 
 Test(scope_check, a_shield_left_open_is_reported_and_ended_with_its_scope) {
-    const char *log = run_logged(leaks_a_shield);
+    const char *log = tt_run_logged(leaks_a_shield);
     cr_assert_not_null(strstr(log, "tide_scope_end ends a scope opened at depth 1 while 2 are "
                                    "open: an inner deadline scope or shield was never ended"),
                        "log: %s", log);
@@ -77,7 +43,7 @@ static int leaks_a_scope_in_a_shield(void *arg) {
 }
 
 Test(scope_check, a_scope_left_open_in_a_shield_is_reported) {
-    const char *log = run_logged(leaks_a_scope_in_a_shield);
+    const char *log = tt_run_logged(leaks_a_scope_in_a_shield);
     cr_assert_not_null(strstr(log, "tide_shield_end ends a scope opened at depth 1 while 2"),
                        "log: %s", log);
 }
@@ -92,7 +58,7 @@ static int ends_twice(void *arg) {
 }
 
 Test(scope_check, a_scope_ended_twice_is_reported) {
-    const char *log = run_logged(ends_twice);
+    const char *log = tt_run_logged(ends_twice);
     cr_assert_not_null(strstr(log, "tide_scope_end ends a scope opened at depth 1 while 0 are "
                                    "open: it was ended twice, or out of order"),
                        "log: %s", log);
@@ -113,7 +79,7 @@ static int spawns_a_leaker(void *arg) {
 }
 
 Test(scope_check, a_task_returning_inside_a_scope_is_reported) {
-    const char *log = run_logged(spawns_a_leaker);
+    const char *log = tt_run_logged(spawns_a_leaker);
     cr_assert_not_null(strstr(log, "'leaker'"), "log: %s", log);
     cr_assert_not_null(strstr(log, "returned with 1 deadline scope(s) or shield(s) not ended"),
                        "log: %s", log);
@@ -134,6 +100,6 @@ static int balanced(void *arg) {
 }
 
 Test(scope_check, balanced_scopes_report_nothing) {
-    const char *log = run_logged(balanced);
+    const char *log = tt_run_logged(balanced);
     cr_assert_null(strstr(log, "scope"), "log: %s", log);
 }

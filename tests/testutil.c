@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -252,4 +253,38 @@ uint64_t tt_gate_waiting(tt_gate_t *g) {
     uint64_t n = g->waiting;
     pthread_mutex_unlock(&g->lock);
     return n;
+}
+
+/* ---- a debug-mode runtime's log (see testutil.h) ----------------------------------------- */
+
+static pthread_mutex_t logged_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logged_buf[1 << 14];
+static size_t logged_len;
+
+static void logged_collect(void *arg, int level, const char *line) {
+    (void)arg;
+    (void)level;
+    pthread_mutex_lock(&logged_lock);
+    int n = snprintf(logged_buf + logged_len, sizeof logged_buf - logged_len, "%s\n", line);
+    if (n > 0 && (size_t)n < sizeof logged_buf - logged_len) logged_len += (size_t)n;
+    pthread_mutex_unlock(&logged_lock);
+}
+
+const char *tt_run_logged(int (*fn)(void *)) {
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    logged_len = 0;
+    logged_buf[0] = 0;
+    tide_config_t cfg;
+    tide_config_init(&cfg);
+    cfg.workers = 2;
+    cfg.debug = 1;
+    cfg.log_fn = logged_collect;
+    tide_runtime_t *rt;
+    cr_assert_eq(tide_runtime_new(&rt, &cfg), 0);
+    cr_assert_eq(tide_runtime_block_on(rt, fn, NULL), 0);
+    tt_runtime_quiet(rt);
+    tide_runtime_close(rt);
+    tt_leaks_end(&l);
+    return logged_buf;
 }

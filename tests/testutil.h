@@ -94,6 +94,10 @@ uint64_t tt_gate_waiting(tt_gate_t *g);
  * shows as thousands of calls, where a bound on time or process CPU would also trip on a
  * loaded machine or under a sanitizer with the code correct. */
 uint64_t tt_accept_calls(void);     /* accept4 */
+/* Run fn(NULL) as the main task of a 2-worker debug-mode runtime whose log lines are
+ * collected; returns the log (valid until the next call). Checks the usual leaks. */
+const char *tt_run_logged(int (*fn)(void *));
+
 uint64_t tt_sendmsg_calls(void);    /* sendmsg (the libc call or the raw system call) */
 uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's harvests) */
 /* Task switches of the calling task's runtime so far (every worker's tasks_run). */
