@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -795,7 +796,14 @@ func median(v []float64) float64 {
 func runWorkload(o options, s sizes, wl workload) ([]sample, error) {
 	w := wl.name
 	runtime.GOMAXPROCS(workersFor(o, w))
-	runtime.GC()
+	if w == "idle_many" {
+		// Collect and give the free heap back to the kernel, so the goroutines parked next
+		// grow the resident set (a quick run's 2,000 would otherwise fit in heap that earlier
+		// workloads left resident, and measure 0 bytes each).
+		debug.FreeOSMemory()
+	} else {
+		runtime.GC()
+	}
 	env := runEnv{rssBase: rss()}
 	if w == "hol_echo" {
 		var err error
