@@ -52,6 +52,15 @@ void tide__futex_wake(_Atomic uint32_t *addr, int count);
  * Kit under ThreadSanitizer"). Where tide hands data over through a ck structure, it tells TSan
  * about the hand-over itself: a release on the structure's address after publishing, an acquire
  * after consuming. Empty in every other build. */
+/* Which sanitizer this file is built under, detected once here for every layer (gcc says
+ * __SANITIZE_*__, clang __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TIDE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIDE_ASAN 1
+#endif
+#endif
 #if defined(TIDE_TSAN)
 /* set by CMakeLists.txt in TSan builds, also for the one file built without instrumentation */
 #elif defined(__SANITIZE_THREAD__)

@@ -23,16 +23,8 @@
 /* The stream calls without glibc's cancellation-point wrappers: tide does not cancel threads
  * with pthread_cancel, and the wrappers cost two atomic read-modify-writes of the thread's
  * cancel state per call (~60 instructions per HTTP request, callgrind). Sanitizer builds keep
- * the libc calls, which their runtimes intercept. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TCP_LIBC_CALLS 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(TIDE_TSAN)
-#define TCP_LIBC_CALLS 1
-#endif
-#if defined(__linux__) && !defined(TCP_LIBC_CALLS)
+ * the libc calls, which their runtimes intercept (TIDE_ASAN / TIDE_TSAN: base/platform.h). */
+#if defined(__linux__) && !defined(TIDE_ASAN) && !defined(TIDE_TSAN)
 #include <sys/syscall.h>
 static inline ssize_t stream_recv(int fd, void *buf, size_t len) {
     return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
