@@ -30,30 +30,20 @@ static void slot_insert(tide__wheel_t *w, tide__timer_t *t) {
     uint64_t at = t->when - w->elapsed >= MAX_TICKS ? w->elapsed + MAX_TICKS - 1 : t->when;
     unsigned level = level_for(w->elapsed, at);
     unsigned slot = (unsigned)((at >> (6 * level)) & SLOT_MASK);
-    unsigned list = w->deal++ & (TIDE_WHEEL_LISTS - 1);
-    tide__timer_t **head = &w->slots[level][slot][list];
     t->level = (uint8_t)level;
     t->slot = (uint8_t)slot;
-    t->list = (uint8_t)list;
     t->prev = NULL;
-    t->next = *head;
+    t->next = w->slots[level][slot];
     if (t->next) t->next->prev = t;
-    *head = t;
+    w->slots[level][slot] = t;
     w->occupied[level] |= (uint64_t)1 << slot;
 }
 
-static bool slot_empty(tide__timer_t *const *heads) {
-    for (unsigned i = 0; i < TIDE_WHEEL_LISTS; i++)
-        if (heads[i]) return false;
-    return true;
-}
-
 static void slot_remove(tide__wheel_t *w, tide__timer_t *t) {
-    tide__timer_t **heads = w->slots[t->level][t->slot];
     if (t->prev) t->prev->next = t->next;
-    else heads[t->list] = t->next;
+    else w->slots[t->level][t->slot] = t->next;
     if (t->next) t->next->prev = t->prev;
-    if (!heads[t->list] && slot_empty(heads)) w->occupied[t->level] &= ~((uint64_t)1 << t->slot);
+    if (!w->slots[t->level][t->slot]) w->occupied[t->level] &= ~((uint64_t)1 << t->slot);
     t->next = t->prev = NULL;
 }
 
@@ -147,45 +137,35 @@ unsigned tide__wheel_poll(tide__wheel_t *w, int64_t now,
     unsigned level, slot;
     uint64_t deadline;
     while (w->count && next_expiration(w, &level, &slot, &deadline) && deadline <= now_tick) {
-        tide__timer_t *lists[TIDE_WHEEL_LISTS]; /* the slot's lists, walked side by side */
-        memcpy(lists, w->slots[level][slot], sizeof lists);
-        memset(w->slots[level][slot], 0, sizeof lists);
+        tide__timer_t *list = w->slots[level][slot];
+        w->slots[level][slot] = NULL;
         w->occupied[level] &= ~((uint64_t)1 << slot);
         w->elapsed = deadline;
-        for (bool more = true; more;) {
-            more = false;
-            for (unsigned k = 0; k < TIDE_WHEEL_LISTS; k++) {
-                tide__timer_t *t = lists[k];
-                if (!t) continue;
-                lists[k] = t->next;
-                if (t->next) {
-                    /* Wanted again after the other lists' turns: on its way meanwhile. */
-                    __builtin_prefetch(t->next, 1, 3);
-                    more = true;
+        while (list) {
+            tide__timer_t *t = list;
+            list = t->next;
+            t->next = t->prev = NULL;
+            if (t->due > w->elapsed) {
+                t->when = t->due; /* re-armed for later (rearm): not due yet, move it on */
+                slot_insert(w, t);
+            } else if (t->when <= w->elapsed) {
+                /* Read the wait's sequence before letting go of the timer: once `wheel` is
+                 * NULL the task (woken by someone else meanwhile) may re-arm it for its next
+                 * wait, and firing with that wait's sequence would end it early. The batch
+                 * keeps the owner's address (owners are type-stable records) and that
+                 * sequence: a stale one makes the fire a no-op. */
+                __builtin_prefetch((char *)t + w->hot, 1, 3);
+                seqs[n] = t->seq;
+                batch[n++] = t;
+                tide__count(w->count, -1);
+                atomic_store_explicit(&t->wheel, NULL, MO_RELEASE);
+                if (n == FIRE_BATCH) {
+                    for (unsigned i = 0; i < n; i++) fire(batch[i], seqs[i]);
+                    fired += n;
+                    n = 0;
                 }
-                t->next = t->prev = NULL;
-                if (t->due > w->elapsed) {
-                    t->when = t->due; /* re-armed for later (rearm): not due yet, move it on */
-                    slot_insert(w, t);
-                } else if (t->when <= w->elapsed) {
-                    /* Read the wait's sequence before letting go of the timer: once `wheel`
-                     * is NULL the task (woken by someone else meanwhile) may re-arm it for
-                     * its next wait, and firing with that wait's sequence would end it
-                     * early. The batch keeps the owner's address (owners are type-stable
-                     * records) and that sequence: a stale one makes the fire a no-op. */
-                    __builtin_prefetch((char *)t + w->hot, 1, 3);
-                    seqs[n] = t->seq;
-                    batch[n++] = t;
-                    tide__count(w->count, -1);
-                    atomic_store_explicit(&t->wheel, NULL, MO_RELEASE);
-                    if (n == FIRE_BATCH) {
-                        for (unsigned i = 0; i < n; i++) fire(batch[i], seqs[i]);
-                        fired += n;
-                        n = 0;
-                    }
-                } else {
-                    slot_insert(w, t); /* cascade to a lower level */
-                }
+            } else {
+                slot_insert(w, t); /* cascade to a lower level */
             }
         }
     }

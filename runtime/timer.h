@@ -15,11 +15,6 @@
 #define TIDE_WHEEL_LEVELS 6
 #define TIDE_WHEEL_SLOTS 64
 #define TIDE_TICK_NS 1000000 /* 1 ms */
-/* Lists per slot. Expiring a slot walks its timers, and with many timers their nodes are cold:
- * one list is a chain of cache misses taken one after another (each node's address is in the
- * one before). Timers are dealt round-robin over 8 lists that the expiry walks side by side,
- * so 8 misses are in flight at a time. All 8 heads of a slot share one cache line. */
-#define TIDE_WHEEL_LISTS 8
 
 struct tide__wheel;
 
@@ -32,7 +27,6 @@ typedef struct tide__timer {
     _Atomic(struct tide__wheel *) wheel; /* where it is armed; NULL when not armed */
     uint8_t level;                       /* its slot while armed */
     uint8_t slot;
-    uint8_t list;                        /* ...and which of the slot's lists */
 } tide__timer_t;
 
 typedef struct tide__wheel {
@@ -42,10 +36,8 @@ typedef struct tide__wheel {
     _Atomic uint64_t count; /* armed timers (changed under the lock, peeked without it) */
     ptrdiff_t hot;         /* (char *)timer + hot: the line firing it touches first, fetched
                               ahead while a batch is collected (0: the timer's own) */
-    unsigned deal;         /* the list the next insert goes to (round-robin) */
     uint64_t occupied[TIDE_WHEEL_LEVELS];  /* bit s: slot s of the level is not empty */
-    tide__timer_t *slots[TIDE_WHEEL_LEVELS][TIDE_WHEEL_SLOTS][TIDE_WHEEL_LISTS]
-        __attribute__((aligned(64))); /* a slot's list heads: one line */
+    tide__timer_t *slots[TIDE_WHEEL_LEVELS][TIDE_WHEEL_SLOTS];
 } tide__wheel_t;
 
 void tide__wheel_init(tide__wheel_t *w, int64_t origin);
