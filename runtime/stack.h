@@ -12,7 +12,9 @@
  * in unused memory rather than a neighbour.
  *
  * Freed stacks go to the worker's cache, then, half a cache at a time, to the runtime's depot,
- * a lock-free list of such batches (Concurrency Kit's ck_stack, freelist.h). The depot
+ * a lock-free list of such batches (Concurrency Kit's ck_stack, freelist.h; a batch's members
+ * are listed in the free memory of its first stack, so moving one touches no other
+ * descriptor). The depot
  * remembers when each batch came back; stacks unused for stack_decay_ns are purged (MADV_DONTNEED: the
  * mapping stays, its memory goes back to the kernel), like jemalloc's dirty-page decay.
  * Page faults cost microseconds here, so reuse matters. */
@@ -30,10 +32,11 @@
 struct tide__slab;
 
 typedef struct tide__stack {
-    struct tide__stack *next;  /* link in a depot batch, or in the list of purged stacks */
+    struct tide__stack *next;  /* link in the list of purged stacks */
     ck_stack_entry_t batch;    /* while it heads a depot batch: the depot's link to the next */
     int64_t freed_at;          /* ...when that batch came back (decay) */
-    unsigned batch_len;        /* ...how many stacks the batch holds, this one included */
+    unsigned batch_len;        /* ...how many stacks the batch holds, this one included (the
+                                  others are listed at the top of this one's stack: stack.c) */
     char *lo;                  /* lowest usable byte; the canary starts here */
     char *hi;                  /* one past the highest usable byte */
     struct tide__slab *slab;   /* the mapping it lives in */

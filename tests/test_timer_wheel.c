@@ -159,3 +159,67 @@ Test(timer_wheel, rearm_moves_the_due_time_both_ways) {
     cr_assert_eq(atomic_load(&w.count), 0);
     cr_assert_null(atomic_load(&e.timer.wheel));
 }
+
+/* Many timers in one slot, cancelled from its middle and ends in any order: the slot counts
+ * as occupied until its last timer goes; the others fire, each once, at the slot's tick;
+ * timers cascading from a higher level into a slot, and re-armed ones moved on from it, are
+ * kept. (Cancels every 8th timer but one run of them, as when a slot was dealt over 8 lists.) */
+Test(timer_wheel, a_slot_with_many_timers_fires_each_once_and_empties_last) {
+    enum { M = 69, LISTS = 8 };
+    tide__wheel_t *w = calloc(1, sizeof *w);
+    entry_t *es = calloc(M, sizeof *es);
+    tide__wheel_init(w, 0);
+    now_ns = 0;
+    fired_count = 0;
+    /* All in the slot of tick 10. Disarm all but every LISTS-th timer, from the last armed
+     * to the first: the slot stays due at 10 ms. */
+    for (int i = 0; i < M; i++) {
+        es[i].deadline = TIDE_MSEC(10);
+        cr_assert(tide__timer_arm(w, &es[i].timer, es[i].deadline, (uint64_t)(uintptr_t)&es[i]));
+    }
+    for (int i = M - 1; i >= 0; i--) {
+        if (i % LISTS == 3) continue;
+        tide__timer_disarm(&es[i].timer);
+        es[i].cancelled = 1;
+        cr_assert_eq(tide__wheel_next(w), TIDE_MSEC(10), "the slot looked empty with timers left");
+    }
+    /* The survivors of list 3 alone; one of them re-armed for later, one disarmed. */
+    int survivors = 0, moved = -1, dropped = -1;
+    for (int i = 3; i < M; i += LISTS) {
+        if (moved < 0) moved = i;
+        else if (dropped < 0) dropped = i;
+        else survivors++;
+    }
+    es[moved].deadline = TIDE_MSEC(200);
+    cr_assert(tide__timer_rearm(w, &es[moved].timer, es[moved].deadline, (uint64_t)(uintptr_t)&es[moved]));
+    tide__timer_disarm(&es[dropped].timer);
+    es[dropped].cancelled = 1;
+    /* Timers from level 1 (tick 70) that cascade into level 0 as time passes. */
+    entry_t far[2 * LISTS + 1];
+    memset(far, 0, sizeof far);
+    for (unsigned i = 0; i < sizeof far / sizeof far[0]; i++) {
+        far[i].deadline = TIDE_MSEC(70);
+        cr_assert(tide__timer_arm(w, &far[i].timer, far[i].deadline, (uint64_t)(uintptr_t)&far[i]));
+    }
+    now_ns = TIDE_MSEC(9);
+    tide__wheel_poll(w, now_ns, fire);
+    cr_assert_eq(fired_count, 0, "fired early");
+    now_ns = TIDE_MSEC(10);
+    tide__wheel_poll(w, now_ns, fire);
+    cr_assert_eq(fired_count, survivors);
+    cr_assert_eq(tide__wheel_next(w), TIDE_MSEC(64), "the level-1 slot is next");
+    now_ns = TIDE_MSEC(69);
+    tide__wheel_poll(w, now_ns, fire);
+    cr_assert_eq(fired_count, survivors, "cascaded timers fired early");
+    now_ns = TIDE_MSEC(70);
+    tide__wheel_poll(w, now_ns, fire);
+    cr_assert_eq(fired_count, survivors + (int)(sizeof far / sizeof far[0]));
+    now_ns = TIDE_MSEC(200);
+    tide__wheel_poll(w, now_ns, fire);
+    cr_assert_eq(fired_count, survivors + (int)(sizeof far / sizeof far[0]) + 1);
+    cr_assert_eq(tide__wheel_next(w), INT64_MAX, "empty slots still marked occupied");
+    cr_assert_eq(atomic_load(&w->count), 0);
+    for (int i = 0; i < M; i++) cr_assert_eq(es[i].fired, !es[i].cancelled);
+    free(es);
+    free(w);
+}
