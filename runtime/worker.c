@@ -193,7 +193,6 @@ static inline bool resume(tide__worker_t *w, tide__task_t *t) {
     t->worker = w;
     w->current = t;
     tide__count(w->c.tasks_run, 1);
-    if (TIDE_UNLIKELY(w->rt->cfg.debug)) w->run_started = tide__now();
     return true;
 }
 
@@ -217,7 +216,7 @@ static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
     /* tide__runq_push's rule counts the task about to run, which is in the deque when a
      * yield goes through the scheduler; here it runs already, so one queued task is one too
      * many to hold while another worker sleeps. */
-    tide__runq_push_behind(w, y, 1);
+    tide__runq_push_behind(w, y, true);
 }
 
 static inline void switch_done(tide__worker_t *w) {
@@ -229,6 +228,8 @@ static void run_task(tide__worker_t *w, tide__task_t *t) {
     if (w->searching) tide__idle_from_searching(w);
     if (!begin_run(w, t)) return;
 again:
+    if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now(); /* (a direct yield's
+                                                                        turn is never timed) */
     tide__fiber_leave(&w->sched_fiber, TIDE__TASK_FIBER(t), 0);
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
