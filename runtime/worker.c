@@ -228,8 +228,8 @@ static void run_task(tide__worker_t *w, tide__task_t *t) {
     if (w->searching) tide__idle_from_searching(w);
     if (!begin_run(w, t)) return;
 again:
-    if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now(); /* (a direct yield's
-                                                                        turn is never timed) */
+    /* Debug mode times each turn from here (yield_direct is off in debug mode). */
+    if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now();
     tide__fiber_leave(&w->sched_fiber, TIDE__TASK_FIBER(t), 0);
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
