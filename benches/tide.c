@@ -151,6 +151,37 @@ static int tb_open(void **envp, bench_workload_t w, const bench_cfg_t *cfg, char
     return 0;
 }
 
+/* TIDE_BENCH_STATS=1: after each repetition, one line on stderr with its ns/op and what each
+ * worker did meanwhile (tasks run, tasks stolen, parks, LIFO runs): where the tasks ran, to
+ * tell a run whose tasks stayed on one worker from one whose tasks moved between them
+ * (docs/benchmarks.md, "Where woken tasks run"). */
+#define STATS_MAX_WORKERS 16
+
+static bool stats_wanted(void) {
+    static int wanted = -1;
+    if (wanted < 0) wanted = getenv("TIDE_BENCH_STATS") && *getenv("TIDE_BENCH_STATS") == '1';
+    return wanted;
+}
+
+static unsigned stats_take(tide_runtime_t *rt, tide_worker_stats_t *ws) {
+    tide_stats_t st;
+    if (tide_runtime_stats(rt, &st, ws, STATS_MAX_WORKERS) < 0) return 0;
+    return st.workers < STATS_MAX_WORKERS ? st.workers : STATS_MAX_WORKERS;
+}
+
+static void stats_print(bench_workload_t w, const bench_cfg_t *cfg, const bench_sample_t *out,
+                        const tide_worker_stats_t *a, const tide_worker_stats_t *b, unsigned n) {
+    fprintf(stderr, "stats %s ns/op=%.1f", bench_workload_name(w),
+            out->seconds * 1e9 / (double)bench_ops(w, &cfg->sizes));
+    for (unsigned i = 0; i < n; i++)
+        fprintf(stderr, " | w%u run=%llu steal=%llu park=%llu lifo=%llu", i,
+                (unsigned long long)(b[i].tasks_run - a[i].tasks_run),
+                (unsigned long long)(b[i].steals - a[i].steals),
+                (unsigned long long)(b[i].parks - a[i].parks),
+                (unsigned long long)(b[i].lifo_runs - a[i].lifo_runs));
+    fprintf(stderr, "\n");
+}
+
 static bench_status_t tb_run(void *envp, bench_workload_t w, const bench_cfg_t *cfg,
                                unsigned rep, bench_sample_t *out) {
     tide_env_t *env = envp;
@@ -159,7 +190,11 @@ static bench_status_t tb_run(void *envp, bench_workload_t w, const bench_cfg_t *
     if (w == W_SPAWN_REMOTE) return tide_bench_spawn_remote(env);
     if (w == W_HOL_ECHO) return tide_bench_hol_run(env);
     main_arg_t m = {env, w, BENCH_FAILED};
+    tide_worker_stats_t before[STATS_MAX_WORKERS], after[STATS_MAX_WORKERS];
+    unsigned n = stats_wanted() ? stats_take(env->rt, before) : 0;
     int r = tide_runtime_block_on(env->rt, main_task, &m);
+    if (n && r >= 0 && m.status == BENCH_OK && stats_take(env->rt, after) == n)
+        stats_print(w, cfg, out, before, after, n);
     if (r < 0) return tide_bench_error(env, "tide_runtime_block_on", r);
     return m.status;
 }

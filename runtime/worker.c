@@ -178,20 +178,45 @@ static inline void mark_runnable(tide__task_t *t) {
     }
 }
 
+/* A task just switched away from: its stack must not have overflowed. */
+static inline void check_stack(tide__task_t *t) {
+    if (TIDE_UNLIKELY(!tide__stack_canary_ok(t->stack, t->ctx.sp))) tide__overflow_die(t);
+}
+
+/* Make t the task running on w: its wait is closed (RUNNABLE or NOTIFIED -> RESUMED; late
+ * wakers of it are no-ops, and nobody else writes a runnable task's state), it has a stack,
+ * and it is counted. False: no stack to be had (stack_retry took t over). */
+static inline bool resume(tide__worker_t *w, tide__task_t *t) {
+    uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
+    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
+    if (TIDE_UNLIKELY(!t->stack) && !first_stack(w, t)) return false;
+    t->worker = w;
+    w->current = t;
+    tide__count(w->c.tasks_run, 1);
+    return true;
+}
+
+/* A new turn on w begins with t (picked from a queue, or yielded to): a fresh budget, the
+ * next tasks' memory on its way, then resume. */
+static inline bool begin_run(tide__worker_t *w, tide__task_t *t) {
+    prefetch_next(w);
+    w->budget = w->rt->cfg.budget;
+    return resume(w, t);
+}
+
 /* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
  * at the start of a new task): if the task that ran before it on this worker yielded
  * straight to it, that one's context is saved now, so it may be queued (and stolen). */
 static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
     tide__task_t *y = w->yielded;
     w->yielded = NULL;
-    if (TIDE_UNLIKELY(!tide__stack_canary_ok(y->stack, y->ctx.sp))) tide__overflow_die(y);
+    check_stack(y);
     tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, not yet queued */
     mark_runnable(y);
-    if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, y))) tide__runq_spill(w, y);
     /* tide__runq_push's rule counts the task about to run, which is in the deque when a
      * yield goes through the scheduler; here it runs already, so one queued task is one too
      * many to hold while another worker sleeps. */
-    if (!w->searching) tide__notify_work(w->rt);
+    tide__runq_push_behind(w, y, true);
 }
 
 static inline void switch_done(tide__worker_t *w) {
@@ -201,19 +226,10 @@ static inline void switch_done(tide__worker_t *w) {
 static void run_task(tide__worker_t *w, tide__task_t *t) {
     tide_runtime_t *rt = w->rt;
     if (w->searching) tide__idle_from_searching(w);
-    prefetch_next(w);
-    w->budget = rt->cfg.budget;
-again:;
-    uint64_t st = atomic_load_explicit(&t->state, MO_ACQUIRE);
-    /* RUNNABLE (or NOTIFIED) -> RESUMED: the wait that ended is closed; late wakers of it
-     * are no-ops. Nobody else writes a runnable task's state. */
-    atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
-    if (TIDE_UNLIKELY(!t->stack) && !first_stack(w, t)) return;
-    t->worker = w;
-    w->current = t;
-    tide__count(w->c.tasks_run, 1);
+    if (!begin_run(w, t)) return;
+again:
+    /* Debug mode times each turn from here (yield_direct is off in debug mode). */
     if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now();
-
     tide__fiber_leave(&w->sched_fiber, TIDE__TASK_FIBER(t), 0);
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
@@ -226,7 +242,7 @@ again:;
         int64_t ran = tide__now() - w->run_started;
         if (ran >= rt->cfg.slow_task_ns) tide__debug_slow(t, ran);
     }
-    if (TIDE_UNLIKELY(!tide__stack_canary_ok(t->stack, t->ctx.sp))) tide__overflow_die(t);
+    check_stack(t);
 
     tide__shake_point(SHAKE_SWITCHED_BACK);
     switch (w->switch_reason) {
@@ -238,7 +254,10 @@ again:;
             return; /* parked: from here on a waker owns it; do not touch t */
         /* Woken before it got off the CPU (NOTIFIED), or a park with no open wait: resume
          * it now, unless its budget is spent. */
-        if (w->budget > 0) goto again;
+        if (w->budget > 0) {
+            if (!resume(w, t)) return;
+            goto again;
+        }
         atomic_store_explicit(&t->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
                               MO_RELEASE);
         tide__runq_push(w, t);
@@ -319,18 +338,11 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
         w->current = t;
         return false;
     }
-    uint64_t st = atomic_load_explicit(&u->state, MO_ACQUIRE);
-    atomic_store_explicit(&u->state, ST_MAKE(ST_SEQ(st), ST_REASON(st), TASK_RESUMED), MO_RELEASE);
-    if (TIDE_UNLIKELY(!u->stack) && !first_stack(w, u)) {
+    if (!begin_run(w, u)) {
         w->current = t; /* u waits for a stack (stack_retry): go through the scheduler */
         return false;
     }
-    prefetch_next(w);
-    w->budget = rt->cfg.budget;
-    u->worker = w;
-    w->current = u;
     w->yielded = t;
-    tide__count(w->c.tasks_run, 1);
     tide__fiber_leave(TIDE__TASK_FIBER(t), TIDE__TASK_FIBER(u), 0);
     tide__ctx_switch(&t->ctx, &u->ctx);
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
