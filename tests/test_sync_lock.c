@@ -123,3 +123,79 @@ Test(sync_lock, a_wake_missed_by_a_racing_unlock_is_late_not_lost) {
     free(r);
     tt_leaks_end(&lk);
 }
+
+/* The lock under tasks: six workers on a machine with fewer CPUs, so a worker is often
+ * descheduled holding a channel's lock and the others go to sleep on it. Producers and
+ * consumers yield at random and receive under short deadlines; every element sent must be
+ * received exactly once, and every task must finish. */
+enum { TP = 16, TC = 8, TPER = TT_SCALE(20000) };
+
+typedef struct tasks_run {
+    tide_chan_t *c;           /* capacity 4: senders and receivers both park */
+    _Atomic int producers;    /* producers still sending; the last one closes */
+    _Atomic uint64_t got;     /* elements received */
+    _Atomic uint64_t sum;     /* their sum */
+    _Atomic uint8_t seen[TP * TPER]; /* each element's receipt */
+} tasks_run_t;
+
+static int t_producer(void *arg) {
+    tasks_run_t *t = arg;
+    static _Atomic int next;
+    int id = atomic_fetch_add(&next, 1) % TP;
+    for (int i = 0; i < TPER; i++) {
+        uint64_t v = (uint64_t)id * TPER + i;
+        int r = tide_chan_send(t->c, &v);
+        if (r < 0) return r;
+        if (tt_rand() % 64 == 0) tt_random_yields(3);
+    }
+    if (atomic_fetch_sub(&t->producers, 1) == 1) tide_chan_close(t->c);
+    return 0;
+}
+
+static int t_consumer(void *arg) {
+    tasks_run_t *t = arg;
+    for (;;) {
+        uint64_t v = UINT64_MAX;
+        tide_scope_t sc;
+        tide_timeout_begin(&sc, TIDE_USEC(50 + tt_rand() % 200));
+        int r = tide_chan_recv(t->c, &v);
+        tide_scope_end(&sc);
+        if (r == -EPIPE) return 0;
+        if (r == -ETIMEDOUT) {
+            cr_assert_eq(v, UINT64_MAX, "a timed-out receive wrote an element");
+            continue;
+        }
+        if (r < 0) return r;
+        cr_assert_lt(v, (uint64_t)TP * TPER);
+        cr_assert_eq(atomic_exchange(&t->seen[v], 1), 0, "element %llu twice",
+                     (unsigned long long)v);
+        atomic_fetch_add(&t->got, 1);
+        atomic_fetch_add(&t->sum, v);
+        if (tt_rand() % 64 == 0) tt_random_yields(3);
+    }
+}
+
+static int tasks_main(void *arg) {
+    (void)arg;
+    tasks_run_t *t = calloc(1, sizeof *t);
+    cr_assert_eq(tide_chan_new(&t->c, sizeof(uint64_t), 4), 0);
+    atomic_store(&t->producers, TP);
+    tide_task_t ts[TP + TC];
+    for (int i = 0; i < TC; i++) cr_assert_eq(tide_spawn(&ts[i], t_consumer, t), 0);
+    for (int i = 0; i < TP; i++) cr_assert_eq(tide_spawn(&ts[TC + i], t_producer, t), 0);
+    for (int i = 0; i < TP + TC; i++) {
+        int st = -1;
+        cr_assert_eq(tide_join(ts[i], &st), 0);
+        cr_assert_eq(st, 0, "task %d: %s", i, tide_strerror(st));
+    }
+    uint64_t n = (uint64_t)TP * TPER;
+    cr_assert_eq(atomic_load(&t->got), n);
+    cr_assert_eq(atomic_load(&t->sum), n * (n - 1) / 2);
+    tide_chan_free(t->c);
+    free(t);
+    return 0;
+}
+
+Test(sync_lock, tasks_on_more_workers_than_cpus_lose_and_duplicate_nothing) {
+    tt_run(tasks_main, NULL, 6);
+}
