@@ -43,7 +43,16 @@ enum {
  * critical sections. Tasks never park while holding one (parking is always after unlock), so
  * a holder is running and a short spin nearly always wins; the futex is the fallback for a
  * preempted holder, so a foreign thread holding it cannot make workers burn their time
- * slices. */
+ * slices.
+ *
+ * Unlock is a plain release store when the holder sees no sleeper: on this project's VMs a
+ * locked exchange costs 15-30 ns, and a channel element takes the lock twice (a send and a
+ * receive), so the exchange was a third of an uncontended element (docs/benchmarks.md, "mutex
+ * and channel_mpsc: the algorithms"). The price is a window: a thread that marks the lock 2
+ * between the holder's look and its store is not woken by that unlock. Sleepers therefore
+ * sleep at most TIDE__SYNC_SLEEP_NS at a time and look again, so a wake missed that way is
+ * late by at most that much, never lost. */
+#define TIDE__SYNC_SLEEP_NS 200000 /* 200 us */
 void tide__sync_lock_slow(_Atomic uint32_t *l);
 
 static inline void tide__sync_lock(_Atomic uint32_t *l) {
@@ -55,8 +64,11 @@ static inline void tide__sync_lock(_Atomic uint32_t *l) {
 }
 
 static inline void tide__sync_unlock(_Atomic uint32_t *l) {
-    if (TIDE_UNLIKELY(atomic_exchange_explicit(l, 0, memory_order_release) == 2))
-        tide__futex_wake(l, 1);
+    if (TIDE_LIKELY(atomic_load_explicit(l, memory_order_relaxed) == 1)) {
+        atomic_store_explicit(l, 0, memory_order_release);
+        return;
+    }
+    if (atomic_exchange_explicit(l, 0, memory_order_release) == 2) tide__futex_wake(l, 1);
 }
 
 /* Copy one element; the common 8-byte element (a pointer, a uint64_t) becomes one move. */
