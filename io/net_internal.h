@@ -20,6 +20,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "driver.h"
 #include "list.h"
@@ -138,6 +140,44 @@ static inline void tide__sock_note_read(tide__sock_t *s, uint32_t seen, size_t g
  * has), the socket is closed (-EBADF), or the deadline / a cancel ends the wait (-ETIMEDOUT,
  * -ECANCELED). 0 means: try the system call again. `what` shows in task dumps. */
 int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what);
+
+/* The same, also ended by `deadline` (the earlier of it and the caller's scope deadline
+ * applies): for the I/O calls that take a deadline argument instead of a scope. */
+int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
+                          int64_t deadline);
+
+/* A deadline an I/O call computes only if it has to wait: `deadline` starts as
+ * TIDE__LAZY_UNSET and becomes "now + after" (the coarse clock, see tide__coarse_now) at the
+ * call's first wait, so a call that does not block reads no clock. A caller that makes
+ * several calls under one deadline passes the same record to each. */
+#define TIDE__LAZY_UNSET INT64_MIN
+typedef struct tide__lazy_deadline {
+    int64_t deadline; /* absolute, TIDE_FOREVER (none) or TIDE__LAZY_UNSET (not yet started) */
+    int64_t after;    /* what it becomes when started: now + after (after > 0) */
+} tide__lazy_deadline_t;
+
+/* The kernel's tick-granular monotonic clock (a few ms behind the exact one, a fifth of its
+ * cost): for timeouts of seconds. */
+static inline int64_t tide__coarse_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The deadline of d, started now if it was not: for a call about to wait. */
+static inline int64_t tide__lazy_start(tide__lazy_deadline_t *d) {
+    if (d->deadline == TIDE__LAZY_UNSET) {
+        int64_t now = tide__coarse_now();
+        d->deadline = d->after > INT64_MAX - now ? TIDE_FOREVER : now + d->after;
+    }
+    return d->deadline;
+}
+
+/* tide_tcp_read / tide_tcp_write under d (NULL: only the caller's scope), for the server loop
+ * (io/serve.c): -ETIMEDOUT when d's deadline (or the scope's) ends a wait. */
+ssize_t tide__tcp_read_lazy(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadline_t *d);
+ssize_t tide__tcp_write_lazy(tide_tcp_t *c, const void *buf, size_t len,
+                             tide__lazy_deadline_t *d);
 
 /* Wake the waiters of dir after bumping its counter (a freed listener slot). */
 void tide__sock_notify(tide__sock_t *s, int dir);

@@ -1,5 +1,5 @@
 /* The server loop (tide/serve.h): an accept task, one detached task per connection, the
- * server's timeouts applied as deadline scopes around the connection's reads, and a drain.
+ * server's timeouts passed as deadlines to the connection's reads and writes, and a drain.
  *
  * Descriptor exhaustion and the backlog form of max_conns are tide_tcp_accept's (it backs off
  * without spinning and holds connections in the kernel's queue); this file counts, times and
@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "list.h"
+#include "net_internal.h"
 #include "platform.h"
 #include "tide/serve.h"
 #include "tide/waker.h"
@@ -29,8 +30,8 @@ struct tide_conn {
     tide_addr_t peer;         /* from accept */
     tide_task_t task;         /* the connection's own task, for the drain to cancel */
     _Atomic int phase;        /* PH_*: set by the task, IDLE -> CLOSED by the drain */
-    int64_t since;            /* when the current phase's timeout began, SINCE_UNSET: at the
-                                 next read (the task's own) */
+    int64_t due;              /* when the current phase's timeout ends; DUE_UNSET: its limit
+                                 after the next read that waits (the task's own) */
     bool linked;              /* in the list (under lock) */
 };
 
@@ -66,18 +67,25 @@ int tide_server_config_init(tide_server_config_t *cfg) {
     return 0;
 }
 
-/* The clock the server's timeouts start from: the kernel's tick-granular monotonic clock (a
- * few ms behind the exact one) costs a fifth of an exact read; timeouts of seconds do not need
- * better. A keep-alive request reads it twice: when the idle wait begins and when the answer's
- * write does. The header timeout of a request that arrives in one read needs no reading at
- * all: its clock is started by the read that waits for more of the head (SINCE_UNSET). */
-static int64_t coarse_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+/* The server's timeouts are deadlines passed to the reads and writes (io/tcp.c's lazy
+ * deadlines), not scopes, and their clock is the coarse one (tide__coarse_now: timeouts of
+ * seconds do not need better), read only when a call has to wait: the idle timeout starts at
+ * the idle read's wait, the header timeout of a request that arrives in one read at the read
+ * that waits for more of the head, a write's timeout at its first wait. So a keep-alive
+ * request answered without waiting to write reads the clock once (when its connection goes
+ * idle and parks) and opens no scope. */
+#define DUE_UNSET TIDE__LAZY_UNSET
+
+/* now + limit, saturated (limit > 0). */
+static int64_t due_after(int64_t limit) {
+    int64_t now = tide__coarse_now();
+    return limit > INT64_MAX - now ? TIDE_FOREVER : now + limit;
 }
 
-#define SINCE_UNSET INT64_MIN
+/* Whether an -ETIMEDOUT came from our deadline rather than the caller's own scope. */
+static bool ours(int64_t deadline) {
+    return tide_deadline() >= deadline;
+}
 
 static void count(_Atomic uint64_t *c) {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
@@ -137,7 +145,7 @@ int tide_conn_draining(tide_conn_t *c) {
 
 void tide_conn_idle(tide_conn_t *c) {
     if (!c) return;
-    c->since = SINCE_UNSET; /* the idle wait's clock starts with the read */
+    c->due = DUE_UNSET; /* the idle wait's clock starts with the read's wait */
     atomic_store(&c->phase, PH_IDLE);
     /* Paired with the drain's store of draining before its sweep (both seq_cst): either the
      * sweep sees IDLE, or we see draining here. */
@@ -160,7 +168,7 @@ void tide_conn_busy(tide_conn_t *c) {
 
 void tide_conn_request(tide_conn_t *c) {
     if (!c) return;
-    c->since = coarse_now();
+    if (c->srv->cfg.header_timeout_ns > 0) c->due = due_after(c->srv->cfg.header_timeout_ns);
     set_phase(c, PH_REQUEST);
 }
 
@@ -173,14 +181,12 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
                     : ph == PH_REQUEST ? s->cfg.header_timeout_ns : 0;
     ssize_t n;
     if (limit > 0) {
-        if (c->since == SINCE_UNSET) c->since = coarse_now();
-        int64_t deadline = c->since <= INT64_MAX - limit ? c->since + limit : TIDE_FOREVER;
-        /* The task named, not looked up: this is the cost of a timeout per read. */
-        tide_scope_t scope;
-        int ours = tide_deadline_begin_self(&scope, c->task, deadline);
-        n = tide_tcp_read(c->tcp, buf, len);
-        tide_scope_end(&scope);
-        if (n == -ETIMEDOUT && ours) count(ph == PH_IDLE ? &s->idle_timeouts : &s->header_timeouts);
+        /* The deadline goes to the read: no scope, and no clock read unless it waits. */
+        tide__lazy_deadline_t d = {.deadline = c->due, .after = limit};
+        n = tide__tcp_read_lazy(c->tcp, buf, len, &d);
+        c->due = d.deadline;
+        if (n == -ETIMEDOUT && ours(d.deadline))
+            count(ph == PH_IDLE ? &s->idle_timeouts : &s->header_timeouts);
     } else {
         n = tide_tcp_read(c->tcp, buf, len);
     }
@@ -192,54 +198,49 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
          * connection may race with a request; clients retry those). */
         int idle = PH_IDLE;
         if (!atomic_compare_exchange_strong(&c->phase, &idle, PH_REQUEST)) return 0;
-        c->since = SINCE_UNSET;
+        c->due = DUE_UNSET;
         return n;
     }
     if (n == -ECANCELED && atomic_load(&c->phase) == PH_CLOSED) return 0;
     return n;
 }
 
-/* One buffer, all of it: tide_tcp_write (a send) until done, not tide_tcp_writev, whose
- * bookkeeping for many buffers costs more than the send's own preparation. */
-static ssize_t write_all(tide_tcp_t *t, const void *buf, size_t len) {
+/* One buffer, all of it: a send until done, not tide_tcp_writev, whose bookkeeping for many
+ * buffers costs more than the send's own preparation. d (NULL: none) bounds the waits. */
+static ssize_t write_all(tide_tcp_t *t, const void *buf, size_t len, tide__lazy_deadline_t *d) {
     size_t done = 0;
     do {
-        ssize_t r = tide_tcp_write(t, (const char *)buf + done, len - done);
+        ssize_t r = tide__tcp_write_lazy(t, (const char *)buf + done, len - done, d);
         if (r < 0) return r;
         done += (size_t)r;
     } while (done < len);
     return (ssize_t)len;
 }
 
-/* A write under write_timeout_ns: iov, or (iov NULL) buf[0..len). */
-static ssize_t timed_write(tide_conn_t *c, const struct iovec *iov, int iovcnt, const void *buf,
-                           size_t len) {
-    tide_server_t *s = c->srv;
-    tide_scope_t scope;
-    int ours = 0;
-    if (s->cfg.write_timeout_ns > 0) {
-        int64_t now = coarse_now();
-        int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now
-                               ? TIDE_FOREVER
-                               : now + s->cfg.write_timeout_ns;
-        ours = tide_deadline_begin_self(&scope, c->task, deadline);
-    }
-    ssize_t n = iov ? tide_tcp_writev(c->tcp, iov, iovcnt, NULL) : write_all(c->tcp, buf, len);
-    if (s->cfg.write_timeout_ns > 0) tide_scope_end(&scope);
-    if (n == -ETIMEDOUT && ours) count(&s->write_timeouts);
-    return n;
-}
-
 ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len) {
     if (!c) return -EINVAL;
     if (!buf && len) return -EINVAL;
     if (len > SSIZE_MAX) return -EINVAL;
-    return timed_write(c, NULL, 0, buf, len);
+    tide_server_t *s = c->srv;
+    if (s->cfg.write_timeout_ns <= 0) return write_all(c->tcp, buf, len, NULL);
+    /* Started by the first send that has to wait, shared by the sends after it. */
+    tide__lazy_deadline_t d = {.deadline = DUE_UNSET, .after = s->cfg.write_timeout_ns};
+    ssize_t n = write_all(c->tcp, buf, len, &d);
+    if (n == -ETIMEDOUT && ours(d.deadline)) count(&s->write_timeouts);
+    return n;
 }
 
+/* Many buffers: tide_tcp_writev under a scope (its waits take no deadline argument). */
 ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
     if (!c) return -EINVAL;
-    return timed_write(c, iov, iovcnt, NULL, 0);
+    tide_server_t *s = c->srv;
+    if (s->cfg.write_timeout_ns <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    tide_scope_t scope;
+    int mine = tide_deadline_begin_self(&scope, c->task, due_after(s->cfg.write_timeout_ns));
+    ssize_t n = tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    tide_scope_end(&scope);
+    if (n == -ETIMEDOUT && mine) count(&s->write_timeouts);
+    return n;
 }
 
 void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {
@@ -258,6 +259,11 @@ void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {
 }
 
 /* ---- accepting -------------------------------------------------------------------------- */
+
+/* The first request's header timeout runs from the accept. */
+static int64_t cfg_header_due(tide_server_t *s) {
+    return s->cfg.header_timeout_ns > 0 ? due_after(s->cfg.header_timeout_ns) : DUE_UNSET;
+}
 
 static int accept_main(void *arg) {
     tide_server_t *s = arg;
@@ -289,7 +295,7 @@ static int accept_main(void *arg) {
         c->srv = s;
         c->tcp = t;
         c->peer = peer;
-        c->since = coarse_now();
+        c->due = cfg_header_due(s);
         atomic_init(&c->phase, PH_REQUEST);
         tide__spin_lock(&s->lock);
         s->live++;

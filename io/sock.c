@@ -142,6 +142,11 @@ static void wake_n(const tide_waker_t *w, int n) {
 }
 
 int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
+    return tide__sock_wait_until(s, dir, seen, what, TIDE_FOREVER);
+}
+
+int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
+                          int64_t deadline) {
     tide__sock_waiter_t w;
     w.waker = tide_park_prepare();
     tide__spin_lock(&s->lock);
@@ -156,7 +161,7 @@ int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
     link_waiter(s, dir, &w);
     tide__spin_unlock(&s->lock);
 
-    int r = tide_park_on(what);
+    int r = deadline == TIDE_FOREVER ? tide_park_on(what) : tide__park_until_on(what, deadline);
     tide__spin_lock(&s->lock);
     if (w.linked) unlink_waiter(s, dir, &w);
     tide__spin_unlock(&s->lock);
