@@ -308,23 +308,27 @@ static ssize_t read_impl(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadli
     int e = enter_conn(c);
     if (e < 0) return e;
     tide__sock_t *s = sock_of(c);
-    ssize_t r = 0;
-    while (len > 0) {
-        if ((r = tide__net_check()) < 0) break;
+    /* Checked once: a wait that ends in a wake-up is not followed by a second check (the park
+     * checks the deadline and cancel itself before it sleeps, so none is missed). */
+    ssize_t r = len > 0 ? tide__net_check() : 0;
+    while (len > 0 && r == 0) { /* r: 0 to try the call (again), else the result */
         uint32_t seen = tide__sock_seq(s, DIR_READ);
         if (tide__sock_known_empty(s, seen)) {
-            if ((r = wait_dir(s, DIR_READ, seen, "tcp read", d)) < 0) break;
+            r = wait_dir(s, DIR_READ, seen, "tcp read", d);
             continue;
         }
         r = stream_recv(s->fd, buf, len);
         if (r > 0) tide__sock_note_read(s, seen, (size_t)r, len);
         if (r >= 0) break;
-        if (errno == EINTR) continue;
+        if (errno == EINTR) {
+            r = 0;
+            continue;
+        }
         if (errno != EAGAIN) {
             r = -errno;
             break;
         }
-        if ((r = wait_dir(s, DIR_READ, seen, "tcp read", d)) < 0) break;
+        r = wait_dir(s, DIR_READ, seen, "tcp read", d);
     }
     tide__sock_leave(s);
     if (r >= 0) tide_budget_tick();
@@ -369,9 +373,9 @@ ssize_t tide_tcp_read_exact(tide_tcp_t *c, void *buf, size_t len, size_t *got) {
 static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char *what,
                          tide__lazy_deadline_t *d) {
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    ssize_t r = tide__net_check(); /* once, as in read_impl */
+    if (r < 0) return r;
     for (;;) {
-        ssize_t r = tide__net_check();
-        if (r < 0) return r;
         uint32_t seen = tide__sock_seq(s, DIR_WRITE);
         r = stream_sendmsg(s->fd, &m, MSG_NOSIGNAL);
         if (r >= 0) return r;
