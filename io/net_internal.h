@@ -19,6 +19,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -47,18 +48,20 @@ typedef struct tide__sock_waiter {
 
 struct tide__reactor;
 
-/* Cache-line aligned: sockets served by different workers must not share lines. */
+/* Cache-line aligned: sockets served by different workers must not share lines. What a
+ * read, a write and a readiness event touch (up to the read and write waiter lists) is in the
+ * first line: a stream's request costs one line of its record, not two. */
 typedef struct TIDE_ALIGNED tide__sock {
     tide__spin_t lock;               /* waiter lists, gen, closer, and the close handshake */
     _Atomic uint32_t users;          /* operations in flight | SOCK_CLOSED */
     _Atomic uint32_t seq[NDIRS];     /* events seen per direction (edges, freed slots) */
+    uint32_t gen;                    /* life of this record (under lock): tags epoll events */
     _Atomic uint64_t drained;        /* SOCK_DRAINED | the DIR_READ seq of a read that emptied
                                         the receive queue (0: not known to be empty) */
-    _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
-    uint32_t gen;                    /* life of this record (under lock): tags epoll events */
     uint32_t idx;                    /* where the reactor keeps it: chunk << 8 | slot */
-    uint8_t kind;                    /* SOCK_*; stable while the record is open */
     int fd;                          /* the descriptor while open */
+    _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
+    uint8_t kind;                    /* SOCK_*; stable while the record is open */
     int family;                      /* AF_INET or AF_INET6 */
     tide__list_t waiters[NDIRS];     /* tide__sock_waiter_t: tasks parked per direction
                                         (newest first) */
@@ -71,6 +74,9 @@ typedef struct TIDE_ALIGNED tide__sock {
     bool has_parent;                 /* accepted (counted in a listener's conns) */
     struct tide__sock *next_free;    /* free list link (under the reactor's lock) */
 } tide__sock_t;
+
+_Static_assert(offsetof(tide__sock_t, waiters) + (DIR_WRITE + 1) * sizeof(tide__list_t) <= 64,
+               "the hot fields of a socket record must fit its first cache line");
 
 typedef struct tide__reactor tide__reactor_t;
 
