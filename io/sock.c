@@ -187,9 +187,16 @@ static void wake_unlock(tide__sock_t *s, unsigned dirs) {
     }
 }
 
+/* Count an event in direction dir. Every write of a seq is made under s's lock, so a load and
+ * a release store do (no locked read-modify-write, two per readiness event); lock held. */
+static void bump(tide__sock_t *s, int dir) {
+    uint32_t v = atomic_load_explicit(&s->seq[dir], memory_order_relaxed);
+    atomic_store_explicit(&s->seq[dir], v + 1, memory_order_release);
+}
+
 /* Record an event in direction dir and wake its waiters; s's lock is held and dropped. */
 static void bump_unlock(tide__sock_t *s, int dir) {
-    atomic_fetch_add_explicit(&s->seq[dir], 1, memory_order_release);
+    bump(s, dir);
     wake_unlock(s, 1u << dir);
 }
 
@@ -204,7 +211,7 @@ void tide__sock_ready(tide__reactor_t *r, uint64_t tag, unsigned dirs, bool hup)
     /* Before the seq bump (release): a reader that sees the new seq sees this too. */
     if (hup) atomic_store_explicit(&s->hup, true, memory_order_relaxed);
     for (int d = 0; d < DIR_SLOT; d++)
-        if (dirs & 1u << d) atomic_fetch_add_explicit(&s->seq[d], 1, memory_order_release);
+        if (dirs & 1u << d) bump(s, d);
     wake_unlock(s, dirs);
 }
 
