@@ -19,7 +19,10 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "driver.h"
 #include "list.h"
@@ -45,18 +48,20 @@ typedef struct tide__sock_waiter {
 
 struct tide__reactor;
 
-/* Cache-line aligned: sockets served by different workers must not share lines. */
+/* Cache-line aligned: sockets served by different workers must not share lines. What a
+ * read, a write and a readiness event touch (up to the read and write waiter lists) is in the
+ * first line: a stream's request costs one line of its record, not two. */
 typedef struct TIDE_ALIGNED tide__sock {
     tide__spin_t lock;               /* waiter lists, gen, closer, and the close handshake */
     _Atomic uint32_t users;          /* operations in flight | SOCK_CLOSED */
     _Atomic uint32_t seq[NDIRS];     /* events seen per direction (edges, freed slots) */
+    uint32_t gen;                    /* life of this record (under lock): tags epoll events */
     _Atomic uint64_t drained;        /* SOCK_DRAINED | the DIR_READ seq of a read that emptied
                                         the receive queue (0: not known to be empty) */
-    _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
-    uint32_t gen;                    /* life of this record (under lock): tags epoll events */
     uint32_t idx;                    /* where the reactor keeps it: chunk << 8 | slot */
-    uint8_t kind;                    /* SOCK_*; stable while the record is open */
     int fd;                          /* the descriptor while open */
+    _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
+    uint8_t kind;                    /* SOCK_*; stable while the record is open */
     int family;                      /* AF_INET or AF_INET6 */
     tide__list_t waiters[NDIRS];     /* tide__sock_waiter_t: tasks parked per direction
                                         (newest first) */
@@ -69,6 +74,9 @@ typedef struct TIDE_ALIGNED tide__sock {
     bool has_parent;                 /* accepted (counted in a listener's conns) */
     struct tide__sock *next_free;    /* free list link (under the reactor's lock) */
 } tide__sock_t;
+
+_Static_assert(offsetof(tide__sock_t, waiters) + (DIR_WRITE + 1) * sizeof(tide__list_t) <= 64,
+               "the hot fields of a socket record must fit its first cache line");
 
 typedef struct tide__reactor tide__reactor_t;
 
@@ -138,6 +146,44 @@ static inline void tide__sock_note_read(tide__sock_t *s, uint32_t seen, size_t g
  * has), the socket is closed (-EBADF), or the deadline / a cancel ends the wait (-ETIMEDOUT,
  * -ECANCELED). 0 means: try the system call again. `what` shows in task dumps. */
 int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what);
+
+/* The same, also ended by `deadline` (the earlier of it and the caller's scope deadline
+ * applies): for the I/O calls that take a deadline argument instead of a scope. */
+int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
+                          int64_t deadline);
+
+/* A deadline an I/O call computes only if it has to wait: `deadline` starts as
+ * TIDE__LAZY_UNSET and becomes "now + after" (the coarse clock, see tide__coarse_now) at the
+ * call's first wait, so a call that does not block reads no clock. A caller that makes
+ * several calls under one deadline passes the same record to each. */
+#define TIDE__LAZY_UNSET INT64_MIN
+typedef struct tide__lazy_deadline {
+    int64_t deadline; /* absolute, TIDE_FOREVER (none) or TIDE__LAZY_UNSET (not yet started) */
+    int64_t after;    /* what it becomes when started: now + after (after > 0) */
+} tide__lazy_deadline_t;
+
+/* The kernel's tick-granular monotonic clock (a few ms behind the exact one, a fifth of its
+ * cost): for timeouts of seconds. */
+static inline int64_t tide__coarse_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The deadline of d, started now if it was not: for a call about to wait. */
+static inline int64_t tide__lazy_start(tide__lazy_deadline_t *d) {
+    if (d->deadline == TIDE__LAZY_UNSET) {
+        int64_t now = tide__coarse_now();
+        d->deadline = d->after > INT64_MAX - now ? TIDE_FOREVER : now + d->after;
+    }
+    return d->deadline;
+}
+
+/* tide_tcp_read / tide_tcp_write under d (NULL: only the caller's scope), for the server loop
+ * (io/serve.c): -ETIMEDOUT when d's deadline (or the scope's) ends a wait. */
+ssize_t tide__tcp_read_lazy(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadline_t *d);
+ssize_t tide__tcp_write_lazy(tide_tcp_t *c, const void *buf, size_t len,
+                             tide__lazy_deadline_t *d);
 
 /* Wake the waiters of dir after bumping its counter (a freed listener slot). */
 void tide__sock_notify(tide__sock_t *s, int dir);

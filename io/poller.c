@@ -24,6 +24,9 @@
 #include "reactor.h"
 
 #define HARVEST_BATCH 256
+/* A worker's harvest: half its deque (TIDE_DEQUE_CAP, runtime/deque.h), the room the park
+ * hook's caller leaves (runtime/park.c polls only while the deque is less than half full). */
+#define WORKER_BATCH 128
 
 /* epoll data of the runtime's wake-up eventfd in the set (no socket has this index). */
 #define EFD_TAG UINT64_MAX
@@ -59,24 +62,25 @@ static void on_ready(uv_poll_t *h, int status, int events) {
  * becomes readable when someone wants the worker back. */
 static int worker_poll(void *ctx, int efd, int64_t timeout_ns) {
     tide__reactor_t *r = ctx;
-    struct epoll_event evs[HARVEST_BATCH];
+    struct epoll_event evs[WORKER_BATCH];
     int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
     if (timeout_ns > (int64_t)INT32_MAX * 1000000) timeout_ms = INT32_MAX;
-    int dispatched = 0, n;
-    do {
-        n = epoll_wait(r->epfd, evs, HARVEST_BATCH, timeout_ms);
-        timeout_ms = 0;
-        for (int i = 0; i < n; i++) {
-            if (evs[i].data.u64 == EFD_TAG) {
-                uint64_t v;
-                ssize_t got = read(efd, &v, sizeof v); /* drain: the wake-up has been had */
-                (void)got;
-                continue;
-            }
-            dispatch(r, &evs[i]);
-            dispatched++;
+    int dispatched = 0;
+    /* One batch, not a loop until the set is empty: the wakes go to this worker's deque, and
+     * more than its free half would spill the rest to the global queue (a lock, and tasks
+     * that then run on whichever worker pops them). Events left over stay on the kernel's
+     * ready list for the next poll, the other worker's or ours. */
+    int n = epoll_wait(r->epfd, evs, WORKER_BATCH, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == EFD_TAG) {
+            uint64_t v;
+            ssize_t got = read(efd, &v, sizeof v); /* drain: the wake-up has been had */
+            (void)got;
+            continue;
         }
-    } while (n == HARVEST_BATCH);
+        dispatch(r, &evs[i]);
+        dispatched++;
+    }
     return dispatched;
 }
 

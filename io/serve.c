@@ -1,5 +1,5 @@
 /* The server loop (tide/serve.h): an accept task, one detached task per connection, the
- * server's timeouts applied as deadline scopes around the connection's reads, and a drain.
+ * server's timeouts passed as deadlines to the connection's reads and writes, and a drain.
  *
  * Descriptor exhaustion and the backlog form of max_conns are tide_tcp_accept's (it backs off
  * without spinning and holds connections in the kernel's queue); this file counts, times and
@@ -7,7 +7,14 @@
  *
  * A connection's phase is an atomic the drain may claim: it turns IDLE into CLOSED (and
  * cancels the task) only while the connection waits between requests, so a request that has
- * begun is never cut by the idle sweep, only by the grace period's end. */
+ * begun is never cut by the idle sweep, only by the grace period's end.
+ *
+ * The idle timeout is not a deadline per read: a connection that goes idle stamps its phase
+ * with the server's sweep epoch, and a sweep task (one per server, waking every
+ * idle_timeout_ns / 8, at most every second) advances the epoch and expires the connections
+ * idle for idle_timeout_ns or more (IDLE -> EXPIRED, and a cancel that the idle read turns
+ * into -ETIMEDOUT). So a keep-alive request costs no timer operation and no clock read at all,
+ * and the timeout is honoured within idle_timeout_ns .. idle_timeout_ns + 2 sweeps. */
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -16,11 +23,19 @@
 #include <time.h>
 
 #include "list.h"
+#include "net_internal.h"
 #include "platform.h"
 #include "tide/serve.h"
 #include "tide/waker.h"
 
-enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3 };
+/* The phase's low bits: PH_*. An IDLE phase carries its sweep epoch above them (PH_IDLE_AT),
+ * so a claim that compares the whole word cannot take a connection that went idle again. */
+enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3, PH_EXPIRED = 4 };
+#define PH_BITS 4
+#define PH_KIND(p) ((p) & ((1 << PH_BITS) - 1))
+#define EPOCH_MASK 0x7ffffffu /* 27 bits of epoch in an int phase */
+#define PH_IDLE_AT(e) (PH_IDLE | (int)(((e) & EPOCH_MASK) << PH_BITS))
+#define PH_EPOCH(p) (((unsigned)(p) >> PH_BITS) & EPOCH_MASK)
 
 struct tide_conn {
     tide__list_node_t link;   /* in the server's list of started connections (under lock) */
@@ -28,9 +43,10 @@ struct tide_conn {
     tide_tcp_t *tcp;          /* the socket; closed by the server after the handler */
     tide_addr_t peer;         /* from accept */
     tide_task_t task;         /* the connection's own task, for the drain to cancel */
-    _Atomic int phase;        /* PH_*: set by the task, IDLE -> CLOSED by the drain */
-    int64_t since;            /* when the current phase's timeout began, SINCE_UNSET: at the
-                                 next read (the task's own) */
+    _Atomic int phase;        /* PH_* (IDLE with its epoch): set by the task, IDLE -> CLOSED by
+                                 the drain, IDLE -> EXPIRED by the idle sweep */
+    int64_t due;              /* when the current phase's timeout ends; DUE_UNSET: its limit
+                                 after the next read that waits (the task's own) */
     bool linked;              /* in the list (under lock) */
 };
 
@@ -45,6 +61,11 @@ struct tide_server {
     tide_tcp_t *listener;       /* owned by the accept task, which closes it */
     tide_addr_t local;          /* where it listens (kept: the listener goes at shutdown) */
     tide_task_t acceptor;       /* the accept task; NONE once joined */
+    tide_task_t sweeper;        /* the idle sweep task (idle_timeout_ns > 0); NONE once joined */
+    _Atomic unsigned epoch;     /* sweeps so far: what an idle connection stamps its phase with */
+    int64_t sweep_ns;           /* time between sweeps */
+    unsigned sweep_age;         /* epochs after which an idle connection has surely been idle
+                                   for idle_timeout_ns */
     tide__spin_t lock;          /* conns, live, waiters, cancelling, acceptor */
     tide__list_t conns;         /* tide_conn_t: started connections, newest first */
     uint64_t live;              /* connection tasks spawned and not ended */
@@ -66,18 +87,25 @@ int tide_server_config_init(tide_server_config_t *cfg) {
     return 0;
 }
 
-/* The clock the server's timeouts start from: the kernel's tick-granular monotonic clock (a
- * few ms behind the exact one) costs a fifth of an exact read; timeouts of seconds do not need
- * better. A keep-alive request reads it twice: when the idle wait begins and when the answer's
- * write does. The header timeout of a request that arrives in one read needs no reading at
- * all: its clock is started by the read that waits for more of the head (SINCE_UNSET). */
-static int64_t coarse_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+/* The server's timeouts are deadlines passed to the reads and writes (io/tcp.c's lazy
+ * deadlines), not scopes, and their clock is the coarse one (tide__coarse_now: timeouts of
+ * seconds do not need better), read only when a call has to wait: the idle timeout starts at
+ * the idle read's wait, the header timeout of a request that arrives in one read at the read
+ * that waits for more of the head, a write's timeout at its first wait. So a keep-alive
+ * request answered without waiting to write reads the clock once (when its connection goes
+ * idle and parks) and opens no scope. */
+#define DUE_UNSET TIDE__LAZY_UNSET
+
+/* now + limit, saturated (limit > 0). */
+static int64_t due_after(int64_t limit) {
+    int64_t now = tide__coarse_now();
+    return limit > INT64_MAX - now ? TIDE_FOREVER : now + limit;
 }
 
-#define SINCE_UNSET INT64_MIN
+/* Whether an -ETIMEDOUT came from our deadline rather than the caller's own scope. */
+static bool ours(int64_t deadline) {
+    return tide_deadline() >= deadline;
+}
 
 static void count(_Atomic uint64_t *c) {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
@@ -137,20 +165,18 @@ int tide_conn_draining(tide_conn_t *c) {
 
 void tide_conn_idle(tide_conn_t *c) {
     if (!c) return;
-    c->since = SINCE_UNSET; /* the idle wait's clock starts with the read */
-    atomic_store(&c->phase, PH_IDLE);
+    int idle = PH_IDLE_AT(atomic_load_explicit(&c->srv->epoch, memory_order_relaxed));
+    atomic_store(&c->phase, idle);
     /* Paired with the drain's store of draining before its sweep (both seq_cst): either the
      * sweep sees IDLE, or we see draining here. */
-    if (atomic_load(&c->srv->draining)) {
-        int idle = PH_IDLE;
-        atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED);
-    }
+    if (atomic_load(&c->srv->draining)) atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED);
 }
 
-/* Move to phase ph unless the drain has closed the connection. */
+/* Move to phase ph unless the drain or the idle sweep has closed the connection. */
 static void set_phase(tide_conn_t *c, int ph) {
     int cur = atomic_load(&c->phase);
-    while (cur != PH_CLOSED && !atomic_compare_exchange_weak(&c->phase, &cur, ph)) {
+    while (cur != PH_CLOSED && cur != PH_EXPIRED &&
+           !atomic_compare_exchange_weak(&c->phase, &cur, ph)) {
     }
 }
 
@@ -160,7 +186,7 @@ void tide_conn_busy(tide_conn_t *c) {
 
 void tide_conn_request(tide_conn_t *c) {
     if (!c) return;
-    c->since = coarse_now();
+    if (c->srv->cfg.header_timeout_ns > 0) c->due = due_after(c->srv->cfg.header_timeout_ns);
     set_phase(c, PH_REQUEST);
 }
 
@@ -169,77 +195,71 @@ ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
     tide_server_t *s = c->srv;
     int ph = atomic_load_explicit(&c->phase, memory_order_relaxed);
     if (ph == PH_CLOSED) return 0;
-    int64_t limit = ph == PH_IDLE ? s->cfg.idle_timeout_ns
-                    : ph == PH_REQUEST ? s->cfg.header_timeout_ns : 0;
+    if (ph == PH_EXPIRED) return -ETIMEDOUT;
     ssize_t n;
-    if (limit > 0) {
-        if (c->since == SINCE_UNSET) c->since = coarse_now();
-        int64_t deadline = c->since <= INT64_MAX - limit ? c->since + limit : TIDE_FOREVER;
-        /* The task named, not looked up: this is the cost of a timeout per read. */
-        tide_scope_t scope;
-        int ours = tide_deadline_begin_self(&scope, c->task, deadline);
-        n = tide_tcp_read(c->tcp, buf, len);
-        tide_scope_end(&scope);
-        if (n == -ETIMEDOUT && ours) count(ph == PH_IDLE ? &s->idle_timeouts : &s->header_timeouts);
+    if (PH_KIND(ph) == PH_REQUEST && s->cfg.header_timeout_ns > 0) {
+        /* The deadline goes to the read: no scope, and no clock read unless it waits. */
+        tide__lazy_deadline_t d = {.deadline = c->due, .after = s->cfg.header_timeout_ns};
+        n = tide__tcp_read_lazy(c->tcp, buf, len, &d);
+        c->due = d.deadline;
+        if (n == -ETIMEDOUT && ours(d.deadline)) count(&s->header_timeouts);
     } else {
-        n = tide_tcp_read(c->tcp, buf, len);
+        n = tide_tcp_read(c->tcp, buf, len); /* idle: the sweep times it */
     }
-    if (ph != PH_IDLE) return n;
+    if (PH_KIND(ph) != PH_IDLE) return n;
     if (n > 0) {
         /* The first byte of a request: header_timeout_ns runs from the read that waits for
          * more of it (none, if the head is all here), unless the drain claimed the connection
          * meanwhile (then the request is dropped, as any server closing an idle keep-alive
          * connection may race with a request; clients retry those). */
-        int idle = PH_IDLE;
-        if (!atomic_compare_exchange_strong(&c->phase, &idle, PH_REQUEST)) return 0;
-        c->since = SINCE_UNSET;
+        if (!atomic_compare_exchange_strong(&c->phase, &ph, PH_REQUEST)) return 0;
+        c->due = DUE_UNSET;
         return n;
     }
-    if (n == -ECANCELED && atomic_load(&c->phase) == PH_CLOSED) return 0;
+    if (n == -ECANCELED) {
+        int now = atomic_load(&c->phase);
+        if (now == PH_CLOSED) return 0;
+        if (now == PH_EXPIRED) return -ETIMEDOUT;
+    }
     return n;
 }
 
-/* One buffer, all of it: tide_tcp_write (a send) until done, not tide_tcp_writev, whose
- * bookkeeping for many buffers costs more than the send's own preparation. */
-static ssize_t write_all(tide_tcp_t *t, const void *buf, size_t len) {
+/* One buffer, all of it: a send until done, not tide_tcp_writev, whose bookkeeping for many
+ * buffers costs more than the send's own preparation. d (NULL: none) bounds the waits. */
+static ssize_t write_all(tide_tcp_t *t, const void *buf, size_t len, tide__lazy_deadline_t *d) {
     size_t done = 0;
     do {
-        ssize_t r = tide_tcp_write(t, (const char *)buf + done, len - done);
+        ssize_t r = tide__tcp_write_lazy(t, (const char *)buf + done, len - done, d);
         if (r < 0) return r;
         done += (size_t)r;
     } while (done < len);
     return (ssize_t)len;
 }
 
-/* A write under write_timeout_ns: iov, or (iov NULL) buf[0..len). */
-static ssize_t timed_write(tide_conn_t *c, const struct iovec *iov, int iovcnt, const void *buf,
-                           size_t len) {
-    tide_server_t *s = c->srv;
-    tide_scope_t scope;
-    int ours = 0;
-    if (s->cfg.write_timeout_ns > 0) {
-        int64_t now = coarse_now();
-        int64_t deadline = s->cfg.write_timeout_ns > INT64_MAX - now
-                               ? TIDE_FOREVER
-                               : now + s->cfg.write_timeout_ns;
-        ours = tide_deadline_begin_self(&scope, c->task, deadline);
-    }
-    ssize_t n = iov ? tide_tcp_writev(c->tcp, iov, iovcnt, NULL) : write_all(c->tcp, buf, len);
-    if (s->cfg.write_timeout_ns > 0) tide_scope_end(&scope);
-    if (n == -ETIMEDOUT && ours) count(&s->write_timeouts);
-    return n;
-}
-
 ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len) {
     if (!c) return -EINVAL;
     if (!buf && len) return -EINVAL;
     if (len > SSIZE_MAX) return -EINVAL;
-    return timed_write(c, NULL, 0, buf, len);
+    tide_server_t *s = c->srv;
+    if (s->cfg.write_timeout_ns <= 0) return write_all(c->tcp, buf, len, NULL);
+    /* Started by the first send that has to wait, shared by the sends after it. */
+    tide__lazy_deadline_t d = {.deadline = DUE_UNSET, .after = s->cfg.write_timeout_ns};
+    ssize_t n = write_all(c->tcp, buf, len, &d);
+    if (n == -ETIMEDOUT && ours(d.deadline)) count(&s->write_timeouts);
+    return n;
 }
 
+/* Many buffers: tide_tcp_writev under a scope (its waits take no deadline argument). */
 ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
     if (!c) return -EINVAL;
-    return timed_write(c, iov, iovcnt, NULL, 0);
+    tide_server_t *s = c->srv;
+    if (s->cfg.write_timeout_ns <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    tide_scope_t scope;
+    int mine = tide_deadline_begin_self(&scope, c->task, due_after(s->cfg.write_timeout_ns));
+    ssize_t n = tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
+    tide_scope_end(&scope);
+    if (n == -ETIMEDOUT && mine) count(&s->write_timeouts);
+    return n;
 }
 
 void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {
@@ -257,7 +277,38 @@ void tide_conn_linger(tide_conn_t *c, int64_t max_ns) {
     tide_scope_end(&scope);
 }
 
+/* ---- the idle sweep --------------------------------------------------------------------- */
+
+/* Every sweep_ns: a new epoch, and the connections idle since sweep_age epochs or more are
+ * expired. A connection stamped with epoch e went idle before epoch e + 1 began, so at epoch
+ * E it has been idle for at least (E - e - 1) sweeps. Cancelled (and joined) at shutdown. */
+static int sweep_main(void *arg) {
+    tide_server_t *s = arg;
+    while (tide_sleep(s->sweep_ns) == 0) {
+        unsigned e = atomic_fetch_add_explicit(&s->epoch, 1, memory_order_relaxed) + 1;
+        uint64_t expired = 0;
+        tide__spin_lock(&s->lock);
+        tide__list_for_each(n, &s->conns) {
+            tide_conn_t *c = tide__list_entry(n, tide_conn_t, link);
+            int p = atomic_load(&c->phase);
+            if (PH_KIND(p) != PH_IDLE || ((e - PH_EPOCH(p)) & EPOCH_MASK) < s->sweep_age) continue;
+            if (atomic_compare_exchange_strong(&c->phase, &p, PH_EXPIRED)) {
+                tide_cancel(c->task);
+                expired++;
+            }
+        }
+        tide__spin_unlock(&s->lock);
+        if (expired) atomic_fetch_add_explicit(&s->idle_timeouts, expired, memory_order_relaxed);
+    }
+    return 0;
+}
+
 /* ---- accepting -------------------------------------------------------------------------- */
+
+/* The first request's header timeout runs from the accept. */
+static int64_t cfg_header_due(tide_server_t *s) {
+    return s->cfg.header_timeout_ns > 0 ? due_after(s->cfg.header_timeout_ns) : DUE_UNSET;
+}
 
 static int accept_main(void *arg) {
     tide_server_t *s = arg;
@@ -289,7 +340,7 @@ static int accept_main(void *arg) {
         c->srv = s;
         c->tcp = t;
         c->peer = peer;
-        c->since = coarse_now();
+        c->due = cfg_header_due(s);
         atomic_init(&c->phase, PH_REQUEST);
         tide__spin_lock(&s->lock);
         s->live++;
@@ -326,10 +377,23 @@ int tide_server_start(tide_server_t **out, const tide_server_config_t *cfg) {
     r = tide_tcp_listen(&s->listener, cfg->host, cfg->port, &lo);
     if (r < 0) goto error2;
     if ((r = tide_tcp_local_addr(s->listener, &s->local)) < 0) goto error3;
+    if (cfg->idle_timeout_ns > 0) {
+        int64_t sweep = cfg->idle_timeout_ns / 8;
+        s->sweep_ns = sweep < TIDE_MSEC(1) ? TIDE_MSEC(1) : sweep > TIDE_SEC(1) ? TIDE_SEC(1) : sweep;
+        int64_t age = (cfg->idle_timeout_ns + s->sweep_ns - 1) / s->sweep_ns + 1;
+        s->sweep_age = age > (int64_t)(EPOCH_MASK / 2) ? EPOCH_MASK / 2 : (unsigned)age;
+        tide_spawn_opts_t so = {.name = "idle sweep"};
+        if ((r = tide_spawn_opts(&s->sweeper, sweep_main, s, &so)) < 0) goto error3;
+    }
     tide_spawn_opts_t ao = {.name = "accept"};
-    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto error3;
+    if ((r = tide_spawn_opts(&s->acceptor, accept_main, s, &ao)) < 0) goto error4;
     *out = s;
     return 0;
+error4:
+    if (s->sweeper.ptr) {
+        tide_cancel(s->sweeper);
+        tide_join(s->sweeper, NULL);
+    }
 error3:
     tide_tcp_close(s->listener);
 error2:
@@ -378,12 +442,17 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
     tide_shield_t shield;
     tide_shield_begin(&shield);
     tide__spin_lock(&s->lock);
-    tide_task_t acceptor = s->acceptor;
+    tide_task_t acceptor = s->acceptor, sweeper = s->sweeper;
     s->acceptor = TIDE_TASK_NONE;
+    s->sweeper = TIDE_TASK_NONE;
     tide__spin_unlock(&s->lock);
     if (acceptor.ptr) {
         tide_cancel(acceptor);
         tide_join(acceptor, NULL);
+    }
+    if (sweeper.ptr) { /* the drain closes the idle ones now */
+        tide_cancel(sweeper);
+        tide_join(sweeper, NULL);
     }
     tide_shield_end(&shield);
 
@@ -391,8 +460,9 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
     tide__spin_lock(&s->lock);
     tide__list_for_each(n, &s->conns) {
         tide_conn_t *c = tide__list_entry(n, tide_conn_t, link);
-        int idle = PH_IDLE;
-        if (atomic_compare_exchange_strong(&c->phase, &idle, PH_CLOSED)) tide_cancel(c->task);
+        int p = atomic_load(&c->phase);
+        if (PH_KIND(p) == PH_IDLE && atomic_compare_exchange_strong(&c->phase, &p, PH_CLOSED))
+            tide_cancel(c->task);
     }
     tide__spin_unlock(&s->lock);
 
@@ -409,7 +479,8 @@ int tide_server_shutdown(tide_server_t *s, int64_t grace_ns) {
     s->cancelling = true;
     tide__list_for_each(node, &s->conns) {
         tide_conn_t *c = tide__list_entry(node, tide_conn_t, link);
-        if (atomic_exchange(&c->phase, PH_CLOSED) == PH_CLOSED) continue; /* idle, done */
+        int was = atomic_exchange(&c->phase, PH_CLOSED);
+        if (was == PH_CLOSED || was == PH_EXPIRED) continue; /* idle: cancelled already */
         tide_cancel(c->task);
         n++;
     }
@@ -438,7 +509,7 @@ void tide_server_stats(tide_server_t *s, tide_server_stats_t *out) {
 void tide_server_free(tide_server_t *s) {
     if (!s) return;
     tide__spin_lock(&s->lock);
-    bool pending = s->acceptor.ptr != NULL || s->live != 0;
+    bool pending = s->acceptor.ptr != NULL || s->sweeper.ptr != NULL || s->live != 0;
     tide__spin_unlock(&s->lock);
     if (pending || !atomic_load(&s->draining)) tide_server_shutdown(s, 0);
     /* A drain running elsewhere may still be unlinking itself: take the lock once more. */

@@ -142,6 +142,11 @@ static void wake_n(const tide_waker_t *w, int n) {
 }
 
 int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
+    return tide__sock_wait_until(s, dir, seen, what, TIDE_FOREVER);
+}
+
+int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
+                          int64_t deadline) {
     tide__sock_waiter_t w;
     w.waker = tide_park_prepare();
     tide__spin_lock(&s->lock);
@@ -156,7 +161,7 @@ int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
     link_waiter(s, dir, &w);
     tide__spin_unlock(&s->lock);
 
-    int r = tide_park_on(what);
+    int r = deadline == TIDE_FOREVER ? tide_park_on(what) : tide__park_until_on(what, deadline);
     tide__spin_lock(&s->lock);
     if (w.linked) unlink_waiter(s, dir, &w);
     tide__spin_unlock(&s->lock);
@@ -182,9 +187,16 @@ static void wake_unlock(tide__sock_t *s, unsigned dirs) {
     }
 }
 
+/* Count an event in direction dir. Every write of a seq is made under s's lock, so a load and
+ * a release store do (no locked read-modify-write, two per readiness event); lock held. */
+static void bump(tide__sock_t *s, int dir) {
+    uint32_t v = atomic_load_explicit(&s->seq[dir], memory_order_relaxed);
+    atomic_store_explicit(&s->seq[dir], v + 1, memory_order_release);
+}
+
 /* Record an event in direction dir and wake its waiters; s's lock is held and dropped. */
 static void bump_unlock(tide__sock_t *s, int dir) {
-    atomic_fetch_add_explicit(&s->seq[dir], 1, memory_order_release);
+    bump(s, dir);
     wake_unlock(s, 1u << dir);
 }
 
@@ -199,7 +211,7 @@ void tide__sock_ready(tide__reactor_t *r, uint64_t tag, unsigned dirs, bool hup)
     /* Before the seq bump (release): a reader that sees the new seq sees this too. */
     if (hup) atomic_store_explicit(&s->hup, true, memory_order_relaxed);
     for (int d = 0; d < DIR_SLOT; d++)
-        if (dirs & 1u << d) atomic_fetch_add_explicit(&s->seq[d], 1, memory_order_release);
+        if (dirs & 1u << d) bump(s, d);
     wake_unlock(s, dirs);
 }
 

@@ -295,32 +295,59 @@ int tide_tcp_connect(tide_tcp_t **out, const char *host, uint16_t port) {
 
 /* ---- reading --------------------------------------------------------------------------- */
 
-ssize_t tide_tcp_read(tide_tcp_t *c, void *buf, size_t len) {
+/* Wait in direction dir under the caller's scope and, if d, under d's deadline (started now
+ * if this is its first wait). */
+static int wait_dir(tide__sock_t *s, int dir, uint32_t seen, const char *what,
+                    tide__lazy_deadline_t *d) {
+    if (!d) return tide__sock_wait(s, dir, seen, what);
+    return tide__sock_wait_until(s, dir, seen, what, tide__lazy_start(d));
+}
+
+static ssize_t read_impl(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadline_t *d) {
     if (!buf && len) return -EINVAL;
     int e = enter_conn(c);
     if (e < 0) return e;
     tide__sock_t *s = sock_of(c);
-    ssize_t r = 0;
-    while (len > 0) {
-        if ((r = tide__net_check()) < 0) break;
+    /* Checked once: a wait that ends in a wake-up is not followed by a second check (the park
+     * checks the deadline and cancel itself before it sleeps, so none is missed). */
+    ssize_t r = len > 0 ? tide__net_check() : 0;
+    while (len > 0 && r == 0) { /* r: 0 to try the call (again), else the result */
         uint32_t seen = tide__sock_seq(s, DIR_READ);
         if (tide__sock_known_empty(s, seen)) {
-            if ((r = tide__sock_wait(s, DIR_READ, seen, "tcp read")) < 0) break;
+            r = wait_dir(s, DIR_READ, seen, "tcp read", d);
             continue;
         }
         r = stream_recv(s->fd, buf, len);
         if (r > 0) tide__sock_note_read(s, seen, (size_t)r, len);
         if (r >= 0) break;
-        if (errno == EINTR) continue;
+        if (errno == EINTR) {
+            r = 0;
+            continue;
+        }
         if (errno != EAGAIN) {
             r = -errno;
             break;
         }
-        if ((r = tide__sock_wait(s, DIR_READ, seen, "tcp read")) < 0) break;
+        r = wait_dir(s, DIR_READ, seen, "tcp read", d);
     }
     tide__sock_leave(s);
     if (r >= 0) tide_budget_tick();
     return r;
+}
+
+ssize_t tide_tcp_read(tide_tcp_t *c, void *buf, size_t len) {
+    return read_impl(c, buf, len, NULL);
+}
+
+/* The deadline is not checked before the system call: it bounds waiting, and data already
+ * there is returned whatever the time (a scope's deadline is checked, as for every call). */
+ssize_t tide_tcp_read_until(tide_tcp_t *c, void *buf, size_t len, int64_t deadline) {
+    tide__lazy_deadline_t d = {.deadline = deadline};
+    return read_impl(c, buf, len, deadline == TIDE_FOREVER ? NULL : &d);
+}
+
+ssize_t tide__tcp_read_lazy(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadline_t *d) {
+    return read_impl(c, buf, len, d);
 }
 
 ssize_t tide_tcp_read_exact(tide_tcp_t *c, void *buf, size_t len, size_t *got) {
@@ -343,30 +370,46 @@ ssize_t tide_tcp_read_exact(tide_tcp_t *c, void *buf, size_t len, size_t *got) {
 
 /* Send iov (cnt entries, cnt <= WRITEV_WINDOW or the kernel's limit) once the socket takes
  * it: the count sent (at least 1 unless all entries are empty), or a negative errno. */
-static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char *what) {
+static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char *what,
+                         tide__lazy_deadline_t *d) {
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    ssize_t r = tide__net_check(); /* once, as in read_impl */
+    if (r < 0) return r;
     for (;;) {
-        ssize_t r = tide__net_check();
-        if (r < 0) return r;
         uint32_t seen = tide__sock_seq(s, DIR_WRITE);
         r = stream_sendmsg(s->fd, &m, MSG_NOSIGNAL);
         if (r >= 0) return r;
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return -errno;
-        if ((r = tide__sock_wait(s, DIR_WRITE, seen, what)) < 0) return r;
+        if ((r = wait_dir(s, DIR_WRITE, seen, what, d)) < 0) return r;
     }
 }
 
-ssize_t tide_tcp_write(tide_tcp_t *c, const void *buf, size_t len) {
+static ssize_t write_impl(tide_tcp_t *c, const void *buf, size_t len,
+                          tide__lazy_deadline_t *d) {
     if (!buf && len) return -EINVAL;
     int e = enter_conn(c);
     if (e < 0) return e;
     tide__sock_t *s = sock_of(c);
     struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
-    ssize_t r = len ? send_some(s, &v, 1, "tcp write") : 0;
+    ssize_t r = len ? send_some(s, &v, 1, "tcp write", d) : 0;
     tide__sock_leave(s);
     if (r >= 0) tide_budget_tick();
     return r;
+}
+
+ssize_t tide_tcp_write(tide_tcp_t *c, const void *buf, size_t len) {
+    return write_impl(c, buf, len, NULL);
+}
+
+ssize_t tide_tcp_write_until(tide_tcp_t *c, const void *buf, size_t len, int64_t deadline) {
+    tide__lazy_deadline_t d = {.deadline = deadline};
+    return write_impl(c, buf, len, deadline == TIDE_FOREVER ? NULL : &d);
+}
+
+ssize_t tide__tcp_write_lazy(tide_tcp_t *c, const void *buf, size_t len,
+                             tide__lazy_deadline_t *d) {
+    return write_impl(c, buf, len, d);
 }
 
 ssize_t tide_tcp_writev(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size_t *sent) {
@@ -395,7 +438,7 @@ ssize_t tide_tcp_writev(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size
             win[n].iov_len = iov[i].iov_len - skip;
             n++;
         }
-        r = send_some(s, win, n, "tcp write");
+        r = send_some(s, win, n, "tcp write", NULL);
         if (r < 0) break;
         done += (size_t)r;
         /* Advance (idx, off) past the r bytes just sent. */

@@ -243,6 +243,10 @@ int tide_park_on(const char *what) {
     return park_until_at(t, what ? what : "park", t->deadline, 0);
 }
 
+int tide__park_until_on(const char *what, int64_t deadline) {
+    return tide__park_until(tide__self(), what, deadline, 0);
+}
+
 /* ---- yield and budget ------------------------------------------------------------------ */
 
 int tide_yield(void) {

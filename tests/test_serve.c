@@ -21,6 +21,7 @@ typedef struct line_opts {
     int64_t work;          /* time each request takes (busy phase), 0: none */
     _Atomic int requests;  /* requests answered */
     _Atomic int working;   /* handlers in a request's work right now */
+    _Atomic int read_timeouts; /* tide_conn_read calls that returned -ETIMEDOUT */
 } line_opts_t;
 
 static int line_handler(tide_conn_t *c, void *arg) {
@@ -29,6 +30,7 @@ static int line_handler(tide_conn_t *c, void *arg) {
     size_t have = 0;
     for (;;) {
         ssize_t n = tide_conn_read(c, buf + have, sizeof buf - have);
+        if (n == -ETIMEDOUT && o) atomic_fetch_add(&o->read_timeouts, 1);
         if (n <= 0) return (int)n;
         have += (size_t)n;
         char *nl;
@@ -356,6 +358,45 @@ static int idle_main(void *arg) {
 
 Test(serve, idle_timeout_closes_keepalive) {
     tt_run(idle_main, NULL, 2);
+}
+
+/* The idle sweep expires a connection left idle while another, asking every 50 ms, lives on
+ * through many sweeps; the handlers' idle reads end with -ETIMEDOUT. */
+static int idle_sweep_main(void *arg) {
+    tide_server_config_t cfg;
+    tide_server_config_init(&cfg);
+    int64_t idle = TIDE_MSEC(400);
+    cfg.idle_timeout_ns = idle;
+    cfg.header_timeout_ns = TIDE_SEC(30);
+    static line_opts_t o;
+    uint16_t port;
+    tide_server_t *s = start(&cfg, &o, &port);
+    tide_tcp_t *quiet = dial(port), *active = dial(port);
+    ask(quiet, "q\n");
+    int64_t t0 = tide_now(), end = t0 + TT_SLACK(TIDE_SEC(5));
+    int closed = -ETIMEDOUT;
+    while (closed != 0 && tide_now() < end) {
+        ask(active, "a\n");
+        closed = expect_closed(quiet, TIDE_MSEC(50)); /* and the pause between requests */
+    }
+    cr_assert_eq(closed, 0, "the idle connection was never closed");
+    cr_assert_geq(tide_now() - t0, idle - TIDE_MSEC(20)); /* the coarse clock's tick */
+    cr_assert_eq(stats(s).idle_timeouts, 1);
+    ask(active, "still here\n");
+    cr_assert_eq(expect_closed(active, TT_SLACK(TIDE_SEC(3))), 0);
+    tide_tcp_close(quiet);
+    tide_tcp_close(active);
+    wait_active(s, 0);
+    cr_assert_eq(stats(s).idle_timeouts, 2);
+    cr_assert_eq(atomic_load(&o.read_timeouts), 2);
+    cr_assert_eq(stats(s).errors, 0);
+    cr_assert_eq(tide_server_shutdown(s, 0), 0);
+    tide_server_free(s);
+    return 0;
+}
+
+Test(serve, idle_sweep_expires_only_idle_connections) {
+    tt_run(idle_sweep_main, NULL, 2);
 }
 
 static int header_main(void *arg) {

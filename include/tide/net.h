@@ -124,6 +124,12 @@ int tide_tcp_connect_addr(tide_tcp_t **out, const tide_addr_t *addr);
  * (NULL c, NULL buf with len > 0), or another socket error. */
 ssize_t tide_tcp_read(tide_tcp_t *c, void *buf, size_t len);
 
+/* tide_tcp_read with a deadline of its own (absolute, tide_now()'s clock; TIDE_FOREVER: none):
+ * a wait for data ends with -ETIMEDOUT at the earlier of it and the caller's scope deadline.
+ * Bytes already there are returned whatever the time. Costs no scope, and no clock read
+ * unless the call has to wait: for a server's per-read timeouts. */
+ssize_t tide_tcp_read_until(tide_tcp_t *c, void *buf, size_t len, int64_t deadline);
+
 /* Read exactly len bytes. Returns len; 0 if the stream ended before the first byte; or an
  * error: -ENODATA (the stream ended after some bytes but before len), the errors of
  * tide_tcp_read. *got (if not NULL) receives the bytes stored in buf in every case, so a
@@ -134,6 +140,11 @@ ssize_t tide_tcp_read_exact(tide_tcp_t *c, void *buf, size_t len, size_t *got);
  * connection is shut down for writing, by us or a reset), -ECONNRESET, -ETIMEDOUT, -ECANCELED
  * (nothing was written), -EBADF, -ENOTCONN, -EINVAL. Never raises SIGPIPE. */
 ssize_t tide_tcp_write(tide_tcp_t *c, const void *buf, size_t len);
+
+/* tide_tcp_write with a deadline of its own, as tide_tcp_read_until: a wait for the socket
+ * to take data ends with -ETIMEDOUT (nothing written) at the earlier of deadline and the
+ * scope's. */
+ssize_t tide_tcp_write_until(tide_tcp_t *c, const void *buf, size_t len, int64_t deadline);
 
 /* Write all of buf. Returns len or an error of tide_tcp_write; *sent (if not NULL) receives
  * the bytes handed to the kernel in every case (on a deadline or a cancel, the rest was not

@@ -16,14 +16,19 @@
  *     keeping every established connection served (tide_tcp_accept does this).
  *   - At most max_conns connections at once; beyond that a connection either waits in the
  *     kernel's backlog until one closes, or is accepted and closed at once (refuse_excess).
- *   - Timeouts, through the connection task's deadline scopes (so they nest with the handler's
- *     own and end blocked calls with -ETIMEDOUT): tide_conn_read waits at most idle_timeout_ns for
+ *   - Timeouts, ending blocked calls with -ETIMEDOUT (the header and write timeouts are passed
+ *     as deadlines to the reads and writes, tide_tcp_read_until, and the earlier of them and
+ *     the handler's own scope applies; the idle timeout is a sweep, once every
+ *     idle_timeout_ns / 8 but at least every second, so it costs a request nothing and ends
+ *     an idle wait between idle_timeout_ns and that plus two sweeps): tide_conn_read waits
+ *     about idle_timeout_ns for
  *     the first byte of a request between requests (a keep-alive connection), and at most
  *     header_timeout_ns from the first byte of a request (or the accept, for the first request)
  *     until the handler says the request's head is in; a client trickling a header line at a
  *     time (slowloris) cannot stretch it. (The clock of a request that began with a read starts
  *     at the next read, the first that waits for more of it: a request that arrives whole costs
- *     no clock read.) tide_conn_write gives each write write_timeout_ns.
+ *     no clock read.) tide_conn_write gives each write write_timeout_ns from its first wait
+ *     for the socket (a write the socket takes at once reads no clock).
  *   - A graceful drain: stop accepting, close idle connections, let busy ones finish within a
  *     grace period, then cancel what is left and wait for it to unwind.
  *   - Statistics.
@@ -118,7 +123,8 @@ tide_tcp_t *tide_conn_tcp(tide_conn_t *c);
 const tide_addr_t *tide_conn_peer(tide_conn_t *c);
 
 /* Read up to len bytes under the server's timeouts. Waiting between requests (the phase
- * after tide_conn_idle), it waits at most idle_timeout_ns, and the first byte starts a request:
+ * after tide_conn_idle), it waits idle_timeout_ns (up to two sweeps more, see above), and the
+ * first byte starts a request:
  * from then on (and from the accept for the first request) it gives up header_timeout_ns after
  * the request began, however the bytes trickle in, until tide_conn_busy. Returns what
  * tide_tcp_read returns; -ETIMEDOUT when a server timeout (or the caller's own deadline

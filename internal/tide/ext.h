@@ -38,6 +38,12 @@ typedef struct tide__park_hook {
  * removal, or a negative errno. */
 int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook);
 
+/* tide_park_on with a deadline of its own: sleep until the current wait's waker is woken
+ * (0), `deadline` or the caller's scope deadline passes, whichever is earlier (-ETIMEDOUT),
+ * or a cancel (-ECANCELED). For the I/O calls that take a deadline argument (io/tcp.c): a
+ * deadline passed to the wait costs no scope, and no clock read unless the call parks. */
+int tide__park_until_on(const char *what, int64_t deadline);
+
 /* The runtime's log (runtime/log.c). TIDE__LOG(rt, TIDE_LOG_INFO, "fmt", ...) writes a line
  * through rt's log callback, or to stderr; rt may be NULL (stderr, whichever runtime enabled
  * the level). While no runtime logs at `level`, it is one predictable branch on a read-mostly
