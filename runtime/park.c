@@ -10,17 +10,25 @@
 #include "runq.h"
 #include "scheduler.h"
 
-/* The watch for a stalled poll. The worker that sleeps in the hook's poll wakes to run what
- * it found, and may run a task that computes for a long time; until it comes back, nobody
- * waits for readiness, and the other workers sleep on their futexes. So one futex sleeper
- * watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS, and if nobody has taken
- * the poll since its last tick while the poll is free, it takes it (waits in the hook's poll
- * itself). After WATCH_IDLE_TICKS ticks it goes on sleeping without ticks (an idle runtime
- * makes no wake-ups), and the next worker to let go of the poll pokes it back to ticking.
- * Nothing on the hot path: one load in io_release; under load the workers poll as they go. */
+/* The watch for stalls. A worker may run a task that computes for a long time without
+ * yielding. Two things can then wait behind it while other workers sleep:
+ *  - the poll: the worker that slept in the hook's poll woke to run what it found, and until
+ *    it comes back nobody waits for readiness;
+ *  - its deque: tasks it queued (spawned, I/O readiness it harvested, a task pushed out of its
+ *    LIFO slot) that the notify rule did not announce, because one queued task is normally
+ *    run by the worker itself soon (runq.h).
+ * So one sleeping worker watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS;
+ * if the poll is free and nobody took it since its last tick, it takes it; if another
+ * worker's deque holds tasks and that worker began no turn since the last tick, it stops
+ * sleeping and steals them. While every other worker sleeps nothing can stall, so it sleeps
+ * without ticks (WATCH_DEEP: an idle runtime makes no wake-ups), and the next worker to wake
+ * up, or to let go of the poll, pokes it back to ticking; a watcher that wakes to run tasks
+ * asks another sleeper to take the watch over. The watcher sleeps on its futex or in the
+ * hook's poll, whichever it sleeps in. Nothing on the hot path: one load in io_release and
+ * one when a worker wakes. The LIFO slot is its owner's alone and is not watched: a task
+ * woken by a task that then computes waits for it (tokio's slot has the same limit). */
 enum { WATCH_NONE = 0, WATCH_TICKING = 1, WATCH_DEEP = 2 };
 #define WATCH_TICK_NS TIDE_MSEC(2)
-#define WATCH_IDLE_TICKS 50
 
 /* Take the right to poll the hook; NULL if there is no hook or another worker polls. */
 static const tide__park_hook_t *io_acquire(tide_runtime_t *rt) {
@@ -36,11 +44,8 @@ static const tide__park_hook_t *io_acquire(tide_runtime_t *rt) {
     return hook;
 }
 
-static void io_release(tide_runtime_t *rt) {
-    /* seq_cst store, then the load of io_watch: pairs with a watcher going deep (it stores
-     * WATCH_DEEP, then looks at io_owner), so either it sees the poll free or we see it deep. */
-    atomic_store_explicit(&rt->io_owner, atomic_load_explicit(&rt->io_owner, MO_RELAXED) + 1,
-                          MO_SEQ_CST);
+/* A deep watcher is asked to tick again (it may be on its futex or in the hook's poll). */
+static void watch_poke(tide_runtime_t *rt) {
     if (TIDE_UNLIKELY(atomic_load_explicit(&rt->io_watch, MO_SEQ_CST) == WATCH_DEEP)) {
         uint32_t deep = WATCH_DEEP;
         if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE,
@@ -48,8 +53,17 @@ static void io_release(tide_runtime_t *rt) {
             tide__worker_t *wk = rt->workers[atomic_load_explicit(&rt->io_watcher, MO_RELAXED)];
             atomic_fetch_or_explicit(&wk->unpark, UNPARK_POKE, MO_SEQ_CST);
             tide__parkec_wake(&wk->unpark_ec);
+            tide__kick_io_parked(wk);
         }
     }
+}
+
+static void io_release(tide_runtime_t *rt) {
+    /* seq_cst store, then the load of io_watch: pairs with a watcher going deep (it stores
+     * WATCH_DEEP, then looks at io_owner), so either it sees the poll free or we see it deep. */
+    atomic_store_explicit(&rt->io_owner, atomic_load_explicit(&rt->io_owner, MO_RELAXED) + 1,
+                          MO_SEQ_CST);
+    watch_poke(rt);
 }
 
 /* A busy or searching worker collects I/O readiness without blocking. */
@@ -64,35 +78,6 @@ int tide__park_poll_io(tide__worker_t *w) {
     int n = hook->poll(hook->ctx, w->rt->park_efd, 0);
     io_release(w->rt);
     return n;
-}
-
-/* Sleep in the hook's poll (this worker owns it) until notified (returns true), a timer is
- * due, shutdown, or I/O events were dispatched into our queue (returns false). */
-static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t deadline) {
-    tide_runtime_t *rt = w->rt;
-    bool notified = false;
-    /* Announce before looking at `unpark`: a notifier stores `unpark` and then looks at
-     * io_parked (both seq_cst), so one of us sees the other. */
-    atomic_store_explicit(&w->io_parked, true, MO_SEQ_CST);
-    for (;;) {
-        if (atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST) & UNPARK_NOTIFY) {
-            notified = true;
-            break;
-        }
-        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
-        /* The hook is being removed: its remover kicks us until we let go of it. */
-        if (atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) != hook) break;
-        int64_t timeout = -1;
-        if (deadline != INT64_MAX) {
-            timeout = deadline - tide__now();
-            if (timeout <= 0) break;
-        }
-        int n = hook->poll(hook->ctx, rt->park_efd, timeout);
-        if (n > 0 || w->lifo || tide__deque_len(&w->deque) > 0) break;
-    }
-    atomic_store_explicit(&w->io_parked, false, MO_SEQ_CST);
-    io_release(rt);
-    return notified;
 }
 
 int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
@@ -117,42 +102,148 @@ int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook) {
     return 0;
 }
 
-/* Become the watcher (if nobody watches) while the hook is installed. */
+/* Become the watcher (if nobody watches). */
 static bool watch_begin(tide_runtime_t *rt) {
-    if (!atomic_load_explicit(&rt->park_hook, MO_RELAXED) || rt->nworkers < 2) return false;
+    if (rt->nworkers < 2) return false;
     uint32_t none = WATCH_NONE;
     return atomic_compare_exchange_strong_explicit(&rt->io_watch, &none, WATCH_TICKING,
                                                    MO_SEQ_CST, MO_RELAXED);
 }
 
-/* A watcher stops watching (it takes the poll over, or leaves to run tasks): with more than
- * two workers, others may sleep without watching (they found the watch taken); poke one to
- * watch in its place. With two, the other worker is the one that polls (or runs tasks), and we
- * watch again when we park. */
-static void watch_hand_over(tide__worker_t *w) {
+/* Leave the watch on the way out of a sleep. Who watches next is settled once we are
+ * counted awake (watch_ensure). */
+static void watch_end(tide__worker_t *w, int watch) {
     tide_runtime_t *rt = w->rt;
-    if (rt->nworkers < 3) return;
+    if (watch == WATCH_TICKING) {
+        atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
+    } else if (watch == WATCH_DEEP) {
+        /* Leaving while deep: nobody must poke a worker that no longer watches. If a poker
+         * got here first, its poke stays in `unpark` and is ignored. */
+        uint32_t deep = WATCH_DEEP;
+        atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE, MO_SEQ_CST,
+                                                MO_RELAXED);
+    }
+}
+
+/* w woke up and is counted awake: a task it runs may stall, so a sleeper must watch. Poke the
+ * deep watcher back to ticking, or, with no watcher (w was it, or nobody slept when the watch
+ * was let go), ask a sleeper to watch: one on its futex if there is one, else the one in the
+ * poll. A sleeper that begins to sleep meanwhile takes the free watch itself. */
+static void watch_ensure(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    uint32_t v = atomic_load_explicit(&rt->io_watch, MO_SEQ_CST);
+    if (TIDE_LIKELY(v == WATCH_TICKING)) return;
+    if (v == WATCH_DEEP) {
+        watch_poke(rt);
+        return;
+    }
+    if (IDLE_UNPARKED(atomic_load_explicit(&rt->idle.state, MO_SEQ_CST)) >= rt->nworkers)
+        return; /* nobody sleeps */
     tide__idle_t *idle = &rt->idle;
     tide__worker_t *o = NULL;
     pthread_mutex_lock(&idle->lock);
     for (unsigned i = idle->nsleepers; i-- > 0;) {
         tide__worker_t *c = rt->workers[idle->sleepers[i]];
-        if (c != w && !atomic_load_explicit(&c->io_parked, MO_RELAXED)) {
-            o = c;
-            atomic_fetch_or_explicit(&o->unpark, UNPARK_POKE, MO_SEQ_CST);
-            break;
-        }
+        if (c == w) continue;
+        if (!o || !atomic_load_explicit(&c->io_parked, MO_RELAXED)) o = c;
+        if (!atomic_load_explicit(&o->io_parked, MO_RELAXED)) break;
     }
+    if (o) atomic_fetch_or_explicit(&o->unpark, UNPARK_POKE, MO_SEQ_CST);
     pthread_mutex_unlock(&idle->lock);
-    if (o) tide__parkec_wake(&o->unpark_ec);
+    if (o) {
+        tide__parkec_wake(&o->unpark_ec);
+        tide__kick_io_parked(o);
+    }
 }
 
-/* Sleep on the futex until notified (returns true), `deadline`, or shutdown; while the poll is
- * another worker's, watch it for stalls (see WATCH_TICK_NS) and take it over if it stalls. */
+/* Tasks queued on another worker that began no turn since our last look (its count of task
+ * runs has not moved): they wait behind a task that does not yield. Each look records the
+ * counts for the next. A stale record (the watch changed hands) costs at most one early
+ * steal. */
+static bool queued_work_stalled(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    bool stalled = false;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        tide__worker_t *o = rt->workers[i];
+        if (o == w) continue;
+        uint64_t turns = atomic_load_explicit(&o->c.tasks_run, MO_RELAXED);
+        if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED) &&
+            tide__deque_len(&o->deque) > 0)
+            stalled = true;
+        atomic_store_explicit(&o->watch_turns, turns, MO_RELAXED);
+    }
+    return stalled;
+}
+
+/* Can something stall now? Another worker is awake (it may run a long task), or, with a
+ * hook, nobody sleeps in its poll (the futex watcher takes it over on a tick). */
+static bool stall_possible(tide_runtime_t *rt) {
+    if (IDLE_UNPARKED(atomic_load_explicit(&rt->idle.state, MO_SEQ_CST)) > 0) return true;
+    return atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) &&
+           !(atomic_load_explicit(&rt->io_owner, MO_SEQ_CST) & 1);
+}
+
+/* A tick with nothing stalled: while nothing can stall, stop ticking (WATCH_DEEP) until a
+ * worker wakes or lets go of the poll. Returns the watch state to go on with. */
+static int watch_maybe_deep(tide__worker_t *w) {
+    tide_runtime_t *rt = w->rt;
+    if (stall_possible(rt)) return WATCH_TICKING;
+    atomic_store_explicit(&rt->io_watcher, w->index, MO_RELAXED);
+    atomic_store_explicit(&rt->io_watch, WATCH_DEEP, MO_SEQ_CST);
+    /* Look again after the store: a worker that woke (or let go of the poll) meanwhile either
+     * shows here or saw us deep and pokes us (watch_poke loads io_watch after its own
+     * seq_cst update of the idle state or io_owner). */
+    if (!stall_possible(rt)) return WATCH_DEEP;
+    uint32_t deep = WATCH_DEEP;
+    if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_TICKING, MO_SEQ_CST,
+                                                MO_RELAXED))
+        return WATCH_TICKING;
+    return WATCH_NONE; /* poked meanwhile: the poke in `unpark` starts the watch anew */
+}
+
+/* Sleep in the hook's poll (this worker owns it) until notified (returns true), a timer is
+ * due, shutdown, I/O events were dispatched into our queue, or work queued elsewhere stalled
+ * (returns false); watch for the latter while another worker is awake. */
+static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t deadline) {
+    tide_runtime_t *rt = w->rt;
+    bool notified = false;
+    int watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+    /* Announce before looking at `unpark`: a notifier stores `unpark` and then looks at
+     * io_parked (both seq_cst), so one of us sees the other. */
+    atomic_store_explicit(&w->io_parked, true, MO_SEQ_CST);
+    for (;;) {
+        uint32_t u = atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST);
+        if (u & UNPARK_NOTIFY) {
+            notified = true;
+            break;
+        }
+        if ((u & UNPARK_POKE) && watch != WATCH_TICKING)
+            watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
+        /* The hook is being removed: its remover kicks us until we let go of it. */
+        if (atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) != hook) break;
+        int64_t now = tide__now(), until = deadline;
+        if (deadline != INT64_MAX && deadline <= now) break;
+        if (watch == WATCH_TICKING && now + WATCH_TICK_NS < until) until = now + WATCH_TICK_NS;
+        int n = hook->poll(hook->ctx, rt->park_efd, until == INT64_MAX ? -1 : until - now);
+        if (n > 0 || w->lifo || tide__deque_len(&w->deque) > 0) break;
+        if (watch == WATCH_TICKING && until != deadline && tide__now() >= until) {
+            if (queued_work_stalled(w)) break;
+            watch = watch_maybe_deep(w);
+        }
+    }
+    atomic_store_explicit(&w->io_parked, false, MO_SEQ_CST);
+    io_release(rt);
+    watch_end(w, watch);
+    return notified;
+}
+
+/* Sleep on the futex until notified (returns true), `deadline`, shutdown, or work queued
+ * elsewhere stalled (returns false); watch for stalls (see WATCH_TICK_NS) and take over a
+ * stalled poll. */
 static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
     tide_runtime_t *rt = w->rt;
     int watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-    unsigned ticks = 0;
     uint32_t seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
     bool notified = false;
     for (;;) {
@@ -167,7 +258,6 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
         if ((u & UNPARK_POKE) && watch != WATCH_TICKING) {
             /* Poked out of a deep watch (whoever poked reset it): watch anew. */
             watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-            ticks = 0;
             seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
         }
         if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
@@ -178,48 +268,24 @@ static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
         }
         if (tide__parkec_wait(&w->unpark_ec, count, until) != -ETIMEDOUT) continue;
         if (watch != WATCH_TICKING || until == deadline) break;
-        /* A tick. The poll free, and nobody took it since the last tick: take it. */
+        /* A tick. Work queued behind a task that does not yield: go and steal it. */
+        if (queued_work_stalled(w)) break;
+        /* The poll free, and nobody took it since the last tick: take it. */
         uint32_t now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        if (!(now_owner & 1) && now_owner == seen) {
+        if (atomic_load_explicit(&rt->park_hook, MO_RELAXED) && !(now_owner & 1) &&
+            now_owner == seen) {
             /* Give up the watch before taking the poll: a worker that then finds the poll
              * taken finds the watch free, and watches us. */
             atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
             const tide__park_hook_t *hook = io_acquire(rt);
-            if (hook) {
-                watch_hand_over(w); /* we poll now: someone else must watch us */
-                return io_sleep(w, hook, deadline);
-            }
+            if (hook) return io_sleep(w, hook, deadline); /* it watches as it polls */
             if (!watch_begin(rt)) watch = WATCH_NONE; /* someone else took both meanwhile */
             now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
         }
         seen = now_owner;
-        if (++ticks < WATCH_IDLE_TICKS) continue;
-        /* Long enough without a stall: stop ticking until the poll is let go of again. */
-        atomic_store_explicit(&rt->io_watcher, w->index, MO_RELAXED);
-        atomic_store_explicit(&rt->io_watch, WATCH_DEEP, MO_SEQ_CST);
-        watch = WATCH_DEEP;
-        if (!(atomic_load_explicit(&rt->io_owner, MO_SEQ_CST) & 1)) {
-            /* Let go of meanwhile: tick on (unless its releaser saw us deep and pokes us). */
-            uint32_t deep = WATCH_DEEP;
-            if (atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_TICKING,
-                                                        MO_SEQ_CST, MO_RELAXED))
-                watch = WATCH_TICKING;
-            else
-                watch = WATCH_NONE;
-            ticks = 0;
-        }
+        if (watch == WATCH_TICKING) watch = watch_maybe_deep(w);
     }
-    if (watch == WATCH_TICKING) {
-        atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
-        watch_hand_over(w);
-    } else if (watch == WATCH_DEEP) {
-        /* Leaving while deep: nobody must poke a worker that no longer watches. If a releaser
-         * got here first, its poke stays in `unpark` and is ignored. */
-        uint32_t deep = WATCH_DEEP;
-        atomic_compare_exchange_strong_explicit(&rt->io_watch, &deep, WATCH_NONE, MO_SEQ_CST,
-                                                MO_RELAXED);
-        watch_hand_over(w);
-    }
+    watch_end(w, watch);
     return notified;
 }
 
@@ -259,8 +325,9 @@ void tide__worker_park(tide__worker_t *w) {
     tide__shake_point(SHAKE_PARK_WOKEN);
     if (notified) {
         w->searching = true; /* the notifier counted us as searching */
-        return;
+    } else {
+        /* Timed out, a stall to steal, or stopping. */
+        tide__idle_sleep_end(w);
     }
-    /* Timed out (or stopping). */
-    tide__idle_sleep_end(w);
+    watch_ensure(w); /* counted awake now (by our notifier or just above) */
 }

@@ -61,6 +61,7 @@ typedef struct tide__worker {
     tide__parkec_t unpark_ec;    /* counted after each store to `unpark`: what a futex sleeper
                                     sleeps on (parkec.h; zero-filled is a valid count) */
     _Atomic bool io_parked;      /* sleeping in the park hook's poll, not on the futex */
+    _Atomic uint64_t watch_turns; /* c.tasks_run at the stall watcher's last look (park.c) */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */
     int *errno_ptr;              /* this thread's errno (its address never changes) */

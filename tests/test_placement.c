@@ -73,6 +73,41 @@ Test(placement, spawned_tasks_run_while_their_spawner_computes) {
     tt_run(spawn_then_compute, NULL, 2);
 }
 
+/* ---- one spawned task behind a computing spawner ------------------------------------------- */
+
+/* One queued task does not wake a sleeping worker (runq.h: the worker runs it itself soon),
+ * so it is the stall watch (park.c) that must find it when its spawner computes on. `io`:
+ * with the socket poll installed (the watcher may then be the worker asleep in the poll). */
+static int spawn_one_then_compute(void *arg) {
+    bool io = arg != NULL;
+    tide_tcp_t *l = NULL;
+    if (io) cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, NULL), 0); /* installs the poll */
+    _Atomic int ran = 0;
+    marker_t m = {&ran, 0, NULL};
+    tide_task_t t;
+    let_the_other_worker_sleep();
+    cr_assert_eq(tide_spawn(&t, mark, &m), 0);
+    pthread_t me = pthread_self();
+    bool served = compute_until(&ran, 1);
+    cr_assert_eq(tide_join(t, NULL), 0);
+    if (l) cr_assert_eq(tide_tcp_close(l), 0);
+    cr_assert(served, "a lone task queued behind a computing task ran meanwhile");
+    cr_assert(!pthread_equal(m.thread, me), "on the idle worker");
+    return 0;
+}
+
+Test(placement, lone_spawned_task_runs_while_its_spawner_computes) {
+    tt_run(spawn_one_then_compute, NULL, 2);
+}
+
+Test(placement, lone_spawned_task_runs_while_its_spawner_computes_with_the_poll) {
+    tt_run(spawn_one_then_compute, "io", 2);
+}
+
+Test(placement, lone_spawned_task_runs_while_its_spawner_computes_on_four_workers) {
+    tt_run(spawn_one_then_compute, NULL, 4);
+}
+
 /* ---- a task displaced from the LIFO slot, behind a computing waker ------------------------ */
 
 static int wake_two_then_compute(void *arg) {
