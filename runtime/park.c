@@ -159,7 +159,9 @@ static void watch_ensure(tide__worker_t *w) {
 /* Tasks queued on another worker that began no turn since our last look (its count of task
  * runs has not moved): they wait behind a task that does not yield. Each look records the
  * counts for the next. A stale record (the watch changed hands) costs at most one early
- * steal. */
+ * steal. A task in such a worker's LIFO slot is taken here, into our own deque (the owner
+ * takes the slot with an exchange too, so only one of us gets it); its deque's tasks are
+ * stolen by the search that follows. */
 static bool queued_work_stalled(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     bool stalled = false;
@@ -167,9 +169,18 @@ static bool queued_work_stalled(tide__worker_t *w) {
         tide__worker_t *o = rt->workers[i];
         if (o == w) continue;
         uint64_t turns = atomic_load_explicit(&o->c.tasks_run, MO_RELAXED);
-        if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED) &&
-            tide__deque_len(&o->deque) > 0)
-            stalled = true;
+        if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED)) {
+            if (tide__deque_len(&o->deque) > 0) stalled = true;
+            if (atomic_load_explicit(&o->lifo, MO_RELAXED)) {
+                tide__shake_point(SHAKE_LIFO);
+                /* Acquire: pairs with the owner's release when it filled the slot. */
+                tide__task_t *t = atomic_exchange_explicit(&o->lifo, NULL, MO_ACQUIRE);
+                if (t) {
+                    tide__runq_push(w, t);
+                    stalled = true;
+                }
+            }
+        }
         atomic_store_explicit(&o->watch_turns, turns, MO_RELAXED);
     }
     return stalled;

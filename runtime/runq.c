@@ -45,9 +45,16 @@ void tide__schedule(tide__task_t *t) {
          * switch will read its saved registers (with 100k tasks alive, that line is cold). */
         if (t->ctx.sp) __builtin_prefetch(t->ctx.sp, 0, 3);
         if (w->current) {
-            /* Woken by the running task: run it next on this worker. */
-            tide__task_t *prev = w->lifo;
-            w->lifo = t;
+            /* Woken by the running task: run it next on this worker. Only we fill the slot,
+             * so an empty one stays empty until our store (no locked instruction); a full one
+             * the stall watcher may be emptying right now, so the exchange decides who gets
+             * the task in it. Release: a watcher that takes t sees it whole. */
+            tide__task_t *prev = atomic_load_explicit(&w->lifo, MO_RELAXED);
+            if (TIDE_LIKELY(!prev)) {
+                atomic_store_explicit(&w->lifo, t, MO_RELEASE);
+                return;
+            }
+            prev = atomic_exchange_explicit(&w->lifo, t, MO_ACQ_REL);
             if (prev) tide__runq_push(w, prev);
             return;
         }

@@ -21,7 +21,8 @@ static inline void tide__runq_push_behind(tide__worker_t *w, tide__task_t *t, bo
     if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) tide__runq_spill(w, t);
     /* Wake a sleeping worker only if this one has more than it is about to run itself (tokio's
      * rule): a lone task will be run here soon, and a searching worker finds the rest. */
-    if (!w->searching && (running || tide__deque_len(&w->deque) + (w->lifo != NULL) > 1))
+    if (!w->searching && (running || tide__deque_len(&w->deque) +
+                                       (atomic_load_explicit(&w->lifo, MO_RELAXED) != NULL) > 1))
         tide__notify_work(w->rt);
 }
 

@@ -137,6 +137,49 @@ Test(placement, displaced_wakee_runs_while_its_waker_computes) {
     tt_run(wake_two_then_compute, NULL, 2);
 }
 
+/* ---- a lone task in the LIFO slot, behind a computing waker -------------------------------- */
+
+/* b is woken by the running task, so it goes to this worker's LIFO slot (runq.c) and nothing
+ * else is queued: no notification, and the deque is empty. The stall watch (park.c) must take
+ * it from the slot while its waker computes on. `io`: with the socket poll installed. */
+static int wake_one_then_compute(void *arg) {
+    bool io = arg != NULL;
+    tide_tcp_t *l = NULL;
+    if (io) cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, NULL), 0); /* installs the poll */
+    _Atomic int ran = 0;
+    tt_gate_t g;
+    tt_gate_init(&g);
+    marker_t b = {&ran, 0, &g};
+    tide_task_t tb;
+    cr_assert_eq(tide_spawn(&tb, mark, &b), 0);
+    while (tt_gate_waiting(&g) < 1) tide_sleep(TIDE_MSEC(1));
+    let_the_other_worker_sleep();
+    tt_gate_open(&g); /* b -> our LIFO slot */
+    pthread_t me = pthread_self(); /* the join below may resume us on the other worker */
+    bool served = compute_until(&ran, 1);
+    cr_assert_eq(tide_join(tb, NULL), 0);
+    if (l) cr_assert_eq(tide_tcp_close(l), 0);
+    cr_assert(served, "the task in the LIFO slot ran while its waker computed");
+    cr_assert(!pthread_equal(b.thread, me), "on the idle worker");
+    return 0;
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes) {
+    tt_run(wake_one_then_compute, NULL, 2);
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes_with_the_poll) {
+    tt_run(wake_one_then_compute, "io", 2);
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes_on_four_workers) {
+    tt_run(wake_one_then_compute, NULL, 4);
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes_on_four_workers_with_the_poll) {
+    tt_run(wake_one_then_compute, "io", 4);
+}
+
 /* ---- a yielder requeued behind the task it yielded to -------------------------------------- */
 
 static _Atomic int yielder_back;
