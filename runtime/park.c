@@ -177,6 +177,7 @@ static bool queued_work_stalled(tide__worker_t *w) {
                 tide__task_t *t = atomic_exchange_explicit(&o->lifo, NULL, MO_ACQUIRE);
                 if (t) {
                     tide__runq_push(w, t);
+                    tide__count(w->c.steals, 1);
                     stalled = true;
                 }
             }

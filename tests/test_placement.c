@@ -180,6 +180,75 @@ Test(placement, lone_lifo_task_runs_while_its_waker_computes_on_four_workers_wit
     tt_run(wake_one_then_compute, "io", 4);
 }
 
+/* ---- many LIFO slots filled while the watcher empties them ------------------------------- */
+
+/* Pairs of tasks pass a counter back and forth, each send waking the partner into the
+ * sender's LIFO slot; a sender then sometimes computes for 2-4 ms (one or two ticks of the
+ * stall watch), so the watcher takes slots now and then, often just as their owner comes
+ * back for them. Three pairs on four workers: a worker is left to watch. Every value must
+ * arrive once and in order: a task run twice or lost would break the count (or hang). */
+#define RACE_PAIRS 3
+#define RACE_TRIPS 1000
+
+typedef struct race_side {
+    tide_chan_t *in, *out; /* capacity 1 each */
+    bool first;            /* sends first */
+    uint32_t rng;          /* xorshift: when and how long to compute */
+} race_side_t;
+
+static void maybe_compute(race_side_t *s) {
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 17;
+    s->rng ^= s->rng << 5;
+    if (s->rng % 8) return;
+    int64_t until = mono_ns() + TIDE_MSEC(2) + (int64_t)(s->rng >> 8) % TIDE_MSEC(2);
+    while (mono_ns() < until) {
+    }
+}
+
+static int race_side(void *arg) {
+    race_side_t *s = arg;
+    for (int i = 0; i < RACE_TRIPS; i++) {
+        int v = i, r;
+        if (s->first) {
+            if ((r = tide_chan_send(s->out, &v)) < 0) return r;
+            maybe_compute(s);
+            if ((r = tide_chan_recv(s->in, &v)) < 0) return r;
+        } else {
+            if ((r = tide_chan_recv(s->in, &v)) < 0) return r;
+            if (v == i && (r = tide_chan_send(s->out, &v)) < 0) return r;
+            maybe_compute(s);
+        }
+        if (v != i) return -EPROTO;
+    }
+    return 0;
+}
+
+static int race_pairs(void *arg) {
+    tide_chan_t *ch[RACE_PAIRS][2];
+    race_side_t side[RACE_PAIRS][2];
+    tide_task_t t[RACE_PAIRS][2];
+    for (int p = 0; p < RACE_PAIRS; p++) {
+        for (int k = 0; k < 2; k++) cr_assert_eq(tide_chan_new(&ch[p][k], sizeof(int), 1), 0);
+        side[p][0] = (race_side_t){ch[p][1], ch[p][0], true, 0x9e3779b9u * (uint32_t)(p + 1)};
+        side[p][1] = (race_side_t){ch[p][0], ch[p][1], false, 0x85ebca6bu * (uint32_t)(p + 1)};
+        for (int k = 0; k < 2; k++) cr_assert_eq(tide_spawn(&t[p][k], race_side, &side[p][k]), 0);
+    }
+    for (int p = 0; p < RACE_PAIRS; p++) {
+        for (int k = 0; k < 2; k++) {
+            int status = -1;
+            cr_assert_eq(tide_join(t[p][k], &status), 0);
+            cr_assert_eq(status, 0, "pair %d side %d: every value arrived once, in order", p, k);
+        }
+        for (int k = 0; k < 2; k++) tide_chan_free(ch[p][k]);
+    }
+    return 0;
+}
+
+Test(placement, lifo_slots_filled_while_the_watcher_empties_them) {
+    tt_run(race_pairs, NULL, 4);
+}
+
 /* ---- a yielder requeued behind the task it yielded to -------------------------------------- */
 
 static _Atomic int yielder_back;
