@@ -5,7 +5,10 @@
  *
  * I/O polled by the workers (the park hook, see tide/ext.h). */
 #include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runq.h"
 #include "scheduler.h"
@@ -156,12 +159,39 @@ static void watch_ensure(tide__worker_t *w) {
     }
 }
 
+/* A full memory barrier on every running thread of the process (membarrier(2), Linux 4.14):
+ * the heavy half of the LIFO slot's handshake (runq.h). False where the kernel (or a
+ * sandbox, or valgrind) refuses it: the slots are then not stolen. */
+static bool heavy_barrier(void) {
+    static _Atomic int registered; /* 1: registered, -1: unavailable */
+    int r = atomic_load_explicit(&registered, MO_RELAXED);
+    if (TIDE_UNLIKELY(r == 0)) {
+        r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+        atomic_store_explicit(&registered, r, MO_RELAXED);
+    }
+    return r > 0 && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* Take o's LIFO slot (o began no turn for a tick): NULL if it is empty, o is taking it itself,
+ * or another watcher is at it. The owner's half of the handshake is runq.h's. */
+static tide__task_t *lifo_steal(tide__worker_t *o) {
+    uint32_t free = 0;
+    if (!atomic_compare_exchange_strong_explicit(&o->lifo_thief, &free, 1, MO_SEQ_CST, MO_RELAXED))
+        return NULL;
+    tide__task_t *t = NULL;
+    tide__shake_point(SHAKE_LIFO);
+    /* Acquire: the owner's section as it left it, and the task as its put made it. */
+    if (heavy_barrier() && !atomic_load_explicit(&o->lifo_taking, MO_ACQUIRE))
+        t = atomic_exchange_explicit(&o->lifo, NULL, MO_ACQUIRE);
+    atomic_store_explicit(&o->lifo_thief, 0, MO_RELEASE);
+    return t;
+}
+
 /* Tasks queued on another worker that began no turn since our last look (its count of task
  * runs has not moved): they wait behind a task that does not yield. Each look records the
  * counts for the next. A stale record (the watch changed hands) costs at most one early
- * steal. A task in such a worker's LIFO slot is taken here, into our own deque (the owner
- * takes the slot with an exchange too, so only one of us gets it); its deque's tasks are
- * stolen by the search that follows. */
+ * steal. A task in such a worker's LIFO slot is taken here, into our own deque; its deque's
+ * tasks are stolen by the search that follows. */
 static bool queued_work_stalled(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     bool stalled = false;
@@ -172,9 +202,7 @@ static bool queued_work_stalled(tide__worker_t *w) {
         if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED)) {
             if (tide__deque_len(&o->deque) > 0) stalled = true;
             if (atomic_load_explicit(&o->lifo, MO_RELAXED)) {
-                tide__shake_point(SHAKE_LIFO);
-                /* Acquire: pairs with the owner's release when it filled the slot. */
-                tide__task_t *t = atomic_exchange_explicit(&o->lifo, NULL, MO_ACQUIRE);
+                tide__task_t *t = lifo_steal(o);
                 if (t) {
                     tide__runq_push(w, t);
                     tide__count(w->c.steals, 1);

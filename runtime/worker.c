@@ -301,9 +301,7 @@ void tide_budget_tick(void) {
 static inline tide__task_t *next_local(tide__worker_t *w) {
     if (atomic_load_explicit(&w->lifo, MO_RELAXED)) {
         tide__shake_point(SHAKE_LIFO);
-        /* The stall watcher may be taking it (park.c): the exchange decides. Relaxed: only
-         * this thread fills the slot. */
-        tide__task_t *t = atomic_exchange_explicit(&w->lifo, NULL, MO_RELAXED);
+        tide__task_t *t = tide__lifo_take(w); /* NULL: a stall watcher took it (park.c) */
         if (TIDE_UNLIKELY(!t)) goto deque;
         if (w->lifo_streak < MAX_LIFO_STREAK) {
             w->lifo_streak++;
@@ -486,7 +484,7 @@ void *tide__worker_main(void *arg) {
         }
         tide__worker_park(w);
     }
-    tide__task_t *left = atomic_exchange_explicit(&w->lifo, NULL, MO_ACQUIRE);
+    tide__task_t *left = tide__lifo_take(w);
     if (left) {
         /* Cannot happen once every task has ended; keep it visible if it ever does. */
         tide__runq_push(w, left);
