@@ -59,7 +59,7 @@ static inline void tide__lifo_leave(tide__worker_t *w) {
 static inline tide__task_t *tide__lifo_take(tide__worker_t *w) {
     tide__lifo_enter(w);
     tide__task_t *t = atomic_load_explicit(&w->lifo, MO_RELAXED);
-    if (t) atomic_store_explicit(&w->lifo, NULL, MO_RELAXED);
+    atomic_store_explicit(&w->lifo, NULL, MO_RELAXED);
     tide__lifo_leave(w);
     return t;
 }
