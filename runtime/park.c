@@ -19,17 +19,20 @@
  *    it comes back nobody waits for readiness;
  *  - its deque: tasks it queued (spawned, I/O readiness it harvested, a task pushed out of its
  *    LIFO slot) that the notify rule did not announce, because one queued task is normally
- *    run by the worker itself soon (runq.h).
+ *    run by the worker itself soon (runq.h);
+ *  - its LIFO slot: a task woken by the running task, which then computes on.
  * So one sleeping worker watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS;
  * if the poll is free and nobody took it since its last tick, it takes it; if another
- * worker's deque holds tasks and that worker began no turn since the last tick, it stops
- * sleeping and steals them. While every other worker sleeps nothing can stall, so it sleeps
+ * worker's deque or LIFO slot holds tasks and that worker began no turn since the last tick,
+ * it takes the slot's task (lifo_steal), stops sleeping and steals the rest. While every other worker sleeps nothing can stall, so it sleeps
  * without ticks (WATCH_DEEP: an idle runtime makes no wake-ups), and the next worker to wake
  * up, or to let go of the poll, pokes it back to ticking; a watcher that wakes to run tasks
  * asks another sleeper to take the watch over. The watcher sleeps on its futex or in the
  * hook's poll, whichever it sleeps in. Nothing on the hot path: one load in io_release and
- * one when a worker wakes. The LIFO slot is its owner's alone and is not watched: a task
- * woken by a task that then computes waits for it (tokio's slot has the same limit). */
+ * one when a worker wakes; the LIFO slot's owner pays two plain stores and a load per take
+ * (runq.h), the watcher a membarrier(2) call per slot it takes. Where membarrier is refused,
+ * the slot is not watched: a task woken by a task that then computes waits for it (tokio's
+ * slot has that limit everywhere). */
 enum { WATCH_NONE = 0, WATCH_TICKING = 1, WATCH_DEEP = 2 };
 #define WATCH_TICK_NS TIDE_MSEC(2)
 
@@ -161,7 +164,7 @@ static void watch_ensure(tide__worker_t *w) {
 
 /* A full memory barrier on every running thread of the process (membarrier(2), Linux 4.14):
  * the heavy half of the LIFO slot's handshake (runq.h). False where the kernel (or a
- * sandbox, or valgrind) refuses it: the slots are then not stolen. */
+ * sandbox) refuses it: the slots are then not stolen. */
 static bool heavy_barrier(void) {
     static _Atomic int registered; /* 1: registered, -1: unavailable */
     int r = atomic_load_explicit(&registered, MO_RELAXED);
