@@ -14,7 +14,7 @@
 #include "scheduler.h"
 
 /* The watch for stalls. A worker may run a task that computes for a long time without
- * yielding. Two things can then wait behind it while other workers sleep:
+ * yielding. Three things can then wait behind it while other workers sleep:
  *  - the poll: the worker that slept in the hook's poll woke to run what it found, and until
  *    it comes back nobody waits for readiness;
  *  - its deque: tasks it queued (spawned, I/O readiness it harvested, a task pushed out of its
@@ -24,11 +24,11 @@
  * So one sleeping worker watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS;
  * if the poll is free and nobody took it since its last tick, it takes it; if another
  * worker's deque or LIFO slot holds tasks and that worker began no turn since the last tick,
- * it takes the slot's task (lifo_steal), stops sleeping and steals the rest. While every other worker sleeps nothing can stall, so it sleeps
- * without ticks (WATCH_DEEP: an idle runtime makes no wake-ups), and the next worker to wake
- * up, or to let go of the poll, pokes it back to ticking; a watcher that wakes to run tasks
- * asks another sleeper to take the watch over. The watcher sleeps on its futex or in the
- * hook's poll, whichever it sleeps in. Nothing on the hot path: one load in io_release and
+ * it takes the slot's task (lifo_steal), stops sleeping and steals the rest. While every
+ * other worker sleeps nothing can stall, so it sleeps without ticks (WATCH_DEEP: an idle
+ * runtime makes no wake-ups), and the next worker to wake up, or to let go of the poll, pokes
+ * it back to ticking; a watcher that wakes to run tasks asks another sleeper to take the
+ * watch over. The watcher sleeps on its futex or in the hook's poll, whichever it sleeps in. Nothing on the hot path: one load in io_release and
  * one when a worker wakes; the LIFO slot's owner pays two plain stores and a load per take
  * (runq.h), the watcher a membarrier(2) call per slot it takes. Where membarrier is refused,
  * the slot is not watched: a task woken by a task that then computes waits for it (tokio's
