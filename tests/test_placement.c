@@ -1,8 +1,9 @@
-/* Where runnable tasks run (runtime/runq.c, worker.c, idle.c): work queued behind a task that
- * computes without yielding is taken by an idle worker (the head-of-line guarantee), whether
- * it was spawned, displaced from the LIFO slot or requeued by a yield; and a task woken by the
- * running task runs next on the same worker (the LIFO slot), so message passing stays local.
- * Placement policies change for speed; these are the properties they must keep. */
+/* Where runnable tasks run (runtime/runq.c, worker.c, idle.c, park.c): work queued behind a
+ * task that computes without yielding is taken by an idle worker (the head-of-line guarantee),
+ * whether it was spawned, displaced from the LIFO slot, left in the LIFO slot or requeued by a
+ * yield; and a task woken by the running task runs next on the same worker (the LIFO slot), so
+ * message passing stays local. Placement policies change for speed; these are the properties
+ * they must keep. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
