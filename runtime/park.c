@@ -5,28 +5,34 @@
  *
  * I/O polled by the workers (the park hook, see tide/ext.h). */
 #include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runq.h"
 #include "scheduler.h"
 
 /* The watch for stalls. A worker may run a task that computes for a long time without
- * yielding. Two things can then wait behind it while other workers sleep:
+ * yielding. Three things can then wait behind it while other workers sleep:
  *  - the poll: the worker that slept in the hook's poll woke to run what it found, and until
  *    it comes back nobody waits for readiness;
  *  - its deque: tasks it queued (spawned, I/O readiness it harvested, a task pushed out of its
  *    LIFO slot) that the notify rule did not announce, because one queued task is normally
- *    run by the worker itself soon (runq.h).
+ *    run by the worker itself soon (runq.h);
+ *  - its LIFO slot: a task woken by the running task, which then computes on.
  * So one sleeping worker watches (Go's sysmon, in a worker): it wakes every WATCH_TICK_NS;
  * if the poll is free and nobody took it since its last tick, it takes it; if another
- * worker's deque holds tasks and that worker began no turn since the last tick, it stops
- * sleeping and steals them. While every other worker sleeps nothing can stall, so it sleeps
- * without ticks (WATCH_DEEP: an idle runtime makes no wake-ups), and the next worker to wake
- * up, or to let go of the poll, pokes it back to ticking; a watcher that wakes to run tasks
- * asks another sleeper to take the watch over. The watcher sleeps on its futex or in the
- * hook's poll, whichever it sleeps in. Nothing on the hot path: one load in io_release and
- * one when a worker wakes. The LIFO slot is its owner's alone and is not watched: a task
- * woken by a task that then computes waits for it (tokio's slot has the same limit). */
+ * worker's deque or LIFO slot holds tasks and that worker began no turn since the last tick,
+ * it takes the slot's task (lifo_steal), stops sleeping and steals the rest. While every
+ * other worker sleeps nothing can stall, so it sleeps without ticks (WATCH_DEEP: an idle
+ * runtime makes no wake-ups), and the next worker to wake up, or to let go of the poll, pokes
+ * it back to ticking; a watcher that wakes to run tasks asks another sleeper to take the
+ * watch over. The watcher sleeps on its futex or in the hook's poll, whichever it sleeps in. Nothing on the hot path: one load in io_release and
+ * one when a worker wakes; the LIFO slot's owner pays two plain stores and a load per take
+ * (runq.h), the watcher a membarrier(2) call per slot it takes. Where membarrier is refused,
+ * the slot is not watched: a task woken by a task that then computes waits for it (tokio's
+ * slot has that limit everywhere). */
 enum { WATCH_NONE = 0, WATCH_TICKING = 1, WATCH_DEEP = 2 };
 #define WATCH_TICK_NS TIDE_MSEC(2)
 
@@ -156,10 +162,39 @@ static void watch_ensure(tide__worker_t *w) {
     }
 }
 
+/* A full memory barrier on every running thread of the process (membarrier(2), Linux 4.14):
+ * the heavy half of the LIFO slot's handshake (runq.h). False where the kernel (or a
+ * sandbox) refuses it: the slots are then not stolen. */
+static bool heavy_barrier(void) {
+    static _Atomic int registered; /* 1: registered, -1: unavailable */
+    int r = atomic_load_explicit(&registered, MO_RELAXED);
+    if (TIDE_UNLIKELY(r == 0)) {
+        r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+        atomic_store_explicit(&registered, r, MO_RELAXED);
+    }
+    return r > 0 && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* Take o's LIFO slot (o began no turn for a tick): NULL if it is empty, o is taking it itself,
+ * or another watcher is at it. The owner's half of the handshake is runq.h's. */
+static tide__task_t *lifo_steal(tide__worker_t *o) {
+    uint32_t free = 0;
+    if (!atomic_compare_exchange_strong_explicit(&o->lifo_thief, &free, 1, MO_SEQ_CST, MO_RELAXED))
+        return NULL;
+    tide__task_t *t = NULL;
+    tide__shake_point(SHAKE_LIFO);
+    /* Acquire: the owner's section as it left it, and the task as its put made it. */
+    if (heavy_barrier() && !atomic_load_explicit(&o->lifo_taking, MO_ACQUIRE))
+        t = atomic_exchange_explicit(&o->lifo, NULL, MO_ACQUIRE);
+    atomic_store_explicit(&o->lifo_thief, 0, MO_RELEASE);
+    return t;
+}
+
 /* Tasks queued on another worker that began no turn since our last look (its count of task
  * runs has not moved): they wait behind a task that does not yield. Each look records the
  * counts for the next. A stale record (the watch changed hands) costs at most one early
- * steal. */
+ * steal. A task in such a worker's LIFO slot is taken here, into our own deque; its deque's
+ * tasks are stolen by the search that follows. */
 static bool queued_work_stalled(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     bool stalled = false;
@@ -167,9 +202,17 @@ static bool queued_work_stalled(tide__worker_t *w) {
         tide__worker_t *o = rt->workers[i];
         if (o == w) continue;
         uint64_t turns = atomic_load_explicit(&o->c.tasks_run, MO_RELAXED);
-        if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED) &&
-            tide__deque_len(&o->deque) > 0)
-            stalled = true;
+        if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED)) {
+            if (tide__deque_len(&o->deque) > 0) stalled = true;
+            if (atomic_load_explicit(&o->lifo, MO_RELAXED)) {
+                tide__task_t *t = lifo_steal(o);
+                if (t) {
+                    tide__runq_push(w, t);
+                    tide__count(w->c.steals, 1);
+                    stalled = true;
+                }
+            }
+        }
         atomic_store_explicit(&o->watch_turns, turns, MO_RELAXED);
     }
     return stalled;

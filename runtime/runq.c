@@ -46,8 +46,7 @@ void tide__schedule(tide__task_t *t) {
         if (t->ctx.sp) __builtin_prefetch(t->ctx.sp, 0, 3);
         if (w->current) {
             /* Woken by the running task: run it next on this worker. */
-            tide__task_t *prev = w->lifo;
-            w->lifo = t;
+            tide__task_t *prev = tide__lifo_put(w, t);
             if (prev) tide__runq_push(w, prev);
             return;
         }
@@ -55,6 +54,12 @@ void tide__schedule(tide__task_t *t) {
         return;
     }
     tide__push_remote(t->rt, t);
+}
+
+/* A watcher is taking w's LIFO slot while w wants it: let it finish (it never waits for
+ * us, and holds the slot for one membarrier call). */
+TIDE_NOINLINE void tide__lifo_wait_thief(tide__worker_t *w) {
+    while (atomic_load_explicit(&w->lifo_thief, MO_ACQUIRE)) tide__cpu_relax();
 }
 
 /* Pop a batch from the global queues (spilled chunks and the inject queue, alternately

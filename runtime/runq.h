@@ -21,12 +21,61 @@ static inline void tide__runq_push_behind(tide__worker_t *w, tide__task_t *t, bo
     if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) tide__runq_spill(w, t);
     /* Wake a sleeping worker only if this one has more than it is about to run itself (tokio's
      * rule): a lone task will be run here soon, and a searching worker finds the rest. */
-    if (!w->searching && (running || tide__deque_len(&w->deque) + (w->lifo != NULL) > 1))
+    if (!w->searching && (running || tide__deque_len(&w->deque) +
+                                       (atomic_load_explicit(&w->lifo, MO_RELAXED) != NULL) > 1))
         tide__notify_work(w->rt);
 }
 
 static inline void tide__runq_push(tide__worker_t *w, tide__task_t *t) {
     tide__runq_push_behind(w, t, false);
+}
+
+/* The LIFO slot, stealable at no locked instruction on its owner's side. Only the owner
+ * fills the slot; a stall watcher (park.c) may empty it when the owner began no turn for a
+ * tick. An empty slot is filled with a plain store: the watcher can only write NULL over NULL
+ * meanwhile. Reading and emptying (or replacing) a full one is the owner's critical section,
+ * kept apart from the watcher's exchange by an asymmetric Dekker handshake: the owner stores
+ * lifo_taking and then loads lifo_thief (no fence: a fence costs what an exchange does); the
+ * watcher stores lifo_thief, then has every running thread of the process execute a full
+ * barrier (membarrier(2), park.c lifo_steal), then loads lifo_taking. Wherever the barrier
+ * falls in the owner's section, either the owner sees the thief and waits for it (a few
+ * microseconds, and only when its slot looked stalled), or the watcher sees the owner at work
+ * and takes nothing, or the owner's section is over and visible, its NULL with it. */
+void tide__lifo_wait_thief(tide__worker_t *w);
+
+static inline void tide__lifo_enter(tide__worker_t *w) {
+    atomic_store_explicit(&w->lifo_taking, 1, MO_RELAXED);
+    atomic_signal_fence(MO_SEQ_CST); /* the store before the load, in program order */
+    /* Acquire (free on x86): the slot is read after the thief is seen gone, on any CPU. */
+    if (TIDE_UNLIKELY(atomic_load_explicit(&w->lifo_thief, MO_ACQUIRE))) tide__lifo_wait_thief(w);
+}
+
+static inline void tide__lifo_leave(tide__worker_t *w) {
+    /* Release: a watcher that reads 0 here sees the slot as this section left it. */
+    atomic_store_explicit(&w->lifo_taking, 0, MO_RELEASE);
+}
+
+/* Take the slot's task (NULL if empty, or taken by a watcher). */
+static inline tide__task_t *tide__lifo_take(tide__worker_t *w) {
+    tide__lifo_enter(w);
+    tide__task_t *t = atomic_load_explicit(&w->lifo, MO_RELAXED);
+    atomic_store_explicit(&w->lifo, NULL, MO_RELAXED);
+    tide__lifo_leave(w);
+    return t;
+}
+
+/* Put t in the slot; returns the task it displaced (NULL if none). Release: a watcher that
+ * takes t sees it whole. */
+static inline tide__task_t *tide__lifo_put(tide__worker_t *w, tide__task_t *t) {
+    if (TIDE_LIKELY(!atomic_load_explicit(&w->lifo, MO_RELAXED))) {
+        atomic_store_explicit(&w->lifo, t, MO_RELEASE);
+        return NULL;
+    }
+    tide__lifo_enter(w);
+    tide__task_t *prev = atomic_load_explicit(&w->lifo, MO_RELAXED);
+    atomic_store_explicit(&w->lifo, t, MO_RELEASE);
+    tide__lifo_leave(w);
+    return prev;
 }
 
 static inline tide__task_t *tide__runq_pop_local(tide__worker_t *w) {

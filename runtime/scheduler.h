@@ -36,7 +36,12 @@ typedef struct tide__worker {
     tide_runtime_t *rt;
     unsigned index;
     pthread_t thread;
-    tide__task_t *lifo;          /* task woken by the running task: runs next */
+    _Atomic(tide__task_t *) lifo; /* task woken by the running task: runs next. Filled by
+                                     the owner only; emptied by the owner, or by the stall
+                                     watcher when the owner began no turn for a tick (the
+                                     protocol: runq.h, tide__lifo_take) */
+    _Atomic uint32_t lifo_taking; /* the owner reads and writes the slot now (owner only) */
+    _Atomic uint32_t lifo_thief;  /* a watcher is taking the slot now (watchers only) */
     unsigned lifo_streak;        /* LIFO runs in a row (capped, for fairness) */
     uint32_t tick;               /* scheduler iterations (global-queue fairness) */
     uint32_t rng;                /* xorshift state for victim choice */

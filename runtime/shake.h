@@ -15,7 +15,7 @@
 enum {
     SHAKE_SPAWN,          /* task.c: record filled in, about to queue it */
     SHAKE_SCHEDULE,       /* worker.c: a woken task, before choosing LIFO/local/remote */
-    SHAKE_LIFO,           /* worker.c: about to take the LIFO slot */
+    SHAKE_LIFO,           /* worker.c, park.c: about to take the LIFO slot (owner, watcher) */
     SHAKE_STEAL_BEFORE,   /* worker.c: about to steal from a victim */
     SHAKE_STEAL_AFTER,    /* worker.c: stolen, not yet run */
     SHAKE_INJECT_PUSH,    /* inject.c: between the tail exchange and the link store */

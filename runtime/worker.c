@@ -268,7 +268,7 @@ again:
         /* A yield lets others run first, including work waiting in the global queues: with
          * the local deque empty the yielder would otherwise run again at once, and tasks
          * woken from outside would wait for the 61st pick. */
-        if (!w->lifo && tide__deque_len(&w->deque) == 0 &&
+        if (!atomic_load_explicit(&w->lifo, MO_RELAXED) && tide__deque_len(&w->deque) == 0 &&
             (tide__inject_len(&w->rt->inject) > 0 || tide__spill_len(&w->rt->spill) > 0)) {
             tide__task_t *first = tide__runq_pop_global(w);
             if (first) tide__runq_push(w, first);
@@ -299,10 +299,10 @@ void tide_budget_tick(void) {
 
 /* The local part of a pick: the LIFO slot (within its streak), then the deque. */
 static inline tide__task_t *next_local(tide__worker_t *w) {
-    if (w->lifo) {
+    if (atomic_load_explicit(&w->lifo, MO_RELAXED)) {
         tide__shake_point(SHAKE_LIFO);
-        tide__task_t *t = w->lifo;
-        w->lifo = NULL;
+        tide__task_t *t = tide__lifo_take(w); /* NULL: a stall watcher took it (park.c) */
+        if (TIDE_UNLIKELY(!t)) goto deque;
         if (w->lifo_streak < MAX_LIFO_STREAK) {
             w->lifo_streak++;
             tide__count(w->c.lifo_runs, 1);
@@ -311,6 +311,7 @@ static inline tide__task_t *next_local(tide__worker_t *w) {
         /* Streak over: the LIFO task queues behind the others like anyone else. */
         tide__runq_push(w, t);
     }
+deque:
     w->lifo_streak = 0;
     return tide__runq_pop_local(w);
 }
@@ -330,7 +331,8 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
         (atomic_load_explicit(&w->wheel.count, MO_RELAXED) && tick % TIMER_POLL_INTERVAL == 0) ||
         TIDE_UNLIKELY(rt->cfg.debug) || atomic_load_explicit(&rt->stop, MO_RELAXED))
         return false;
-    if (!w->lifo && tide__deque_len(&w->deque) == 0) return false;
+    if (!atomic_load_explicit(&w->lifo, MO_RELAXED) && tide__deque_len(&w->deque) == 0)
+        return false;
     w->tick = tick;
     w->current = NULL; /* a wake from here on (a LIFO streak's end) is not the yielder's */
     tide__task_t *u = next_local(w);
@@ -482,10 +484,10 @@ void *tide__worker_main(void *arg) {
         }
         tide__worker_park(w);
     }
-    if (w->lifo) {
+    tide__task_t *left = tide__lifo_take(w);
+    if (left) {
         /* Cannot happen once every task has ended; keep it visible if it ever does. */
-        tide__runq_push(w, w->lifo);
-        w->lifo = NULL;
+        tide__runq_push(w, left);
     }
     tide__stack_cache_flush(&rt->stacks, &w->stacks);
     tide__task_cache_flush(&rt->tasks, &w->tasks);

@@ -69,4 +69,9 @@ check waker.pml fail 'assertion violated \(runq==0\)' -DMUTANT_DOUBLE
 check idle.pml hold ''
 # park does not look at the queues again after announcing its sleep: work is stranded
 check idle.pml fail "$lost" -DMUTANT
+check lifo.pml hold ''
+# the watcher takes the slot without membarrier: the owner's section is not seen, a task runs twice
+check lifo.pml fail 'assertion violated \(ran\[t\]==0\)' -DMUTANT
+# the owner does not look for a thief: the same
+check lifo.pml fail 'assertion violated \(ran\[t\]==0\)' -DMUTANT_NOWAIT
 exit $fail

@@ -1,8 +1,9 @@
-/* Where runnable tasks run (runtime/runq.c, worker.c, idle.c): work queued behind a task that
- * computes without yielding is taken by an idle worker (the head-of-line guarantee), whether
- * it was spawned, displaced from the LIFO slot or requeued by a yield; and a task woken by the
- * running task runs next on the same worker (the LIFO slot), so message passing stays local.
- * Placement policies change for speed; these are the properties they must keep. */
+/* Where runnable tasks run (runtime/runq.c, worker.c, idle.c, park.c): work queued behind a
+ * task that computes without yielding is taken by an idle worker (the head-of-line guarantee),
+ * whether it was spawned, displaced from the LIFO slot, left in the LIFO slot or requeued by a
+ * yield; and a task woken by the running task runs next on the same worker (the LIFO slot), so
+ * message passing stays local. Placement policies change for speed; these are the properties
+ * they must keep. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -135,6 +136,118 @@ static int wake_two_then_compute(void *arg) {
 
 Test(placement, displaced_wakee_runs_while_its_waker_computes) {
     tt_run(wake_two_then_compute, NULL, 2);
+}
+
+/* ---- a lone task in the LIFO slot, behind a computing waker -------------------------------- */
+
+/* b is woken by the running task, so it goes to this worker's LIFO slot (runq.c) and nothing
+ * else is queued: no notification, and the deque is empty. The stall watch (park.c) must take
+ * it from the slot while its waker computes on. `io`: with the socket poll installed. */
+static int wake_one_then_compute(void *arg) {
+    bool io = arg != NULL;
+    tide_tcp_t *l = NULL;
+    if (io) cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, NULL), 0); /* installs the poll */
+    _Atomic int ran = 0;
+    tt_gate_t g;
+    tt_gate_init(&g);
+    marker_t b = {&ran, 0, &g};
+    tide_task_t tb;
+    cr_assert_eq(tide_spawn(&tb, mark, &b), 0);
+    while (tt_gate_waiting(&g) < 1) tide_sleep(TIDE_MSEC(1));
+    let_the_other_worker_sleep();
+    tt_gate_open(&g); /* b -> our LIFO slot */
+    pthread_t me = pthread_self(); /* the join below may resume us on the other worker */
+    bool served = compute_until(&ran, 1);
+    cr_assert_eq(tide_join(tb, NULL), 0);
+    if (l) cr_assert_eq(tide_tcp_close(l), 0);
+    cr_assert(served, "the task in the LIFO slot ran while its waker computed");
+    cr_assert(!pthread_equal(b.thread, me), "on the idle worker");
+    return 0;
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes) {
+    tt_run(wake_one_then_compute, NULL, 2);
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes_with_the_poll) {
+    tt_run(wake_one_then_compute, "io", 2);
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes_on_four_workers) {
+    tt_run(wake_one_then_compute, NULL, 4);
+}
+
+Test(placement, lone_lifo_task_runs_while_its_waker_computes_on_four_workers_with_the_poll) {
+    tt_run(wake_one_then_compute, "io", 4);
+}
+
+/* ---- many LIFO slots filled while the watcher empties them ------------------------------- */
+
+/* Pairs of tasks pass a counter back and forth, each send waking the partner into the
+ * sender's LIFO slot; a sender then sometimes computes for 2-4 ms (one or two ticks of the
+ * stall watch), so the watcher takes slots now and then, often just as their owner comes
+ * back for them. Three pairs on four workers: a worker is left to watch. Every value must
+ * arrive once and in order: a task run twice or lost would break the count (or hang). */
+#define RACE_PAIRS 3
+#define RACE_TRIPS 1000
+
+typedef struct race_side {
+    tide_chan_t *in, *out; /* capacity 1 each */
+    bool first;            /* sends first */
+    uint32_t rng;          /* xorshift: when and how long to compute */
+} race_side_t;
+
+static void maybe_compute(race_side_t *s) {
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 17;
+    s->rng ^= s->rng << 5;
+    if (s->rng % 8) return;
+    int64_t until = mono_ns() + TIDE_MSEC(2) + (int64_t)(s->rng >> 8) % TIDE_MSEC(2);
+    while (mono_ns() < until) {
+    }
+}
+
+static int race_side(void *arg) {
+    race_side_t *s = arg;
+    for (int i = 0; i < RACE_TRIPS; i++) {
+        int v = i, r;
+        if (s->first) {
+            if ((r = tide_chan_send(s->out, &v)) < 0) return r;
+            maybe_compute(s);
+            if ((r = tide_chan_recv(s->in, &v)) < 0) return r;
+        } else {
+            if ((r = tide_chan_recv(s->in, &v)) < 0) return r;
+            if (v == i && (r = tide_chan_send(s->out, &v)) < 0) return r;
+            maybe_compute(s);
+        }
+        if (v != i) return -EPROTO;
+    }
+    return 0;
+}
+
+static int race_pairs(void *arg) {
+    tide_chan_t *ch[RACE_PAIRS][2];
+    race_side_t side[RACE_PAIRS][2];
+    tide_task_t t[RACE_PAIRS][2];
+    for (int p = 0; p < RACE_PAIRS; p++) {
+        for (int k = 0; k < 2; k++) cr_assert_eq(tide_chan_new(&ch[p][k], sizeof(int), 1), 0);
+        side[p][0] = (race_side_t){ch[p][1], ch[p][0], true, 0x9e3779b9u * (uint32_t)(p + 1)};
+        side[p][1] = (race_side_t){ch[p][0], ch[p][1], false, 0x85ebca6bu * (uint32_t)(p + 1)};
+        for (int k = 0; k < 2; k++) cr_assert_eq(tide_spawn(&t[p][k], race_side, &side[p][k]), 0);
+    }
+    for (int p = 0; p < RACE_PAIRS; p++) {
+        for (int k = 0; k < 2; k++) {
+            int status = -1;
+            cr_assert_eq(tide_join(t[p][k], &status), 0);
+            cr_assert_eq(status, 0, "pair %d side %d: every value arrived once, in order", p, k);
+        }
+        for (int k = 0; k < 2; k++) tide_chan_free(ch[p][k]);
+    }
+    return 0;
+}
+
+Test(placement, lifo_slots_filled_while_the_watcher_empties_them) {
+    tt_run(race_pairs, NULL, 4);
 }
 
 /* ---- a yielder requeued behind the task it yielded to -------------------------------------- */
