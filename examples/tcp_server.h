@@ -11,6 +11,7 @@
  *   SERVE_REFUSE      1: close connections over SERVE_MAX_CONNS at once; 0: they wait in the
  *                     backlog (default)
  *   SERVE_DRAIN_MS    grace for busy connections at shutdown (default 10000)
+ *   TIDE_SERVER_STATS set: at exit, also each worker's counters (tasks run, steals, parks)
  * The soft RLIMIT_NOFILE is raised to the hard one, so tens of thousands of connections fit. */
 #ifndef TIDE_EXAMPLES_TCP_SERVER_H
 #define TIDE_EXAMPLES_TCP_SERVER_H
