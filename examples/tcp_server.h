@@ -11,6 +11,7 @@
  *   SERVE_REFUSE      1: close connections over SERVE_MAX_CONNS at once; 0: they wait in the
  *                     backlog (default)
  *   SERVE_DRAIN_MS    grace for busy connections at shutdown (default 10000)
+ *   TIDE_SERVER_STATS set: at exit, also each worker's counters (tasks run, steals, parks)
  * The soft RLIMIT_NOFILE is raised to the hard one, so tens of thousands of connections fit. */
 #ifndef TIDE_EXAMPLES_TCP_SERVER_H
 #define TIDE_EXAMPLES_TCP_SERVER_H
@@ -67,6 +68,19 @@ static unsigned tcp_server_env_uint(const char *name, unsigned def) {
     return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
 }
 
+/* TIDE_SERVER_STATS set: at exit, what each worker did (docs/benchmarks.md, "HTTP: the idle
+ * spin and task placement"): task runs, steals, parks, LIFO runs, global-queue pops. */
+static void tcp_server_print_stats(const char *name) {
+    tide_worker_stats_t ws[16];
+    tide_stats_t st;
+    if (tide_runtime_stats(tide_runtime_current(), &st, ws, 16) < 0) return;
+    for (unsigned i = 0; i < st.workers && i < 16; i++)
+        fprintf(stderr, "%s: w%u run=%llu steal=%llu park=%llu lifo=%llu global=%llu overflow=%llu\n",
+                name, i, (unsigned long long)ws[i].tasks_run, (unsigned long long)ws[i].steals,
+                (unsigned long long)ws[i].parks, (unsigned long long)ws[i].lifo_runs,
+                (unsigned long long)ws[i].global_pops, (unsigned long long)ws[i].overflows);
+}
+
 static int tcp_server_main_task(void *arg) {
     tcp_server_t *ts = arg;
     int sigs[] = {SIGINT, SIGTERM};
@@ -98,6 +112,7 @@ static int tcp_server_main_task(void *arg) {
             (unsigned long long)st.errors, cancelled < 0 ? 0 : cancelled);
     tide_server_free(s);
     tide_signal_close(sig);
+    if (getenv("TIDE_SERVER_STATS")) tcp_server_print_stats(ts->name);
     return r < 0 ? r : 0;
 }
 

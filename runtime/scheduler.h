@@ -48,7 +48,7 @@ typedef struct tide__worker {
     bool searching;              /* counted in idle.searching */
     int64_t spin_ns;             /* how long the idle search spins now: halved by each spin
                                     that found nothing, doubled by each that found work,
-                                    between cfg.spin_ns / 16 and cfg.spin_ns */
+                                    cfg.spin_ns / 16 to cfg.spin_ns, or 0: off (worker.c) */
     tide__task_t *current;       /* running task, NULL in the scheduler */
     int switch_reason;           /* SWITCH_* set by the task before switching back */
     tide__task_t *yielded;       /* a task that yielded straight to the one now running:

@@ -400,14 +400,38 @@ static tide__task_t *next_task(tide__worker_t *w) {
     return tide__runq_pop_global(w);
 }
 
-/* The spin paid off (work turned up while spinning) or did not: spin longer or shorter next
- * time. A server whose work comes from the network finds little by spinning (readiness is
- * the poll's), and a spinning worker takes the CPU from the program on the other end (on 2
- * CPUs, wrk); message passing between tasks on different workers finds its work this way. */
+/* The idle search's spin, in rounds of SPIN_PAUSES pauses (a pause takes ~50 ns on this
+ * project's machine, so the 64 it had made a round of ~3 us: the shortest spin was that, not
+ * cfg.spin_ns / 16), looking at the global queue and the other deques every round and
+ * collecting readiness every SPIN_POLL_ROUNDS rounds (~25 us, at most once in the longest
+ * spin: a poll is a system call). */
+#define SPIN_PAUSES 8
+#define SPIN_POLL_ROUNDS 64
+/* A worker whose spins keep finding nothing stops spinning (w->spin_ns 0), and then spins
+ * one search in SPIN_PROBE at the shortest length, to notice when spinning pays again. A
+ * compromise: in http_hello the probes cost ~40 ns a request at 1 in 4 (~12 at 1 in 16), and
+ * rarer probes bring the spin back later when message passing needs it. */
+#define SPIN_PROBE 4
+
+/* The spin paid off or did not: spin longer or shorter next time, down to not at all. Only
+ * work found in the queues counts: readiness its own poll collected would have reached a
+ * worker asleep in the poll without the spin (the poll is free whenever this worker can take
+ * it), so a server's spin, which finds nothing else, dies down, while message passing
+ * between tasks on different workers keeps it. Measured (docs/benchmarks.md, "HTTP: the
+ * idle spin and task placement"): in http_hello every spin found nothing, costing ~0.2 us
+ * a request. */
 static void spin_paid(tide__worker_t *w, bool paid) {
+    int64_t max = w->rt->cfg.spin_ns, min = max / 16;
+    if (paid) w->spin_ns = w->spin_ns < min ? min : w->spin_ns * 2 > max ? max : w->spin_ns * 2;
+    else w->spin_ns = w->spin_ns / 2 >= min ? w->spin_ns / 2 : 0;
+}
+
+/* How long this search spins: w->spin_ns, or a probe's shortest spin when that is 0. */
+static int64_t spin_length(tide__worker_t *w) {
     int64_t max = w->rt->cfg.spin_ns;
-    if (paid) w->spin_ns = w->spin_ns * 2 > max ? max : w->spin_ns * 2;
-    else if (w->spin_ns / 2 >= max / 16) w->spin_ns /= 2;
+    if (max <= 0) return 0;
+    if (w->spin_ns > 0) return w->spin_ns;
+    return tide__worker_rng(w) % SPIN_PROBE == 0 ? max / 16 : 0;
 }
 
 /* Nothing local: look elsewhere (bounded number of searchers), spinning a little before
@@ -416,7 +440,8 @@ static tide__task_t *search(tide__worker_t *w) {
     tide_runtime_t *rt = w->rt;
     if (tide__poll_timers(w, true, NULL)) return next_task(w);
     if (!tide__idle_to_searching(w)) return NULL;
-    int64_t spin_until = w->spin_ns > 0 ? tide__now() + w->spin_ns : 0;
+    int64_t spin = spin_length(w);
+    int64_t spin_until = spin ? tide__now() + spin : 0;
     for (unsigned round = 0;; round++) {
         tide__task_t *t = tide__runq_pop_global(w);
         if (!t) t = tide__runq_steal(w);
@@ -430,9 +455,10 @@ static tide__task_t *search(tide__worker_t *w) {
             if (round) spin_paid(w, false);
             return NULL;
         }
-        for (int i = 0; i < 64; i++) tide__cpu_relax();
-        if ((round & 15) == 15 && (tide__poll_timers(w, true, NULL) + tide__park_poll_io(w)) > 0) {
-            spin_paid(w, true);
+        for (int i = 0; i < SPIN_PAUSES; i++) tide__cpu_relax();
+        if (round % SPIN_POLL_ROUNDS == SPIN_POLL_ROUNDS - 1 &&
+            (tide__poll_timers(w, true, NULL) + tide__park_poll_io(w)) > 0) {
+            spin_paid(w, false);
             return next_task(w);
         }
     }
