@@ -180,7 +180,7 @@ static void wake_after_release(tide_mutex_t *m) {
 /* Park a queued node (queue lock held, dropped here). Returns its final state, or
  * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early.
  * `fence`: a holder may release with a plain store, so fence and look again first: if the
- * lock went free unseen by its holder, make sure a waiter is on its way (pass_wake_on). */
+ * lock went free unseen by its holder, make sure a waiter is on its way (wake_after_release). */
 static uint32_t park(tide_mutex_t *m, tide__sync_waiter_t *node, bool fence, int *r) {
     tide__sync_unlock(&m->qlock_);
     if (fence) {
