@@ -1,7 +1,7 @@
 /* The mutex: Go's sync.Mutex scheme on wakers.
  *
- * One state word holds everything the fast paths look at: lock and unlock are one
- * compare-and-swap each when nobody waits. Waiters queue FIFO under a separate small lock.
+ * One state word holds everything the fast paths look at: lock is one compare-and-swap and
+ * unlock one plain store when nobody waits. Waiters queue FIFO under a separate small lock.
  *
  * Normal mode: unlock releases the lock and wakes the oldest waiter, which then competes with
  * running tasks that barge in (a running task taking a free lock is far cheaper than a
@@ -17,22 +17,91 @@
  * Deadlines and cancellation: a waiter that leaves before anything happened to it just
  * unlinks. One that was handed the lock as it timed out owns it and reports success. One
  * that was woken (not handed the lock) as it timed out passes the wake-up on, so the waiters
- * behind it are not stranded behind a free lock. */
+ * behind it are not stranded behind a free lock.
+ *
+ * Unlock without a locked instruction: when the word is exactly "held, nothing else", unlock
+ * stores 0 to the lock's own byte (a plain release store) and then looks at the flags. The
+ * store touches no flag, so nothing a waiter set is erased; what remains is the classic
+ * store-then-load race (a waiter sets PARKED as the holder stores, and each misses the other).
+ * The waiter closes it with an asymmetric fence: after setting PARKED it runs
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes every running thread of the
+ * process pass a full barrier, and looks at the lock byte again. Then either the holder's look
+ * sees PARKED (and wakes a waiter) or the waiter's look sees the lock free (and wakes the
+ * first waiter itself, maybe itself): the wake is never lost nor late. The fence costs a
+ * system call and an IPI per park, paid only on the slow path; the saving (one locked
+ * instruction per unlock, ~20% of an uncontended lock+unlock) is on every unlock.
+ * docs/benchmarks.md, "mutex: an unlock without a locked instruction". Where membarrier is
+ * missing (or the byte layout is not little-endian) unlock stays a compare-and-swap. */
 #include "waitq.h"
 
+#if defined(__linux__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define M_ASYM 1
+#else
+#define M_ASYM 0
+#endif
+
 enum {
-    M_LOCKED = 1u,   /* held */
-    M_PARKED = 2u,   /* the queue is not empty: unlock must take the slow path */
-    M_WOKEN = 4u,    /* a woken waiter is on its way: unlock wakes no other */
-    M_STARVING = 8u, /* hand the lock over in FIFO order; no barging */
-    M_DEAD = 16u,    /* destroyed */
+    M_LOCKED = 1u,      /* held: the whole low byte, so unlock can clear it alone */
+    M_PARKED = 0x100u,  /* the queue is not empty: unlock must take the slow path */
+    M_WOKEN = 0x200u,   /* a woken waiter is on its way: unlock wakes no other */
+    M_STARVING = 0x400u, /* hand the lock over in FIFO order; no barging */
+    M_DEAD = 0x800u,    /* destroyed */
 };
+
+/* membarrier state for the whole process: 0 not tried, 1 registered (unlock may use the
+ * plain store; every parking waiter fences), -1 unavailable (unlock always CASes). Only ever
+ * moves from 0, and a waiter settles it before it parks, so a holder that reads 1 knows every
+ * waiter that could race with it fences. */
+static _Atomic int asym_;
+
+#if M_ASYM
+/* membarrier(2) has no libc wrapper. All six argument slots are passed: a wrapper of
+ * syscall() (the tests' call counter) may read them all. */
+static long membarrier_(int cmd) {
+    return syscall(SYS_membarrier, cmd, 0L, 0L, 0L, 0L, 0L);
+}
+#endif
+
+static int asym_setup(void) {
+#if M_ASYM
+    int st = atomic_load_explicit(&asym_, memory_order_acquire);
+    if (TIDE_LIKELY(st)) return st;
+    st = membarrier_(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 ? 1 : -1;
+    int none = 0;
+    if (!atomic_compare_exchange_strong_explicit(&asym_, &none, st, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        st = none;
+    return st;
+#else
+    return -1;
+#endif
+}
+
+/* The waiter's half of the fence (see above). EPERM means this process is not registered
+ * although asym_ says so: a child forked after the parent registered (registration belongs
+ * to the address space, and fork starts a new one); register again. False only if that
+ * fails too, which a kernel that registered once does not do; the caller then wakes the
+ * queue's head itself, which is all it can do. */
+static bool asym_fence(void) {
+#if M_ASYM
+    if (membarrier_(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return true;
+    return errno == EPERM &&
+           membarrier_(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+           membarrier_(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+#else
+    return false;
+#endif
+}
 
 /* Spin rounds before queueing, while the holder is likely running on another CPU. */
 #define SPIN_ROUNDS 6
 
 int tide_mutex_init(tide_mutex_t *m) {
     if (!m) return -EINVAL;
+    asym_setup(); /* early, so the unlock fast path is the plain store from the start */
     atomic_init(&m->state_, 0);
     atomic_init(&m->qlock_, 0);
     tide__waitq_init(&m->waiters_);
@@ -87,10 +156,38 @@ static void pass_wake_on(tide_mutex_t *m) {
     tide_wake(k);
 }
 
-/* Park a queued node (queue lock held, dropped here). Returns its final state, or
- * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early. */
-static uint32_t park(tide_mutex_t *m, tide__sync_waiter_t *node, int *r) {
+/* The lock was released by a plain store (unlock's fast path) and someone queued around that
+ * time: the holder that saw PARKED after its store, or a waiter whose fenced look found the
+ * lock free. Make sure the queue moves: hand the lock to the oldest waiter in starvation mode
+ * (nobody else may take it then), else wake it unless a woken waiter is on its way already.
+ * Both sides may call this for one release; WOKEN and LOCKED make the second a no-op. */
+static void wake_after_release(tide_mutex_t *m) {
+    tide_waker_t k = {0};
+    tide__sync_lock(&m->qlock_);
+    uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
+    if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->waiters_)) {
+        tide__sync_waiter_t *w = tide__waitq_pop(&m->waiters_);
+        uint32_t mark = (s & M_STARVING) ? M_LOCKED : M_WOKEN;
+        atomic_fetch_or_explicit(&m->state_, mark, memory_order_acquire);
+        if (tide__waitq_empty(&m->waiters_))
+            atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING), memory_order_relaxed);
+        k = tide__waiter_fire(w, mark == M_LOCKED ? TIDE__W_GRANTED : TIDE__W_WOKEN, 0);
+    }
     tide__sync_unlock(&m->qlock_);
+    tide_wake(k);
+}
+
+/* Park a queued node (queue lock held, dropped here). Returns its final state, or
+ * TIDE__W_WAITING with *r < 0 once it has left the queue because the wait ended early.
+ * `fence`: a holder may release with a plain store, so fence and look again first: if the
+ * lock went free unseen by its holder, make sure a waiter is on its way (wake_after_release). */
+static uint32_t park(tide_mutex_t *m, tide__sync_waiter_t *node, bool fence, int *r) {
+    tide__sync_unlock(&m->qlock_);
+    if (fence) {
+        if (!asym_fence() ||
+            !(atomic_load_explicit(&m->state_, memory_order_relaxed) & M_LOCKED))
+            wake_after_release(m);
+    }
     for (;;) {
         *r = tide_park_on("mutex");
         uint32_t st = atomic_load_explicit(&node->state, memory_order_acquire);
@@ -125,6 +222,7 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     }
 
+    int asym = asym_setup(); /* before PARKED is ever set by this waiter: see asym_ */
     tide__sync_waiter_t node;
     tide__waiter_init(&node);
     bool requeue = false; /* a woken waiter goes back to the head of the line */
@@ -157,8 +255,9 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         if (requeue) tide__waitq_push_front(&m->waiters_, &node);
         else tide__waitq_push(&m->waiters_, &node);
 
+        bool fence = asym == 1;
         int r;
-        uint32_t st = park(m, &node, &r);
+        uint32_t st = park(m, &node, fence, &r);
         if (st == TIDE__W_WAITING) return r; /* left the queue: nothing taken */
         if (st == TIDE__W_GRANTED) {
             /* Handed over in starvation mode: it is ours, whatever the park said. Leave
@@ -237,6 +336,21 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
 
 int tide_mutex_unlock(tide_mutex_t *m) {
     if (TIDE_UNLIKELY(!m)) return -EINVAL;
+#if M_ASYM
+    if (TIDE_LIKELY(atomic_load_explicit(&asym_, memory_order_relaxed) == 1) &&
+        TIDE_LIKELY(atomic_load_explicit(&m->state_, memory_order_relaxed) == M_LOCKED)) {
+        /* Held, nobody queued, nothing else: release with a plain store of the lock byte,
+         * then look for a waiter that queued meanwhile (it fences; see the top). */
+        _Atomic uint8_t *b = (_Atomic uint8_t *)&m->state_;
+        atomic_store_explicit(&b[0], 0, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst); /* the compiler's half of the fence */
+        /* The flags' byte only: no overlap with the pending store, so no forwarding stall. */
+        if (TIDE_LIKELY(!(atomic_load_explicit(&b[1], memory_order_relaxed) & (M_PARKED >> 8))))
+            return 0;
+        wake_after_release(m);
+        return 0;
+    }
+#endif
     uint32_t s = M_LOCKED;
     if (TIDE_LIKELY(atomic_compare_exchange_strong_explicit(&m->state_, &s, 0,
                                                             memory_order_release,
