@@ -30,9 +30,7 @@ static const char GET[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 #define GET_LEN (sizeof GET - 1)
 
 static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tt_mono_ns() / 1000000;
 }
 
 /* Sanitizer builds of the server run several times slower. */

@@ -16,26 +16,20 @@
  * a wake-up the queued work caused can pass. A failure bound, not a timing target. */
 #define GIVE_UP_NS TIDE_SEC(1)
 
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Compute (no runtime call, so no yield and no budget tick) until *flag reaches `want`;
  * false if it did not within GIVE_UP_NS. */
 static bool compute_until(_Atomic int *flag, int want) {
-    int64_t until = mono_ns() + GIVE_UP_NS;
+    int64_t until = tt_mono_ns() + GIVE_UP_NS;
     while (atomic_load(flag) < want)
-        if (mono_ns() > until) return false;
+        if (tt_mono_ns() > until) return false;
     return true;
 }
 
 /* Compute for ns without a runtime call: the other worker, with nothing to do, stops
  * searching and goes to sleep, so what follows tests who wakes it (not a search in flight). */
 static void let_the_other_worker_sleep(void) {
-    int64_t until = mono_ns() + TIDE_MSEC(5);
-    while (mono_ns() < until) {
+    int64_t until = tt_mono_ns() + TIDE_MSEC(5);
+    while (tt_mono_ns() < until) {
     }
 }
 
@@ -202,8 +196,8 @@ static void maybe_compute(race_side_t *s) {
     s->rng ^= s->rng >> 17;
     s->rng ^= s->rng << 5;
     if (s->rng % 8) return;
-    int64_t until = mono_ns() + TIDE_MSEC(2) + (int64_t)(s->rng >> 8) % TIDE_MSEC(2);
-    while (mono_ns() < until) {
+    int64_t until = tt_mono_ns() + TIDE_MSEC(2) + (int64_t)(s->rng >> 8) % TIDE_MSEC(2);
+    while (tt_mono_ns() < until) {
     }
 }
 

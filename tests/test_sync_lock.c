@@ -22,26 +22,20 @@ typedef struct lock_run {
     _Atomic int done;      /* threads that got through */
 } lock_run_t;
 
-static int64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Wait (politely) until the lock word reads want or PATIENCE_NS pass; true if it did. */
 static bool wait_word(_Atomic uint32_t *l, uint32_t want) {
-    int64_t end = mono_ns() + PATIENCE_NS;
+    int64_t end = tt_mono_ns() + PATIENCE_NS;
     while (atomic_load(l) != want) {
-        if (mono_ns() > end) return false;
+        if (tt_mono_ns() > end) return false;
         usleep(1000);
     }
     return true;
 }
 
 static bool wait_done(lock_run_t *r, int want) {
-    int64_t end = mono_ns() + PATIENCE_NS;
+    int64_t end = tt_mono_ns() + PATIENCE_NS;
     while (atomic_load(&r->done) < want) {
-        if (mono_ns() > end) return false;
+        if (tt_mono_ns() > end) return false;
         usleep(1000);
     }
     return true;

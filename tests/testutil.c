@@ -178,6 +178,12 @@ uint64_t tt_tasks_run(void) {
     return n;
 }
 
+int64_t tt_mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static _Atomic uint64_t rand_state = 0x853c49e6748fea9bULL;
 
 uint32_t tt_rand(void) {

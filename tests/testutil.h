@@ -103,6 +103,10 @@ uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's har
 /* Task switches of the calling task's runtime so far (every worker's tasks_run). */
 uint64_t tt_tasks_run(void);
 
+/* The monotonic clock read afresh, in ns: a task that computes without yielding cannot use
+ * tide_now(), which may be its worker's cached reading. */
+int64_t tt_mono_ns(void);
+
 /* Cheap thread-safe random numbers for adversarial interleavings. */
 uint32_t tt_rand(void);
 /* Yield a random number of times (0..max) when inside a task. */
