@@ -47,6 +47,16 @@ static inline void tide__cpu_relax(void) {
 int tide__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t deadline);
 void tide__futex_wake(_Atomic uint32_t *addr, int count);
 
+/* membarrier(2): a full memory barrier on every running thread of the process, the heavy half
+ * of the asymmetric fences that let the LIFO slot's owner (runtime/runq.h) and the mutex's
+ * unlock (sync/mutex.c) use plain stores. tide__membarrier_state: 0 not tried yet, 1 the
+ * process is registered, -1 unavailable (an old kernel, a sandbox, a big-endian build for
+ * the mutex's byte store); it only ever moves from 0. tide__membarrier_setup settles it
+ * (registering once) and returns it. tide__membarrier issues the barrier; false if refused. */
+extern _Atomic int tide__membarrier_state;
+int tide__membarrier_setup(void);
+bool tide__membarrier(void);
+
 /* ThreadSanitizer cannot see Concurrency Kit's synchronisation: its loads and stores are
  * volatile accesses and its fences compiler-only on x86-64 (see docs/architecture.md, "Concurrency
  * Kit under ThreadSanitizer"). Where tide hands data over through a ck structure, it tells TSan

@@ -5,10 +5,7 @@
  *
  * I/O polled by the workers (the park hook, see tide/ext.h). */
 #include <errno.h>
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "runq.h"
 #include "scheduler.h"
@@ -162,19 +159,6 @@ static void watch_ensure(tide__worker_t *w) {
     }
 }
 
-/* A full memory barrier on every running thread of the process (membarrier(2), Linux 4.14):
- * the heavy half of the LIFO slot's handshake (runq.h). False where the kernel (or a
- * sandbox) refuses it: the slots are then not stolen. */
-static bool heavy_barrier(void) {
-    static _Atomic int registered; /* 1: registered, -1: unavailable */
-    int r = atomic_load_explicit(&registered, MO_RELAXED);
-    if (TIDE_UNLIKELY(r == 0)) {
-        r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
-        atomic_store_explicit(&registered, r, MO_RELAXED);
-    }
-    return r > 0 && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
 /* Take o's LIFO slot (o began no turn for a tick): NULL if it is empty, o is taking it itself,
  * or another watcher is at it. The owner's half of the handshake is runq.h's. */
 static tide__task_t *lifo_steal(tide__worker_t *o) {
@@ -184,7 +168,9 @@ static tide__task_t *lifo_steal(tide__worker_t *o) {
     tide__task_t *t = NULL;
     tide__shake_point(SHAKE_LIFO);
     /* Acquire: the owner's section as it left it, and the task as its put made it. */
-    if (heavy_barrier() && !atomic_load_explicit(&o->lifo_taking, MO_ACQUIRE))
+    /* The heavy half of the handshake; where membarrier is refused, no slot is stolen. */
+    if (tide__membarrier_setup() > 0 && tide__membarrier() &&
+        !atomic_load_explicit(&o->lifo_taking, MO_ACQUIRE))
         t = atomic_exchange_explicit(&o->lifo, NULL, MO_ACQUIRE);
     atomic_store_explicit(&o->lifo_thief, 0, MO_RELEASE);
     return t;

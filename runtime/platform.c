@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -15,6 +16,33 @@
 #ifdef TIDE_WITH_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #endif
+
+_Atomic int tide__membarrier_state;
+
+/* membarrier(2) has no libc wrapper. All six argument slots are passed: a wrapper of
+ * syscall() (the tests' call counter) may read them all. */
+static long membarrier_call(int cmd) {
+    return syscall(SYS_membarrier, cmd, 0L, 0L, 0L, 0L, 0L);
+}
+
+int tide__membarrier_setup(void) {
+    int st = atomic_load_explicit(&tide__membarrier_state, memory_order_acquire);
+    if (TIDE_LIKELY(st)) return st;
+    st = membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 ? 1 : -1;
+    int none = 0;
+    if (!atomic_compare_exchange_strong_explicit(&tide__membarrier_state, &none, st,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        st = none;
+    return st;
+}
+
+/* EPERM although registered: a child forked after the parent registered (registration
+ * belongs to the address space, and fork starts a new one); register again. */
+bool tide__membarrier(void) {
+    if (membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return true;
+    return errno == EPERM && membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+           membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+}
 
 int tide__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t deadline) {
     struct timespec ts, *tsp = NULL;

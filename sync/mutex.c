@@ -35,9 +35,6 @@
 #include "waitq.h"
 
 #if defined(__linux__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #define M_ASYM 1
 #else
 #define M_ASYM 0
@@ -51,46 +48,24 @@ enum {
     M_DEAD = 0x800u,    /* destroyed */
 };
 
-/* membarrier state for the whole process: 0 not tried, 1 registered (unlock may use the
- * plain store; every parking waiter fences), -1 unavailable (unlock always CASes). Only ever
- * moves from 0, and a waiter settles it before it parks, so a holder that reads 1 knows every
- * waiter that could race with it fences. */
-static _Atomic int asym_;
-
-#if M_ASYM
-/* membarrier(2) has no libc wrapper. All six argument slots are passed: a wrapper of
- * syscall() (the tests' call counter) may read them all. */
-static long membarrier_(int cmd) {
-    return syscall(SYS_membarrier, cmd, 0L, 0L, 0L, 0L, 0L);
-}
-#endif
-
+/* The process's membarrier state (base/platform.h): 1 lets unlock use the plain store, every
+ * parking waiter fencing; -1 (or a build without the byte store) keeps the CAS. A waiter
+ * settles it before it parks, so a holder that reads 1 knows every waiter that could race
+ * with it fences. */
 static int asym_setup(void) {
 #if M_ASYM
-    int st = atomic_load_explicit(&asym_, memory_order_acquire);
-    if (TIDE_LIKELY(st)) return st;
-    st = membarrier_(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 ? 1 : -1;
-    int none = 0;
-    if (!atomic_compare_exchange_strong_explicit(&asym_, &none, st, memory_order_acq_rel,
-                                                 memory_order_acquire))
-        st = none;
-    return st;
+    return tide__membarrier_setup();
 #else
     return -1;
 #endif
 }
 
-/* The waiter's half of the fence (see above). EPERM means this process is not registered
- * although asym_ says so: a child forked after the parent registered (registration belongs
- * to the address space, and fork starts a new one); register again. False only if that
- * fails too, which a kernel that registered once does not do; the caller then wakes the
- * queue's head itself, which is all it can do. */
+/* The waiter's half of the fence (see above). False only if membarrier fails although the
+ * process registered, which a kernel that registered once does not do; the caller then
+ * wakes the queue's head itself, which is all it can do. */
 static bool asym_fence(void) {
 #if M_ASYM
-    if (membarrier_(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return true;
-    return errno == EPERM &&
-           membarrier_(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
-           membarrier_(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+    return tide__membarrier();
 #else
     return false;
 #endif
@@ -222,7 +197,7 @@ static TIDE_NOINLINE int lock_slow(tide_mutex_t *m) {
         s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     }
 
-    int asym = asym_setup(); /* before PARKED is ever set by this waiter: see asym_ */
+    int asym = asym_setup(); /* before PARKED is ever set by this waiter: see asym_setup */
     tide__sync_waiter_t node;
     tide__waiter_init(&node);
     bool requeue = false; /* a woken waiter goes back to the head of the line */
@@ -337,7 +312,7 @@ static TIDE_NOINLINE int unlock_slow(tide_mutex_t *m, uint32_t s) {
 int tide_mutex_unlock(tide_mutex_t *m) {
     if (TIDE_UNLIKELY(!m)) return -EINVAL;
 #if M_ASYM
-    if (TIDE_LIKELY(atomic_load_explicit(&asym_, memory_order_relaxed) == 1) &&
+    if (TIDE_LIKELY(atomic_load_explicit(&tide__membarrier_state, memory_order_relaxed) == 1) &&
         TIDE_LIKELY(atomic_load_explicit(&m->state_, memory_order_relaxed) == M_LOCKED)) {
         /* Held, nobody queued, nothing else: release with a plain store of the lock byte,
          * then look for a waiter that queued meanwhile (it fences; see the top). */
