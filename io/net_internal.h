@@ -184,6 +184,8 @@ static inline int64_t tide__lazy_start(tide__lazy_deadline_t *d) {
 ssize_t tide__tcp_read_lazy(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadline_t *d);
 ssize_t tide__tcp_write_lazy(tide_tcp_t *c, const void *buf, size_t len,
                              tide__lazy_deadline_t *d);
+ssize_t tide__tcp_writev_lazy(tide_tcp_t *c, const struct iovec *iov, int iovcnt,
+                              tide__lazy_deadline_t *d);
 
 /* Wake the waiters of dir after bumping its counter (a freed listener slot). */
 void tide__sock_notify(tide__sock_t *s, int dir);

@@ -249,16 +249,14 @@ ssize_t tide_conn_write(tide_conn_t *c, const void *buf, size_t len) {
     return n;
 }
 
-/* Many buffers: tide_tcp_writev under a scope (its waits take no deadline argument). */
+/* Many buffers: tide_tcp_writev's waits under the same lazy write deadline. */
 ssize_t tide_conn_writev(tide_conn_t *c, const struct iovec *iov, int iovcnt) {
     if (!c) return -EINVAL;
     tide_server_t *s = c->srv;
     if (s->cfg.write_timeout_ns <= 0) return tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
-    tide_scope_t scope;
-    int mine = tide_deadline_begin_self(&scope, c->task, due_after(s->cfg.write_timeout_ns));
-    ssize_t n = tide_tcp_writev(c->tcp, iov, iovcnt, NULL);
-    tide_scope_end(&scope);
-    if (n == -ETIMEDOUT && mine) count(&s->write_timeouts);
+    tide__lazy_deadline_t d = {.deadline = DUE_UNSET, .after = s->cfg.write_timeout_ns};
+    ssize_t n = tide__tcp_writev_lazy(c->tcp, iov, iovcnt, &d);
+    if (n == -ETIMEDOUT && ours(d.deadline)) count(&s->write_timeouts);
     return n;
 }
 

@@ -412,7 +412,8 @@ ssize_t tide__tcp_write_lazy(tide_tcp_t *c, const void *buf, size_t len,
     return write_impl(c, buf, len, d);
 }
 
-ssize_t tide_tcp_writev(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size_t *sent) {
+static ssize_t writev_impl(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size_t *sent,
+                           tide__lazy_deadline_t *d) {
     if (sent) *sent = 0;
     if (iovcnt < 0 || (!iov && iovcnt > 0)) return -EINVAL;
     size_t total = 0;
@@ -438,7 +439,7 @@ ssize_t tide_tcp_writev(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size
             win[n].iov_len = iov[i].iov_len - skip;
             n++;
         }
-        r = send_some(s, win, n, "tcp write", NULL);
+        r = send_some(s, win, n, "tcp write", d);
         if (r < 0) break;
         done += (size_t)r;
         /* Advance (idx, off) past the r bytes just sent. */
@@ -455,6 +456,15 @@ ssize_t tide_tcp_writev(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size
     if (r < 0) return r;
     tide_budget_tick();
     return (ssize_t)total;
+}
+
+ssize_t tide_tcp_writev(tide_tcp_t *c, const struct iovec *iov, int iovcnt, size_t *sent) {
+    return writev_impl(c, iov, iovcnt, sent, NULL);
+}
+
+ssize_t tide__tcp_writev_lazy(tide_tcp_t *c, const struct iovec *iov, int iovcnt,
+                              tide__lazy_deadline_t *d) {
+    return writev_impl(c, iov, iovcnt, NULL, d);
 }
 
 ssize_t tide_tcp_write_all(tide_tcp_t *c, const void *buf, size_t len, size_t *sent) {

@@ -587,14 +587,18 @@ Test(serve, misuse) {
 
 static char flood_buf[1 << 20];
 
-/* Answers any first byte with up to 256 MiB: a client that does not read blocks the writes. */
+/* Answers any first byte with up to 256 MiB: a client that does not read blocks the writes.
+ * arg not NULL: with tide_conn_writev, the buffer in two halves. */
 static int flood_handler(tide_conn_t *c, void *arg) {
     char b;
     ssize_t n = tide_conn_read(c, &b, 1);
     if (n <= 0) return (int)n;
     tide_conn_busy(c);
+    struct iovec halves[2] = {{flood_buf, sizeof flood_buf / 2},
+                              {flood_buf + sizeof flood_buf / 2, sizeof flood_buf / 2}};
     for (int i = 0; i < 256; i++) {
-        ssize_t w = tide_conn_write(c, flood_buf, sizeof flood_buf);
+        ssize_t w = arg ? tide_conn_writev(c, halves, 2)
+                        : tide_conn_write(c, flood_buf, sizeof flood_buf);
         if (w < 0) return (int)w;
     }
     return 0;
@@ -606,6 +610,7 @@ static int write_timeout_main(void *arg) {
     cfg.host = "127.0.0.1";
     cfg.write_timeout_ns = TIDE_MSEC(200);
     cfg.handler = flood_handler;
+    cfg.arg = arg;
     tide_server_t *s;
     cr_assert_eq(tide_server_start(&s, &cfg), 0);
     tide_addr_t a;
@@ -626,6 +631,10 @@ static int write_timeout_main(void *arg) {
 
 Test(serve, write_timeout_ends_a_stalled_reader) {
     tt_run(write_timeout_main, NULL, 2);
+}
+
+Test(serve, write_timeout_ends_a_stalled_reader_of_a_writev) {
+    tt_run(write_timeout_main, "writev", 2);
 }
 
 /* ---- SO_REUSEPORT ----------------------------------------------------------------------- */
