@@ -37,18 +37,24 @@ enum { PH_REQUEST = 0, PH_IDLE = 1, PH_BUSY = 2, PH_CLOSED = 3, PH_EXPIRED = 4 }
 #define PH_IDLE_AT(e) (PH_IDLE | (int)(((e) & EPOCH_MASK) << PH_BITS))
 #define PH_EPOCH(p) (((unsigned)(p) >> PH_BITS) & EPOCH_MASK)
 
+/* What every read and write touches comes first, in 32 bytes: the record is 96 bytes, an
+ * allocator size class whose objects start at 0 or 32 modulo 64, so a request costs one line
+ * of it (with peer ahead of phase and due it cost two). */
 struct tide_conn {
-    tide__list_node_t link;   /* in the server's list of started connections (under lock) */
     tide_server_t *srv;       /* owner */
     tide_tcp_t *tcp;          /* the socket; closed by the server after the handler */
-    tide_addr_t peer;         /* from accept */
-    tide_task_t task;         /* the connection's own task, for the drain to cancel */
     _Atomic int phase;        /* PH_* (IDLE with its epoch): set by the task, IDLE -> CLOSED by
                                  the drain, IDLE -> EXPIRED by the idle sweep */
+    bool linked;              /* in the list (under lock); here, it fills phase's padding */
     int64_t due;              /* when the current phase's timeout ends; DUE_UNSET: its limit
                                  after the next read that waits (the task's own) */
-    bool linked;              /* in the list (under lock) */
+    tide__list_node_t link;   /* in the server's list of started connections (under lock) */
+    tide_task_t task;         /* the connection's own task, for the drain to cancel */
+    tide_addr_t peer;         /* from accept */
 };
+_Static_assert(offsetof(struct tide_conn, due) + sizeof(int64_t) <= 32 &&
+                   sizeof(struct tide_conn) <= 96,
+               "a connection's hot fields must fit 32 bytes, and the record 96");
 
 /* Someone waiting in tide_server_shutdown for the connections to end. */
 typedef struct drain_waiter {

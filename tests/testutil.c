@@ -134,7 +134,14 @@ ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags) {
     return __real_sendmsg(fd, m, flags);
 }
 
-/* io/tcp.c issues recv and sendmsg as raw system calls in builds without sanitizers (glibc's
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags) {
+    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
+    return __real_send(fd, buf, len, flags);
+}
+
+/* io/tcp.c issues recv, sendto and sendmsg as raw system calls in builds without sanitizers (glibc's
  * wrappers cost two atomic updates of the cancel state per call): count those too. */
 long __real_syscall(long n, ...);
 long __wrap_syscall(long n, ...);
@@ -144,7 +151,7 @@ long __wrap_syscall(long n, ...) {
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    if (n == SYS_sendmsg) atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
+    if (n == SYS_sendmsg || n == SYS_sendto) atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
     return __real_syscall(n, a1, a2, a3, a4, a5, a6);
 }
 

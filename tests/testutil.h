@@ -98,7 +98,9 @@ uint64_t tt_accept_calls(void);     /* accept4 */
  * collected; returns the log (valid until the next call). Checks the usual leaks. */
 const char *tt_run_logged(int (*fn)(void *));
 
-uint64_t tt_sendmsg_calls(void);    /* sendmsg (the libc call or the raw system call) */
+/* Stream sends: sendmsg, and send / sendto (one buffer, io/tcp.c), the libc calls or the raw
+ * system calls. */
+uint64_t tt_sendmsg_calls(void);
 uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's harvests) */
 /* Task switches of the calling task's runtime so far (every worker's tasks_run). */
 uint64_t tt_tasks_run(void);
