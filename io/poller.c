@@ -61,6 +61,7 @@ static void on_ready(uv_poll_t *h, int status, int events) {
  * them, with no hop through the driver thread. The runtime's eventfd is in the set: it
  * becomes readable when someone wants the worker back. */
 static int worker_poll(void *ctx, int efd, int64_t timeout_ns) {
+    (void)efd; /* in the set, edge-triggered: never read */
     tide__reactor_t *r = ctx;
     struct epoll_event evs[WORKER_BATCH];
     int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
@@ -72,12 +73,7 @@ static int worker_poll(void *ctx, int efd, int64_t timeout_ns) {
      * ready list for the next poll, the other worker's or ours. */
     int n = epoll_wait(r->epfd, evs, WORKER_BATCH, timeout_ms);
     for (int i = 0; i < n; i++) {
-        if (evs[i].data.u64 == EFD_TAG) {
-            uint64_t v;
-            ssize_t got = read(efd, &v, sizeof v); /* drain: the wake-up has been had */
-            (void)got;
-            continue;
-        }
+        if (evs[i].data.u64 == EFD_TAG) continue; /* a wake-up: had (see hook_install) */
         dispatch(r, &evs[i]);
         dispatched++;
     }
@@ -92,7 +88,12 @@ static bool hook_install(tide__reactor_t *r, tide_runtime_t *rt) {
     r->hook = (tide__park_hook_t){.poll = worker_poll, .ctx = r};
     int efd = tide__runtime_park_hook(rt, &r->hook);
     if (efd < 0) return false;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EFD_TAG};
+    /* Edge-triggered, and never read (as mio's waker): every write to an eventfd wakes its
+     * waiters, so each write after a harvest is a new edge, and the worker woken by it need not
+     * make a read(2) to rearm it (0.01-0.1 reads per HTTP request saved, strace). The counter
+     * only grows: a write fails (EAGAIN, then no edge) only after 2^64 - 2 of them, centuries of
+     * wake-ups at one per system call. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = EFD_TAG};
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, efd, &ev) != 0) {
         tide__runtime_park_hook(rt, NULL);
         return false;
