@@ -28,8 +28,9 @@ void tide__runq_spill(tide__worker_t *w, tide__task_t *extra) {
     tide__count(w->c.overflows, 1);
 }
 
+/* A spawn by the running task: it stays here (runq.h, tide__runq_push_coupled). */
 void tide__schedule_local(tide__worker_t *w, tide__task_t *t) {
-    tide__runq_push(w, t);
+    tide__runq_push_coupled(w, t);
 }
 
 void tide__push_remote(tide_runtime_t *rt, tide__task_t *t) {
@@ -45,9 +46,10 @@ void tide__schedule(tide__task_t *t) {
          * switch will read its saved registers (with 100k tasks alive, that line is cold). */
         if (t->ctx.sp) __builtin_prefetch(t->ctx.sp, 0, 3);
         if (w->current) {
-            /* Woken by the running task: run it next on this worker. */
+            /* Woken by the running task: run it next on this worker. The task it pushes
+             * out of the slot was woken by this worker's tasks too: it stays coupled. */
             tide__task_t *prev = tide__lifo_put(w, t);
-            if (prev) tide__runq_push(w, prev);
+            if (prev) tide__runq_push_coupled(w, prev);
             return;
         }
         tide__runq_push(w, t);

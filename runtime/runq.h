@@ -30,6 +30,19 @@ static inline void tide__runq_push(tide__worker_t *w, tide__task_t *t) {
     tide__runq_push_behind(w, t, false);
 }
 
+/* Queue t locally and wake nobody: t was made runnable by the task running here (spawned by
+ * it, woken by it and pushed out of the LIFO slot, or the task itself, its budget spent in a
+ * stream of operations that did not block), so it is coupled to that task, and runs fastest on
+ * this worker: a sleeper woken to steal it would run the two halves of one conversation on two
+ * CPUs, every message and lock word crossing between them (docs/benchmarks.md, "coupled tasks
+ * stay together"). What spreads such work instead: a worker that is awake and searching steals
+ * it as before; the stall watch (park.c) takes it when this worker begins no turn for a tick
+ * (a task computing without yielding); a voluntary tide_yield, a task's end waking its
+ * joiner, timers and I/O readiness still wake a sleeper by tide__runq_push's rule. */
+static inline void tide__runq_push_coupled(tide__worker_t *w, tide__task_t *t) {
+    if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) tide__runq_spill(w, t);
+}
+
 /* The LIFO slot, stealable at no locked instruction on its owner's side. Only the owner
  * fills the slot; a stall watcher (park.c) may empty it when the owner began no turn for a
  * tick. An empty slot is filled with a plain store: the watcher can only write NULL over NULL

@@ -54,6 +54,8 @@ typedef struct tide__worker {
     tide__task_t *yielded;       /* a task that yielded straight to the one now running:
                                     requeued by the latter once the switch is done */
     unsigned budget;             /* operations left before a forced yield */
+    bool yield_quiet;            /* the yield under way was forced by the budget: requeue the
+                                    yielder without waking a sleeper (runq.h, coupled work) */
     tide__ctx_t sched_ctx;       /* the scheduler's own context (the thread's stack) */
     tide__fiber_t sched_fiber;   /* sanitizer state of the scheduler context */
     void *altstack;              /* signal stack for the stack-overflow handler */

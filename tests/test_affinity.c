@@ -23,6 +23,12 @@ static void compute(int64_t ns) {
     }
 }
 
+/* Compute for 5 ms without a runtime call: the other worker, with nothing to do, stops
+ * searching and goes to sleep, so what follows tests who wakes it (not a search in flight). */
+static void let_the_other_worker_sleep(void) {
+    compute(TIDE_MSEC(5));
+}
+
 /* The distinct worker threads seen (at most two matter: both workers of a 2-worker runtime). */
 typedef struct seen {
     pthread_mutex_t lock; /* guards the fields below */
@@ -72,6 +78,7 @@ static int chan_feed(void *arg) {
     /* Capacity 1: the consumers are woken by the sends, one item at a time, as they would be
      * by a dispatcher handing out requests. */
     cr_assert_eq(tide_chan_new(&f.chan, sizeof(int), 1), 0);
+    let_the_other_worker_sleep();
     for (int i = 0; i < f.consumers; i++) cr_assert_eq(tide_spawn(&t[i], chan_consumer, &f), 0);
     for (int i = 0; i < f.consumers * ITEMS_EACH; i++) cr_assert_eq(tide_chan_send(f.chan, &i), 0);
     cr_assert_eq(tide_chan_close(f.chan), 0);
@@ -123,6 +130,7 @@ static int counter_feed(void *arg) {
     seen_init(&c.seen);
     cr_assert_eq(tide_mutex_init(&c.lock), 0);
     tide_task_t t[MAX_CONSUMERS];
+    let_the_other_worker_sleep();
     for (int i = 0; i < n; i++) cr_assert_eq(tide_spawn(&t[i], counter_consumer, &c), 0);
     for (int i = 0; i < n; i++) {
         int status = -1;
@@ -174,6 +182,7 @@ static int fan_out(void *arg) {
     for (int i = 0; i < FAN; i++) cr_assert_eq(tide_spawn(&t[i], fan_task, &f), 0);
     while (atomic_load(&f.waiting) < FAN) tide_sleep(TIDE_MSEC(1));
     tide_sleep(TIDE_MSEC(2)); /* the last ones are parked, not about to park */
+    let_the_other_worker_sleep();
     cr_assert_eq(tide_event_set(&f.go), 0); /* wakes all four from this worker */
     for (int i = 0; i < FAN; i++) {
         int status = -1;
@@ -189,6 +198,74 @@ static int fan_out(void *arg) {
 
 Test(affinity, tasks_woken_by_one_event_spread) {
     tt_run(fan_out, NULL, 2);
+}
+
+/* ---- a fan-out of spawned tasks ------------------------------------------------------------- */
+
+static int spawn_task(void *arg) {
+    seen_t *s = arg;
+    compute(ITEM_NS);
+    seen_note(s);
+    return 0;
+}
+
+static int spawn_fan(void *arg) {
+    seen_t s;
+    seen_init(&s);
+    tide_task_t t[FAN];
+    let_the_other_worker_sleep();
+    for (int i = 0; i < FAN; i++) cr_assert_eq(tide_spawn(&t[i], spawn_task, &s), 0);
+    for (int i = 0; i < FAN; i++) cr_assert_eq(tide_join(t[i], NULL), 0);
+    cr_assert_eq(s.runs, FAN);
+    cr_assert_eq(s.n, 2, "spawned tasks that compute ran on both workers");
+    pthread_mutex_destroy(&s.lock);
+    return 0;
+}
+
+Test(affinity, spawned_tasks_that_compute_spread) {
+    tt_run(spawn_fan, NULL, 2);
+}
+
+/* ---- spawned tasks that compute in slices, yielding between them ---------------------------- */
+
+#define SLICE_NS TIDE_USEC(200)
+#define SLICES 20
+
+static int slicer(void *arg) {
+    seen_t *s = arg;
+    for (int i = 0; i < SLICES; i++) {
+        compute(SLICE_NS);
+        seen_note(s);
+        int r = tide_yield();
+        if (r < 0) return r;
+    }
+    return 0;
+}
+
+static int slicers(void *arg) {
+    int n = (int)(intptr_t)arg;
+    seen_t s;
+    seen_init(&s);
+    tide_task_t t[MAX_CONSUMERS];
+    let_the_other_worker_sleep();
+    for (int i = 0; i < n; i++) cr_assert_eq(tide_spawn(&t[i], slicer, &s), 0);
+    for (int i = 0; i < n; i++) {
+        int status = -1;
+        cr_assert_eq(tide_join(t[i], &status), 0);
+        cr_assert_eq(status, 0);
+    }
+    cr_assert_eq(s.runs, n * SLICES);
+    cr_assert_eq(s.n, 2, "tasks computing in slices between tide_yield calls ran on both workers");
+    pthread_mutex_destroy(&s.lock);
+    return 0;
+}
+
+Test(affinity, tasks_that_yield_between_slices_spread) {
+    tt_run(slicers, (void *)(intptr_t)2, 2);
+}
+
+Test(affinity, four_tasks_that_yield_between_slices_spread) {
+    tt_run(slicers, (void *)(intptr_t)4, 2);
 }
 
 /* ---- head of line: a woken task whose waker computes ---------------------------------------- */
