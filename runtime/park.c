@@ -176,8 +176,8 @@ static tide__task_t *lifo_steal(tide__worker_t *o) {
     return t;
 }
 
-/* Tasks queued on another worker that began no turn since our last look (its count of task
- * runs has not moved): they wait behind a task that does not yield. Each look records the
+/* Tasks queued on another worker that began no turn since our last look (its `turns` has
+ * not moved): they wait behind a task that does not yield. Each look records the
  * counts for the next. A stale record (the watch changed hands) costs at most one early
  * steal. A task in such a worker's LIFO slot is taken here, into our own deque; its deque's
  * tasks are stolen by the search that follows. */
@@ -187,7 +187,7 @@ static bool queued_work_stalled(tide__worker_t *w) {
     for (unsigned i = 0; i < rt->nworkers; i++) {
         tide__worker_t *o = rt->workers[i];
         if (o == w) continue;
-        uint64_t turns = atomic_load_explicit(&o->c.tasks_run, MO_RELAXED);
+        uint64_t turns = atomic_load_explicit(&o->turns, MO_RELAXED);
         if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED)) {
             if (tide__deque_len(&o->deque) > 0) stalled = true;
             if (atomic_load_explicit(&o->lifo, MO_RELAXED)) {
