@@ -69,6 +69,48 @@ static void io_release(tide_runtime_t *rt) {
     watch_poke(rt);
 }
 
+/* The harvest rule. Readiness a poll collects wakes connection tasks into this worker's deque.
+ * Per push, tokio's rule (runq.h) would wake a sleeper as soon as two wait; in a server that
+ * hands about every other harvested connection to the other worker, whose whole working set
+ * then crosses CPUs (14-30% of task runs were steals in http_hello), and costs a futex wake
+ * and a sleep per hand-over. So a harvest keeps what it found, silently (the push rule skips
+ * while `searching` is set, and is borrowed for the poll only: nothing in the poll reads the
+ * flag otherwise, and idle.c's counts are not touched), and notes the time if it left more
+ * than the worker's next task. Each turn that begins while such a backlog waits looks at it
+ * (begin_run, tide__park_backlog): drained, this worker kept up and nobody was woken; still
+ * there after HARVEST_BOUND_NS, it announces it once (tide__notify_work: one sleeper, if
+ * nobody searches), and the woken worker steals half. The bound is well under the watch's
+ * tick: a task that computes without yielding begins no turn, and the stall watch (below)
+ * steals its deque within a tick or two. Measured (docs/benchmarks.md, "HTTP: the harvest
+ * keeps its tasks"): 200 us halves the steals at -c100 and lowers futex calls and context
+ * switches per request at -c100 and -c1000; busy polls must keep their harvests too (with
+ * only the sleeping poll's kept, -c1000 made more futex calls than with none). */
+#define HARVEST_BOUND_NS TIDE_USEC(200)
+
+/* Poll the hook (this worker owns it); what it makes ready is queued here, announced later
+ * if at all (above). */
+static int harvest(tide__worker_t *w, const tide__park_hook_t *hook, int64_t timeout) {
+    bool searching = w->searching;
+    w->searching = true;
+    int n = hook->poll(hook->ctx, w->rt->park_efd, timeout);
+    w->searching = searching;
+    /* A searching worker's finds are announced as it stops searching (idle.c). */
+    if (n > 0 && !searching && !w->backlog_at &&
+        tide__deque_len(&w->deque) + (atomic_load_explicit(&w->lifo, MO_RELAXED) != NULL) > 1)
+        w->backlog_at = tide__now();
+    return n;
+}
+
+void tide__park_backlog(tide__worker_t *w) {
+    if (tide__deque_len(&w->deque) == 0) {
+        w->backlog_at = 0; /* kept up */
+        return;
+    }
+    if (tide__now() - w->backlog_at < HARVEST_BOUND_NS) return;
+    w->backlog_at = 0;
+    tide__notify_work(w->rt);
+}
+
 /* A busy or searching worker collects I/O readiness without blocking. */
 int tide__park_poll_io(tide__worker_t *w) {
     /* Backpressure: while a backlog waits (a half-full deque, or tasks spilled to the global
@@ -78,7 +120,7 @@ int tide__park_poll_io(tide__worker_t *w) {
         return 0;
     const tide__park_hook_t *hook = io_acquire(w->rt);
     if (!hook) return 0;
-    int n = hook->poll(hook->ctx, w->rt->park_efd, 0);
+    int n = harvest(w, hook, 0);
     io_release(w->rt);
     return n;
 }
@@ -321,8 +363,7 @@ static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t d
         if (step != STEP_WAIT) break;
         /* The hook is being removed: its remover kicks us until we let go of it. */
         if (atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) != hook) break;
-        int n = hook->poll(hook->ctx, rt->park_efd,
-                           wt.until == INT64_MAX ? -1 : wt.until - wt.now);
+        int n = harvest(w, hook, wt.until == INT64_MAX ? -1 : wt.until - wt.now);
         if (n > 0 || w->lifo || tide__deque_len(&w->deque) > 0) break;
         if (watch_ticked(&wt) && tide__now() >= wt.until && watch_tick(w, &wt, NULL)) break;
     }
@@ -372,6 +413,7 @@ void tide__worker_park(tide__worker_t *w) {
         now + rt->stacks.decay_ns / 4 < deadline)
         deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
 
+    w->backlog_at = 0; /* drained (stolen) without a turn here to notice */
     tide__shake_point(SHAKE_PARK_BEFORE);
     tide__idle_sleep_begin(w);
 

@@ -180,3 +180,119 @@ Test(harvest, batch_behind_a_computing_request_served_on_two_workers) {
 Test(harvest, batch_behind_a_computing_request_served_on_four_workers) {
     tt_run(harvest_main, NULL, 4);
 }
+
+/* ---- a backlog the harvesting worker does not keep up with is shared ----------------------
+ * The harvest keeps what it queued while its worker keeps up, and announces it (wakes one
+ * sleeper) once the worker has not drained it within a bound. The scene: SHARE_CONNS
+ * connections whose requests each compute for SHARE_COMPUTE_NS without yielding (so turns
+ * still begin between them, and the stall watch, which steals only from a worker that began
+ * no turn for a tick, stays out of it). The client writes every request back to back after
+ * the workers went idle; the requests must not all be served one after another by the worker
+ * that harvested them: at least two workers run them. */
+#define SHARE_CONNS 16
+#define SHARE_COMPUTE_NS TIDE_USEC(500)
+
+typedef struct share_ctx {
+    uint16_t port;
+    int client_err;                    /* first error the client met (0: none) */
+    pthread_t ran_on[SHARE_CONNS];     /* the worker thread that computed request i */
+    _Atomic int served;                /* requests computed */
+} share_ctx_t;
+
+static void *share_client(void *arg) {
+    share_ctx_t *ctx = arg;
+    int fds[SHARE_CONNS];
+    int n = 0, err = 0;
+    for (; n < SHARE_CONNS; n++) {
+        fds[n] = connect_raw(ctx->port);
+        if (fds[n] < 0) {
+            err = fds[n];
+            goto out;
+        }
+    }
+    usleep(50000); /* the workers go idle: one into the socket poll */
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        char c = (char)i;
+        if (write(fds[i], &c, 1) != 1) {
+            err = -EIO;
+            goto out;
+        }
+    }
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        char in = -1;
+        if (read(fds[i], &in, 1) != 1 || in != (char)i) {
+            err = -EIO;
+            goto out;
+        }
+    }
+out:
+    ctx->client_err = err;
+    for (int i = 0; i < n; i++) close(fds[i]);
+    return NULL;
+}
+
+typedef struct share_arg {
+    share_ctx_t *ctx;
+    tide_tcp_t *conn;
+} share_arg_t;
+
+static int share_conn(void *arg) {
+    share_ctx_t *ctx = ((share_arg_t *)arg)->ctx;
+    tide_tcp_t *c = ((share_arg_t *)arg)->conn;
+    char b;
+    ssize_t n;
+    while ((n = tide_tcp_read(c, &b, 1)) > 0) {
+        int64_t until = tide_now() + SHARE_COMPUTE_NS;
+        while (tide_now() < until) {
+        }
+        if (b >= 0 && b < SHARE_CONNS) ctx->ran_on[(int)b] = pthread_self();
+        atomic_fetch_add(&ctx->served, 1);
+        if (tide_tcp_write_all(c, &b, 1, NULL) != 1) return -EIO;
+    }
+    return n < 0 ? (int)n : 0;
+}
+
+static int share_main(void *arg) {
+    (void)arg;
+    share_ctx_t ctx = {0};
+    tide_tcp_t *l, *conn[SHARE_CONNS];
+    cr_assert_eq(tide_tcp_listen(&l, "127.0.0.1", 0, NULL), 0);
+    tide_addr_t a;
+    cr_assert_eq(tide_tcp_local_addr(l, &a), 0);
+    ctx.port = tide_addr_port(&a);
+    pthread_t client;
+    cr_assert_eq(pthread_create(&client, NULL, share_client, &ctx), 0);
+    for (int i = 0; i < SHARE_CONNS; i++) cr_assert_eq(tide_tcp_accept(l, &conn[i], NULL), 0);
+    cr_assert_eq(tide_tcp_close(l), 0);
+    tide_task_t t[SHARE_CONNS];
+    share_arg_t sa[SHARE_CONNS];
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        sa[i] = (share_arg_t){&ctx, conn[i]};
+        cr_assert_eq(tide_spawn(&t[i], share_conn, &sa[i]), 0);
+    }
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        int st = -1;
+        cr_assert_eq(tide_join(t[i], &st), 0);
+        cr_assert_eq(st, 0, "connection %d: %s", i, tide_strerror(st));
+    }
+    cr_assert_eq(tide_spawn_blocking(join_thread, &client), 0);
+    cr_assert_eq(ctx.client_err, 0, "client: %s", tide_strerror(ctx.client_err));
+    cr_assert_eq(atomic_load(&ctx.served), SHARE_CONNS);
+    int workers = 0;
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        bool seen = false;
+        for (int j = 0; j < i; j++) seen = seen || pthread_equal(ctx.ran_on[j], ctx.ran_on[i]);
+        workers += !seen;
+    }
+    cr_assert(workers >= 2, "all %d computing requests ran on one worker", SHARE_CONNS);
+    for (int i = 0; i < SHARE_CONNS; i++) cr_assert_eq(tide_tcp_close(conn[i]), 0);
+    return 0;
+}
+
+Test(harvest, backlog_not_kept_up_with_is_shared_on_two_workers) {
+    tt_run(share_main, NULL, 2);
+}
+
+Test(harvest, backlog_not_kept_up_with_is_shared_on_four_workers) {
+    tt_run(share_main, NULL, 4);
+}
