@@ -82,9 +82,10 @@ static void io_release(tide_runtime_t *rt) {
  * nobody searches), and the woken worker steals half. The bound is well under the watch's
  * tick: a task that computes without yielding begins no turn, and the stall watch (below)
  * steals its deque within a tick or two. Measured (docs/benchmarks.md, "HTTP: the harvest
- * keeps its tasks"): 200 us halves the steals at -c100 and lowers futex calls and context
- * switches per request at -c100 and -c1000; busy polls must keep their harvests too (with
- * only the sleeping poll's kept, -c1000 made more futex calls than with none). */
+ * keeps its tasks"): 200 us halves the steals at -c100 and cuts its futex calls and context
+ * switches per request; at -c1000 fewer on a quiet machine, about as many under load. Busy
+ * polls keep their harvests too: with only the sleeping poll's kept, -c1000 made more futex
+ * calls than with none (the busy poll's per-push wakes kept waking the other worker). */
 #define HARVEST_BOUND_NS TIDE_USEC(200)
 
 /* Poll the hook (this worker owns it); what it makes ready is queued here, announced later
