@@ -201,6 +201,11 @@ static inline bool resume(tide__worker_t *w, tide__task_t *t) {
 static inline bool begin_run(tide__worker_t *w, tide__task_t *t) {
     prefetch_next(w);
     w->budget = w->rt->cfg.budget;
+    /* The stall watch (park.c) reads this from another worker: single writer, so a relaxed
+     * load and store, no locked instruction. */
+    atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, MO_RELAXED) + 1,
+                          MO_RELAXED);
+    if (TIDE_UNLIKELY(w->backlog_at)) tide__park_backlog(w);
     return resume(w, t);
 }
 
