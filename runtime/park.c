@@ -75,41 +75,20 @@ static void io_release(tide_runtime_t *rt) {
  * then crosses CPUs (14-30% of task runs were steals in http_hello), and costs a futex wake
  * and a sleep per hand-over. So a harvest keeps what it found, silently (the push rule skips
  * while `searching` is set, and is borrowed for the poll only: nothing in the poll reads the
- * flag otherwise, and idle.c's counts are not touched), and notes the time if it left more
- * than the worker's next task. Each turn that begins while such a backlog waits looks at it
- * (begin_run, tide__park_backlog): drained, this worker kept up and nobody was woken; still
- * there after HARVEST_BOUND_NS, it announces it once (tide__notify_work: one sleeper, if
- * nobody searches), and the woken worker steals half. The bound is well under the watch's
- * tick: a task that computes without yielding begins no turn, and the stall watch (below)
- * steals its deque within a tick or two. Measured (docs/benchmarks.md, "HTTP: the harvest
- * keeps its tasks"): 200 us halves the steals at -c100 and cuts its futex calls and context
- * switches per request; at -c1000 fewer on a quiet machine, about as many under load. Busy
- * polls keep their harvests too: with only the sleeping poll's kept, -c1000 made more futex
- * calls than with none (the busy poll's per-push wakes kept waking the other worker). */
-#define HARVEST_BOUND_NS TIDE_USEC(200)
-
-/* Poll the hook (this worker owns it); what it makes ready is queued here, announced later
- * if at all (above). */
+ * flag otherwise, and idle.c's counts are not touched), as quiet work: the backlog rule
+ * (runq.h, tide__runq_backlog_mark) announces it once this worker falls behind. A task that
+ * computes without yielding begins no turn, and the stall watch (below) steals its deque
+ * within a tick or two. Measured (docs/benchmarks.md, "HTTP: the harvest keeps its tasks"):
+ * busy polls must keep their harvests too (with only the sleeping poll's kept, -c1000 made
+ * more futex calls than with none). */
 static int harvest(tide__worker_t *w, const tide__park_hook_t *hook, int64_t timeout) {
     bool searching = w->searching;
     w->searching = true;
     int n = hook->poll(hook->ctx, w->rt->park_efd, timeout);
     w->searching = searching;
     /* A searching worker's finds are announced as it stops searching (idle.c). */
-    if (n > 0 && !searching && !w->backlog_at &&
-        tide__deque_len(&w->deque) + (atomic_load_explicit(&w->lifo, MO_RELAXED) != NULL) > 1)
-        w->backlog_at = tide__now();
+    if (n > 0 && !searching) tide__runq_backlog_mark(w);
     return n;
-}
-
-void tide__park_backlog(tide__worker_t *w) {
-    if (tide__deque_len(&w->deque) == 0) {
-        w->backlog_at = 0; /* kept up */
-        return;
-    }
-    if (tide__now() - w->backlog_at < HARVEST_BOUND_NS) return;
-    w->backlog_at = 0;
-    tide__notify_work(w->rt);
 }
 
 /* A busy or searching worker collects I/O readiness without blocking. */

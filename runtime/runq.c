@@ -64,6 +64,37 @@ TIDE_NOINLINE void tide__lifo_wait_thief(tide__worker_t *w) {
     while (atomic_load_explicit(&w->lifo_thief, MO_ACQUIRE)) tide__cpu_relax();
 }
 
+/* The backlog rule (runq.h). Quiet work is announced when the tasks queued here would wait
+ * longer than this at the rate this worker gets through them: well under the stall watch's
+ * tick, and long against a turn of coupled tasks (a channel's or a lock's partners take a
+ * microsecond or less), so a conversation stays on one worker while a batch of short jobs
+ * (spawned at once, or harvested by a poll) is shared within a fraction of a millisecond. */
+#define TIDE_BACKLOG_NS TIDE_USEC(200)
+
+void tide__runq_backlog_check(tide__worker_t *w) {
+    int64_t queued = tide__deque_len(&w->deque);
+    if (queued == 0) {
+        w->backlog_at = 0; /* kept up: the window closes unannounced */
+        return;
+    }
+    uint64_t turns = atomic_load_explicit(&w->turns, MO_RELAXED) - w->backlog_turns;
+    /* The clock is read on the window's turns 1, 2, 4, 8, 16 and then every 16th: soon enough
+     * for long turns (the second turn of a batch of 1 ms jobs announces it), rarely enough for
+     * a stream of sub-microsecond ones. */
+    if (turns > 16 ? (turns & 15) != 0 : (turns & (turns - 1)) != 0) return;
+    int64_t now = tide__now(), open_ns = now - w->backlog_at;
+    if (open_ns < TIDE_BACKLOG_NS) return;
+    /* `turns` turns took open_ns: the last of `queued` tasks waits about queued * open_ns /
+     * turns. Within the bound: a new window measures the rate from here. */
+    if ((uint64_t)queued * (uint64_t)open_ns <= (uint64_t)TIDE_BACKLOG_NS * turns) {
+        w->backlog_at = now;
+        w->backlog_turns += turns;
+        return;
+    }
+    w->backlog_at = 0;
+    tide__notify_work(w->rt);
+}
+
 /* Pop a batch from the global queues (spilled chunks and the inject queue, alternately
  * first): run the first task, queue the rest locally. */
 tide__task_t *tide__runq_pop_global(tide__worker_t *w) {

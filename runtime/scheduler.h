@@ -71,9 +71,10 @@ typedef struct tide__worker {
                                     sleeps on (parkec.h; zero-filled is a valid count) */
     _Atomic bool io_parked;      /* sleeping in the park hook's poll, not on the futex */
     _Atomic uint64_t watch_turns; /* `turns` at the stall watcher's last look (park.c) */
-    int64_t backlog_at;          /* when a poll harvest left this worker more than its next
-                                    task, announced to nobody yet (0: no such backlog;
-                                    park.c tide__park_backlog) */
+    int64_t backlog_at;          /* when quiet work (runq.h: coupled pushes, a poll harvest)
+                                    left this worker more than its next task, announced to
+                                    nobody yet (0: no backlog window open) */
+    uint64_t backlog_turns;      /* `turns` when that window opened (the rate it is drained) */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */
     int *errno_ptr;              /* this thread's errno (its address never changes) */
@@ -198,8 +199,6 @@ void tide__idle_sleep_end(tide__worker_t *w);
 void tide__worker_park(tide__worker_t *w);
 /* A busy or searching worker collects I/O readiness without blocking; events dispatched. */
 int tide__park_poll_io(tide__worker_t *w);
-/* A turn begins while a silent harvest's backlog waits: announce it if w fell behind. */
-void tide__park_backlog(tide__worker_t *w);
 /* Expire due timers of w's wheel (all: every worker's); *next_out: the earliest left. */
 unsigned tide__poll_timers(tide__worker_t *w, bool all, int64_t *next_out);
 

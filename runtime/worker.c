@@ -205,7 +205,7 @@ static inline bool begin_run(tide__worker_t *w, tide__task_t *t) {
      * load and store, no locked instruction. */
     atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, MO_RELAXED) + 1,
                           MO_RELAXED);
-    if (TIDE_UNLIKELY(w->backlog_at)) tide__park_backlog(w);
+    if (TIDE_UNLIKELY(w->backlog_at)) tide__runq_backlog_check(w);
     return resume(w, t);
 }
 

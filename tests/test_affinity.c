@@ -240,6 +240,54 @@ Test(affinity, spawned_tasks_that_compute_spread) {
     tt_run(spawn_fan, NULL, 2);
 }
 
+/* ---- many short jobs spawned at once ------------------------------------------------------- */
+
+/* Each job computes for less than the stall watch's tick, so the watch sees the spawner's
+ * worker begin turns all along and never steals: only the backlog rule (runq.c) can share
+ * them. Nobody joins until all are done (a joiner's wake would spread them by the notify rule
+ * and hide the rule under test). */
+#define JOBS 200
+#define JOB_NS TIDE_USEC(300)
+
+typedef struct jobs {
+    seen_t seen;       /* where the jobs computed */
+    _Atomic int left;  /* jobs not yet done */
+    tide_event_t done; /* set by the last job */
+} jobs_t;
+
+static int short_job(void *arg) {
+    jobs_t *j = arg;
+    compute(JOB_NS);
+    seen_note(&j->seen);
+    if (atomic_fetch_sub(&j->left, 1) == 1) return tide_event_set(&j->done);
+    return 0;
+}
+
+static int spawn_short_jobs(void *arg) {
+    (void)arg;
+    jobs_t j = {.left = JOBS};
+    seen_init(&j.seen);
+    cr_assert_eq(tide_event_init(&j.done), 0);
+    static tide_task_t t[JOBS];
+    let_the_other_worker_sleep();
+    for (int i = 0; i < JOBS; i++) cr_assert_eq(tide_spawn(&t[i], short_job, &j), 0);
+    cr_assert_eq(tide_event_wait(&j.done), 0);
+    for (int i = 0; i < JOBS; i++) {
+        int status = -1;
+        cr_assert_eq(tide_join(t[i], &status), 0);
+        cr_assert_eq(status, 0);
+    }
+    cr_assert_eq(tide_event_destroy(&j.done), 0);
+    cr_assert_eq(j.seen.runs, JOBS);
+    cr_assert_eq(j.seen.n, 2, "short jobs spawned at once computed on both workers");
+    pthread_mutex_destroy(&j.seen.lock);
+    return 0;
+}
+
+Test(affinity, many_short_spawned_jobs_spread) {
+    tt_run(spawn_short_jobs, NULL, 2);
+}
+
 /* ---- spawned tasks that compute in slices, yielding between them ---------------------------- */
 
 #define SLICE_NS TIDE_USEC(200)
