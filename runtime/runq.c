@@ -65,11 +65,12 @@ TIDE_NOINLINE void tide__lifo_wait_thief(tide__worker_t *w) {
 }
 
 /* The backlog rule (runq.h). Quiet work is announced when the tasks queued here would wait
- * longer than this at the rate this worker gets through them: well under the stall watch's
- * tick, and long against a turn of coupled tasks (a channel's or a lock's partners take a
- * microsecond or less), so a conversation stays on one worker while a batch of short jobs
- * (spawned at once, or harvested by a poll) is shared within a fraction of a millisecond. */
-#define TIDE_BACKLOG_NS TIDE_USEC(200)
+ * longer than this at the rate this worker gets through them: under the stall watch's tick,
+ * and long against a round of coupled tasks (tide-bench mutex: 100 tasks whose turns of 128
+ * lock/unlock pairs take ~2.5 us make a ~250 us round), so a conversation stays on one
+ * worker while a batch of short jobs (spawned at once, or harvested by a poll) is shared
+ * within a millisecond or two. */
+#define TIDE_BACKLOG_NS TIDE_MSEC(1)
 
 void tide__runq_backlog_check(tide__worker_t *w) {
     int64_t queued = tide__deque_len(&w->deque);
