@@ -69,6 +69,28 @@ static void io_release(tide_runtime_t *rt) {
     watch_poke(rt);
 }
 
+/* The harvest rule. Readiness a poll collects wakes connection tasks into this worker's deque.
+ * Per push, tokio's rule (runq.h) would wake a sleeper as soon as two wait; in a server that
+ * hands about every other harvested connection to the other worker, whose whole working set
+ * then crosses CPUs (14-30% of task runs were steals in http_hello), and costs a futex wake
+ * and a sleep per hand-over. So a harvest keeps what it found, silently (the push rule skips
+ * while `searching` is set, and is borrowed for the poll only: nothing in the poll reads the
+ * flag otherwise, and idle.c's counts are not touched), as quiet work: the backlog rule
+ * (runq.h, tide__runq_backlog_mark) announces it once this worker falls behind. A task that
+ * computes without yielding begins no turn, and the stall watch (below) steals its deque
+ * within a tick or two. Measured (docs/benchmarks.md, "HTTP: the harvest keeps its tasks"):
+ * busy polls must keep their harvests too (with only the sleeping poll's kept, -c1000 made
+ * more futex calls than with none). */
+static int harvest(tide__worker_t *w, const tide__park_hook_t *hook, int64_t timeout) {
+    bool searching = w->searching;
+    w->searching = true;
+    int n = hook->poll(hook->ctx, w->rt->park_efd, timeout);
+    w->searching = searching;
+    /* A searching worker's finds are announced as it stops searching (idle.c). */
+    if (n > 0 && !searching) tide__runq_backlog_mark(w);
+    return n;
+}
+
 /* A busy or searching worker collects I/O readiness without blocking. */
 int tide__park_poll_io(tide__worker_t *w) {
     /* Backpressure: while a backlog waits (a half-full deque, or tasks spilled to the global
@@ -78,7 +100,7 @@ int tide__park_poll_io(tide__worker_t *w) {
         return 0;
     const tide__park_hook_t *hook = io_acquire(w->rt);
     if (!hook) return 0;
-    int n = hook->poll(hook->ctx, w->rt->park_efd, 0);
+    int n = harvest(w, hook, 0);
     io_release(w->rt);
     return n;
 }
@@ -176,8 +198,8 @@ static tide__task_t *lifo_steal(tide__worker_t *o) {
     return t;
 }
 
-/* Tasks queued on another worker that began no turn since our last look (its count of task
- * runs has not moved): they wait behind a task that does not yield. Each look records the
+/* Tasks queued on another worker that began no turn since our last look (its `turns` has
+ * not moved): they wait behind a task that does not yield. Each look records the
  * counts for the next. A stale record (the watch changed hands) costs at most one early
  * steal. A task in such a worker's LIFO slot is taken here, into our own deque; its deque's
  * tasks are stolen by the search that follows. */
@@ -187,7 +209,7 @@ static bool queued_work_stalled(tide__worker_t *w) {
     for (unsigned i = 0; i < rt->nworkers; i++) {
         tide__worker_t *o = rt->workers[i];
         if (o == w) continue;
-        uint64_t turns = atomic_load_explicit(&o->c.tasks_run, MO_RELAXED);
+        uint64_t turns = atomic_load_explicit(&o->turns, MO_RELAXED);
         if (turns == atomic_load_explicit(&o->watch_turns, MO_RELAXED)) {
             if (tide__deque_len(&o->deque) > 0) stalled = true;
             if (atomic_load_explicit(&o->lifo, MO_RELAXED)) {
@@ -230,40 +252,104 @@ static int watch_maybe_deep(tide__worker_t *w) {
     return WATCH_NONE; /* poked meanwhile: the poke in `unpark` starts the watch anew */
 }
 
+/* One sleeper's part in the stall watch, across the wake-ups of one sleep. Both sleeps (in
+ * the hook's poll, on the futex) run the same loop around their own wait: watch_step before
+ * each wait, watch_tick after one that ended on a tick. */
+typedef struct watch {
+    int state;         /* WATCH_* this sleeper holds */
+    int64_t deadline;  /* the sleep's own end (INT64_MAX: none) */
+    int64_t until;     /* the coming wait's end: the deadline, or the next tick while ticking */
+    int64_t now;       /* when `until` was set (until > now, or until is INT64_MAX) */
+    uint32_t seen;     /* io_owner at the last tick: the poll free and still `seen` a tick
+                          later was left untaken (futex sleepers take it over) */
+} watch_t;
+
+static void watch_start(tide__worker_t *w, watch_t *wt, int64_t deadline) {
+    wt->state = watch_begin(w->rt) ? WATCH_TICKING : WATCH_NONE;
+    wt->deadline = deadline;
+    wt->until = deadline;
+    wt->now = 0;
+    wt->seen = atomic_load_explicit(&w->rt->io_owner, MO_SEQ_CST);
+}
+
+/* Before each wait, with what `unpark` held (the caller's exchange: the two sleeps order it
+ * against their own announcement differently). STEP_NOTIFIED: a notifier counted us as
+ * searching; STEP_END: stopping, or the deadline passed; STEP_WAIT: wait until wt->until. */
+enum { STEP_WAIT, STEP_NOTIFIED, STEP_END };
+static int watch_step(tide__worker_t *w, watch_t *wt, uint32_t u) {
+    tide_runtime_t *rt = w->rt;
+    if (u & UNPARK_NOTIFY) return STEP_NOTIFIED;
+    if ((u & UNPARK_POKE) && wt->state != WATCH_TICKING) {
+        /* Poked out of a deep watch (whoever poked reset it), or asked to take the watch
+         * up: watch anew. */
+        wt->state = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+        wt->seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+    }
+    if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) return STEP_END;
+    int64_t now = wt->now = tide__now();
+    if (wt->deadline != INT64_MAX && wt->deadline <= now) return STEP_END;
+    wt->until = wt->deadline;
+    if (wt->state == WATCH_TICKING && now + WATCH_TICK_NS < wt->until)
+        wt->until = now + WATCH_TICK_NS;
+    return STEP_WAIT;
+}
+
+/* Did the wait that just timed out end on a tick (not on the deadline)? */
+static bool watch_ticked(const watch_t *wt) {
+    return wt->state == WATCH_TICKING && wt->until != wt->deadline;
+}
+
+/* A tick. Work queued behind a task that does not yield: true, end the sleep and go and
+ * steal it. A futex sleeper (`take` not NULL) also takes the poll over when it is free and
+ * nobody took it since the last tick: true with *take set, the watch given up (it watches
+ * as it polls). Else go on sleeping, deep if nothing can stall. */
+static bool watch_tick(tide__worker_t *w, watch_t *wt, const tide__park_hook_t **take) {
+    tide_runtime_t *rt = w->rt;
+    if (queued_work_stalled(w)) return true;
+    if (take) {
+        uint32_t owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+        if (atomic_load_explicit(&rt->park_hook, MO_RELAXED) && !(owner & 1) &&
+            owner == wt->seen) {
+            /* Give up the watch before taking the poll: a worker that then finds the poll
+             * taken finds the watch free, and watches us. */
+            atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
+            wt->state = WATCH_NONE;
+            *take = io_acquire(rt);
+            if (*take) return true;
+            /* Someone else took the poll meanwhile: watch again, unless it took both. */
+            wt->state = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+            owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
+        }
+        wt->seen = owner;
+    }
+    if (wt->state == WATCH_TICKING) wt->state = watch_maybe_deep(w);
+    return false;
+}
+
 /* Sleep in the hook's poll (this worker owns it) until notified (returns true), a timer is
  * due, shutdown, I/O events were dispatched into our queue, or work queued elsewhere stalled
  * (returns false); watch for the latter while another worker is awake. */
 static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t deadline) {
     tide_runtime_t *rt = w->rt;
     bool notified = false;
-    int watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
+    watch_t wt;
+    watch_start(w, &wt, deadline);
     /* Announce before looking at `unpark`: a notifier stores `unpark` and then looks at
      * io_parked (both seq_cst), so one of us sees the other. */
     atomic_store_explicit(&w->io_parked, true, MO_SEQ_CST);
     for (;;) {
-        uint32_t u = atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST);
-        if (u & UNPARK_NOTIFY) {
-            notified = true;
-            break;
-        }
-        if ((u & UNPARK_POKE) && watch != WATCH_TICKING)
-            watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
+        int step = watch_step(w, &wt, atomic_exchange_explicit(&w->unpark, 0, MO_SEQ_CST));
+        if (step == STEP_NOTIFIED) notified = true;
+        if (step != STEP_WAIT) break;
         /* The hook is being removed: its remover kicks us until we let go of it. */
         if (atomic_load_explicit(&rt->park_hook, MO_SEQ_CST) != hook) break;
-        int64_t now = tide__now(), until = deadline;
-        if (deadline != INT64_MAX && deadline <= now) break;
-        if (watch == WATCH_TICKING && now + WATCH_TICK_NS < until) until = now + WATCH_TICK_NS;
-        int n = hook->poll(hook->ctx, rt->park_efd, until == INT64_MAX ? -1 : until - now);
+        int n = harvest(w, hook, wt.until == INT64_MAX ? -1 : wt.until - wt.now);
         if (n > 0 || w->lifo || tide__deque_len(&w->deque) > 0) break;
-        if (watch == WATCH_TICKING && until != deadline && tide__now() >= until) {
-            if (queued_work_stalled(w)) break;
-            watch = watch_maybe_deep(w);
-        }
+        if (watch_ticked(&wt) && tide__now() >= wt.until && watch_tick(w, &wt, NULL)) break;
     }
     atomic_store_explicit(&w->io_parked, false, MO_SEQ_CST);
     io_release(rt);
-    watch_end(w, watch);
+    watch_end(w, wt.state);
     return notified;
 }
 
@@ -271,50 +357,25 @@ static bool io_sleep(tide__worker_t *w, const tide__park_hook_t *hook, int64_t d
  * elsewhere stalled (returns false); watch for stalls (see WATCH_TICK_NS) and take over a
  * stalled poll. */
 static bool futex_sleep(tide__worker_t *w, int64_t deadline) {
-    tide_runtime_t *rt = w->rt;
-    int watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-    uint32_t seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
     bool notified = false;
+    watch_t wt;
+    watch_start(w, &wt, deadline);
     for (;;) {
         /* The count before the reasons: a reason stored after this exchange comes with an
          * increment after this read, so the wait below returns at once (parkec.h). */
         uint32_t count = tide__parkec_value(&w->unpark_ec);
-        uint32_t u = atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE);
-        if (u & UNPARK_NOTIFY) {
-            notified = true;
+        int step = watch_step(w, &wt, atomic_exchange_explicit(&w->unpark, 0, MO_ACQUIRE));
+        if (step == STEP_NOTIFIED) notified = true;
+        if (step != STEP_WAIT) break;
+        if (tide__parkec_wait(&w->unpark_ec, count, wt.until) != -ETIMEDOUT) continue;
+        if (!watch_ticked(&wt)) break;
+        const tide__park_hook_t *hook = NULL;
+        if (watch_tick(w, &wt, &hook)) {
+            if (hook) return io_sleep(w, hook, deadline);
             break;
         }
-        if ((u & UNPARK_POKE) && watch != WATCH_TICKING) {
-            /* Poked out of a deep watch (whoever poked reset it): watch anew. */
-            watch = watch_begin(rt) ? WATCH_TICKING : WATCH_NONE;
-            seen = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        }
-        if (atomic_load_explicit(&rt->stop, MO_ACQUIRE)) break;
-        int64_t until = deadline;
-        if (watch == WATCH_TICKING) {
-            int64_t tick = tide__now() + WATCH_TICK_NS;
-            if (tick < until) until = tick;
-        }
-        if (tide__parkec_wait(&w->unpark_ec, count, until) != -ETIMEDOUT) continue;
-        if (watch != WATCH_TICKING || until == deadline) break;
-        /* A tick. Work queued behind a task that does not yield: go and steal it. */
-        if (queued_work_stalled(w)) break;
-        /* The poll free, and nobody took it since the last tick: take it. */
-        uint32_t now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        if (atomic_load_explicit(&rt->park_hook, MO_RELAXED) && !(now_owner & 1) &&
-            now_owner == seen) {
-            /* Give up the watch before taking the poll: a worker that then finds the poll
-             * taken finds the watch free, and watches us. */
-            atomic_store_explicit(&rt->io_watch, WATCH_NONE, MO_SEQ_CST);
-            const tide__park_hook_t *hook = io_acquire(rt);
-            if (hook) return io_sleep(w, hook, deadline); /* it watches as it polls */
-            if (!watch_begin(rt)) watch = WATCH_NONE; /* someone else took both meanwhile */
-            now_owner = atomic_load_explicit(&rt->io_owner, MO_SEQ_CST);
-        }
-        seen = now_owner;
-        if (watch == WATCH_TICKING) watch = watch_maybe_deep(w);
     }
-    watch_end(w, watch);
+    watch_end(w, wt.state);
     return notified;
 }
 
@@ -332,6 +393,7 @@ void tide__worker_park(tide__worker_t *w) {
         now + rt->stacks.decay_ns / 4 < deadline)
         deadline = now + rt->stacks.decay_ns / 4; /* come back to give idle stacks back */
 
+    w->backlog_at = 0; /* drained (stolen) without a turn here to notice */
     tide__shake_point(SHAKE_PARK_BEFORE);
     tide__idle_sleep_begin(w);
 

@@ -28,8 +28,9 @@ void tide__runq_spill(tide__worker_t *w, tide__task_t *extra) {
     tide__count(w->c.overflows, 1);
 }
 
+/* A spawn by the running task: it stays here (runq.h, tide__runq_push_coupled). */
 void tide__schedule_local(tide__worker_t *w, tide__task_t *t) {
-    tide__runq_push(w, t);
+    tide__runq_push_coupled(w, t);
 }
 
 void tide__push_remote(tide_runtime_t *rt, tide__task_t *t) {
@@ -45,9 +46,10 @@ void tide__schedule(tide__task_t *t) {
          * switch will read its saved registers (with 100k tasks alive, that line is cold). */
         if (t->ctx.sp) __builtin_prefetch(t->ctx.sp, 0, 3);
         if (w->current) {
-            /* Woken by the running task: run it next on this worker. */
+            /* Woken by the running task: run it next on this worker. The task it pushes
+             * out of the slot was woken by this worker's tasks too: it stays coupled. */
             tide__task_t *prev = tide__lifo_put(w, t);
-            if (prev) tide__runq_push(w, prev);
+            if (prev) tide__runq_push_coupled(w, prev);
             return;
         }
         tide__runq_push(w, t);
@@ -60,6 +62,38 @@ void tide__schedule(tide__task_t *t) {
  * us, and holds the slot for one membarrier call). */
 TIDE_NOINLINE void tide__lifo_wait_thief(tide__worker_t *w) {
     while (atomic_load_explicit(&w->lifo_thief, MO_ACQUIRE)) tide__cpu_relax();
+}
+
+/* The backlog rule (runq.h). Quiet work is announced when the tasks queued here would wait
+ * longer than this at the rate this worker gets through them: under the stall watch's tick,
+ * and long against a round of coupled tasks (tide-bench mutex: 100 tasks whose turns of 128
+ * lock/unlock pairs take ~2.5 us make a ~250 us round), so a conversation stays on one
+ * worker while a batch of short jobs (spawned at once, or harvested by a poll) is shared
+ * within a millisecond or two. */
+#define TIDE_BACKLOG_NS TIDE_MSEC(1)
+
+void tide__runq_backlog_check(tide__worker_t *w) {
+    int64_t queued = tide__deque_len(&w->deque);
+    if (queued == 0) {
+        w->backlog_at = 0; /* kept up: the window closes unannounced */
+        return;
+    }
+    uint64_t turns = atomic_load_explicit(&w->turns, MO_RELAXED) - w->backlog_turns;
+    /* The clock is read on the window's turns 1, 2, 4, 8, 16 and then every 16th: soon enough
+     * for long turns (the second turn of a batch of 1 ms jobs announces it), rarely enough for
+     * a stream of sub-microsecond ones. */
+    if (turns > 16 ? (turns & 15) != 0 : (turns & (turns - 1)) != 0) return;
+    int64_t now = tide__now(), open_ns = now - w->backlog_at;
+    if (open_ns < TIDE_BACKLOG_NS) return;
+    /* `turns` turns took open_ns: the last of `queued` tasks waits about queued * open_ns /
+     * turns. Within the bound: a new window measures the rate from here. */
+    if ((uint64_t)queued * (uint64_t)open_ns <= (uint64_t)TIDE_BACKLOG_NS * turns) {
+        w->backlog_at = now;
+        w->backlog_turns += turns;
+        return;
+    }
+    w->backlog_at = 0;
+    tide__notify_work(w->rt);
 }
 
 /* Pop a batch from the global queues (spilled chunks and the inject queue, alternately

@@ -30,6 +30,39 @@ static inline void tide__runq_push(tide__worker_t *w, tide__task_t *t) {
     tide__runq_push_behind(w, t, false);
 }
 
+/* Quiet work: queued without waking a sleeper, because it is coupled to the task running
+ * here (below) or was found by this worker's own poll (park.c, the harvest rule). Such work is
+ * shared only once it backs up: the first quiet push that leaves more than the next task to run
+ * opens a backlog window (a clock read, once per window); turns that begin while it is open
+ * look at it (tide__runq_backlog_check). */
+static inline void tide__runq_backlog_mark(tide__worker_t *w) {
+    if (w->backlog_at) return;
+    if (tide__deque_len(&w->deque) + (atomic_load_explicit(&w->lifo, MO_RELAXED) != NULL) < 2)
+        return;
+    w->backlog_at = tide__now();
+    w->backlog_turns = atomic_load_explicit(&w->turns, MO_RELAXED);
+}
+
+/* A turn begins while a backlog window is open: announce the backlog (one notify) if the
+ * tasks queued here would wait longer than TIDE_BACKLOG_NS at the rate this worker gets
+ * through them; close the window once the deque drained. */
+void tide__runq_backlog_check(tide__worker_t *w);
+
+/* Queue t locally and wake nobody: t was made runnable by the task running here (spawned by
+ * it, woken by it and pushed out of the LIFO slot, or the task itself, its budget spent in a
+ * stream of operations that did not block), so it is coupled to that task, and runs fastest on
+ * this worker: a sleeper woken to steal it would run the two halves of one conversation on two
+ * CPUs, every message and lock word crossing between them (docs/benchmarks.md, "coupled tasks
+ * stay together"). What spreads such work instead: the backlog rule above (many short tasks
+ * spawned at once, say, wait longer than the bound and get announced); a worker that is awake
+ * and searching steals it as before; the stall watch (park.c) takes it when this worker begins
+ * no turn for a tick (a task computing without yielding); a voluntary tide_yield, a task's end
+ * waking its joiner, timers and I/O readiness still wake a sleeper by tide__runq_push's rule. */
+static inline void tide__runq_push_coupled(tide__worker_t *w, tide__task_t *t) {
+    if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) tide__runq_spill(w, t);
+    tide__runq_backlog_mark(w);
+}
+
 /* The LIFO slot, stealable at no locked instruction on its owner's side. Only the owner
  * fills the slot; a stall watcher (park.c) may empty it when the owner began no turn for a
  * tick. An empty slot is filled with a plain store: the watcher can only write NULL over NULL

@@ -44,6 +44,8 @@ typedef struct tide__worker {
     _Atomic uint32_t lifo_thief;  /* a watcher is taking the slot now (watchers only) */
     unsigned lifo_streak;        /* LIFO runs in a row (capped, for fairness) */
     uint32_t tick;               /* scheduler iterations (global-queue fairness) */
+    _Atomic uint64_t turns;      /* turns begun (begin_run, owner only): the stall watch's
+                                    sign of progress, kept even where statistics are not */
     uint32_t rng;                /* xorshift state for victim choice */
     bool searching;              /* counted in idle.searching */
     int64_t spin_ns;             /* how long the idle search spins now: halved by each spin
@@ -54,6 +56,8 @@ typedef struct tide__worker {
     tide__task_t *yielded;       /* a task that yielded straight to the one now running:
                                     requeued by the latter once the switch is done */
     unsigned budget;             /* operations left before a forced yield */
+    bool yield_quiet;            /* the yield under way was forced by the budget: requeue the
+                                    yielder without waking a sleeper (runq.h, coupled work) */
     tide__ctx_t sched_ctx;       /* the scheduler's own context (the thread's stack) */
     tide__fiber_t sched_fiber;   /* sanitizer state of the scheduler context */
     void *altstack;              /* signal stack for the stack-overflow handler */
@@ -66,7 +70,11 @@ typedef struct tide__worker {
     tide__parkec_t unpark_ec;    /* counted after each store to `unpark`: what a futex sleeper
                                     sleeps on (parkec.h; zero-filled is a valid count) */
     _Atomic bool io_parked;      /* sleeping in the park hook's poll, not on the futex */
-    _Atomic uint64_t watch_turns; /* c.tasks_run at the stall watcher's last look (park.c) */
+    _Atomic uint64_t watch_turns; /* `turns` at the stall watcher's last look (park.c) */
+    int64_t backlog_at;          /* when quiet work (runq.h: coupled pushes, a poll harvest)
+                                    left this worker more than its next task, announced to
+                                    nobody yet (0: no backlog window open) */
+    uint64_t backlog_turns;      /* `turns` when that window opened (the rate it is drained) */
     bool sleeping;               /* in idle.sleepers (under idle.lock) */
     int64_t run_started;         /* debug mode: when the running task was switched to */
     int *errno_ptr;              /* this thread's errno (its address never changes) */

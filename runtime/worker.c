@@ -201,6 +201,11 @@ static inline bool resume(tide__worker_t *w, tide__task_t *t) {
 static inline bool begin_run(tide__worker_t *w, tide__task_t *t) {
     prefetch_next(w);
     w->budget = w->rt->cfg.budget;
+    /* The stall watch (park.c) reads this from another worker: single writer, so a relaxed
+     * load and store, no locked instruction. */
+    atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, MO_RELAXED) + 1,
+                          MO_RELAXED);
+    if (TIDE_UNLIKELY(w->backlog_at)) tide__runq_backlog_check(w);
     return resume(w, t);
 }
 
@@ -213,9 +218,15 @@ static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
     check_stack(y);
     tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, not yet queued */
     mark_runnable(y);
-    /* tide__runq_push's rule counts the task about to run, which is in the deque when a
-     * yield goes through the scheduler; here it runs already, so one queued task is one too
-     * many to hold while another worker sleeps. */
+    /* A yield forced by the budget stays coupled (runq.h). Otherwise tide__runq_push's rule
+     * counts the task about to run, which is in the deque when a yield goes through the
+     * scheduler; here it runs already, so one queued task is one too many to hold while
+     * another worker sleeps. */
+    if (w->yield_quiet) {
+        w->yield_quiet = false;
+        tide__runq_push_coupled(w, y);
+        return;
+    }
     tide__runq_push_behind(w, y, true);
 }
 
@@ -273,6 +284,11 @@ again:
             tide__task_t *first = tide__runq_pop_global(w);
             if (first) tide__runq_push(w, first);
         }
+        if (w->yield_quiet) { /* forced by the budget: coupled (runq.h) */
+            w->yield_quiet = false;
+            tide__runq_push_coupled(w, t);
+            return;
+        }
         tide__runq_push(w, t);
         return;
     }
@@ -294,6 +310,9 @@ void tide_budget_tick(void) {
     }
     w->budget = 0;
     tide__count(w->c.budget_yields, 1);
+    /* The task runs a stream of operations that do not block (a channel with room, a free
+     * lock, a ready socket): its partners are likely the tasks queued here. */
+    w->yield_quiet = true;
     tide__switch_out(w->current, SWITCH_YIELD);
 }
 
