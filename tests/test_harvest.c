@@ -190,7 +190,7 @@ Test(harvest, batch_behind_a_computing_request_served_on_four_workers) {
  * the workers went idle; the requests must not all be served one after another by the worker
  * that harvested them: at least two workers run them. */
 #define SHARE_CONNS 16
-#define SHARE_COMPUTE_NS TIDE_USEC(500)
+#define SHARE_COMPUTE_NS TIDE_MSEC(1) /* 16 ms of work: time for a woken worker to get a CPU */
 
 typedef struct share_ctx {
     uint16_t port;
