@@ -36,28 +36,12 @@ typedef struct harvest_ctx {
 
 /* ---- the client: plain blocking sockets -------------------------------------------------- */
 
-static int connect_raw(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -errno;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* Bounded reads: a stalled server fails the test instead of hanging it. */
-    struct timeval tv = {.tv_sec = 20};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
-}
-
 static void *client_main(void *arg) {
     harvest_ctx_t *ctx = arg;
     int fds[1 + ECHO_CONNS];
     int n = 0, err = 0;
     for (; n < 1 + ECHO_CONNS; n++) { /* one after another: accepted in this order */
-        fds[n] = connect_raw(ctx->port);
+        fds[n] = tt_connect_blocking(ctx->port);
         if (fds[n] < 0) {
             err = fds[n];
             goto out;
@@ -204,7 +188,7 @@ static void *share_client(void *arg) {
     int fds[SHARE_CONNS];
     int n = 0, err = 0;
     for (; n < SHARE_CONNS; n++) {
-        fds[n] = connect_raw(ctx->port);
+        fds[n] = tt_connect_blocking(ctx->port);
         if (fds[n] < 0) {
             err = fds[n];
             goto out;

@@ -41,29 +41,13 @@ typedef struct hol_ctx {
 
 /* ---- the client: plain blocking sockets -------------------------------------------------- */
 
-static int connect_raw(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -errno;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* Bounded reads: a stalled server fails the test instead of hanging it. */
-    struct timeval tv = {.tv_sec = 20};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
-}
-
 static void *client_main(void *arg) {
     hol_ctx_t *ctx = arg;
     int fds[MAX_BUSY + ECHO_CONNS];
     int n = 0, err = 0, nb = ctx->nbusy;
     /* Connected one after another, so the server accepts them in this order. */
     for (; n < nb + ECHO_CONNS; n++) {
-        fds[n] = connect_raw(ctx->port);
+        fds[n] = tt_connect_blocking(ctx->port);
         if (fds[n] < 0) {
             err = fds[n];
             goto out;

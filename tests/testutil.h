@@ -105,6 +105,10 @@ uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's har
 /* Task switches of the calling task's runtime so far (every worker's tasks_run). */
 uint64_t tt_tasks_run(void);
 
+/* A plain blocking socket connected to 127.0.0.1:port (a client outside the runtime), its
+ * reads bounded at 20 s so a stalled server fails a test instead of hanging it; or -errno. */
+int tt_connect_blocking(uint16_t port);
+
 /* The monotonic clock read afresh, in ns: a task that computes without yielding cannot use
  * tide_now(), which may be its worker's cached reading. */
 int64_t tt_mono_ns(void);
