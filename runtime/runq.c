@@ -79,10 +79,6 @@ void tide__runq_backlog_check(tide__worker_t *w) {
         return;
     }
     uint64_t turns = atomic_load_explicit(&w->turns, MO_RELAXED) - w->backlog_turns;
-    /* The clock is read on the window's turns 1, 2, 4, 8, 16 and then every 16th: soon enough
-     * for long turns (the second turn of a batch of 1 ms jobs announces it), rarely enough for
-     * a stream of sub-microsecond ones. */
-    if (turns > 16 ? (turns & 15) != 0 : (turns & (turns - 1)) != 0) return;
     int64_t now = tide__now(), open_ns = now - w->backlog_at;
     if (open_ns < TIDE_BACKLOG_NS) return;
     /* `turns` turns took open_ns: the last of `queued` tasks waits about queued * open_ns /

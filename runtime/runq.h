@@ -43,10 +43,20 @@ static inline void tide__runq_backlog_mark(tide__worker_t *w) {
     w->backlog_turns = atomic_load_explicit(&w->turns, MO_RELAXED);
 }
 
-/* A turn begins while a backlog window is open: announce the backlog (one notify) if the
- * tasks queued here would wait longer than TIDE_BACKLOG_NS at the rate this worker gets
- * through them; close the window once the deque drained. */
+/* A look at an open backlog window, due on some turns (below): announce the backlog (one
+ * notify) if the tasks queued here would wait longer than TIDE_BACKLOG_NS at the rate this
+ * worker gets through them; close the window once the deque drained. */
 void tide__runq_backlog_check(tide__worker_t *w);
+
+/* A turn begins (`turns` is its number). While a window is open the look is due on the
+ * window's turns 1, 2, 4, 8, 16 and then every 16th: soon enough for long turns (the second
+ * turn of a batch of 1 ms jobs announces it), rarely enough for a stream of sub-microsecond
+ * ones, which pay a subtraction and a test per turn and a clock read per 16. */
+static inline void tide__runq_backlog_turn(tide__worker_t *w, uint64_t turns) {
+    if (TIDE_LIKELY(!w->backlog_at)) return;
+    uint64_t t = turns - w->backlog_turns;
+    if ((t & 15) == 0 || (t < 16 && (t & (t - 1)) == 0)) tide__runq_backlog_check(w);
+}
 
 /* Queue t locally and wake nobody: t was made runnable by the task running here (spawned by
  * it, woken by it and pushed out of the LIFO slot, or the task itself, its budget spent in a

@@ -205,9 +205,9 @@ static inline __attribute__((always_inline)) bool begin_run(tide__worker_t *w, t
     w->budget = w->rt->cfg.budget;
     /* The stall watch (park.c) reads this from another worker: single writer, so a relaxed
      * load and store, no locked instruction. */
-    atomic_store_explicit(&w->turns, atomic_load_explicit(&w->turns, MO_RELAXED) + 1,
-                          MO_RELAXED);
-    if (TIDE_UNLIKELY(w->backlog_at)) tide__runq_backlog_check(w);
+    uint64_t turns = atomic_load_explicit(&w->turns, MO_RELAXED) + 1;
+    atomic_store_explicit(&w->turns, turns, MO_RELAXED);
+    tide__runq_backlog_turn(w, turns);
     return resume(w, t);
 }
 
