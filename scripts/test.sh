@@ -28,7 +28,7 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 
 # The tests the shake pass runs by default: the scheduler's own, wakers and the primitives
 # built on them, cancellation, I/O readiness; seconds each even when shaken.
-shake_tests=${SHAKE_TESTS:-'test_(spawn|yield|placement|shake|cancel|select|sem|gather|group|wait|waitgroup|event|oneshot|barrier|notify|queue|fairness|shutdown|tcp|tcp_cancel|sleep|blocking)$'}
+shake_tests=${SHAKE_TESTS:-'test_(spawn|yield|placement|affinity|harvest|shake|cancel|select|sem|gather|group|wait|waitgroup|event|oneshot|barrier|notify|queue|fairness|shutdown|tcp|tcp_cancel|sleep|blocking)$'}
 
 for b in "${builds[@]}"; do
   if [[ $b == shake ]]; then
