@@ -114,35 +114,16 @@ static bool try_take(tide_mutex_t *m, uint32_t *s) {
     return false;
 }
 
-/* A woken waiter gave up (deadline or cancel) after its wake-up: if the lock is free and
- * others wait, wake the next one in its place. */
-static void pass_wake_on(tide_mutex_t *m) {
+/* The lock is free and may have nobody on the way to it: unless a woken waiter already is, take
+ * the oldest waiter off the queue and wake it, or, with `grant` in starvation mode, hand it the
+ * lock (nobody else may take it then). */
+static void wake_oldest(tide_mutex_t *m, bool grant) {
     tide_waker_t k = {0};
     tide__sync_lock(&m->qlock_);
     uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
     if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->waiters_)) {
         tide__sync_waiter_t *w = tide__waitq_pop(&m->waiters_);
-        atomic_fetch_or_explicit(&m->state_, M_WOKEN, memory_order_relaxed);
-        if (tide__waitq_empty(&m->waiters_))
-            atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING), memory_order_relaxed);
-        k = tide__waiter_fire(w, TIDE__W_WOKEN, 0);
-    }
-    tide__sync_unlock(&m->qlock_);
-    tide_wake(k);
-}
-
-/* The lock was released by a plain store (unlock's fast path) and someone queued around that
- * time: the holder that saw PARKED after its store, or a waiter whose fenced look found the
- * lock free. Make sure the queue moves: hand the lock to the oldest waiter in starvation mode
- * (nobody else may take it then), else wake it unless a woken waiter is on its way already.
- * Both sides may call this for one release; WOKEN and LOCKED make the second a no-op. */
-static void wake_after_release(tide_mutex_t *m) {
-    tide_waker_t k = {0};
-    tide__sync_lock(&m->qlock_);
-    uint32_t s = atomic_load_explicit(&m->state_, memory_order_relaxed);
-    if (!(s & (M_LOCKED | M_WOKEN)) && !tide__waitq_empty(&m->waiters_)) {
-        tide__sync_waiter_t *w = tide__waitq_pop(&m->waiters_);
-        uint32_t mark = (s & M_STARVING) ? M_LOCKED : M_WOKEN;
+        uint32_t mark = grant && (s & M_STARVING) ? M_LOCKED : M_WOKEN;
         atomic_fetch_or_explicit(&m->state_, mark, memory_order_acquire);
         if (tide__waitq_empty(&m->waiters_))
             atomic_fetch_and_explicit(&m->state_, ~(M_PARKED | M_STARVING), memory_order_relaxed);
@@ -150,6 +131,21 @@ static void wake_after_release(tide_mutex_t *m) {
     }
     tide__sync_unlock(&m->qlock_);
     tide_wake(k);
+}
+
+/* A woken waiter gave up (deadline or cancel) after its wake-up: if the lock is free and
+ * others wait, wake the next one in its place. */
+static void pass_wake_on(tide_mutex_t *m) {
+    wake_oldest(m, false);
+}
+
+/* The lock was released by a plain store (unlock's fast path) and someone queued around that
+ * time: the holder that saw PARKED after its store, or a waiter whose fenced look found the
+ * lock free. Make sure the queue moves: hand the lock to the oldest waiter in starvation mode,
+ * else wake it unless a woken waiter is on its way already. Both sides may call this for one
+ * release; WOKEN and LOCKED make the second a no-op. */
+static void wake_after_release(tide_mutex_t *m) {
+    wake_oldest(m, true);
 }
 
 /* Park a queued node (queue lock held, dropped here). Returns its final state, or
