@@ -2,19 +2,21 @@
 # The benchmark report: tide against its threaded baselines and its peers (tokio, Go, a
 # one-thread epoll loop), all measured in this run, on this machine.
 #
-#   scripts/bench.sh [--quick] [--no-peers] [--out DIR] [--build DIR] [--workers N]
+#   scripts/bench.sh [--quick] [--no-peers] [--rounds N] [--out DIR] [--build DIR] [--workers N]
 #
 #   --quick     small sizes, one round, short HTTP runs: a smoke test of the pipeline
 #               (~1-2 minutes once built); the figures of record come from a run without it
 #               (~10 minutes: 6 on a quiet 2-CPU machine, 12 on a busy one)
 #   --no-peers  only tide and the threaded baselines (no tokio, Go or epoll loop)
+#   --rounds N  rounds of every workload and HTTP run (default 3; 5 takes ~16 minutes and
+#               narrows the medians on a machine whose peers move +-30% between runs)
 #   --out DIR   results folder (default: results/<date>-<time>, plus a results/latest link)
 #   --build DIR a release build to use, configured and built if needed (default: build/release)
 #   --workers N runtime workers and pool threads (default: the number of CPUs)
 #
 # Installs missing Debian packages first (scripts/setup-deps.sh), builds tide-bench, the
 # example servers and the peers (benches/peers/build.sh: a peer whose toolchain is missing is
-# left out with a note in the report, not a failure). Then, in each of 3 rounds (1 with
+# left out with a note in the report, not a failure). Then, in each of 3 rounds (--rounds; 1 with
 # --quick), every workload runs on tide, threads, pool, tokio and Go one after the other (the
 # order reversed every other round, so a drift in the machine's speed hits all of them), each
 # program doing a warm-up and 3 repetitions; the report takes the median over the rounds.
@@ -30,11 +32,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cmdline="scripts/bench.sh${*:+ $*}"
 quick=0
 peers=1
+rounds_opt=
 out=""
 build="$root/build/release"
 workers=""
 
-usage() { sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 while (($#)); do
   case "$1" in
@@ -43,6 +46,8 @@ while (($#)); do
     --out) out=${2:?--out needs a folder}; shift ;;
     --build) build=${2:?--build needs a folder}; shift ;;
     --workers) workers=${2:?--workers needs a number}; shift ;;
+    --rounds) rounds_opt=${2:?--rounds needs a number}; shift
+      [[ "$rounds_opt" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench.sh: --rounds needs a number 1-999" >&2; exit 2; } ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -109,6 +114,7 @@ rounds=3
 http_rounds=3
 http_duration=4
 if ((quick)); then rounds=1 http_rounds=1 http_duration=2; fi
+if [[ -n "$rounds_opt" ]]; then rounds=$rounds_opt http_rounds=$rounds_opt; fi
 
 # What the report says about where and how it was made.
 TIDE_OUT="$out" TIDE_ROOT="$root" TIDE_QUICK=$quick TIDE_WORKERS=$nworkers TIDE_REPS=$reps \
