@@ -57,29 +57,13 @@ extern _Atomic int tide__membarrier_state;
 int tide__membarrier_setup(void);
 bool tide__membarrier(void);
 
+#include "sanitizer.h" /* TIDE_ASAN, TIDE_TSAN */
+
 /* ThreadSanitizer cannot see Concurrency Kit's synchronisation: its loads and stores are
  * volatile accesses and its fences compiler-only on x86-64 (see docs/architecture.md, "Concurrency
  * Kit under ThreadSanitizer"). Where tide hands data over through a ck structure, it tells TSan
  * about the hand-over itself: a release on the structure's address after publishing, an acquire
  * after consuming. Empty in every other build. */
-/* Which sanitizer this file is built under, detected once here for every layer (gcc says
- * __SANITIZE_*__, clang __has_feature). */
-#if defined(__SANITIZE_ADDRESS__)
-#define TIDE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TIDE_ASAN 1
-#endif
-#endif
-#if defined(TIDE_TSAN)
-/* set by CMakeLists.txt in TSan builds, also for the one file built without instrumentation */
-#elif defined(__SANITIZE_THREAD__)
-#define TIDE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TIDE_TSAN 1
-#endif
-#endif
 #ifdef TIDE_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "sanitizer.h" /* TIDE_ASAN, TIDE_TSAN */
+
 typedef struct tide__ctx {
     void *sp; /* saved stack pointer (assembly) or the saved ucontext (fallback) */
 } tide__ctx_t;
@@ -31,21 +33,6 @@ int tide__ctx_thread_init(tide__ctx_t *ctx);
 void tide__ctx_thread_fini(tide__ctx_t *ctx);
 
 /* ---- sanitizer fiber annotations ---- */
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TIDE_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define TIDE_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TIDE_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define TIDE_TSAN 1
-#endif
 
 #ifdef TIDE_ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);

@@ -109,12 +109,8 @@ static size_t aligned_size(size_t size) {
 }
 
 #ifdef TIDE_ALLOC_CHECK
-#if defined(TIDE_TSAN) || defined(__SANITIZE_ADDRESS__)
+#if defined(TIDE_TSAN) || defined(TIDE_ASAN)
 #define SANITIZER_MALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZER_MALLOC 1
-#endif
 #endif
 /* A free's size must be the one its block was allocated with: compare with what the
  * allocator itself recorded. jemalloc: the size class the size maps to (exactly the sizes

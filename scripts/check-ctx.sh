@@ -10,6 +10,6 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime \
+aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime -Ibase \
   tests/ctx/ctx_check.c runtime/ctx_make.c runtime/ctx_aarch64.S -o "$out/ctx_check" -lm
 qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/ctx_check"
