@@ -224,12 +224,8 @@ static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
      * counts the task about to run, which is in the deque when a yield goes through the
      * scheduler; here it runs already, so one queued task is one too many to hold while
      * another worker sleeps. */
-    if (w->yield_quiet) {
-        w->yield_quiet = false;
-        tide__runq_push_coupled(w, y);
-        return;
-    }
-    tide__runq_push_behind(w, y, true);
+    if (w->yield_quiet) tide__runq_push_quiet(w, y);
+    else tide__runq_push_behind(w, y, true);
 }
 
 static inline void switch_done(tide__worker_t *w) {
@@ -276,7 +272,8 @@ again:
         tide__runq_push(w, t);
         return;
     }
-    case SWITCH_YIELD: {
+    case SWITCH_YIELD:
+    case SWITCH_YIELD_BUDGET: {
         mark_runnable(t);
         /* A yield lets others run first, including work waiting in the global queues: with
          * the local deque empty the yielder would otherwise run again at once, and tasks
@@ -286,12 +283,8 @@ again:
             tide__task_t *first = tide__runq_pop_global(w);
             if (first) tide__runq_push(w, first);
         }
-        if (w->yield_quiet) { /* forced by the budget: coupled (runq.h) */
-            w->yield_quiet = false;
-            tide__runq_push_coupled(w, t);
-            return;
-        }
-        tide__runq_push(w, t);
+        if (w->switch_reason == SWITCH_YIELD_BUDGET) tide__runq_push_quiet(w, t); /* coupled */
+        else tide__runq_push(w, t);
         return;
     }
     case SWITCH_EXIT:
@@ -303,6 +296,8 @@ again:
     }
 }
 
+static void yield_out(tide__task_t *t, bool budget);
+
 void tide_budget_tick(void) {
     tide__worker_t *w = tls_worker; /* a leaf until the yield: no switch can intervene */
     if (!w || !w->current) return;
@@ -313,9 +308,9 @@ void tide_budget_tick(void) {
     w->budget = 0;
     tide__count(w->c.budget_yields, 1);
     /* The task runs a stream of operations that do not block (a channel with room, a free
-     * lock, a ready socket): its partners are likely the tasks queued here. */
-    w->yield_quiet = true;
-    tide__switch_out(w->current, SWITCH_YIELD);
+     * lock, a ready socket): its partners are likely the tasks queued here, so the yield is
+     * a quiet one (runq.h). */
+    yield_out(w->current, true);
 }
 
 /* The local part of a pick: the LIFO slot (within its streak), then the deque. */
@@ -345,7 +340,7 @@ deque:
  * local, or in debug mode (its timing is per run) goes through the scheduler, whose stack is
  * the thread's own (a task's may be small) and whose loop does the rest. Shake mode takes
  * this path too: its pauses are small calls. False: it did not switch. */
-static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
+static inline bool yield_direct(tide__worker_t *w, tide__task_t *t, bool budget) {
     tide_runtime_t *rt = w->rt;
     uint32_t tick = w->tick + 1;
     if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
@@ -366,6 +361,7 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
         return false;
     }
     w->yielded = t;
+    w->yield_quiet = budget;
     tide__fiber_leave(TIDE__TASK_FIBER(t), TIDE__TASK_FIBER(u), 0);
     tide__ctx_switch(&t->ctx, &u->ctx);
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
@@ -380,11 +376,12 @@ static inline void switch_to_scheduler(tide__worker_t *w, tide__task_t *t, int r
 }
 
 /* tide__switch_out for a yield, out of line so that a park's switch does not pay for the
- * registers the direct pick needs. */
-static TIDE_NOINLINE void yield_out(tide__task_t *t) {
+ * registers the direct pick needs. budget: forced by the budget (tide_budget_tick). */
+static TIDE_NOINLINE void yield_out(tide__task_t *t, bool budget) {
     tide__worker_t *w = t->worker;
     t->saved_errno = *w->errno_ptr;
-    if (!yield_direct(w, t)) switch_to_scheduler(w, t, SWITCH_YIELD);
+    if (!yield_direct(w, t, budget))
+        switch_to_scheduler(w, t, budget ? SWITCH_YIELD_BUDGET : SWITCH_YIELD);
     switch_done(t->worker);
     *t->worker->errno_ptr = t->saved_errno;
 }
@@ -393,7 +390,7 @@ static TIDE_NOINLINE void yield_out(tide__task_t *t) {
  * possibly on another worker. */
 void tide__switch_out(tide__task_t *t, int reason) {
     if (reason == SWITCH_YIELD) {
-        yield_out(t);
+        yield_out(t, false);
         return;
     }
     tide__worker_t *w = t->worker;
