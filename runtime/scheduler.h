@@ -22,6 +22,10 @@
 #include "task_alloc.h"
 #include "timer.h"
 
+/* What a task that switched straight to another did (tide__worker_t.prev_how): yielded,
+ * yielded because its budget was spent (requeued quietly, runq.h), or parked. */
+enum { PREV_YIELD = 0, PREV_YIELD_BUDGET = 1, PREV_PARK = 2 };
+
 /* Why a task switched back to its worker. */
 enum { SWITCH_PARK = 1, SWITCH_YIELD = 2, SWITCH_EXIT = 3,
        SWITCH_YIELD_BUDGET = 4 /* a yield forced by the budget: requeued quietly (runq.h) */ };
@@ -54,11 +58,11 @@ typedef struct tide__worker {
                                     cfg.spin_ns / 16 to cfg.spin_ns, or 0: off (worker.c) */
     tide__task_t *current;       /* running task, NULL in the scheduler */
     int switch_reason;           /* SWITCH_* set by the task before switching back */
-    tide__task_t *yielded;       /* a task that yielded straight to the one now running:
-                                    requeued by the latter once the switch is done */
+    tide__task_t *prev;          /* a task that switched straight to the one now running (a
+                                    yield or a park on its own stack): the latter finishes
+                                    its switch once it is done (worker.c, switch_done) */
+    int prev_how;                /* PREV_*: what `prev` did */
     unsigned budget;             /* operations left before a forced yield */
-    bool yield_quiet;            /* `yielded` was forced by the budget: requeue it quietly
-                                    (runq.h; set with `yielded`, the direct yield's only) */
     bool quiet;                  /* a poll's harvest is under way: the tasks its readiness
                                     wakes are queued quietly (park.c, runq.h) */
     tide__ctx_t sched_ctx;       /* the scheduler's own context (the thread's stack) */

@@ -68,7 +68,7 @@ static void switch_done(tide__worker_t *w);
 static void task_entry(void *arg) {
     tide__task_t *t = arg;
     tide__fiber_arrive_new();
-    switch_done(t->worker); /* a yield may have switched straight here */
+    switch_done(t->worker); /* a yield or a park may have switched straight here */
     int status = t->fn(t->arg);
     t->status = status;
     tide__worker_t *w = tide__worker_current();
@@ -212,24 +212,38 @@ static inline __attribute__((always_inline)) bool begin_run(tide__worker_t *w, t
 }
 
 /* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
- * at the start of a new task): if the task that ran before it on this worker yielded
- * straight to it, that one's context is saved now, so it may be queued (and stolen). */
-static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
-    tide__task_t *y = w->yielded;
-    w->yielded = NULL;
+ * at the start of a new task): if the task that ran before it on this worker switched
+ * straight to it, that one's context is saved now, so it may be queued (and stolen), or its
+ * park completed (and a waker may resume it elsewhere). */
+static TIDE_NOINLINE void prev_done(tide__worker_t *w) {
+    tide__task_t *y = w->prev;
+    w->prev = NULL;
     check_stack(y);
     tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, not yet queued */
+    if (w->prev_how == PREV_PARK) {
+        /* run_task's SWITCH_PARK step, on this side of the switch. */
+        uint64_t cur = atomic_load_explicit(&y->state, MO_ACQUIRE);
+        if (ST_STATE(cur) == TASK_RUNNING &&
+            atomic_compare_exchange_strong_explicit(
+                &y->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
+            return; /* parked: from here on a waker owns it */
+        /* Woken before it got off the CPU (NOTIFIED): queue it, as a yield is. */
+        atomic_store_explicit(&y->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                              MO_RELEASE);
+        tide__runq_push_behind(w, y, true);
+        return;
+    }
     mark_runnable(y);
     /* A yield forced by the budget stays coupled (runq.h). Otherwise tide__runq_push's rule
      * counts the task about to run, which is in the deque when a yield goes through the
      * scheduler; here it runs already, so one queued task is one too many to hold while
      * another worker sleeps. */
-    if (w->yield_quiet) tide__runq_push_quiet(w, y);
+    if (w->prev_how == PREV_YIELD_BUDGET) tide__runq_push_quiet(w, y);
     else tide__runq_push_behind(w, y, true);
 }
 
 static inline void switch_done(tide__worker_t *w) {
-    if (TIDE_UNLIKELY(w->yielded != NULL)) requeue_yielded(w);
+    if (TIDE_UNLIKELY(w->prev != NULL)) prev_done(w);
 }
 
 static void run_task(tide__worker_t *w, tide__task_t *t) {
@@ -237,14 +251,15 @@ static void run_task(tide__worker_t *w, tide__task_t *t) {
     if (w->searching) tide__idle_from_searching(w);
     if (!begin_run(w, t)) return;
 again:
-    /* Debug mode times each turn from here (yield_direct is off in debug mode). */
+    /* Debug mode times each turn from here (switch_direct is off in debug mode). */
     if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now();
     tide__fiber_leave(&w->sched_fiber, TIDE__TASK_FIBER(t), 0);
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
 
     /* The task back here may be another than the one switched to: a task that yields hands
-     * the worker straight to the next one (yield_direct). It ran on this worker all along. */
+     * the worker straight to the next one, and so may one that parks (switch_direct). It ran
+     * on this worker all along. */
     t = w->current;
     w->current = NULL;
     if (TIDE_UNLIKELY(rt->cfg.debug)) {
@@ -332,15 +347,15 @@ deque:
     return tide__runq_pop_local(w);
 }
 
-/* A yield done on the yielding task's stack: pick the next task and switch straight to it,
- * one context switch instead of two (task -> scheduler -> task). The yielder must not be
- * queued before its context is saved (another worker could steal and resume it first), so
- * the task switched to queues it (w->yielded, switch_done). Only the plain pick goes this
- * way; one with periodic work due (timers, the global queue, readiness), with nothing
- * local, or in debug mode (its timing is per run) goes through the scheduler, whose stack is
- * the thread's own (a task's may be small) and whose loop does the rest. Shake mode takes
- * this path too: its pauses are small calls. False: it did not switch. */
-static inline bool yield_direct(tide__worker_t *w, tide__task_t *t, bool budget) {
+/* A yield or a park done on the task's own stack: pick the next task and switch straight to
+ * it, one context switch instead of two (task -> scheduler -> task). The task switched from
+ * must not be queued, or marked parked, before its context is saved (another worker could
+ * resume it first), so the task switched to does that (w->prev, switch_done). Only the plain
+ * pick goes this way; one with periodic work due (timers, the global queue, readiness), with
+ * nothing local, or in debug mode (its timing is per run) goes through the scheduler, whose
+ * stack is the thread's own (a task's may be small) and whose loop does the rest. Shake mode
+ * takes this path too: its pauses are small calls. False: it did not switch. */
+static inline bool switch_direct(tide__worker_t *w, tide__task_t *t, int how) {
     tide_runtime_t *rt = w->rt;
     uint32_t tick = w->tick + 1;
     if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
@@ -350,7 +365,7 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t, bool budget)
     if (!atomic_load_explicit(&w->lifo, MO_RELAXED) && tide__deque_len(&w->deque) == 0)
         return false;
     w->tick = tick;
-    w->current = NULL; /* a wake from here on (a LIFO streak's end) is not the yielder's */
+    w->current = NULL; /* a wake from here on (a LIFO streak's end) is not t's */
     tide__task_t *u = next_local(w);
     if (!u) { /* stolen meanwhile */
         w->current = t;
@@ -360,8 +375,8 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t, bool budget)
         w->current = t; /* u waits for a stack (stack_retry): go through the scheduler */
         return false;
     }
-    w->yielded = t;
-    w->yield_quiet = budget;
+    w->prev = t;
+    w->prev_how = how;
     tide__fiber_leave(TIDE__TASK_FIBER(t), TIDE__TASK_FIBER(u), 0);
     tide__ctx_switch(&t->ctx, &u->ctx);
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
@@ -375,31 +390,36 @@ static inline void switch_to_scheduler(tide__worker_t *w, tide__task_t *t, int r
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
 }
 
-/* tide__switch_out for a yield, out of line so that a park's switch does not pay for the
- * registers the direct pick needs. budget: forced by the budget (tide_budget_tick). */
+/* tide__switch_out's two halves, each out of line so that neither pays for the registers
+ * the other needs. A yield; budget: forced by the budget (tide_budget_tick). */
 static TIDE_NOINLINE void yield_out(tide__task_t *t, bool budget) {
     tide__worker_t *w = t->worker;
     t->saved_errno = *w->errno_ptr;
-    if (!yield_direct(w, t, budget))
+    if (!switch_direct(w, t, budget ? PREV_YIELD_BUDGET : PREV_YIELD))
         switch_to_scheduler(w, t, budget ? SWITCH_YIELD_BUDGET : SWITCH_YIELD);
-    switch_done(t->worker);
-    *t->worker->errno_ptr = t->saved_errno;
-}
-
-/* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
- * possibly on another worker. */
-void tide__switch_out(tide__task_t *t, int reason) {
-    if (reason == SWITCH_YIELD) {
-        yield_out(t, false);
-        return;
-    }
-    tide__worker_t *w = t->worker;
-    t->saved_errno = *w->errno_ptr;
-    switch_to_scheduler(w, t, reason);
     switch_done(t->worker);
     /* t->worker is reloaded after the switch (the asm clobbers memory): we may have moved, and
      * each worker knows its own thread's errno, so no TLS lookup can be stale here. */
     *t->worker->errno_ptr = t->saved_errno;
+}
+
+/* A park: straight to the next local task, unless t was woken already (NOTIFIED: the
+ * scheduler resumes it at once) or opened no wait. */
+static TIDE_NOINLINE void park_out(tide__task_t *t) {
+    tide__worker_t *w = t->worker;
+    t->saved_errno = *w->errno_ptr;
+    if (ST_STATE(atomic_load_explicit(&t->state, MO_RELAXED)) != TASK_RUNNING ||
+        !switch_direct(w, t, PREV_PARK))
+        switch_to_scheduler(w, t, SWITCH_PARK);
+    switch_done(t->worker);
+    *t->worker->errno_ptr = t->saved_errno;
+}
+
+/* Called on a task's stack: go back to the worker for `reason` (SWITCH_YIELD or
+ * SWITCH_PARK). Returns when resumed, possibly on another worker. */
+void tide__switch_out(tide__task_t *t, int reason) {
+    if (reason == SWITCH_YIELD) yield_out(t, false);
+    else park_out(t);
 }
 
 static tide__task_t *next_task(tide__worker_t *w) {
