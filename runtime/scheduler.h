@@ -22,10 +22,6 @@
 #include "task_alloc.h"
 #include "timer.h"
 
-/* What a task that switched straight to another did (tide__worker_t.prev_how): yielded,
- * yielded because its budget was spent (requeued quietly, runq.h), or parked. */
-enum { PREV_YIELD = 0, PREV_YIELD_BUDGET = 1, PREV_PARK = 2 };
-
 /* Why a task switched back to its worker. */
 enum { SWITCH_PARK = 1, SWITCH_YIELD = 2, SWITCH_EXIT = 3,
        SWITCH_YIELD_BUDGET = 4 /* a yield forced by the budget: requeued quietly (runq.h) */ };
@@ -61,7 +57,7 @@ typedef struct tide__worker {
     tide__task_t *prev;          /* a task that switched straight to the one now running (a
                                     yield or a park on its own stack): the latter finishes
                                     its switch once it is done (worker.c, switch_done) */
-    int prev_how;                /* PREV_*: what `prev` did */
+    int prev_reason;             /* SWITCH_*: why `prev` switched (a park or a yield) */
     unsigned budget;             /* operations left before a forced yield */
     bool quiet;                  /* a poll's harvest is under way: the tasks its readiness
                                     wakes are queued quietly (park.c, runq.h) */

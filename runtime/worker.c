@@ -211,39 +211,48 @@ static inline __attribute__((always_inline)) bool begin_run(tide__worker_t *w, t
     return resume(w, t);
 }
 
-/* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
- * at the start of a new task): if the task that ran before it on this worker switched
- * straight to it, that one's context is saved now, so it may be queued (and stolen), or its
- * park completed (and a waker may resume it elsewhere). */
-static TIDE_NOINLINE void prev_done(tide__worker_t *w) {
+/* switch_done's halves. The task that ran before this one on this worker switched straight
+ * to it; its context is saved now, so it may be queued (and stolen), or its park completed
+ * (and a waker may resume it elsewhere). A yield: */
+static TIDE_NOINLINE void yield_done(tide__worker_t *w) {
     tide__task_t *y = w->prev;
     w->prev = NULL;
     check_stack(y);
     tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, not yet queued */
-    if (w->prev_how == PREV_PARK) {
-        /* run_task's SWITCH_PARK step, on this side of the switch. */
-        uint64_t cur = atomic_load_explicit(&y->state, MO_ACQUIRE);
-        if (ST_STATE(cur) == TASK_RUNNING &&
-            atomic_compare_exchange_strong_explicit(
-                &y->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
-            return; /* parked: from here on a waker owns it */
-        /* Woken before it got off the CPU (NOTIFIED): queue it, as a yield is. */
-        atomic_store_explicit(&y->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
-                              MO_RELEASE);
-        tide__runq_push_behind(w, y, true);
-        return;
-    }
     mark_runnable(y);
     /* A yield forced by the budget stays coupled (runq.h). Otherwise tide__runq_push's rule
      * counts the task about to run, which is in the deque when a yield goes through the
      * scheduler; here it runs already, so one queued task is one too many to hold while
      * another worker sleeps. */
-    if (w->prev_how == PREV_YIELD_BUDGET) tide__runq_push_quiet(w, y);
+    if (w->prev_reason == SWITCH_YIELD_BUDGET) tide__runq_push_quiet(w, y);
     else tide__runq_push_behind(w, y, true);
 }
 
+/* run_task's SWITCH_PARK step, on this side of a direct switch. */
+static TIDE_NOINLINE void park_done(tide__worker_t *w) {
+    tide__task_t *y = w->prev;
+    w->prev = NULL;
+    check_stack(y);
+    tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, its wait still open */
+    uint64_t cur = atomic_load_explicit(&y->state, MO_ACQUIRE);
+    if (ST_STATE(cur) == TASK_RUNNING &&
+        atomic_compare_exchange_strong_explicit(
+            &y->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
+        return; /* parked: from here on a waker owns it */
+    /* Woken before it got off the CPU (NOTIFIED): queue it, as a yield is. */
+    atomic_store_explicit(&y->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                          MO_RELEASE);
+    tide__runq_push_behind(w, y, true);
+}
+
+/* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
+ * at the start of a new task). Two calls, not one with a test inside: the park's registers
+ * cost a yield ~6 instructions in a frame they share. */
 static inline void switch_done(tide__worker_t *w) {
-    if (TIDE_UNLIKELY(w->prev != NULL)) prev_done(w);
+    if (TIDE_UNLIKELY(w->prev != NULL)) {
+        if (w->prev_reason == SWITCH_PARK) park_done(w);
+        else yield_done(w);
+    }
 }
 
 static void run_task(tide__worker_t *w, tide__task_t *t) {
@@ -311,7 +320,7 @@ again:
     }
 }
 
-static void yield_out(tide__task_t *t, bool budget);
+static void yield_out(tide__task_t *t, int reason);
 
 void tide_budget_tick(void) {
     tide__worker_t *w = tls_worker; /* a leaf until the yield: no switch can intervene */
@@ -325,7 +334,7 @@ void tide_budget_tick(void) {
     /* The task runs a stream of operations that do not block (a channel with room, a free
      * lock, a ready socket): its partners are likely the tasks queued here, so the yield is
      * a quiet one (runq.h). */
-    yield_out(w->current, true);
+    yield_out(w->current, SWITCH_YIELD_BUDGET);
 }
 
 /* The local part of a pick: the LIFO slot (within its streak), then the deque. */
@@ -355,7 +364,7 @@ deque:
  * nothing local, or in debug mode (its timing is per run) goes through the scheduler, whose
  * stack is the thread's own (a task's may be small) and whose loop does the rest. Shake mode
  * takes this path too: its pauses are small calls. False: it did not switch. */
-static inline bool switch_direct(tide__worker_t *w, tide__task_t *t, int how) {
+static inline bool switch_direct(tide__worker_t *w, tide__task_t *t, int reason) {
     tide_runtime_t *rt = w->rt;
     uint32_t tick = w->tick + 1;
     if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
@@ -376,7 +385,7 @@ static inline bool switch_direct(tide__worker_t *w, tide__task_t *t, int how) {
         return false;
     }
     w->prev = t;
-    w->prev_how = how;
+    w->prev_reason = reason;
     tide__fiber_leave(TIDE__TASK_FIBER(t), TIDE__TASK_FIBER(u), 0);
     tide__ctx_switch(&t->ctx, &u->ctx);
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
@@ -391,12 +400,11 @@ static inline void switch_to_scheduler(tide__worker_t *w, tide__task_t *t, int r
 }
 
 /* tide__switch_out's two halves, each out of line so that neither pays for the registers
- * the other needs. A yield; budget: forced by the budget (tide_budget_tick). */
-static TIDE_NOINLINE void yield_out(tide__task_t *t, bool budget) {
+ * the other needs. A yield: SWITCH_YIELD, or SWITCH_YIELD_BUDGET (tide_budget_tick). */
+static TIDE_NOINLINE void yield_out(tide__task_t *t, int reason) {
     tide__worker_t *w = t->worker;
     t->saved_errno = *w->errno_ptr;
-    if (!switch_direct(w, t, budget ? PREV_YIELD_BUDGET : PREV_YIELD))
-        switch_to_scheduler(w, t, budget ? SWITCH_YIELD_BUDGET : SWITCH_YIELD);
+    if (!switch_direct(w, t, reason)) switch_to_scheduler(w, t, reason);
     switch_done(t->worker);
     /* t->worker is reloaded after the switch (the asm clobbers memory): we may have moved, and
      * each worker knows its own thread's errno, so no TLS lookup can be stale here. */
@@ -409,7 +417,7 @@ static TIDE_NOINLINE void park_out(tide__task_t *t) {
     tide__worker_t *w = t->worker;
     t->saved_errno = *w->errno_ptr;
     if (ST_STATE(atomic_load_explicit(&t->state, MO_RELAXED)) != TASK_RUNNING ||
-        !switch_direct(w, t, PREV_PARK))
+        !switch_direct(w, t, SWITCH_PARK))
         switch_to_scheduler(w, t, SWITCH_PARK);
     switch_done(t->worker);
     *t->worker->errno_ptr = t->saved_errno;
@@ -418,7 +426,7 @@ static TIDE_NOINLINE void park_out(tide__task_t *t) {
 /* Called on a task's stack: go back to the worker for `reason` (SWITCH_YIELD or
  * SWITCH_PARK). Returns when resumed, possibly on another worker. */
 void tide__switch_out(tide__task_t *t, int reason) {
-    if (reason == SWITCH_YIELD) yield_out(t, false);
+    if (reason == SWITCH_YIELD) yield_out(t, SWITCH_YIELD);
     else park_out(t);
 }
 
