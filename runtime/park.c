@@ -73,21 +73,17 @@ static void io_release(tide_runtime_t *rt) {
  * Per push, tokio's rule (runq.h) would wake a sleeper as soon as two wait; in a server that
  * hands about every other harvested connection to the other worker, whose whole working set
  * then crosses CPUs (14-30% of task runs were steals in http_hello), and costs a futex wake
- * and a sleep per hand-over. So a harvest keeps what it found, silently (the push rule skips
- * while `searching` is set, and is borrowed for the poll only: nothing in the poll reads the
- * flag otherwise, and idle.c's counts are not touched), as quiet work: the backlog rule
- * (runq.h, tide__runq_backlog_mark) announces it once this worker falls behind. A task that
+ * and a sleep per hand-over. So a harvest keeps what it found: while its poll runs, the pushes
+ * it makes are quiet (w->quiet; runq.h, tide__runq_push_quiet, the path coupled pushes take),
+ * and the backlog rule announces them once this worker falls behind. A task that
  * computes without yielding begins no turn, and the stall watch (below) steals its deque
  * within a tick or two. Measured (docs/benchmarks.md, "HTTP: the harvest keeps its tasks"):
  * busy polls must keep their harvests too (with only the sleeping poll's kept, -c1000 made
  * more futex calls than with none). */
 static int harvest(tide__worker_t *w, const tide__park_hook_t *hook, int64_t timeout) {
-    bool searching = w->searching;
-    w->searching = true;
+    w->quiet = true;
     int n = hook->poll(hook->ctx, w->rt->park_efd, timeout);
-    w->searching = searching;
-    /* A searching worker's finds are announced as it stops searching (idle.c). */
-    if (n > 0 && !searching) tide__runq_backlog_mark(w);
+    w->quiet = false;
     return n;
 }
 

@@ -28,9 +28,9 @@ void tide__runq_spill(tide__worker_t *w, tide__task_t *extra) {
     tide__count(w->c.overflows, 1);
 }
 
-/* A spawn by the running task: it stays here (runq.h, tide__runq_push_coupled). */
+/* A spawn by the running task: it stays here (runq.h, tide__runq_push_quiet). */
 void tide__schedule_local(tide__worker_t *w, tide__task_t *t) {
-    tide__runq_push_coupled(w, t);
+    tide__runq_push_quiet(w, t);
 }
 
 void tide__push_remote(tide_runtime_t *rt, tide__task_t *t) {
@@ -49,10 +49,13 @@ void tide__schedule(tide__task_t *t) {
             /* Woken by the running task: run it next on this worker. The task it pushes
              * out of the slot was woken by this worker's tasks too: it stays coupled. */
             tide__task_t *prev = tide__lifo_put(w, t);
-            if (prev) tide__runq_push_coupled(w, prev);
+            if (prev) tide__runq_push_quiet(w, prev);
             return;
         }
-        tide__runq_push(w, t);
+        /* Woken from the scheduler's own stack: by a timer, a task's end, or a poll, whose
+         * harvest is quiet (w->quiet, park.c). */
+        if (TIDE_UNLIKELY(w->quiet)) tide__runq_push_quiet(w, t);
+        else tide__runq_push(w, t);
         return;
     }
     tide__push_remote(t->rt, t);

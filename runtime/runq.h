@@ -58,19 +58,22 @@ static inline void tide__runq_backlog_turn(tide__worker_t *w, uint64_t turns) {
     if ((t & 15) == 0 || (t < 16 && (t & (t - 1)) == 0)) tide__runq_backlog_check(w);
 }
 
-/* Queue t locally and wake nobody: t was made runnable by the task running here (spawned by
- * it, woken by it and pushed out of the LIFO slot, or the task itself, its budget spent in a
- * stream of operations that did not block), so it is coupled to that task, and runs fastest on
- * this worker: a sleeper woken to steal it would run the two halves of one conversation on two
- * CPUs, every message and lock word crossing between them (docs/benchmarks.md, "coupled tasks
- * stay together"). What spreads such work instead: the backlog rule above (many short tasks
- * spawned at once, say, wait longer than the bound and get announced); a worker that is awake
- * and searching steals it as before; the stall watch (park.c) takes it when this worker begins
- * no turn for a tick (a task computing without yielding); a voluntary tide_yield, a task's end
- * waking its joiner, timers and I/O readiness still wake a sleeper by tide__runq_push's rule. */
-static inline void tide__runq_push_coupled(tide__worker_t *w, tide__task_t *t) {
+/* Queue t locally and wake nobody: the quiet push, one path for all quiet work. t is coupled
+ * to the task running here (spawned by it, woken by it and pushed out of the LIFO slot, or the
+ * task itself, its budget spent in a stream of operations that did not block), so it runs
+ * fastest on this worker: a sleeper woken to steal it would run the two halves of one
+ * conversation on two CPUs, every message and lock word crossing between them
+ * (docs/benchmarks.md, "coupled tasks stay together"); or t was woken by this worker's own poll
+ * (w->quiet: park.c, the harvest rule). What spreads such work instead: the backlog rule above
+ * (many short tasks spawned at once, say, wait longer than the bound and get announced); a
+ * worker that is awake and searching steals it as before; the stall watch (park.c) takes it
+ * when this worker begins no turn for a tick (a task computing without yielding); a voluntary
+ * tide_yield, a task's end waking its joiner, timers and I/O readiness outside a harvest still
+ * wake a sleeper by tide__runq_push's rule. A searching worker opens no window: it announces
+ * what it found as it stops searching (idle.c). */
+static inline void tide__runq_push_quiet(tide__worker_t *w, tide__task_t *t) {
     if (TIDE_UNLIKELY(!tide__deque_push(&w->deque, t))) tide__runq_spill(w, t);
-    tide__runq_backlog_mark(w);
+    if (!w->searching) tide__runq_backlog_mark(w);
 }
 
 /* The LIFO slot, stealable at no locked instruction on its owner's side. Only the owner

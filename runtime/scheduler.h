@@ -23,7 +23,8 @@
 #include "timer.h"
 
 /* Why a task switched back to its worker. */
-enum { SWITCH_PARK = 1, SWITCH_YIELD = 2, SWITCH_EXIT = 3 };
+enum { SWITCH_PARK = 1, SWITCH_YIELD = 2, SWITCH_EXIT = 3,
+       SWITCH_YIELD_BUDGET = 4 /* a yield forced by the budget: requeued quietly (runq.h) */ };
 
 /* Counters written by the owning worker only (tide__count), read by tide_runtime_stats. */
 typedef struct tide__worker_counters {
@@ -53,11 +54,13 @@ typedef struct tide__worker {
                                     cfg.spin_ns / 16 to cfg.spin_ns, or 0: off (worker.c) */
     tide__task_t *current;       /* running task, NULL in the scheduler */
     int switch_reason;           /* SWITCH_* set by the task before switching back */
-    tide__task_t *yielded;       /* a task that yielded straight to the one now running:
-                                    requeued by the latter once the switch is done */
+    tide__task_t *prev;          /* a task that switched straight to the one now running (a
+                                    yield or a park on its own stack): the latter finishes
+                                    its switch once it is done (worker.c, switch_done) */
+    int prev_reason;             /* SWITCH_*: why `prev` switched (a park or a yield) */
     unsigned budget;             /* operations left before a forced yield */
-    bool yield_quiet;            /* the yield under way was forced by the budget: requeue the
-                                    yielder without waking a sleeper (runq.h, coupled work) */
+    bool quiet;                  /* a poll's harvest is under way: the tasks its readiness
+                                    wakes are queued quietly (park.c, runq.h) */
     tide__ctx_t sched_ctx;       /* the scheduler's own context (the thread's stack) */
     tide__fiber_t sched_fiber;   /* sanitizer state of the scheduler context */
     void *altstack;              /* signal stack for the stack-overflow handler */

@@ -68,7 +68,7 @@ static void switch_done(tide__worker_t *w);
 static void task_entry(void *arg) {
     tide__task_t *t = arg;
     tide__fiber_arrive_new();
-    switch_done(t->worker); /* a yield may have switched straight here */
+    switch_done(t->worker); /* a yield or a park may have switched straight here */
     int status = t->fn(t->arg);
     t->status = status;
     tide__worker_t *w = tide__worker_current();
@@ -211,12 +211,12 @@ static inline __attribute__((always_inline)) bool begin_run(tide__worker_t *w, t
     return resume(w, t);
 }
 
-/* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
- * at the start of a new task): if the task that ran before it on this worker yielded
- * straight to it, that one's context is saved now, so it may be queued (and stolen). */
-static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
-    tide__task_t *y = w->yielded;
-    w->yielded = NULL;
+/* switch_done's halves. The task that ran before this one on this worker switched straight
+ * to it; its context is saved now, so it may be queued (and stolen), or its park completed
+ * (and a waker may resume it elsewhere). A yield: */
+static TIDE_NOINLINE void yield_done(tide__worker_t *w) {
+    tide__task_t *y = w->prev;
+    w->prev = NULL;
     check_stack(y);
     tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, not yet queued */
     mark_runnable(y);
@@ -224,16 +224,35 @@ static TIDE_NOINLINE void requeue_yielded(tide__worker_t *w) {
      * counts the task about to run, which is in the deque when a yield goes through the
      * scheduler; here it runs already, so one queued task is one too many to hold while
      * another worker sleeps. */
-    if (w->yield_quiet) {
-        w->yield_quiet = false;
-        tide__runq_push_coupled(w, y);
-        return;
-    }
+    if (w->prev_reason == SWITCH_YIELD_BUDGET) tide__runq_push_quiet(w, y);
+    else tide__runq_push_behind(w, y, true);
+}
+
+/* run_task's SWITCH_PARK step, on this side of a direct switch. */
+static TIDE_NOINLINE void park_done(tide__worker_t *w) {
+    tide__task_t *y = w->prev;
+    w->prev = NULL;
+    check_stack(y);
+    tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, its wait still open */
+    uint64_t cur = atomic_load_explicit(&y->state, MO_ACQUIRE);
+    if (ST_STATE(cur) == TASK_RUNNING &&
+        atomic_compare_exchange_strong_explicit(
+            &y->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
+        return; /* parked: from here on a waker owns it */
+    /* Woken before it got off the CPU (NOTIFIED): queue it, as a yield is. */
+    atomic_store_explicit(&y->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
+                          MO_RELEASE);
     tide__runq_push_behind(w, y, true);
 }
 
+/* Called first thing wherever a task resumes (back from tide__ctx_switch in switch_out, or
+ * at the start of a new task). Two calls, not one with a test inside: the park's registers
+ * cost a yield ~6 instructions in a frame they share. */
 static inline void switch_done(tide__worker_t *w) {
-    if (TIDE_UNLIKELY(w->yielded != NULL)) requeue_yielded(w);
+    if (TIDE_UNLIKELY(w->prev != NULL)) {
+        if (w->prev_reason == SWITCH_PARK) park_done(w);
+        else yield_done(w);
+    }
 }
 
 static void run_task(tide__worker_t *w, tide__task_t *t) {
@@ -241,14 +260,15 @@ static void run_task(tide__worker_t *w, tide__task_t *t) {
     if (w->searching) tide__idle_from_searching(w);
     if (!begin_run(w, t)) return;
 again:
-    /* Debug mode times each turn from here (yield_direct is off in debug mode). */
+    /* Debug mode times each turn from here (switch_direct is off in debug mode). */
     if (TIDE_UNLIKELY(rt->cfg.debug)) w->run_started = tide__now();
     tide__fiber_leave(&w->sched_fiber, TIDE__TASK_FIBER(t), 0);
     tide__ctx_switch(&w->sched_ctx, &t->ctx);
     tide__fiber_arrive(&w->sched_fiber);
 
     /* The task back here may be another than the one switched to: a task that yields hands
-     * the worker straight to the next one (yield_direct). It ran on this worker all along. */
+     * the worker straight to the next one, and so may one that parks (switch_direct). It ran
+     * on this worker all along. */
     t = w->current;
     w->current = NULL;
     if (TIDE_UNLIKELY(rt->cfg.debug)) {
@@ -276,7 +296,8 @@ again:
         tide__runq_push(w, t);
         return;
     }
-    case SWITCH_YIELD: {
+    case SWITCH_YIELD:
+    case SWITCH_YIELD_BUDGET: {
         mark_runnable(t);
         /* A yield lets others run first, including work waiting in the global queues: with
          * the local deque empty the yielder would otherwise run again at once, and tasks
@@ -286,12 +307,8 @@ again:
             tide__task_t *first = tide__runq_pop_global(w);
             if (first) tide__runq_push(w, first);
         }
-        if (w->yield_quiet) { /* forced by the budget: coupled (runq.h) */
-            w->yield_quiet = false;
-            tide__runq_push_coupled(w, t);
-            return;
-        }
-        tide__runq_push(w, t);
+        if (w->switch_reason == SWITCH_YIELD_BUDGET) tide__runq_push_quiet(w, t); /* coupled */
+        else tide__runq_push(w, t);
         return;
     }
     case SWITCH_EXIT:
@@ -303,6 +320,8 @@ again:
     }
 }
 
+static void yield_out(tide__task_t *t, int reason);
+
 void tide_budget_tick(void) {
     tide__worker_t *w = tls_worker; /* a leaf until the yield: no switch can intervene */
     if (!w || !w->current) return;
@@ -313,9 +332,9 @@ void tide_budget_tick(void) {
     w->budget = 0;
     tide__count(w->c.budget_yields, 1);
     /* The task runs a stream of operations that do not block (a channel with room, a free
-     * lock, a ready socket): its partners are likely the tasks queued here. */
-    w->yield_quiet = true;
-    tide__switch_out(w->current, SWITCH_YIELD);
+     * lock, a ready socket): its partners are likely the tasks queued here, so the yield is
+     * a quiet one (runq.h). */
+    yield_out(w->current, SWITCH_YIELD_BUDGET);
 }
 
 /* The local part of a pick: the LIFO slot (within its streak), then the deque. */
@@ -337,15 +356,15 @@ deque:
     return tide__runq_pop_local(w);
 }
 
-/* A yield done on the yielding task's stack: pick the next task and switch straight to it,
- * one context switch instead of two (task -> scheduler -> task). The yielder must not be
- * queued before its context is saved (another worker could steal and resume it first), so
- * the task switched to queues it (w->yielded, switch_done). Only the plain pick goes this
- * way; one with periodic work due (timers, the global queue, readiness), with nothing
- * local, or in debug mode (its timing is per run) goes through the scheduler, whose stack is
- * the thread's own (a task's may be small) and whose loop does the rest. Shake mode takes
- * this path too: its pauses are small calls. False: it did not switch. */
-static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
+/* A yield or a park done on the task's own stack: pick the next task and switch straight to
+ * it, one context switch instead of two (task -> scheduler -> task). The task switched from
+ * must not be queued, or marked parked, before its context is saved (another worker could
+ * resume it first), so the task switched to does that (w->prev, switch_done). Only the plain
+ * pick goes this way; one with periodic work due (timers, the global queue, readiness), with
+ * nothing local, or in debug mode (its timing is per run) goes through the scheduler, whose
+ * stack is the thread's own (a task's may be small) and whose loop does the rest. Shake mode
+ * takes this path too: its pauses are small calls. False: it did not switch. */
+static inline bool switch_direct(tide__worker_t *w, tide__task_t *t, int reason) {
     tide_runtime_t *rt = w->rt;
     uint32_t tick = w->tick + 1;
     if (tick % GLOBAL_QUEUE_INTERVAL == 0 ||
@@ -355,7 +374,7 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
     if (!atomic_load_explicit(&w->lifo, MO_RELAXED) && tide__deque_len(&w->deque) == 0)
         return false;
     w->tick = tick;
-    w->current = NULL; /* a wake from here on (a LIFO streak's end) is not the yielder's */
+    w->current = NULL; /* a wake from here on (a LIFO streak's end) is not t's */
     tide__task_t *u = next_local(w);
     if (!u) { /* stolen meanwhile */
         w->current = t;
@@ -365,7 +384,8 @@ static inline bool yield_direct(tide__worker_t *w, tide__task_t *t) {
         w->current = t; /* u waits for a stack (stack_retry): go through the scheduler */
         return false;
     }
-    w->yielded = t;
+    w->prev = t;
+    w->prev_reason = reason;
     tide__fiber_leave(TIDE__TASK_FIBER(t), TIDE__TASK_FIBER(u), 0);
     tide__ctx_switch(&t->ctx, &u->ctx);
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
@@ -379,30 +399,35 @@ static inline void switch_to_scheduler(tide__worker_t *w, tide__task_t *t, int r
     tide__fiber_arrive(TIDE__TASK_FIBER(t));
 }
 
-/* tide__switch_out for a yield, out of line so that a park's switch does not pay for the
- * registers the direct pick needs. */
-static TIDE_NOINLINE void yield_out(tide__task_t *t) {
+/* tide__switch_out's two halves, each out of line so that neither pays for the registers
+ * the other needs. A yield: SWITCH_YIELD, or SWITCH_YIELD_BUDGET (tide_budget_tick). */
+static TIDE_NOINLINE void yield_out(tide__task_t *t, int reason) {
     tide__worker_t *w = t->worker;
     t->saved_errno = *w->errno_ptr;
-    if (!yield_direct(w, t)) switch_to_scheduler(w, t, SWITCH_YIELD);
-    switch_done(t->worker);
-    *t->worker->errno_ptr = t->saved_errno;
-}
-
-/* Called on a task's stack: go back to the worker for `reason`. Returns when resumed,
- * possibly on another worker. */
-void tide__switch_out(tide__task_t *t, int reason) {
-    if (reason == SWITCH_YIELD) {
-        yield_out(t);
-        return;
-    }
-    tide__worker_t *w = t->worker;
-    t->saved_errno = *w->errno_ptr;
-    switch_to_scheduler(w, t, reason);
+    if (!switch_direct(w, t, reason)) switch_to_scheduler(w, t, reason);
     switch_done(t->worker);
     /* t->worker is reloaded after the switch (the asm clobbers memory): we may have moved, and
      * each worker knows its own thread's errno, so no TLS lookup can be stale here. */
     *t->worker->errno_ptr = t->saved_errno;
+}
+
+/* A park: straight to the next local task, unless t was woken already (NOTIFIED: the
+ * scheduler resumes it at once) or opened no wait. */
+static TIDE_NOINLINE void park_out(tide__task_t *t) {
+    tide__worker_t *w = t->worker;
+    t->saved_errno = *w->errno_ptr;
+    if (ST_STATE(atomic_load_explicit(&t->state, MO_RELAXED)) != TASK_RUNNING ||
+        !switch_direct(w, t, SWITCH_PARK))
+        switch_to_scheduler(w, t, SWITCH_PARK);
+    switch_done(t->worker);
+    *t->worker->errno_ptr = t->saved_errno;
+}
+
+/* Called on a task's stack: go back to the worker for `reason` (SWITCH_YIELD or
+ * SWITCH_PARK). Returns when resumed, possibly on another worker. */
+void tide__switch_out(tide__task_t *t, int reason) {
+    if (reason == SWITCH_YIELD) yield_out(t, SWITCH_YIELD);
+    else park_out(t);
 }
 
 static tide__task_t *next_task(tide__worker_t *w) {
