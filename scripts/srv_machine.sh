@@ -6,9 +6,10 @@
 #   cpus_us   the machine's capacity (CPUs x window / requests): the sum of the next four
 #   srv_us    the server's CPU (all threads; schedstat run time)     srv_sys_us its system part
 #   wrk_us    wrk's CPU (all threads)                                wrk_sys_us its system part
-#   other_us  busy CPU of anything else (/proc/stat non-idle - server - wrk: ksoftirqd, other
-#             processes; this kernel has no IRQ_TIME_ACCOUNTING, so softirq work done in a
+#   other_us  busy CPU of anything else (/proc/stat non-idle - server - wrk: other processes,
+#             ksoftirqd; this kernel has no IRQ_TIME_ACCOUNTING, so softirq work done in a
 #             process's context is in that process's time)
+#   ksirqd_us the ksoftirqd threads' CPU (part of other_us: softirq work the kernel deferred)
 #   idle_us   idle + iowait (/proc/stat)       sirq_us  softirq time (part of the above)
 #   srv_wait_us, wrk_wait_us  time runnable but waiting for a CPU (schedstat field 2, all threads)
 #   srv_nvcs, wrk_nvcs        involuntary context switches (preempted); srv_vcs voluntary (slept)
@@ -26,7 +27,9 @@
 #     epoll=/work/main/build/release/benches/tide-peer-epoll
 # WORKERS (2), DURATION (5 s: the window from 0.8 s after wrk starts
 # to 0.8 s before it ends), PORT (18092) from the
-# environment; PERF=0 skips the system call counts (perf stat on both processes: tracepoints
+# environment; NICE=N runs the server and wrk at that nice level (e.g. -10 as root: on a machine
+# shared with other work, they then get most of the CPUs, and their relative scheduling is
+# unchanged, all being at one level); PERF=0 skips the system call counts (perf stat on both processes: tracepoints
 # add a little to every system call, the same for every server).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
@@ -39,6 +42,9 @@ WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-5}
 PORT=${PORT:-18092}
 PERF=${PERF:-1}
+NICE=${NICE:-}
+prio=()
+[ -z "$NICE" ] || prio=(nice -n "$NICE")
 EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
 command -v wrk >/dev/null || { echo "srv_machine: wrk not installed" >&2; exit 1; }
 [ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "srv_machine: perf not installed (PERF=0 skips it)" >&2; exit 1; }
@@ -63,12 +69,14 @@ snap() { # file tag=pid...
             tag=${tp%%=*} pid=${tp#*=}
             for d in /proc/"$pid"/task/*; do
                 { read -r st <"$d/stat" && read -r sched <"$d/schedstat" && read -r comm <"$d/comm"; } 2>/dev/null || continue
+                vcs= nvcs=
                 while read -r k v _; do
                     case $k in
                     voluntary_ctxt_switches:) vcs=$v ;;
                     nonvoluntary_ctxt_switches:) nvcs=$v ;;
                     esac
-                done <"$d/status"
+                done 2>/dev/null <"$d/status" || true
+                [ -n "$nvcs" ] || continue # the thread ended meanwhile
                 # Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
                 read -r -a st <<<"${st##*) }"
                 echo "$tag ${d##*/} ${comm// /_} ${st[11]} ${st[12]} $sched $vcs $nvcs"
@@ -79,9 +87,9 @@ snap() { # file tag=pid...
 
 run_one() { # label command conns round
     local label=$1 cmd=$2 c=$3 r=$4
-    start_server "$cmd"
+    start_server "${prio[*]} $cmd"
     local start=$EPOCHREALTIME
-    wrk -t1 -c"$c" -d"${DURATION}s" "http://127.0.0.1:$PORT/" >"$tmp/wrk" 2>&1 &
+    "${prio[@]}" wrk -t1 -c"$c" -d"${DURATION}s" "http://127.0.0.1:$PORT/" >"$tmp/wrk" 2>&1 &
     wpid=$!
     sleep 0.5 # connections made, caches warm
     perfs=()
@@ -94,10 +102,12 @@ run_one() { # label command conns round
     sleep 0.3 # perf started
     local t0 t1
     t0=$EPOCHREALTIME
-    snap "$tmp/a" srv="$srv" wrk="$wpid"
+    local ks=()
+    for p in $(pgrep '^ksoftirqd/'); do ks+=(ksirqd="$p"); done
+    snap "$tmp/a" srv="$srv" wrk="$wpid" "${ks[@]}"
     # The window ends 0.8 s before wrk does, however long the steps above took.
     sleep "$(awk -v s="$start" -v n="$EPOCHREALTIME" -v d="$DURATION" 'BEGIN {print s + d - 0.8 - n}')"
-    snap "$tmp/b" srv="$srv" wrk="$wpid"
+    snap "$tmp/b" srv="$srv" wrk="$wpid" "${ks[@]}"
     t1=$EPOCHREALTIME
     for p in "${perfs[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     for p in "${perfs[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -134,7 +144,7 @@ tick_us = 1e6 / hz
 idle = (d[3] + d[4]) * tick_us
 busy = (sum(d[:8]) - d[3] - d[4]) * tick_us
 sirq = d[6] * tick_us
-threads = {"srv": [], "wrk": []}
+threads = {"srv": [], "wrk": [], "ksirqd": []}
 for k, b in sorted(tb.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
     a = ta.get(k, [b[0]] + [0] * (len(b) - 1))
     # utime stime run_ns wait_ns slices vcs nvcs
@@ -158,6 +168,7 @@ for tag in ("srv", "wrk"):
     ticks = tot(tag, 1) + tot(tag, 2)
     f[tag + "_sys_us"] = run * tot(tag, 2) / ticks / n if ticks else 0.0
 f["other_us"] = busy / n - f["srv_us"] - f["wrk_us"]
+f["ksirqd_us"] = tot("ksirqd", 3) / 1e3 / n
 f["idle_us"] = idle / n
 f["sirq_us"] = sirq / n
 for tag in ("srv", "wrk"):
