@@ -14,6 +14,7 @@
 #   srv_wait_us, wrk_wait_us  time runnable but waiting for a CPU (schedstat field 2, all threads)
 #   srv_nvcs, wrk_nvcs        involuntary context switches (preempted); srv_vcs voluntary (slept)
 #   srv_sc, wrk_sc            system calls;  srv_epw, wrk_epw  epoll_wait calls
+#   srv_migr, wrk_migr        moves of a thread from one CPU to the other (its caches stay behind)
 #   srv_rpw, wrk_rpw          reads (read + recvfrom) per epoll_wait call: how many ready sockets
 #                             one wait returns, near enough (wrk reads each ready socket once)
 # then a line per server thread (in TID order; name, CPU, run-queue wait, involuntary switches
@@ -45,7 +46,7 @@ PERF=${PERF:-1}
 NICE=${NICE:-}
 prio=()
 [ -z "$NICE" ] || prio=(nice -n "$NICE")
-EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
+EVENTS=cpu-migrations,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
 command -v wrk >/dev/null || { echo "srv_machine: wrk not installed" >&2; exit 1; }
 [ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "srv_machine: perf not installed (PERF=0 skips it)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || true
@@ -181,6 +182,7 @@ for tag in ("srv", "wrk"):
         ep = c.get("sys_enter_epoll_wait", 0)
         f[tag + "_sc"] = c.get("sys_enter", 0) / n
         f[tag + "_epw"] = ep / n
+        f[tag + "_migr"] = c.get("cpu-migrations", 0) / n
         f[tag + "_rpw"] = (c.get("sys_enter_read", 0) + c.get("sys_enter_recvfrom", 0)) / ep if ep else 0.0
 def fmt(k, v):
     return f"{k}={v:.0f}" if k == "rps" else f"{k}={v:.2f}" if k.endswith("_us") else f"{k}={v:.3f}"
