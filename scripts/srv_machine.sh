@@ -14,6 +14,9 @@
 #   srv_wait_us, wrk_wait_us  time runnable but waiting for a CPU (schedstat field 2, all threads)
 #   srv_nvcs, wrk_nvcs        involuntary context switches (preempted); srv_vcs voluntary (slept)
 #   srv_sc, wrk_sc            system calls;  srv_epw, wrk_epw  epoll_wait calls
+#   srv_wakes, wrk_wakes      threads woken by this process (sched_waking in its context: wrk's
+#                             writes wake sleeping server threads, and the server wakes wrk and
+#                             its own workers); each costs the waker try_to_wake_up, often an IPI
 #   srv_migr, wrk_migr        moves of a thread from one CPU to the other (its caches stay behind)
 #   srv_rpw, wrk_rpw          reads (read + recvfrom) per epoll_wait call: how many ready sockets
 #                             one wait returns, near enough (wrk reads each ready socket once)
@@ -46,7 +49,7 @@ PERF=${PERF:-1}
 NICE=${NICE:-}
 prio=()
 [ -z "$NICE" ] || prio=(nice -n "$NICE")
-EVENTS=cpu-migrations,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
+EVENTS=cpu-migrations,sched:sched_waking,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
 command -v wrk >/dev/null || { echo "srv_machine: wrk not installed" >&2; exit 1; }
 [ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "srv_machine: perf not installed (PERF=0 skips it)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || true
@@ -135,8 +138,8 @@ def load(f):
     cpu = [int(x) for x in lines[0].split()[1:]]
     th = {}
     for l in lines[1:]:
-        if l:
-            p = l.split()
+        p = l.split()
+        if len(p) == 10:  # else a thread that ended while it was read
             th[(p[0], p[1])] = [p[2]] + [int(x) for x in p[3:]]
     return cpu, th
 (ca, ta), (cb, tb) = load(tmp + "/a"), load(tmp + "/b")
@@ -183,6 +186,7 @@ for tag in ("srv", "wrk"):
         f[tag + "_sc"] = c.get("sys_enter", 0) / n
         f[tag + "_epw"] = ep / n
         f[tag + "_migr"] = c.get("cpu-migrations", 0) / n
+        f[tag + "_wakes"] = c.get("sched_waking", 0) / n
         f[tag + "_rpw"] = (c.get("sys_enter_read", 0) + c.get("sys_enter_recvfrom", 0)) / ep if ep else 0.0
 def fmt(k, v):
     return f"{k}={v:.0f}" if k == "rps" else f"{k}={v:.2f}" if k.endswith("_us") else f"{k}={v:.3f}"
