@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # srv (and the callers' CONNS, SERVERS) cross files
 # Sourced by the A/B server scripts (ab_http.sh, srv_stat.sh, srv_machine.sh): start a server
 # and wait for it; alternate servers over rounds; summarise per-run figures as ranges.
 #   start_server "COMMAND"   runs `COMMAND $PORT $WORKERS` in the background, sets $srv to its

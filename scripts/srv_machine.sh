@@ -39,8 +39,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
 ROUNDS=${1:?usage: srv_machine.sh ROUNDS CONNS LABEL=COMMAND...}
+# shellcheck disable=SC2034 # CONNS and SERVERS are read by serverlib.sh
 IFS=, read -r -a CONNS <<<"${2:?usage: srv_machine.sh ROUNDS CONNS LABEL=COMMAND...}"
 shift 2
+# shellcheck disable=SC2034
 SERVERS=("$@")
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-5}
@@ -51,11 +53,12 @@ prio=()
 [ -z "$NICE" ] || prio=(nice -n "$NICE")
 EVENTS=cpu-migrations,sched:sched_waking,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
 command -v wrk >/dev/null || { echo "srv_machine: wrk not installed" >&2; exit 1; }
+awk -v d="$DURATION" 'BEGIN {exit !(d >= 3)}' || { echo "srv_machine: DURATION must be 3 s or more" >&2; exit 1; }
 [ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "srv_machine: perf not installed (PERF=0 skips it)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || true
 
 tmp=$(mktemp -d)
-srv= wpid= perfs=()
+srv='' wpid='' perfs=()
 cleanup() {
     for p in "${perfs[@]}" $wpid $srv; do kill "$p" 2>/dev/null || true; done
     rm -rf "$tmp"
@@ -73,7 +76,7 @@ snap() { # file tag=pid...
             tag=${tp%%=*} pid=${tp#*=}
             for d in /proc/"$pid"/task/*; do
                 { read -r st <"$d/stat" && read -r sched <"$d/schedstat" && read -r comm <"$d/comm"; } 2>/dev/null || continue
-                vcs= nvcs=
+                vcs='' nvcs=''
                 while read -r k v _; do
                     case $k in
                     voluntary_ctxt_switches:) vcs=$v ;;
@@ -127,7 +130,6 @@ run_one() { # label command conns round
         echo "srv_machine: $label -c$c round $r: no requests" >&2
         return
     fi
-    [ "$PERF" != 0 ] || : >"$tmp/perf.srv" >"$tmp/perf.wrk"
     python3 - "$label" "$c" "$r" "$rps" "$t0" "$t1" "$(nproc)" "$(getconf CLK_TCK)" "$tmp" <<'PY' | tee -a "$tmp/all.log"
 import sys
 label, conns, rnd, rps, t0, t1, ncpu, hz, tmp = sys.argv[1:]

@@ -16,8 +16,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
 ROUNDS=${1:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}
+# shellcheck disable=SC2034 # CONNS and SERVERS are read by serverlib.sh
 IFS=, read -r -a CONNS <<<"${2:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}"
 shift 2
+# shellcheck disable=SC2034
 SERVERS=("$@")
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-4}
