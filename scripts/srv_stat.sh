@@ -16,8 +16,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
 ROUNDS=${1:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}
+# shellcheck disable=SC2034 # CONNS and SERVERS are read by serverlib.sh
 IFS=, read -r -a CONNS <<<"${2:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}"
 shift 2
+# shellcheck disable=SC2034
 SERVERS=("$@")
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-4}
@@ -62,38 +64,7 @@ run_one() { # label command conns round
     echo "$label $c rps=$rps$line" >>"$out"
 }
 
-for r in $(seq "$ROUNDS"); do
-    for c in "${CONNS[@]}"; do
-        # Rotate the order each round, so no server always runs right after the same one.
-        n=${#SERVERS[@]}
-        for ((i = 0; i < n; i++)); do
-            s=${SERVERS[$(((i + r) % n))]}
-            run_one "${s%%=*}" "${s#*=}" "$c" "$r"
-        done
-    done
-done
+alternate_servers "$ROUNDS"
 
 echo "--- ranges over $ROUNDS rounds, per request (machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
-for c in "${CONNS[@]}"; do
-    for s in "${SERVERS[@]}"; do
-        awk -v l="${s%%=*}" -v c="$c" '
-            $1 == l && $2 == c {
-                for (i = 3; i <= NF; i++) {
-                    split($i, kv, "="); k = kv[1]; v = kv[2] + 0
-                    if (!(k in lo)) { order[++nk] = k; lo[k] = v; hi[k] = v }
-                    if (v < lo[k]) lo[k] = v; if (v > hi[k]) hi[k] = v
-                }
-            }
-            END {
-                if (!nk) exit
-                printf "%-8s c%-5s", l, c
-                for (i = 1; i <= nk; i++) {
-                    k = order[i]
-                    if (k == "rps") printf " %s %.0f-%.0f", k, lo[k], hi[k]
-                    else if (k == "cpu_us") printf " %s %.2f-%.2f", k, lo[k], hi[k]
-                    else printf " %s %.3f-%.3f", k, lo[k], hi[k]
-                }
-                printf "\n"
-            }' "$out"
-    done
-done
+print_ranges "$out"
