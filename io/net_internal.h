@@ -27,6 +27,7 @@
 #include "driver.h"
 #include "list.h"
 #include "platform.h"
+#include "tide/ext.h"
 #include "tide/net.h"
 
 enum { SOCK_FREE = 0, SOCK_TCP_CONN = 1, SOCK_TCP_LISTEN = 2, SOCK_UDP = 3 };
@@ -164,12 +165,39 @@ static inline void tide__sock_note_read(tide__sock_t *s, uint32_t seen, size_t g
  * has), the socket is closed (-EBADF), or `deadline` (TIDE_FOREVER: none; the earlier of it
  * and the caller's scope deadline applies) or a cancel ends the wait (-ETIMEDOUT,
  * -ECANCELED). 0 means: try the system call again. `what` shows in task dumps. */
-int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
-                          int64_t deadline);
+static inline int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen,
+                                        const char *what, int64_t deadline);
 
 /* The same under the caller's scope only. */
 static inline int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
     return tide__sock_wait_until(s, dir, seen, what, TIDE_FOREVER);
+}
+
+/* tide__sock_wait_until's other cases (io/sock.c), s's lock held and dropped: closed, an
+ * event since `seen`, or the direction's slot taken (or none: DIR_SLOT). */
+int tide__sock_wait_other(tide__sock_t *s, int dir, uint32_t seen, tide_waker_t w,
+                          const char *what, int64_t deadline);
+/* A slot wait ended otherwise than by the socket's wake (deadline, cancel): withdraw. */
+void tide__sock_leave_slot(tide__sock_t *s, int dir, struct tide__task *self);
+
+/* Inline, so that a parked reader's stack holds no frame of its own between the read and
+ * the park (the common case: the direction's first waiter, no event since `seen`). */
+static inline int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen,
+                                        const char *what, int64_t deadline) {
+    tide_waker_t w = tide_park_prepare();
+    tide__spin_lock(&s->lock);
+    if (__builtin_expect((atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED) ||
+                             atomic_load_explicit(&s->seq[dir], memory_order_relaxed) != seen ||
+                             dir >= DIR_SLOT || s->slot[dir] != NULL,
+                         0))
+        return tide__sock_wait_other(s, dir, seen, w, what, deadline);
+    s->slot[dir] = w.task;
+    tide__spin_unlock(&s->lock);
+    int r = tide__park_self_until(w.task, what, deadline);
+    /* 0: woken by a wake of this wait, which only the socket had, and which emptied the
+     * slot under the lock before waking: nothing to withdraw, no lock to take. */
+    if (__builtin_expect(r != 0, 0)) tide__sock_leave_slot(s, dir, w.task);
+    return r;
 }
 
 /* A deadline an I/O call computes only if it has to wait: `deadline` starts as

@@ -161,26 +161,22 @@ static TIDE_NOINLINE int wait_listed(tide__sock_t *s, int dir, tide_waker_t wake
     w.waker = waker;
     link_waiter(s, dir, &w);
     tide__spin_unlock(&s->lock);
-    int r = tide__park_until_on(what, deadline);
+    int r = tide__park_self_until(waker.task, what, deadline);
     tide__spin_lock(&s->lock);
     if (w.linked) unlink_waiter(s, dir, &w);
     tide__spin_unlock(&s->lock);
     return r;
 }
 
-/* A slot wait that ended otherwise than by the socket's wake (deadline, cancel): withdraw,
- * unless a wake took the slot meanwhile. */
-static TIDE_NOINLINE void leave_slot(tide__sock_t *s, int dir, struct tide__task *self) {
+void tide__sock_leave_slot(tide__sock_t *s, int dir, struct tide__task *self) {
     tide__spin_lock(&s->lock);
     if (s->slot[dir] == self) s->slot[dir] = NULL;
     tide__spin_unlock(&s->lock);
 }
 
-int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
-                          int64_t deadline) {
-    tide_waker_t w = tide_park_prepare();
-    tide__spin_lock(&s->lock);
-    if (TIDE_UNLIKELY(atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED)) {
+int tide__sock_wait_other(tide__sock_t *s, int dir, uint32_t seen, tide_waker_t w,
+                          const char *what, int64_t deadline) {
+    if (atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED) {
         tide__spin_unlock(&s->lock);
         return -EBADF;
     }
@@ -188,15 +184,7 @@ int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *w
         tide__spin_unlock(&s->lock);
         return 0; /* an event came after the caller's system call: try again */
     }
-    if (TIDE_UNLIKELY(dir >= DIR_SLOT || s->slot[dir] != NULL))
-        return wait_listed(s, dir, w, what, deadline);
-    s->slot[dir] = w.task;
-    tide__spin_unlock(&s->lock);
-    int r = tide__park_until_on(what, deadline);
-    /* 0: woken by a wake of this wait, which only the socket had, and which emptied the
-     * slot under the lock before waking: nothing to withdraw, no lock to take. */
-    if (TIDE_UNLIKELY(r != 0)) leave_slot(s, dir, w.task);
-    return r;
+    return wait_listed(s, dir, w, what, deadline);
 }
 
 /* Wake the waiters of the directions in `dirs` (a bit per DIR_*) and drop s's lock, which the

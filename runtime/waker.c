@@ -230,14 +230,15 @@ static TIDE_NOINLINE int park_until_at(tide__task_t *t, const char *what, int64_
 /* A wake that was not a plain one, after the common park below: a cancel inside a shield
  * reopens the wait (park_until_at's loop); otherwise the reason is the result. */
 static TIDE_NOINLINE __attribute__((cold)) int park_ended_otherwise(tide__task_t *t,
-                                                                    const char *what,
                                                                     uint32_t reason) {
     int r = reason_to_err(reason);
     if (r != -ECANCELED || t->shield == 0) return r;
     uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
     atomic_compare_exchange_strong_explicit(&t->state, &st, ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING),
                                             MO_SEQ_CST, MO_RELAXED);
-    return park_until_at(t, what, TIDE_FOREVER, 0);
+    /* What it waits on is still there (park_common): the caller's argument need not be kept
+     * live across the switch. */
+    return park_until_at(t, atomic_load_explicit(&t->waiting_on, MO_RELAXED), TIDE_FOREVER, 0);
 }
 
 /* The common park, inlined into its callers so that a parked task's stack holds one frame
@@ -254,7 +255,7 @@ static inline __attribute__((always_inline)) int park_common(tide__task_t *t, co
     tide__switch_out(t, SWITCH_PARK);
     uint32_t reason = ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE));
     if (TIDE_LIKELY(reason == WAKE_NORMAL)) return 0;
-    return park_ended_otherwise(t, what, reason);
+    return park_ended_otherwise(t, reason);
 }
 
 int tide__park(tide__task_t *t, const char *what) {
@@ -280,6 +281,11 @@ int tide__park_until_on(const char *what, int64_t deadline) {
     tide__task_t *t = tide__self();
     if (t->deadline < deadline) deadline = t->deadline;
     return park_common(t, what, deadline);
+}
+
+int tide__park_self_until(struct tide__task *self, const char *what, int64_t deadline) {
+    if (self->deadline < deadline) deadline = self->deadline;
+    return park_common(self, what, deadline);
 }
 
 /* The waker of t's current wait (see internal/tide/ext.h). */
