@@ -71,7 +71,8 @@ typedef struct __attribute__((aligned(64))) tide__task {
         struct tide__task *next_free;  /* free-list link, while the record is free */
     };
     void *arg;
-    tide_runtime_t *rt;         /* owner (NULL for a thread stand-in) */
+    tide_runtime_t *rt;         /* owner; NULL for a thread stand-in, which is how a wake
+                                   tells one from a task without reading line 1 */
     /* line 1: identity, completion, per-task context */
     _Atomic uint64_t id;        /* unique id; 0 while the record is free */
     _Atomic uint32_t flags;     /* TF_* */
@@ -102,8 +103,10 @@ typedef struct __attribute__((aligned(64))) tide__task {
 } tide__task_t;
 
 /* What a park touches, in two lines: the state word and the saved context in line 0, flags,
- * deadline, saved errno and waiting_on in line 1 (line 2 only for a timed wait). */
-_Static_assert(offsetof(tide__task_t, ctx) < 64 && offsetof(tide__task_t, waiting_on) / 64 == 1 &&
+ * deadline, saved errno and waiting_on in line 1 (line 2 only for a timed wait). A wake reads
+ * line 0 only (state, rt). */
+_Static_assert(offsetof(tide__task_t, ctx) < 64 && offsetof(tide__task_t, rt) < 64 &&
+                   offsetof(tide__task_t, waiting_on) / 64 == 1 &&
                    offsetof(tide__task_t, flags) / 64 == 1 &&
                    offsetof(tide__task_t, deadline) / 64 == 1 &&
                    offsetof(tide__task_t, saved_errno) / 64 == 1,

@@ -109,7 +109,9 @@ static inline void wake(tide__task_t *t, uint64_t seq, uint32_t reason, bool may
         tide__shake_point(SHAKE_WAKE);
         if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, MO_SEQ_CST, MO_ACQUIRE)) {
             if (state == TASK_WAITING) {
-                if (maybe_thread && (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD))
+                /* A stand-in is the record without a runtime: rt shares the state word's
+                 * line, the flags (TF_THREAD) do not, and the waker has that line already. */
+                if (maybe_thread && t->rt == NULL)
                     tide__futex_wake(state_word32(t), 1);
                 else
                     tide__schedule(t);
