@@ -302,8 +302,9 @@ int tide_tcp_connect(tide_tcp_t **out, const char *host, uint16_t port) {
 /* Wait in direction dir under the caller's scope and, if d, under d's deadline (started now
  * if this is its first wait). Inlined (once per caller): a parked reader's or writer's stack
  * then holds the caller's frame and the park's, nothing between. */
-static inline __attribute__((always_inline)) int wait_dir(tide__sock_t *s, int dir, uint32_t seen, const char *what,
-                    tide__lazy_deadline_t *d) {
+static inline __attribute__((always_inline)) int wait_dir(tide__sock_t *s, int dir,
+                                                          uint32_t seen, const char *what,
+                                                          tide__lazy_deadline_t *d) {
     if (!d) return tide__sock_wait(s, dir, seen, what);
     return tide__sock_wait_until(s, dir, seen, what, tide__lazy_start(d));
 }
