@@ -27,6 +27,7 @@
 #include "driver.h"
 #include "list.h"
 #include "platform.h"
+#include "tide/ext.h"
 #include "tide/net.h"
 
 enum { SOCK_FREE = 0, SOCK_TCP_CONN = 1, SOCK_TCP_LISTEN = 2, SOCK_UDP = 3 };
@@ -39,7 +40,8 @@ enum { DIR_READ = 0, DIR_WRITE = 1, DIR_SLOT = 2, NDIRS = 3 };
 /* Marks a valid `drained` snapshot. */
 #define SOCK_DRAINED ((uint64_t)1 << 32)
 
-/* A task waiting on a socket; lives on the task's stack while it is linked. */
+/* A task waiting on a socket beyond the first of its direction (see tide__sock_t's slot);
+ * lives on the task's stack while it is linked. */
 typedef struct tide__sock_waiter {
     tide__list_node_t link;    /* in the socket's list for one direction */
     tide_waker_t waker;        /* woken (once) by an event, by close or by a freed slot */
@@ -47,36 +49,53 @@ typedef struct tide__sock_waiter {
 } tide__sock_waiter_t;
 
 struct tide__reactor;
+struct tide__task;
 
 /* Cache-line aligned: sockets served by different workers must not share lines. What a
- * read, a write and a readiness event touch (up to the read and write waiter lists) is in the
- * first line: a stream's request costs one line of its record, not two. */
+ * read, a write, a wait and a readiness event touch is in the first line: a stream's request
+ * costs one line of its record, not two, and the waker touches no line of the parked task's
+ * stack. A stream has one reader and one writer waiting at a time as a rule: each direction's
+ * first waiter is kept in the record as its task (`slot`: the wait's seq is the task's
+ * current one while it is there, since the task withdraws under the lock before it can begin
+ * another wait); more waiters (two tasks reading one socket, acceptors, DIR_SLOT) are linked
+ * in `waiters`, on the second line, flagged in `listed` so that a wake need not look there. */
 typedef struct TIDE_ALIGNED tide__sock {
-    tide__spin_t lock;               /* waiter lists, gen, closer, and the close handshake */
+    /* line 0: every operation */
+    tide__spin_t lock;               /* waiters, slots, gen, closer, and the close handshake */
     _Atomic uint32_t users;          /* operations in flight | SOCK_CLOSED */
     _Atomic uint32_t seq[NDIRS];     /* events seen per direction (edges, freed slots) */
     uint32_t gen;                    /* life of this record (under lock): tags epoll events */
     _Atomic uint64_t drained;        /* SOCK_DRAINED | the DIR_READ seq of a read that emptied
                                         the receive queue (0: not known to be empty) */
-    uint32_t idx;                    /* where the reactor keeps it: chunk << 8 | slot */
     int fd;                          /* the descriptor while open */
     _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
     uint8_t kind;                    /* SOCK_*; stable while the record is open */
+    uint8_t listed;                  /* bit 1 << dir: waiters[dir] is not empty (under lock) */
+    bool has_parent;                 /* accepted (counted in a listener's conns) */
+    uint32_t idx;                    /* where the reactor keeps it: chunk << 8 | slot */
     int family;                      /* AF_INET or AF_INET6 */
-    tide__list_t waiters[NDIRS];     /* tide__sock_waiter_t: tasks parked per direction
+    struct tide__task *slot[DIR_SLOT]; /* the first task waiting to read / write, or NULL
+                                        (under lock) */
+    /* line 1: waiting beyond the first, closing, listeners */
+    tide__list_t waiters[NDIRS];     /* tide__sock_waiter_t: more tasks parked per direction
                                         (newest first) */
     tide_waker_t closer;             /* the task closing it, waiting for users to leave */
     struct tide__reactor *reactor;   /* owner */
     _Atomic uint32_t conns;          /* listener: accepted connections still open */
     uint32_t max_conns;              /* listener: accept backpressure limit (0: none) */
-    uint32_t parent_idx;             /* accepted connection: its listener... */
-    uint32_t parent_gen;             /* ...while the listener lives in that generation */
-    bool has_parent;                 /* accepted (counted in a listener's conns) */
-    struct tide__sock *next_free;    /* free list link (under the reactor's lock) */
+    union {
+        struct {
+            uint32_t parent_idx;     /* accepted connection: its listener... */
+            uint32_t parent_gen;     /* ...while the listener lives in that generation */
+        };
+        struct tide__sock *next_free; /* free list link (under the reactor's lock), while the
+                                        record is free (no parent then) */
+    };
 } tide__sock_t;
 
-_Static_assert(offsetof(tide__sock_t, waiters) + (DIR_WRITE + 1) * sizeof(tide__list_t) <= 64,
+_Static_assert(offsetof(tide__sock_t, slot) + sizeof(((tide__sock_t *)0)->slot) <= 64,
                "the hot fields of a socket record must fit its first cache line");
+_Static_assert(sizeof(tide__sock_t) == 128, "a socket record is two cache lines");
 
 typedef struct tide__reactor tide__reactor_t;
 
@@ -143,14 +162,43 @@ static inline void tide__sock_note_read(tide__sock_t *s, uint32_t seen, size_t g
 }
 
 /* Wait until an event in direction dir arrives after `seen` (returns at once if one already
- * has), the socket is closed (-EBADF), or the deadline / a cancel ends the wait (-ETIMEDOUT,
+ * has), the socket is closed (-EBADF), or `deadline` (TIDE_FOREVER: none; the earlier of it
+ * and the caller's scope deadline applies) or a cancel ends the wait (-ETIMEDOUT,
  * -ECANCELED). 0 means: try the system call again. `what` shows in task dumps. */
-int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what);
+static inline int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen,
+                                        const char *what, int64_t deadline);
 
-/* The same, also ended by `deadline` (the earlier of it and the caller's scope deadline
- * applies): for the I/O calls that take a deadline argument instead of a scope. */
-int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
-                          int64_t deadline);
+/* The same under the caller's scope only. */
+static inline int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
+    return tide__sock_wait_until(s, dir, seen, what, TIDE_FOREVER);
+}
+
+/* tide__sock_wait_until's other cases (io/sock.c), s's lock held and dropped: closed, an
+ * event since `seen`, or the direction's slot taken (or none: DIR_SLOT). */
+int tide__sock_wait_other(tide__sock_t *s, int dir, uint32_t seen, tide_waker_t w,
+                          const char *what, int64_t deadline);
+/* A slot wait ended otherwise than by the socket's wake (deadline, cancel): withdraw. */
+void tide__sock_leave_slot(tide__sock_t *s, int dir, struct tide__task *self);
+
+/* Inline, so that a parked reader's stack holds no frame of its own between the read and
+ * the park (the common case: the direction's first waiter, no event since `seen`). */
+static inline int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen,
+                                        const char *what, int64_t deadline) {
+    tide_waker_t w = tide_park_prepare();
+    tide__spin_lock(&s->lock);
+    if (__builtin_expect((atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED) ||
+                             atomic_load_explicit(&s->seq[dir], memory_order_relaxed) != seen ||
+                             dir >= DIR_SLOT || s->slot[dir] != NULL,
+                         0))
+        return tide__sock_wait_other(s, dir, seen, w, what, deadline);
+    s->slot[dir] = w.task;
+    tide__spin_unlock(&s->lock);
+    int r = tide__park_self_until(w.task, what, deadline);
+    /* 0: woken by a wake of this wait, which only the socket had, and which emptied the
+     * slot under the lock before waking: nothing to withdraw, no lock to take. */
+    if (__builtin_expect(r != 0, 0)) tide__sock_leave_slot(s, dir, w.task);
+    return r;
+}
 
 /* A deadline an I/O call computes only if it has to wait: `deadline` starts as
  * TIDE__LAZY_UNSET and becomes "now + after" (the coarse clock, see tide__coarse_now) at the

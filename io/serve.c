@@ -196,22 +196,27 @@ void tide_conn_request(tide_conn_t *c) {
     set_phase(c, PH_REQUEST);
 }
 
+/* The rest of a request's head, under header_timeout_ns. Out of line: its deadline record
+ * and what it keeps across the read would widen tide_conn_read's frame, which an idle
+ * keep-alive connection's parked stack holds (a line of it per request). */
+static TIDE_NOINLINE ssize_t read_head(tide_conn_t *c, void *buf, size_t len) {
+    tide_server_t *s = c->srv;
+    /* The deadline goes to the read: no scope, and no clock read unless it waits. */
+    tide__lazy_deadline_t d = {.deadline = c->due, .after = s->cfg.header_timeout_ns};
+    ssize_t n = tide__tcp_read_lazy(c->tcp, buf, len, &d);
+    c->due = d.deadline;
+    if (n == -ETIMEDOUT && ours(d.deadline)) count(&s->header_timeouts);
+    return n;
+}
+
 ssize_t tide_conn_read(tide_conn_t *c, void *buf, size_t len) {
     if (!c) return -EINVAL;
-    tide_server_t *s = c->srv;
     int ph = atomic_load_explicit(&c->phase, memory_order_relaxed);
     if (ph == PH_CLOSED) return 0;
     if (ph == PH_EXPIRED) return -ETIMEDOUT;
-    ssize_t n;
-    if (PH_KIND(ph) == PH_REQUEST && s->cfg.header_timeout_ns > 0) {
-        /* The deadline goes to the read: no scope, and no clock read unless it waits. */
-        tide__lazy_deadline_t d = {.deadline = c->due, .after = s->cfg.header_timeout_ns};
-        n = tide__tcp_read_lazy(c->tcp, buf, len, &d);
-        c->due = d.deadline;
-        if (n == -ETIMEDOUT && ours(d.deadline)) count(&s->header_timeouts);
-    } else {
-        n = tide_tcp_read(c->tcp, buf, len); /* idle: the sweep times it */
-    }
+    if (PH_KIND(ph) == PH_REQUEST && c->srv->cfg.header_timeout_ns > 0)
+        return read_head(c, buf, len);
+    ssize_t n = tide_tcp_read(c->tcp, buf, len); /* idle: the sweep times it */
     if (PH_KIND(ph) != PH_IDLE) return n;
     if (n > 0) {
         /* The first byte of a request: header_timeout_ns runs from the read that waits for

@@ -76,6 +76,8 @@ tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, 
     s->fd = fd;
     s->family = family;
     for (int d = 0; d < NDIRS; d++) tide__list_init(&s->waiters[d]);
+    for (int d = 0; d < DIR_SLOT; d++) s->slot[d] = NULL;
+    s->listed = 0;
     s->closer = (tide_waker_t){0};
     s->max_conns = 0;
     s->has_parent = false;
@@ -114,26 +116,36 @@ tide__sock_t *tide__sock_lock_gen(tide__reactor_t *r, uint32_t idx, uint32_t gen
 
 static void link_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
     tide__list_push_front(&s->waiters[dir], &w->link);
+    s->listed |= (uint8_t)(1u << dir);
     w->linked = true;
 }
 
 static void unlink_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
     tide__list_remove(&s->waiters[dir], &w->link);
+    if (tide__list_empty(&s->waiters[dir])) s->listed &= (uint8_t)~(1u << dir);
     w->linked = false;
 }
 
-/* Unlink up to max waiters of dir and copy their wakers out, to be woken after the lock is
- * dropped (a wake may make a system call; nobody must spin on this lock meanwhile). A waker is
- * a value: it stays safe to use after its node's task has moved on. Lock held. */
+/* Take up to max waiters of dir (its slot first) and copy their wakers out, to be woken after
+ * the lock is dropped (a wake may make a system call; nobody must spin on this lock
+ * meanwhile). A waker is a value: it stays safe to use after its task has moved on. Lock
+ * held. */
 #define WAKE_BATCH 16
 static int take_waiters(tide__sock_t *s, int dir, tide_waker_t *out, int max) {
     int n = 0;
+    if (dir < DIR_SLOT && s->slot[dir] && max > 0) {
+        /* Its seq now, under the lock it withdraws under: still the wait it published. */
+        out[n++] = tide__waker_current(s->slot[dir]);
+        s->slot[dir] = NULL;
+    }
+    if (!(s->listed & 1u << dir)) return n;
     tide__list_node_t *node;
     while (n < max && (node = tide__list_pop_front(&s->waiters[dir])) != NULL) {
         tide__sock_waiter_t *w = tide__list_entry(node, tide__sock_waiter_t, link);
         w->linked = false;
         out[n++] = w->waker;
     }
+    if (tide__list_empty(&s->waiters[dir])) s->listed &= (uint8_t)~(1u << dir);
     return n;
 }
 
@@ -141,15 +153,29 @@ static void wake_n(const tide_waker_t *w, int n) {
     for (int i = 0; i < n; i++) tide_wake(w[i]);
 }
 
-int tide__sock_wait(tide__sock_t *s, int dir, uint32_t seen, const char *what) {
-    return tide__sock_wait_until(s, dir, seen, what, TIDE_FOREVER);
+/* The rare wait: a direction whose slot is taken (a second reader or writer) or that has none
+ * (DIR_SLOT). The node lives on this frame, kept off the common path's. Lock held, dropped. */
+static TIDE_NOINLINE int wait_listed(tide__sock_t *s, int dir, tide_waker_t waker,
+                                     const char *what, int64_t deadline) {
+    tide__sock_waiter_t w;
+    w.waker = waker;
+    link_waiter(s, dir, &w);
+    tide__spin_unlock(&s->lock);
+    int r = tide__park_self_until(waker.task, what, deadline);
+    tide__spin_lock(&s->lock);
+    if (w.linked) unlink_waiter(s, dir, &w);
+    tide__spin_unlock(&s->lock);
+    return r;
 }
 
-int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *what,
-                          int64_t deadline) {
-    tide__sock_waiter_t w;
-    w.waker = tide_park_prepare();
+void tide__sock_leave_slot(tide__sock_t *s, int dir, struct tide__task *self) {
     tide__spin_lock(&s->lock);
+    if (s->slot[dir] == self) s->slot[dir] = NULL;
+    tide__spin_unlock(&s->lock);
+}
+
+int tide__sock_wait_other(tide__sock_t *s, int dir, uint32_t seen, tide_waker_t w,
+                          const char *what, int64_t deadline) {
     if (atomic_load_explicit(&s->users, memory_order_relaxed) & SOCK_CLOSED) {
         tide__spin_unlock(&s->lock);
         return -EBADF;
@@ -158,14 +184,7 @@ int tide__sock_wait_until(tide__sock_t *s, int dir, uint32_t seen, const char *w
         tide__spin_unlock(&s->lock);
         return 0; /* an event came after the caller's system call: try again */
     }
-    link_waiter(s, dir, &w);
-    tide__spin_unlock(&s->lock);
-
-    int r = deadline == TIDE_FOREVER ? tide_park_on(what) : tide__park_until_on(what, deadline);
-    tide__spin_lock(&s->lock);
-    if (w.linked) unlink_waiter(s, dir, &w);
-    tide__spin_unlock(&s->lock);
-    return r;
+    return wait_listed(s, dir, w, what, deadline);
 }
 
 /* Wake the waiters of the directions in `dirs` (a bit per DIR_*) and drop s's lock, which the
@@ -178,7 +197,7 @@ static void wake_unlock(tide__sock_t *s, unsigned dirs) {
         for (int d = 0; d < NDIRS; d++) {
             if (!(dirs & 1u << d)) continue;
             n += take_waiters(s, d, w + n, WAKE_BATCH - n);
-            more |= !tide__list_empty(&s->waiters[d]);
+            more |= (d < DIR_SLOT && s->slot[d]) || (s->listed & 1u << d);
         }
         tide__spin_unlock(&s->lock);
         wake_n(w, n);

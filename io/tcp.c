@@ -300,9 +300,11 @@ int tide_tcp_connect(tide_tcp_t **out, const char *host, uint16_t port) {
 /* ---- reading --------------------------------------------------------------------------- */
 
 /* Wait in direction dir under the caller's scope and, if d, under d's deadline (started now
- * if this is its first wait). */
-static int wait_dir(tide__sock_t *s, int dir, uint32_t seen, const char *what,
-                    tide__lazy_deadline_t *d) {
+ * if this is its first wait). Inlined (once per caller): a parked reader's or writer's stack
+ * then holds the caller's frame and the park's, nothing between. */
+static inline __attribute__((always_inline)) int wait_dir(tide__sock_t *s, int dir,
+                                                          uint32_t seen, const char *what,
+                                                          tide__lazy_deadline_t *d) {
     if (!d) return tide__sock_wait(s, dir, seen, what);
     return tide__sock_wait_until(s, dir, seen, what, tide__lazy_start(d));
 }
@@ -317,22 +319,20 @@ static ssize_t read_impl(tide_tcp_t *c, void *buf, size_t len, tide__lazy_deadli
     ssize_t r = len > 0 ? tide__net_check() : 0;
     while (len > 0 && r == 0) { /* r: 0 to try the call (again), else the result */
         uint32_t seen = tide__sock_seq(s, DIR_READ);
-        if (tide__sock_known_empty(s, seen)) {
-            r = wait_dir(s, DIR_READ, seen, "tcp read", d);
-            continue;
+        if (!tide__sock_known_empty(s, seen)) {
+            r = stream_recv(s->fd, buf, len);
+            if (r > 0) tide__sock_note_read(s, seen, (size_t)r, len);
+            if (r >= 0) break;
+            if (errno == EINTR) {
+                r = 0;
+                continue;
+            }
+            if (errno != EAGAIN) {
+                r = -errno;
+                break;
+            }
         }
-        r = stream_recv(s->fd, buf, len);
-        if (r > 0) tide__sock_note_read(s, seen, (size_t)r, len);
-        if (r >= 0) break;
-        if (errno == EINTR) {
-            r = 0;
-            continue;
-        }
-        if (errno != EAGAIN) {
-            r = -errno;
-            break;
-        }
-        r = wait_dir(s, DIR_READ, seen, "tcp read", d);
+        r = wait_dir(s, DIR_READ, seen, "tcp read", d); /* the one wait: inlined once */
     }
     tide__sock_leave(s);
     if (r >= 0) tide_budget_tick();
@@ -377,19 +377,31 @@ ssize_t tide_tcp_read_exact(tide_tcp_t *c, void *buf, size_t len, size_t *got) {
  * entry (every tide_tcp_write, so every HTTP answer) goes by sendto, as tokio's and the epoll
  * loop's writes do: sendmsg also copies in and checks the msghdr and imports the iovec
  * (copy_msghdr_from_user alone ~0.07 us per request in perf samples). */
+/* Several entries: the msghdr lives in this frame, not in send_some's, which an answer's
+ * one-entry send keeps on the stack (the deepest the stack goes per request). */
+static TIDE_NOINLINE ssize_t send_vec(int fd, struct iovec *iov, int cnt) {
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    return stream_sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
+/* A write waits only when the send buffer is full: out of line, off send_some's frame. */
+static TIDE_NOINLINE int wait_write(tide__sock_t *s, uint32_t seen, const char *what,
+                                    tide__lazy_deadline_t *d) {
+    return wait_dir(s, DIR_WRITE, seen, what, d);
+}
+
 static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char *what,
                          tide__lazy_deadline_t *d) {
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
     ssize_t r = tide__net_check(); /* once, as in read_impl */
     if (r < 0) return r;
     for (;;) {
         uint32_t seen = tide__sock_seq(s, DIR_WRITE);
         r = cnt == 1 ? stream_send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                     : stream_sendmsg(s->fd, &m, MSG_NOSIGNAL);
+                     : send_vec(s->fd, iov, cnt);
         if (r >= 0) return r;
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return -errno;
-        if ((r = wait_dir(s, DIR_WRITE, seen, what, d)) < 0) return r;
+        if ((r = wait_write(s, seen, what, d)) < 0) return r;
     }
 }
 

@@ -87,6 +87,9 @@ void tide__task_finish(tide__worker_t *w, tide__task_t *t) {
     /* A wait's timer outlives the wait (see park_until_at): the record is recycled, and the
      * next task's waits start their seq where this one's ended, but its timer must go. */
     tide__timer_disarm(&t->timer);
+    /* A park leaves what it waited on in place (see park_until_at): clean for the record's
+     * next task, whose first run takes a set one for a stack retry (worker.c). */
+    atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
     if (t->stack) {
         tide__stack_put(&rt->stacks, &w->stacks, t->stack, t->stack_size);
         t->stack = NULL;

@@ -71,7 +71,8 @@ typedef struct __attribute__((aligned(64))) tide__task {
         struct tide__task *next_free;  /* free-list link, while the record is free */
     };
     void *arg;
-    tide_runtime_t *rt;         /* owner (NULL for a thread stand-in) */
+    tide_runtime_t *rt;         /* owner; NULL for a thread stand-in, which is how a wake
+                                   tells one from a task without reading line 1 */
     /* line 1: identity, completion, per-task context */
     _Atomic uint64_t id;        /* unique id; 0 while the record is free */
     _Atomic uint32_t flags;     /* TF_* */
@@ -81,14 +82,17 @@ typedef struct __attribute__((aligned(64))) tide__task {
     int64_t deadline;           /* current deadline scope (TIDE_FOREVER: none) */
     tide__spin_t lock;          /* guards flags changes and watchers */
     uint32_t stack_size;        /* requested stack size (0: runtime default) */
-    tide__list_t watchers;      /* tide_watch_t: who waits for this task to end (join,
-                                   gather...); empty again by the time the task ends */
+    _Atomic(const char *) waiting_on; /* what the task is parked on (dumps): written by each
+                                   park, never cleared on resume (dumps show it only while
+                                   the task waits), NULL again once the task ends. Here, not
+                                   in line 2: a park then writes two lines of the record */
     const char *spawn_file;     /* spawn site, for dumps */
     uint32_t spawn_line;
     uint32_t scope_depth;       /* deadline scopes and shields open (checks their nesting) */
-    /* line 2: waiting (clean whenever the task is not parked) */
+    /* line 2: timed waits and watchers (a park without a deadline does not touch it) */
     tide__timer_t timer;        /* the wait's timeout (deadline or sleep) */
-    _Atomic(const char *) waiting_on; /* what the task is parked on (dumps) */
+    tide__list_t watchers;      /* tide_watch_t: who waits for this task to end (join,
+                                   gather...); empty again by the time the task ends */
     /* line 3: rarely used */
     char name[32];              /* for dumps; "" if unnamed (cleared when recycled) */
     void *result;               /* tide_task_set_result's value, valid only with TF_RESULT
@@ -97,6 +101,16 @@ typedef struct __attribute__((aligned(64))) tide__task {
     tide__fiber_t fiber;        /* sanitizer state of its stack */
 #endif
 } tide__task_t;
+
+/* What a park touches, in two lines: the state word and the saved context in line 0, flags,
+ * deadline, saved errno and waiting_on in line 1 (line 2 only for a timed wait). A wake reads
+ * line 0 only (state, rt). */
+_Static_assert(offsetof(tide__task_t, ctx) < 64 && offsetof(tide__task_t, rt) < 64 &&
+                   offsetof(tide__task_t, waiting_on) / 64 == 1 &&
+                   offsetof(tide__task_t, flags) / 64 == 1 &&
+                   offsetof(tide__task_t, deadline) / 64 == 1 &&
+                   offsetof(tide__task_t, saved_errno) / 64 == 1,
+               "a park must touch two lines of the task record");
 
 /* The sanitizer state of a task (only sanitizer builds have one). */
 #if defined(TIDE_ASAN) || defined(TIDE_TSAN)

@@ -109,7 +109,9 @@ static inline void wake(tide__task_t *t, uint64_t seq, uint32_t reason, bool may
         tide__shake_point(SHAKE_WAKE);
         if (atomic_compare_exchange_weak_explicit(&t->state, &st, next, MO_SEQ_CST, MO_ACQUIRE)) {
             if (state == TASK_WAITING) {
-                if (maybe_thread && (atomic_load_explicit(&t->flags, MO_RELAXED) & TF_THREAD))
+                /* A stand-in is the record without a runtime: rt shares the state word's
+                 * line, the flags (TF_THREAD) do not, and the waker has that line already. */
+                if (maybe_thread && t->rt == NULL)
                     tide__futex_wake(state_word32(t), 1);
                 else
                     tide__schedule(t);
@@ -189,8 +191,10 @@ static int thread_park(tide__task_t *t, int64_t deadline) {
 }
 
 /* Park until the current wait ends or `deadline` passes (-ETIMEDOUT). `now` is the time if
- * the caller has just read the clock, else 0. */
-static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, int64_t now) {
+ * the caller has just read the clock, else 0. Every kind of wait: a thread's, a timed one,
+ * one cancelled before it began, one reopened by a shield. */
+static TIDE_NOINLINE int park_until_at(tide__task_t *t, const char *what, int64_t deadline,
+                                       int64_t now) {
     for (;;) {
         if (TIDE_UNLIKELY(t == &nomem_record)) return -ENOMEM;
         if (cancel_pending(t)) return -ECANCELED;
@@ -209,9 +213,10 @@ static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, in
             if (deadline != TIDE_FOREVER &&
                 !tide__timer_rearm(&t->worker->wheel, &t->timer, deadline, seq))
                 return -ETIMEDOUT;
+            /* Written once: a resume leaves it (dumps show it only while the task waits);
+             * the task's end clears it. */
             atomic_store_explicit(&t->waiting_on, what, MO_RELAXED);
             tide__switch_out(t, SWITCH_PARK);
-            atomic_store_explicit(&t->waiting_on, NULL, MO_RELAXED);
             r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE)));
         }
         if (r != -ECANCELED || t->shield == 0) return r;
@@ -222,6 +227,37 @@ static int park_until_at(tide__task_t *t, const char *what, int64_t deadline, in
                                                 ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING), MO_SEQ_CST,
                                                 MO_RELAXED);
     }
+}
+
+/* A wake that was not a plain one, after the common park below: a cancel inside a shield
+ * reopens the wait (park_until_at's loop); otherwise the reason is the result. */
+static TIDE_NOINLINE __attribute__((cold)) int park_ended_otherwise(tide__task_t *t,
+                                                                    uint32_t reason) {
+    int r = reason_to_err(reason);
+    if (r != -ECANCELED || t->shield == 0) return r;
+    uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
+    atomic_compare_exchange_strong_explicit(&t->state, &st, ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING),
+                                            MO_SEQ_CST, MO_RELAXED);
+    /* What it waits on is still there (park_common): the caller's argument need not be kept
+     * live across the switch. */
+    return park_until_at(t, atomic_load_explicit(&t->waiting_on, MO_RELAXED), TIDE_FOREVER, 0);
+}
+
+/* The common park, inlined into its callers so that a parked task's stack holds one frame
+ * between the primitive and the switch: a task (not a thread's stand-in), no deadline, no
+ * cancel pending. Everything else takes park_until_at, out of line. The flags are read with
+ * cancel_pending's order (a cancel that came before the wait opened is seen here). */
+static inline __attribute__((always_inline)) int park_common(tide__task_t *t, const char *what,
+                                                             int64_t deadline) {
+    uint32_t flags = atomic_load_explicit(&t->flags, MO_SEQ_CST);
+    if (TIDE_UNLIKELY((flags & (TF_THREAD | TF_CANCELLED | TF_NOMEM)) ||
+                      deadline != TIDE_FOREVER))
+        return park_until_at(t, what, deadline, 0);
+    atomic_store_explicit(&t->waiting_on, what, MO_RELAXED); /* see park_until_at */
+    tide__switch_out(t, SWITCH_PARK);
+    uint32_t reason = ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE));
+    if (TIDE_LIKELY(reason == WAKE_NORMAL)) return 0;
+    return park_ended_otherwise(t, reason);
 }
 
 int tide__park(tide__task_t *t, const char *what) {
@@ -235,16 +271,28 @@ int tide__park_until(tide__task_t *t, const char *what, int64_t deadline, int64_
 
 int tide_park(void) {
     tide__task_t *t = tide__self();
-    return park_until_at(t, "park", t->deadline, 0);
+    return park_common(t, "park", t->deadline);
 }
 
 int tide_park_on(const char *what) {
     tide__task_t *t = tide__self();
-    return park_until_at(t, what ? what : "park", t->deadline, 0);
+    return park_common(t, what ? what : "park", t->deadline);
 }
 
 int tide__park_until_on(const char *what, int64_t deadline) {
-    return tide__park_until(tide__self(), what, deadline, 0);
+    tide__task_t *t = tide__self();
+    if (t->deadline < deadline) deadline = t->deadline;
+    return park_common(t, what, deadline);
+}
+
+int tide__park_self_until(struct tide__task *self, const char *what, int64_t deadline) {
+    if (self->deadline < deadline) deadline = self->deadline;
+    return park_common(self, what, deadline);
+}
+
+/* The waker of t's current wait (see internal/tide/ext.h). */
+tide_waker_t tide__waker_current(struct tide__task *t) {
+    return (tide_waker_t){t, ST_SEQ(atomic_load_explicit(&t->state, MO_ACQUIRE))};
 }
 
 /* ---- yield and budget ------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 #define TIDE_EXT_H
 
 #include "tide/core.h"
+#include "tide/waker.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,16 @@ int tide__runtime_park_hook(tide_runtime_t *rt, const tide__park_hook_t *hook);
  * or a cancel (-ECANCELED). For the I/O calls that take a deadline argument (io/tcp.c): a
  * deadline passed to the wait costs no scope, and no clock read unless the call parks. */
 int tide__park_until_on(const char *what, int64_t deadline);
+
+/* tide__park_until_on for a caller that has its task at hand: `self` is the task of the
+ * waker tide_park_prepare just returned (the caller's own), so the park need not look it up
+ * again, and a parked task's stack holds one frame less. */
+int tide__park_self_until(struct tide__task *self, const char *what, int64_t deadline);
+
+/* The waker of t's current wait, for a primitive that keeps only the task of a waiter (one
+ * pointer, where a whole waker does not fit): valid if t cannot have begun another wait
+ * since it published itself, i.e. taken under the lock t must take to withdraw. */
+tide_waker_t tide__waker_current(struct tide__task *t);
 
 /* The runtime's log (runtime/log.c). TIDE__LOG(rt, TIDE_LOG_INFO, "fmt", ...) writes a line
  * through rt's log callback, or to stderr; rt may be NULL (stderr, whichever runtime enabled
