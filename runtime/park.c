@@ -401,11 +401,10 @@ void tide__worker_park(tide__worker_t *w) {
 
     tide__count(w->c.parks, 1);
     bool notified = false;
-    const tide__park_hook_t *hook = tide__idle_poll_defer(w) ? NULL : io_acquire(rt);
+    const tide__park_hook_t *hook = io_acquire(rt);
     if (hook) {
         /* The first worker to sleep waits for I/O too (tokio's model): readiness then wakes
-         * it directly, with no hop through the driver thread. Not while another worker is
-         * awake and the CPUs are taken (idle.c, tide__idle_poll_defer). */
+         * it directly, with no hop through the driver thread. */
         notified = io_sleep(w, hook, deadline);
     } else {
         notified = futex_sleep(w, deadline);

@@ -197,11 +197,6 @@ void tide__idle_from_searching(tide__worker_t *w);
  * notification. */
 void tide__idle_sleep_begin(tide__worker_t *w);
 void tide__idle_sleep_end(tide__worker_t *w);
-/* Going to sleep while another worker is awake: leave the I/O poll to it (sleep on the futex)
- * because this thread waited for a CPU lately (idle.c). */
-bool tide__idle_poll_defer(tide__worker_t *w);
-/* Did the calling thread spend over 1/8 of its runnable time waiting for a CPU lately? */
-bool tide__cpu_contended(void);
 
 /* Parking (park.c): sleep until notified, a timer is due, or shutdown. */
 void tide__worker_park(tide__worker_t *w);
