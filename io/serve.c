@@ -336,14 +336,16 @@ static int accept_main(void *arg) {
         }
         if (s->cfg.refuse_excess && s->cfg.max_conns &&
             atomic_load_explicit(&s->active, memory_order_relaxed) >= s->cfg.max_conns) {
-            tide_tcp_close(t);
+            /* Counted before the close: a client that sees its connection end may read the
+             * server's stats at once (test_serve's max_conns_refuses_excess did, and lost). */
             count(&s->refused);
+            tide_tcp_close(t);
             continue;
         }
         tide_conn_t *c = tide__new(tide_conn_t);
         if (!c) {
-            tide_tcp_close(t);
             count(&s->errors);
+            tide_tcp_close(t);
             continue;
         }
         c->srv = s;
@@ -357,10 +359,10 @@ static int accept_main(void *arg) {
         atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
         r = tide_spawn_opts(NULL, conn_main, c, &so);
         if (r < 0) {
+            count(&s->errors);
             tide_tcp_close(t);
             tide__delete(c);
             conn_exit(s);
-            count(&s->errors);
             if (r == -ESHUTDOWN) break;
             continue;
         }
