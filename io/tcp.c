@@ -398,9 +398,9 @@ static TIDE_NOINLINE int wait_write(tide__sock_t *s, uint32_t seen, const char *
  * SO_SNDBUF took 1-370 ms, mostly 90 (a blocking pair of threads 1-370 too: the kernel does
  * it). Calls no larger than the buffer keep several segments in flight, acknowledged at once
  * (1-8 ms; docs/benchmarks.md, "A large write through a small buffer (this round)"). Read
- * after every wait, since SO_SNDBUF grows with autotuning (a default buffer soon holds more
- * than a segment, and the cap stops mattering); a write that never fills the buffer pays
- * nothing. */
+ * when the buffer is first found full, and again after a send that took a whole piece (the
+ * buffer may have grown: autotuning soon makes a default one hold more than a segment, and
+ * the cap stops mattering); a write that never fills the buffer pays nothing. */
 #define SEND_UNCAPPED SIZE_MAX
 static TIDE_NOINLINE size_t send_cap(int fd) {
     int v = 0;
@@ -437,8 +437,10 @@ static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, size_t *ca
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return -errno;
         if ((r = wait_write(s, seen, what, d)) < 0) return r;
-        *cap = send_cap(s->fd);
-        cnt = clip_vec(iov, cnt, *cap);
+        if (*cap == SEND_UNCAPPED) {
+            *cap = send_cap(s->fd);
+            cnt = clip_vec(iov, cnt, *cap);
+        }
     }
 }
 
@@ -501,8 +503,9 @@ static ssize_t writev_impl(tide_tcp_t *c, const struct iovec *iov, int iovcnt, s
         r = send_some(s, win, n, &cap, "tcp write", d);
         if (r < 0) break;
         done += (size_t)r;
-        /* Short: the send buffer is full now. Send the rest in pieces it can hold. */
-        if (cap == SEND_UNCAPPED && done < total) cap = send_cap(s->fd);
+        /* Short: the send buffer is full now, send the rest in pieces it can hold. A whole
+         * piece taken: the buffer may have grown (autotuning), look again. */
+        if (done < total && (cap == SEND_UNCAPPED || (size_t)r == cap)) cap = send_cap(s->fd);
         /* Advance (idx, off) past the r bytes just sent. */
         size_t adv = (size_t)r;
         while (idx < iovcnt && adv >= iov[idx].iov_len - off) {
