@@ -390,10 +390,45 @@ static TIDE_NOINLINE int wait_write(tide__sock_t *s, uint32_t seen, const char *
     return wait_dir(s, DIR_WRITE, seen, what, d);
 }
 
-static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char *what,
-                         tide__lazy_deadline_t *d) {
+/* The most a write sends per call once it has found the send buffer full (a short send or
+ * EAGAIN): the buffer's size. A call given more than the buffer holds still queues one whole
+ * segment (up to 64 KB on loopback) as soon as any room frees up, so a small buffer then
+ * holds a single segment in flight, and the sender waits for its acknowledgement, which the
+ * receiver delays (40 ms) when only one segment arrived: a 1 MB write through a 4 KB
+ * SO_SNDBUF took 1-370 ms, mostly 90 (a blocking pair of threads 1-370 too: the kernel does
+ * it). Calls no larger than the buffer keep several segments in flight, acknowledged at once
+ * (1-8 ms; docs/benchmarks.md, "A large write through a small buffer (this round)"). Read
+ * when the buffer is first found full, and again after a send that took a whole piece (the
+ * buffer may have grown: autotuning soon makes a default one hold more than a segment, and
+ * the cap stops mattering); a write that never fills the buffer pays nothing. */
+#define SEND_UNCAPPED SIZE_MAX
+static TIDE_NOINLINE size_t send_cap(int fd) {
+    int v = 0;
+    socklen_t n = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &n) < 0 || v <= 0) return SEND_UNCAPPED;
+    return (size_t)v;
+}
+
+/* Shorten iov (cnt entries) to at most cap bytes: the entries' count left. */
+static int clip_vec(struct iovec *iov, int cnt, size_t cap) {
+    size_t left = cap;
+    for (int i = 0; i < cnt; i++) {
+        if (iov[i].iov_len >= left) {
+            iov[i].iov_len = left;
+            return i + 1;
+        }
+        left -= iov[i].iov_len;
+    }
+    return cnt;
+}
+
+/* *cap: SEND_UNCAPPED until the buffer is found full, then its size (send_cap), kept by the
+ * caller across the calls of one write. */
+static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, size_t *cap,
+                         const char *what, tide__lazy_deadline_t *d) {
     ssize_t r = tide__net_check(); /* once, as in read_impl */
     if (r < 0) return r;
+    if (__builtin_expect(*cap != SEND_UNCAPPED, 0)) cnt = clip_vec(iov, cnt, *cap);
     for (;;) {
         uint32_t seen = tide__sock_seq(s, DIR_WRITE);
         r = cnt == 1 ? stream_send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
@@ -402,6 +437,10 @@ static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, const char
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return -errno;
         if ((r = wait_write(s, seen, what, d)) < 0) return r;
+        if (*cap == SEND_UNCAPPED) {
+            *cap = send_cap(s->fd);
+            cnt = clip_vec(iov, cnt, *cap);
+        }
     }
 }
 
@@ -412,7 +451,8 @@ static ssize_t write_impl(tide_tcp_t *c, const void *buf, size_t len,
     if (e < 0) return e;
     tide__sock_t *s = sock_of(c);
     struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
-    ssize_t r = len ? send_some(s, &v, 1, "tcp write", d) : 0;
+    size_t cap = SEND_UNCAPPED;
+    ssize_t r = len ? send_some(s, &v, 1, &cap, "tcp write", d) : 0;
     tide__sock_leave(s);
     if (r >= 0) tide_budget_tick();
     return r;
@@ -449,6 +489,7 @@ static ssize_t writev_impl(tide_tcp_t *c, const struct iovec *iov, int iovcnt, s
     ssize_t r = 0;
     int idx = 0;      /* first entry not fully sent */
     size_t off = 0;   /* bytes of it already sent */
+    size_t cap = SEND_UNCAPPED; /* per send, once the buffer was full (send_some) */
     while (done < total) {
         struct iovec win[WRITEV_WINDOW];
         int n = 0;
@@ -459,9 +500,12 @@ static ssize_t writev_impl(tide_tcp_t *c, const struct iovec *iov, int iovcnt, s
             win[n].iov_len = iov[i].iov_len - skip;
             n++;
         }
-        r = send_some(s, win, n, "tcp write", d);
+        r = send_some(s, win, n, &cap, "tcp write", d);
         if (r < 0) break;
         done += (size_t)r;
+        /* Short: the send buffer is full now, send the rest in pieces it can hold. A whole
+         * piece taken: the buffer may have grown (autotuning), look again. */
+        if (done < total && (cap == SEND_UNCAPPED || (size_t)r == cap)) cap = send_cap(s->fd);
         /* Advance (idx, off) past the r bytes just sent. */
         size_t adv = (size_t)r;
         while (idx < iovcnt && adv >= iov[idx].iov_len - off) {

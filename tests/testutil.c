@@ -131,18 +131,54 @@ int __wrap_accept4(int fd, struct sockaddr *a, socklen_t *alen, int flags) {
     return __real_accept4(fd, a, alen, flags);
 }
 
+/* The send watch (tt_send_watch): one descriptor's sends, from one writer at a time. */
+static _Atomic int watch_fd = -1;
+static _Atomic bool watch_full;       /* a send on it came back short or EAGAIN */
+static _Atomic uint64_t watch_max;    /* the most a send on it moved since */
+
+static void watch_send(int fd, size_t asked, ssize_t got, int err) {
+    if (fd != atomic_load_explicit(&watch_fd, memory_order_relaxed)) return;
+    if (got > 0 && atomic_load(&watch_full) && (uint64_t)got > atomic_load(&watch_max))
+        atomic_store(&watch_max, (uint64_t)got);
+    if (got < 0 ? err == EAGAIN : (size_t)got < asked) atomic_store(&watch_full, true);
+}
+
+static size_t msg_len(const struct msghdr *m) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->msg_iovlen; i++) n += m->msg_iov[i].iov_len;
+    return n;
+}
+
+void tt_send_watch(int fd) {
+    atomic_store(&watch_full, false);
+    atomic_store(&watch_max, 0);
+    atomic_store(&watch_fd, fd);
+}
+
+uint64_t tt_send_watch_max(void) {
+    return atomic_load(&watch_max);
+}
+
 ssize_t __real_sendmsg(int fd, const struct msghdr *m, int flags);
 ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags);
 ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags) {
     atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
-    return __real_sendmsg(fd, m, flags);
+    ssize_t r = __real_sendmsg(fd, m, flags);
+    int e = errno;
+    watch_send(fd, msg_len(m), r, e);
+    errno = e;
+    return r;
 }
 
 ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
 ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
 ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags) {
     atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
-    return __real_send(fd, buf, len, flags);
+    ssize_t r = __real_send(fd, buf, len, flags);
+    int e = errno;
+    watch_send(fd, len, r, e);
+    errno = e;
+    return r;
 }
 
 /* io/tcp.c issues recv, sendto and sendmsg as raw system calls in builds without sanitizers (glibc's
@@ -155,8 +191,13 @@ long __wrap_syscall(long n, ...) {
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    if (n == SYS_sendmsg || n == SYS_sendto) atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
-    return __real_syscall(n, a1, a2, a3, a4, a5, a6);
+    if (n != SYS_sendmsg && n != SYS_sendto) return __real_syscall(n, a1, a2, a3, a4, a5, a6);
+    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
+    long r = __real_syscall(n, a1, a2, a3, a4, a5, a6);
+    int e = errno;
+    watch_send((int)a1, n == SYS_sendto ? (size_t)a3 : msg_len((const struct msghdr *)a2), r, e);
+    errno = e;
+    return r;
 }
 
 int __real_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);

@@ -102,6 +102,10 @@ const char *tt_run_logged(int (*fn)(void *));
  * system calls. */
 uint64_t tt_sendmsg_calls(void);
 uint64_t tt_epoll_wait_calls(void); /* epoll_wait (the workers' and driver's harvests) */
+/* Watch the sends on fd (one watch at a time, from here on): tt_send_watch_max is the most one
+ * moved after a send on fd first came back short or with EAGAIN (its buffer was full). */
+void tt_send_watch(int fd);
+uint64_t tt_send_watch_max(void);
 /* Task switches of the calling task's runtime so far (every worker's tasks_run). */
 uint64_t tt_tasks_run(void);
 
