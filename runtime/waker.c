@@ -190,6 +190,14 @@ static int thread_park(tide__task_t *t, int64_t deadline) {
     return reason_to_err(ST_REASON(st));
 }
 
+/* Cancelled inside a shield: the wait goes on. Reopen it with the same sequence, so the
+ * wakers already handed out still count. */
+static void reopen_shielded(tide__task_t *t) {
+    uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
+    atomic_compare_exchange_strong_explicit(&t->state, &st, ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING),
+                                            MO_SEQ_CST, MO_RELAXED);
+}
+
 /* Park until the current wait ends or `deadline` passes (-ETIMEDOUT). `now` is the time if
  * the caller has just read the clock, else 0. Every kind of wait: a thread's, a timed one,
  * one cancelled before it began, one reopened by a shield. */
@@ -220,12 +228,7 @@ static TIDE_NOINLINE int park_until_at(tide__task_t *t, const char *what, int64_
             r = reason_to_err(ST_REASON(atomic_load_explicit(&t->state, MO_ACQUIRE)));
         }
         if (r != -ECANCELED || t->shield == 0) return r;
-        /* Cancelled inside a shield: the wait goes on. Reopen it with the same sequence, so
-         * the wakers already handed out still count. */
-        uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
-        atomic_compare_exchange_strong_explicit(&t->state, &st,
-                                                ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING), MO_SEQ_CST,
-                                                MO_RELAXED);
+        reopen_shielded(t);
     }
 }
 
@@ -235,9 +238,7 @@ static TIDE_NOINLINE __attribute__((cold)) int park_ended_otherwise(tide__task_t
                                                                     uint32_t reason) {
     int r = reason_to_err(reason);
     if (r != -ECANCELED || t->shield == 0) return r;
-    uint64_t st = atomic_load_explicit(&t->state, MO_RELAXED);
-    atomic_compare_exchange_strong_explicit(&t->state, &st, ST_MAKE(ST_SEQ(st), 0, TASK_RUNNING),
-                                            MO_SEQ_CST, MO_RELAXED);
+    reopen_shielded(t);
     /* What it waits on is still there (park_common): the caller's argument need not be kept
      * live across the switch. */
     return park_until_at(t, atomic_load_explicit(&t->waiting_on, MO_RELAXED), TIDE_FOREVER, 0);
@@ -279,15 +280,13 @@ int tide_park_on(const char *what) {
     return park_common(t, what ? what : "park", t->deadline);
 }
 
-int tide__park_until_on(const char *what, int64_t deadline) {
-    tide__task_t *t = tide__self();
-    if (t->deadline < deadline) deadline = t->deadline;
-    return park_common(t, what, deadline);
-}
-
 int tide__park_self_until(struct tide__task *self, const char *what, int64_t deadline) {
     if (self->deadline < deadline) deadline = self->deadline;
     return park_common(self, what, deadline);
+}
+
+int tide__park_until_on(const char *what, int64_t deadline) {
+    return tide__park_self_until(tide__self(), what, deadline);
 }
 
 /* The waker of t's current wait (see internal/tide/ext.h). */
