@@ -30,8 +30,9 @@ alternate_servers() {
 }
 
 #   print_ranges FILE         FILE holds one line per run, `LABEL CONNS key=value...`: prints,
-#                             per entry of CONNS and of SERVERS, the lowest-highest of each key
-#                             (rps as an integer, keys ending in _us with 2 decimals, else 3).
+#                             per entry of CONNS and of SERVERS, the median and lowest-highest of
+#                             each key as `key median (low-high)` (rps as an integer, keys ending
+#                             in _us with 2 decimals, else 3).
 print_ranges() {
     local c s
     for c in "${CONNS[@]}"; do
@@ -39,19 +40,29 @@ print_ranges() {
             awk -v l="${s%%=*}" -v c="$c" '
                 $1 == l && $2 == c {
                     for (i = 3; i <= NF; i++) {
-                        split($i, kv, "="); k = kv[1]; v = kv[2] + 0
-                        if (!(k in lo)) { order[++nk] = k; lo[k] = v; hi[k] = v }
-                        if (v < lo[k]) lo[k] = v; if (v > hi[k]) hi[k] = v
+                        split($i, kv, "="); k = kv[1]
+                        if (!(k in cnt)) { order[++nk] = k; cnt[k] = 0 }
+                        vals[k, ++cnt[k]] = kv[2] + 0
                     }
+                }
+                function fmt(k, v) {
+                    if (k == "rps") return sprintf("%.0f", v)
+                    if (k ~ /_us$/) return sprintf("%.2f", v)
+                    return sprintf("%.3f", v)
                 }
                 END {
                     if (!nk) exit
                     printf "%-8s c%-5s", l, c
                     for (i = 1; i <= nk; i++) {
-                        k = order[i]
-                        if (k == "rps") printf " %s %.0f-%.0f", k, lo[k], hi[k]
-                        else if (k ~ /_us$/) printf " %s %.2f-%.2f", k, lo[k], hi[k]
-                        else printf " %s %.3f-%.3f", k, lo[k], hi[k]
+                        k = order[i]; n = cnt[k]
+                        for (a = 1; a <= n; a++) s[a] = vals[k, a]
+                        for (a = 2; a <= n; a++) { # insertion sort: a handful of rounds
+                            v = s[a]
+                            for (b = a - 1; b >= 1 && s[b] > v; b--) s[b + 1] = s[b]
+                            s[b + 1] = v
+                        }
+                        med = n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+                        printf " %s %s (%s-%s)", k, fmt(k, med), fmt(k, s[1]), fmt(k, s[n])
                     }
                     printf "\n"
                 }' "$1"

@@ -21,7 +21,7 @@
 #   srv_rpw, wrk_rpw          reads (read + recvfrom) per epoll_wait call: how many ready sockets
 #                             one wait returns, near enough (wrk reads each ready socket once)
 # then a line per server thread (in TID order; name, CPU, run-queue wait, involuntary switches
-# per request), and at the end the range of each figure per server and connection count.
+# per request), and at the end the median and range of each figure per server and connection count.
 #
 #   scripts/srv_machine.sh ROUNDS CONNS "LABEL=COMMAND" ["LABEL=COMMAND" ...]
 #
@@ -204,5 +204,5 @@ PY
 alternate_servers "$ROUNDS"
 
 grep -v '^#' "$tmp/all.log" >"$tmp/all" || true
-echo "--- ranges over $ROUNDS rounds, per request (machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "--- medians (ranges) over $ROUNDS rounds, per request (machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
 print_ranges "$tmp/all"

@@ -2,7 +2,7 @@
 # Per-request cost of HTTP hello servers, measured with counters that the machine's noise moves
 # far less than it moves times: `perf stat` on the server process during a wrk run, divided by
 # wrk's request count. The servers alternate in every round (so they share the machine's load
-# evenly); each line is one run, then the range of each figure per server and connection count.
+# evenly); each line is one run, then the median and range of each figure per server and connection count.
 #
 #   scripts/srv_stat.sh ROUNDS CONNS "LABEL=COMMAND" ["LABEL=COMMAND" ...]
 #
@@ -66,5 +66,5 @@ run_one() { # label command conns round
 
 alternate_servers "$ROUNDS"
 
-echo "--- ranges over $ROUNDS rounds, per request (machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "--- medians (ranges) over $ROUNDS rounds, per request (machine load: $(cut -d' ' -f1-3 /proc/loadavg))"
 print_ranges "$out"
