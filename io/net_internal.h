@@ -70,7 +70,8 @@ typedef struct TIDE_ALIGNED tide__sock {
     int fd;                          /* the descriptor while open */
     _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
     uint8_t kind;                    /* SOCK_*; stable while the record is open */
-    uint8_t listed;                  /* bit 1 << dir: waiters[dir] is not empty (under lock) */
+    uint8_t listed;                  /* bit 1 << dir: waiters[dir] is not empty (under lock;
+                                        written by sock.c's relist only) */
     bool has_parent;                 /* accepted (counted in a listener's conns) */
     uint32_t idx;                    /* where the reactor keeps it: chunk << 8 | slot */
     int family;                      /* AF_INET or AF_INET6 */
