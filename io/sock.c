@@ -47,6 +47,7 @@ static int grow(tide__reactor_t *r) {
         for (int d = 0; d < NDIRS; d++) atomic_init(&s->seq[d], 0);
         atomic_init(&s->conns, 0);
         atomic_init(&s->drained, 0);
+        atomic_init(&s->send_cap, 0);
         atomic_init(&s->hup, false);
         s->idx = c << CHUNK_SHIFT | i;
         s->fd = -1;
@@ -79,8 +80,7 @@ static void recycle(tide__sock_t *s) {
     pthread_mutex_unlock(&r->lock);
 }
 
-tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, uint32_t events,
-                              int *err) {
+tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, uint32_t events, int *err) {
     tide__sock_t *s = take(r);
     if (!s) {
         *err = -ENOMEM;
@@ -91,7 +91,6 @@ tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, 
     uint32_t gen = s->gen;
     s->kind = (uint8_t)kind;
     s->fd = fd;
-    s->family = family;
     for (int d = 0; d < NDIRS; d++) {
         tide__list_init(&s->waiters[d]);
         relist(s, d);
@@ -102,6 +101,7 @@ tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, 
     s->has_parent = false;
     atomic_store_explicit(&s->conns, 0, memory_order_relaxed);
     atomic_store_explicit(&s->drained, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->send_cap, 0, memory_order_relaxed);
     atomic_store_explicit(&s->hup, false, memory_order_relaxed);
     tide__spin_unlock(&s->lock);
 
