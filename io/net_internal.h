@@ -70,10 +70,12 @@ typedef struct TIDE_ALIGNED tide__sock {
     int fd;                          /* the descriptor while open */
     _Atomic bool hup;                /* a hang-up or error was reported: always try the call */
     uint8_t kind;                    /* SOCK_*; stable while the record is open */
-    uint8_t listed;                  /* bit 1 << dir: waiters[dir] is not empty (under lock) */
+    uint8_t listed;                  /* bit 1 << dir: waiters[dir] is not empty (under lock;
+                                        written by sock.c's relist only) */
     bool has_parent;                 /* accepted (counted in a listener's conns) */
     uint32_t idx;                    /* where the reactor keeps it: chunk << 8 | slot */
-    int family;                      /* AF_INET or AF_INET6 */
+    _Atomic uint32_t send_cap;       /* 0, or once a send found the send buffer full, its
+                                        size: the most one send moves (io/tcp.c, send_cap) */
     struct tide__task *slot[DIR_SLOT]; /* the first task waiting to read / write, or NULL
                                         (under lock) */
     /* line 1: waiting beyond the first, closing, listeners */
@@ -112,8 +114,7 @@ tide__reactor_t *tide__reactor_current(void);
 /* Take a record for fd (the caller keeps fd until this succeeds) and register it in the epoll
  * set for the given epoll events (EPOLLET is added). Returns the open record, or NULL with
  * *err set (-ENOMEM, or the epoll_ctl error); the fd is not closed then. */
-tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, uint32_t events,
-                              int *err);
+tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, uint32_t events, int *err);
 
 /* Close: mark closed, wake every waiter (-EBADF for them), wait (shielded) for the tasks
  * inside operations to leave, close fd, tell the listener it came from, recycle. -EBADF if it

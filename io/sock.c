@@ -1,5 +1,6 @@
 /* Socket records, their waiters and closing: the type-stable records the reactor's epoll set
  * (poller.c) reports on, see net_internal.h for the scheme. */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,6 +11,22 @@
 #include "reactor.h"
 
 /* ---- records --------------------------------------------------------------------------- */
+
+/* `listed` caches "waiters[dir] is not empty" in line 0, so that a wake reads line 1 only
+ * when there is someone to take from it. It cannot be derived there without that read, so
+ * it is written in one place: relist, called after every change to a list (open, link,
+ * unlink, take), and read through has_listed, which checks the two agree in builds with
+ * assertions. Lock held. */
+static inline void relist(tide__sock_t *s, int dir) {
+    if (tide__list_empty(&s->waiters[dir])) s->listed &= (uint8_t)~(1u << dir);
+    else s->listed |= (uint8_t)(1u << dir);
+}
+
+static inline bool has_listed(const tide__sock_t *s, int dir) {
+    bool on = (s->listed & 1u << dir) != 0;
+    assert(on == !tide__list_empty(&s->waiters[dir]));
+    return on;
+}
 
 static tide__sock_t *lookup(tide__reactor_t *r, uint32_t idx) {
     uint32_t c = idx >> CHUNK_SHIFT;
@@ -30,6 +47,7 @@ static int grow(tide__reactor_t *r) {
         for (int d = 0; d < NDIRS; d++) atomic_init(&s->seq[d], 0);
         atomic_init(&s->conns, 0);
         atomic_init(&s->drained, 0);
+        atomic_init(&s->send_cap, 0);
         atomic_init(&s->hup, false);
         s->idx = c << CHUNK_SHIFT | i;
         s->fd = -1;
@@ -62,8 +80,7 @@ static void recycle(tide__sock_t *s) {
     pthread_mutex_unlock(&r->lock);
 }
 
-tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, uint32_t events,
-                              int *err) {
+tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, uint32_t events, int *err) {
     tide__sock_t *s = take(r);
     if (!s) {
         *err = -ENOMEM;
@@ -74,15 +91,17 @@ tide__sock_t *tide__sock_open(tide__reactor_t *r, int kind, int fd, int family, 
     uint32_t gen = s->gen;
     s->kind = (uint8_t)kind;
     s->fd = fd;
-    s->family = family;
-    for (int d = 0; d < NDIRS; d++) tide__list_init(&s->waiters[d]);
+    for (int d = 0; d < NDIRS; d++) {
+        tide__list_init(&s->waiters[d]);
+        relist(s, d);
+    }
     for (int d = 0; d < DIR_SLOT; d++) s->slot[d] = NULL;
-    s->listed = 0;
     s->closer = (tide_waker_t){0};
     s->max_conns = 0;
     s->has_parent = false;
     atomic_store_explicit(&s->conns, 0, memory_order_relaxed);
     atomic_store_explicit(&s->drained, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->send_cap, 0, memory_order_relaxed);
     atomic_store_explicit(&s->hup, false, memory_order_relaxed);
     tide__spin_unlock(&s->lock);
 
@@ -116,13 +135,13 @@ tide__sock_t *tide__sock_lock_gen(tide__reactor_t *r, uint32_t idx, uint32_t gen
 
 static void link_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
     tide__list_push_front(&s->waiters[dir], &w->link);
-    s->listed |= (uint8_t)(1u << dir);
+    relist(s, dir);
     w->linked = true;
 }
 
 static void unlink_waiter(tide__sock_t *s, int dir, tide__sock_waiter_t *w) {
     tide__list_remove(&s->waiters[dir], &w->link);
-    if (tide__list_empty(&s->waiters[dir])) s->listed &= (uint8_t)~(1u << dir);
+    relist(s, dir);
     w->linked = false;
 }
 
@@ -138,14 +157,14 @@ static int take_waiters(tide__sock_t *s, int dir, tide_waker_t *out, int max) {
         out[n++] = tide__waker_current(s->slot[dir]);
         s->slot[dir] = NULL;
     }
-    if (!(s->listed & 1u << dir)) return n;
+    if (!has_listed(s, dir)) return n;
     tide__list_node_t *node;
     while (n < max && (node = tide__list_pop_front(&s->waiters[dir])) != NULL) {
         tide__sock_waiter_t *w = tide__list_entry(node, tide__sock_waiter_t, link);
         w->linked = false;
         out[n++] = w->waker;
     }
-    if (tide__list_empty(&s->waiters[dir])) s->listed &= (uint8_t)~(1u << dir);
+    relist(s, dir);
     return n;
 }
 
@@ -197,7 +216,7 @@ static void wake_unlock(tide__sock_t *s, unsigned dirs) {
         for (int d = 0; d < NDIRS; d++) {
             if (!(dirs & 1u << d)) continue;
             n += take_waiters(s, d, w + n, WAKE_BATCH - n);
-            more |= (d < DIR_SLOT && s->slot[d]) || (s->listed & 1u << d);
+            more |= (d < DIR_SLOT && s->slot[d]) || has_listed(s, d);
         }
         tide__spin_unlock(&s->lock);
         wake_n(w, n);

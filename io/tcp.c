@@ -85,7 +85,7 @@ int tide_tcp_listen_addr(tide_tcp_t **out, const tide_addr_t *addr,
     }
     if (bind(fd, &addr->u.sa, addr->len) < 0) goto fail_errno;
     if (listen(fd, o.backlog ? o.backlog : SOMAXCONN) < 0) goto fail_errno;
-    tide__sock_t *s = tide__sock_open(r, SOCK_TCP_LISTEN, fd, family, EPOLLIN, &err);
+    tide__sock_t *s = tide__sock_open(r, SOCK_TCP_LISTEN, fd, EPOLLIN, &err);
     if (!s) goto fail_fd;
     s->max_conns = o.max_conns;
     *out = tcp_of(s);
@@ -181,8 +181,7 @@ int tide_tcp_accept(tide_tcp_t *lt, tide_tcp_t **out, tide_addr_t *peer) {
         socklen_t alen = sizeof a.u;
         int fd = accept4(l->fd, &a.u.sa, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            tide__sock_t *c = tide__sock_open(l->reactor, SOCK_TCP_CONN, fd, a.u.sa.sa_family,
-                                              CONN_EVENTS, &r);
+            tide__sock_t *c = tide__sock_open(l->reactor, SOCK_TCP_CONN, fd, CONN_EVENTS, &r);
             if (!c) {
                 close(fd); /* the peer sees a reset: there is no memory to serve it */
                 break;
@@ -238,7 +237,7 @@ static int connect_one(tide__reactor_t *r, const tide_addr_t *a, tide__sock_t **
     }
     /* Registered after connect: the set reports the socket's state as of now, so the
      * completion edge cannot be missed, and there is no spurious "unconnected" edge. */
-    tide__sock_t *s = tide__sock_open(r, SOCK_TCP_CONN, fd, family, CONN_EVENTS, &err);
+    tide__sock_t *s = tide__sock_open(r, SOCK_TCP_CONN, fd, CONN_EVENTS, &err);
     if (!s) {
         close(fd);
         return err;
@@ -390,23 +389,30 @@ static TIDE_NOINLINE int wait_write(tide__sock_t *s, uint32_t seen, const char *
     return wait_dir(s, DIR_WRITE, seen, what, d);
 }
 
-/* The most a write sends per call once it has found the send buffer full (a short send or
+/* The most a write sends per call once a send has found the send buffer full (a short send or
  * EAGAIN): the buffer's size. A call given more than the buffer holds still queues one whole
  * segment (up to 64 KB on loopback) as soon as any room frees up, so a small buffer then
  * holds a single segment in flight, and the sender waits for its acknowledgement, which the
  * receiver delays (40 ms) when only one segment arrived: a 1 MB write through a 4 KB
  * SO_SNDBUF took 1-370 ms, mostly 90 (a blocking pair of threads 1-370 too: the kernel does
  * it). Calls no larger than the buffer keep several segments in flight, acknowledged at once
- * (1-8 ms; docs/benchmarks.md, "A large write through a small buffer (this round)"). Read
- * when the buffer is first found full, and again after a send that took a whole piece (the
- * buffer may have grown: autotuning soon makes a default one hold more than a segment, and
- * the cap stops mattering); a write that never fills the buffer pays nothing. */
-#define SEND_UNCAPPED SIZE_MAX
-static TIDE_NOINLINE size_t send_cap(int fd) {
+ * (1-8 ms; docs/benchmarks.md, "A large write through a small buffer (this round)").
+ *
+ * The cap is the socket's (tide__sock_t.send_cap, 0 until then), not one write call's: a
+ * caller looping over tide_tcp_write would otherwise pay an uncapped first send, and the stall
+ * it can bring, on every call. It is written by send_cap alone, which reads the buffer's size:
+ * when a send finds the buffer full while uncapped, and after a capped send took its whole
+ * piece (the buffer may have grown: autotuning soon makes a default one hold more than a
+ * segment, and the cap stops mattering). It is never cleared: it is the buffer's size, true
+ * for the socket's life but for that growth, and a send no larger than it is untouched by
+ * it; whether an uncapped send would have fit no send result says (that would take an
+ * ioctl per send), and clearing on a guess brings the stall back. A socket whose buffer never
+ * fills (an HTTP answer's) pays a load and a compare per send, and no system call. */
+static TIDE_NOINLINE void send_cap(tide__sock_t *s) {
     int v = 0;
     socklen_t n = sizeof v;
-    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &n) < 0 || v <= 0) return SEND_UNCAPPED;
-    return (size_t)v;
+    uint32_t cap = getsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, &n) < 0 || v <= 0 ? 0 : (uint32_t)v;
+    atomic_store_explicit(&s->send_cap, cap, memory_order_relaxed);
 }
 
 /* Shorten iov (cnt entries) to at most cap bytes: the entries' count left. */
@@ -422,26 +428,62 @@ static int clip_vec(struct iovec *iov, int cnt, size_t cap) {
     return cnt;
 }
 
-/* *cap: SEND_UNCAPPED until the buffer is found full, then its size (send_cap), kept by the
- * caller across the calls of one write. */
-static ssize_t send_some(tide__sock_t *s, struct iovec *iov, int cnt, size_t *cap,
-                         const char *what, tide__lazy_deadline_t *d) {
+/* One send of iov (cnt entries): the count sent, or -1 with errno set. */
+static inline ssize_t send_once(int fd, struct iovec *iov, int cnt) {
+    return cnt == 1 ? stream_send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                    : send_vec(fd, iov, cnt);
+}
+
+#define SEND_NOT_MADE ((ssize_t)-2) /* send_more: no send made yet */
+
+/* send_some's every case but the common one, out of line: a capped socket, a first send that
+ * was short or failed (r, made uncapped, `seen` read before it; errno still its own), waits
+ * and retries. */
+static TIDE_NOINLINE ssize_t send_more(tide__sock_t *s, struct iovec *iov, int cnt, size_t want,
+                                       ssize_t r, uint32_t seen, const char *what,
+                                       tide__lazy_deadline_t *d) {
+    uint32_t cap = 0; /* the cap the send in r was made under */
+    for (;;) {
+        if (r == SEND_NOT_MADE) {
+            cap = atomic_load_explicit(&s->send_cap, memory_order_relaxed);
+            if (cap != 0) cnt = clip_vec(iov, cnt, cap);
+            seen = tide__sock_seq(s, DIR_WRITE);
+            r = send_once(s->fd, iov, cnt);
+        }
+        if (r >= 0) {
+            /* Less than wanted: short (the buffer is full) or the whole capped piece. */
+            if ((size_t)r < want && (cap == 0 || (size_t)r == cap)) send_cap(s);
+            return r;
+        }
+        int e = errno;
+        r = SEND_NOT_MADE;
+        if (e == EINTR) continue;
+        if (e != EAGAIN) return -e;
+        int w = wait_write(s, seen, what, d);
+        if (w < 0) return w;
+        if (cap == 0) send_cap(s);
+    }
+}
+
+/* Send up to `want` bytes (> 0) of iov (cnt entries), at most the socket's cap (send_cap).
+ * Only the common case (no cap, the whole piece taken at once) here, inlined in both callers:
+ * written as one loop that reads the cap, it cost an HTTP answer ~14 instructions (~38 where
+ * GCC then left it out of line); this way the same as before the cap moved into the socket
+ * (scripts/srv_ir.sh). */
+static inline __attribute__((always_inline)) ssize_t send_some(tide__sock_t *s, struct iovec *iov,
+                                                               int cnt, size_t want,
+                                                               const char *what,
+                                                               tide__lazy_deadline_t *d) {
     ssize_t r = tide__net_check(); /* once, as in read_impl */
     if (r < 0) return r;
-    if (__builtin_expect(*cap != SEND_UNCAPPED, 0)) cnt = clip_vec(iov, cnt, *cap);
-    for (;;) {
-        uint32_t seen = tide__sock_seq(s, DIR_WRITE);
-        r = cnt == 1 ? stream_send(s->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                     : send_vec(s->fd, iov, cnt);
-        if (r >= 0) return r;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) return -errno;
-        if ((r = wait_write(s, seen, what, d)) < 0) return r;
-        if (*cap == SEND_UNCAPPED) {
-            *cap = send_cap(s->fd);
-            cnt = clip_vec(iov, cnt, *cap);
-        }
+    r = SEND_NOT_MADE;
+    uint32_t seen = 0;
+    if (__builtin_expect(atomic_load_explicit(&s->send_cap, memory_order_relaxed) == 0, 1)) {
+        seen = tide__sock_seq(s, DIR_WRITE);
+        r = send_once(s->fd, iov, cnt);
+        if (__builtin_expect(r == (ssize_t)want, 1)) return r;
     }
+    return send_more(s, iov, cnt, want, r, seen, what, d);
 }
 
 static ssize_t write_impl(tide_tcp_t *c, const void *buf, size_t len,
@@ -451,8 +493,7 @@ static ssize_t write_impl(tide_tcp_t *c, const void *buf, size_t len,
     if (e < 0) return e;
     tide__sock_t *s = sock_of(c);
     struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
-    size_t cap = SEND_UNCAPPED;
-    ssize_t r = len ? send_some(s, &v, 1, &cap, "tcp write", d) : 0;
+    ssize_t r = len ? send_some(s, &v, 1, len, "tcp write", d) : 0;
     tide__sock_leave(s);
     if (r >= 0) tide_budget_tick();
     return r;
@@ -489,7 +530,6 @@ static ssize_t writev_impl(tide_tcp_t *c, const struct iovec *iov, int iovcnt, s
     ssize_t r = 0;
     int idx = 0;      /* first entry not fully sent */
     size_t off = 0;   /* bytes of it already sent */
-    size_t cap = SEND_UNCAPPED; /* per send, once the buffer was full (send_some) */
     while (done < total) {
         struct iovec win[WRITEV_WINDOW];
         int n = 0;
@@ -500,12 +540,9 @@ static ssize_t writev_impl(tide_tcp_t *c, const struct iovec *iov, int iovcnt, s
             win[n].iov_len = iov[i].iov_len - skip;
             n++;
         }
-        r = send_some(s, win, n, &cap, "tcp write", d);
+        r = send_some(s, win, n, total - done, "tcp write", d);
         if (r < 0) break;
         done += (size_t)r;
-        /* Short: the send buffer is full now, send the rest in pieces it can hold. A whole
-         * piece taken: the buffer may have grown (autotuning), look again. */
-        if (done < total && (cap == SEND_UNCAPPED || (size_t)r == cap)) cap = send_cap(s->fd);
         /* Advance (idx, off) past the r bytes just sent. */
         size_t adv = (size_t)r;
         while (idx < iovcnt && adv >= iov[idx].iov_len - off) {

@@ -34,7 +34,7 @@ int tide_udp_bind_addr(tide_udp_t **out, const tide_addr_t *addr) {
         err = -errno;
         goto fail_fd;
     }
-    tide__sock_t *s = tide__sock_open(r, SOCK_UDP, fd, family, EPOLLIN | EPOLLOUT, &err);
+    tide__sock_t *s = tide__sock_open(r, SOCK_UDP, fd, EPOLLIN | EPOLLOUT, &err);
     if (!s) goto fail_fd;
     *out = (tide_udp_t *)(void *)s;
     return 0;
@@ -50,6 +50,14 @@ int tide_udp_bind(tide_udp_t **out, const char *host, uint16_t port) {
     return tide_udp_bind_addr(out, &a);
 }
 
+/* The socket's address family, asked of the kernel: only a failed send needs it (the
+ * record has no room for it in the line every operation reads). */
+static int family_of(int fd) {
+    int v = AF_UNSPEC;
+    socklen_t n = sizeof v;
+    return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &n) < 0 ? AF_UNSPEC : v;
+}
+
 ssize_t tide_udp_send_to(tide_udp_t *u, const void *buf, size_t len, const tide_addr_t *to) {
     if ((!buf && len) || !to || to->len == 0) return -EINVAL;
     int e = enter_udp(u);
@@ -63,7 +71,7 @@ ssize_t tide_udp_send_to(tide_udp_t *u, const void *buf, size_t len, const tide_
         if (r >= 0) break;
         if (errno == EINTR) continue;
         if (errno != EAGAIN) {
-            r = errno == EINVAL && to->u.sa.sa_family != s->family ? -EAFNOSUPPORT : -errno;
+            r = errno == EINVAL && to->u.sa.sa_family != family_of(s->fd) ? -EAFNOSUPPORT : -errno;
             break;
         }
         if ((r = tide__sock_wait(s, DIR_WRITE, seen, "udp send")) < 0) break;

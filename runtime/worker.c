@@ -211,6 +211,22 @@ static inline __attribute__((always_inline)) bool begin_run(tide__worker_t *w, t
     return resume(w, t);
 }
 
+/* A task that switched away to park is off its stack now: close the park (RUNNING ->
+ * WAITING). True: parked, from here on a waker owns it and the caller must not touch it.
+ * False: it was woken before it got off the CPU (NOTIFIED), or parked with no wait open;
+ * it is still the caller's (no waker writes its state now), and *cur holds its state word
+ * for the caller to run or queue it. Both park paths share it (run_task after a switch
+ * through the scheduler, park_done after a direct one); what they do with a woken task
+ * differs. Inlined: the CAS is the park's hot step. */
+static inline __attribute__((always_inline)) bool complete_park(tide__task_t *t,
+                                                                uint64_t *cur) {
+    *cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
+    return ST_STATE(*cur) == TASK_RUNNING &&
+           atomic_compare_exchange_strong_explicit(&t->state, cur,
+                                                   ST_MAKE(ST_SEQ(*cur), 0, TASK_WAITING),
+                                                   MO_ACQ_REL, MO_ACQUIRE);
+}
+
 /* switch_done's halves. The task that ran before this one on this worker switched straight
  * to it; its context is saved now, so it may be queued (and stolen), or its park completed
  * (and a waker may resume it elsewhere). A yield: */
@@ -234,12 +250,9 @@ static TIDE_NOINLINE void park_done(tide__worker_t *w) {
     w->prev = NULL;
     check_stack(y);
     tide__shake_point(SHAKE_SWITCHED_BACK); /* off its stack, its wait still open */
-    uint64_t cur = atomic_load_explicit(&y->state, MO_ACQUIRE);
-    if (ST_STATE(cur) == TASK_RUNNING &&
-        atomic_compare_exchange_strong_explicit(
-            &y->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
-        return; /* parked: from here on a waker owns it */
-    /* Woken before it got off the CPU (NOTIFIED): queue it, as a yield is. */
+    uint64_t cur;
+    if (complete_park(y, &cur)) return;
+    /* Woken meanwhile: queue it, as a yield is. */
     atomic_store_explicit(&y->state, ST_MAKE(ST_SEQ(cur), ST_REASON(cur), TASK_RUNNABLE),
                           MO_RELEASE);
     tide__runq_push_behind(w, y, true);
@@ -280,13 +293,9 @@ again:
     tide__shake_point(SHAKE_SWITCHED_BACK);
     switch (w->switch_reason) {
     case SWITCH_PARK: {
-        uint64_t cur = atomic_load_explicit(&t->state, MO_ACQUIRE);
-        if (ST_STATE(cur) == TASK_RUNNING &&
-            atomic_compare_exchange_strong_explicit(
-                &t->state, &cur, ST_MAKE(ST_SEQ(cur), 0, TASK_WAITING), MO_ACQ_REL, MO_ACQUIRE))
-            return; /* parked: from here on a waker owns it; do not touch t */
-        /* Woken before it got off the CPU (NOTIFIED), or a park with no open wait: resume
-         * it now, unless its budget is spent. */
+        uint64_t cur;
+        if (complete_park(t, &cur)) return; /* do not touch t */
+        /* Woken meanwhile: resume it now, unless its budget is spent. */
         if (w->budget > 0) {
             if (!resume(w, t)) return;
             goto again;

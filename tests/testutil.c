@@ -149,6 +149,16 @@ static size_t msg_len(const struct msghdr *m) {
     return n;
 }
 
+/* A stream send just made (fd, asked bytes, its result r): counted and watched, errno kept
+ * for the caller. */
+static ssize_t sent(int fd, size_t asked, ssize_t r) {
+    int e = errno;
+    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
+    watch_send(fd, asked, r, e);
+    errno = e;
+    return r;
+}
+
 void tt_send_watch(int fd) {
     atomic_store(&watch_full, false);
     atomic_store(&watch_max, 0);
@@ -162,23 +172,13 @@ uint64_t tt_send_watch_max(void) {
 ssize_t __real_sendmsg(int fd, const struct msghdr *m, int flags);
 ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags);
 ssize_t __wrap_sendmsg(int fd, const struct msghdr *m, int flags) {
-    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
-    ssize_t r = __real_sendmsg(fd, m, flags);
-    int e = errno;
-    watch_send(fd, msg_len(m), r, e);
-    errno = e;
-    return r;
+    return sent(fd, msg_len(m), __real_sendmsg(fd, m, flags));
 }
 
 ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
 ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
 ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags) {
-    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
-    ssize_t r = __real_send(fd, buf, len, flags);
-    int e = errno;
-    watch_send(fd, len, r, e);
-    errno = e;
-    return r;
+    return sent(fd, len, __real_send(fd, buf, len, flags));
 }
 
 /* io/tcp.c issues recv, sendto and sendmsg as raw system calls in builds without sanitizers (glibc's
@@ -192,12 +192,8 @@ long __wrap_syscall(long n, ...) {
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
     if (n != SYS_sendmsg && n != SYS_sendto) return __real_syscall(n, a1, a2, a3, a4, a5, a6);
-    atomic_fetch_add_explicit(&sendmsg_calls, 1, memory_order_relaxed);
     long r = __real_syscall(n, a1, a2, a3, a4, a5, a6);
-    int e = errno;
-    watch_send((int)a1, n == SYS_sendto ? (size_t)a3 : msg_len((const struct msghdr *)a2), r, e);
-    errno = e;
-    return r;
+    return sent((int)a1, n == SYS_sendto ? (size_t)a3 : msg_len((const struct msghdr *)a2), r);
 }
 
 int __real_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
