@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034 # srv (and the callers' CONNS, SERVERS) cross files
+# shellcheck shell=bash disable=SC2034 # srv, ROUNDS, CONNS, SERVERS cross files
 # Sourced by the A/B server scripts (ab_http.sh, srv_stat.sh, srv_machine.sh): start a server
 # and wait for it; alternate servers over rounds; summarise per-run figures as ranges.
 #   start_server "COMMAND"   runs `COMMAND $PORT $WORKERS` in the background, sets $srv to its
@@ -11,6 +11,22 @@ start_server() {
         (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
         sleep 0.05
     done
+}
+
+#   server_args NAME ROUNDS CONNS LABEL=COMMAND...
+#                             the A/B server scripts' common arguments: sets ROUNDS, CONNS (an
+#                             array from the comma-separated list) and SERVERS (the
+#                             LABEL=COMMAND entries), checks that wrk is there and raises the
+#                             open-file limit; a missing argument exits with NAME's usage line.
+server_args() {
+    local name=$1
+    shift
+    (($# >= 3)) || { echo "usage: $name.sh ROUNDS CONNS LABEL=COMMAND..." >&2; exit 2; }
+    ROUNDS=$1
+    IFS=, read -r -a CONNS <<<"$2"
+    SERVERS=("${@:3}")
+    command -v wrk >/dev/null || { echo "$name: wrk not installed" >&2; exit 1; }
+    ulimit -n 65536 2>/dev/null || true
 }
 
 #   alternate_servers ROUNDS  calls `run_one LABEL COMMAND CONNS ROUND` for every round, every

@@ -38,12 +38,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
-ROUNDS=${1:?usage: srv_machine.sh ROUNDS CONNS LABEL=COMMAND...}
-# shellcheck disable=SC2034 # CONNS and SERVERS are read by serverlib.sh
-IFS=, read -r -a CONNS <<<"${2:?usage: srv_machine.sh ROUNDS CONNS LABEL=COMMAND...}"
-shift 2
-# shellcheck disable=SC2034
-SERVERS=("$@")
+server_args srv_machine "$@"
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-5}
 PORT=${PORT:-18092}
@@ -52,10 +47,8 @@ NICE=${NICE:-}
 prio=()
 [ -z "$NICE" ] || prio=(nice -n "$NICE")
 EVENTS=cpu-migrations,sched:sched_waking,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
-command -v wrk >/dev/null || { echo "srv_machine: wrk not installed" >&2; exit 1; }
 awk -v d="$DURATION" 'BEGIN {exit !(d >= 3)}' || { echo "srv_machine: DURATION must be 3 s or more" >&2; exit 1; }
 [ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "srv_machine: perf not installed (PERF=0 skips it)" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
 
 tmp=$(mktemp -d)
 srv='' wpid='' perfs=()

@@ -15,19 +15,12 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
-ROUNDS=${1:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}
-# shellcheck disable=SC2034 # CONNS and SERVERS are read by serverlib.sh
-IFS=, read -r -a CONNS <<<"${2:?usage: srv_stat.sh ROUNDS CONNS LABEL=COMMAND...}"
-shift 2
-# shellcheck disable=SC2034
-SERVERS=("$@")
+server_args srv_stat "$@"
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-4}
 PORT=${PORT:-18090}
 EVENTS=${EVENTS:-task-clock,context-switches,cpu-migrations,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_ctl}
-command -v wrk >/dev/null || { echo "srv_stat: wrk not installed" >&2; exit 1; }
 command -v perf >/dev/null || { echo "srv_stat: perf not installed" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
 
 out=$(mktemp)
 srv=

@@ -13,19 +13,12 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 
-ROUNDS=${1:?usage: srv_tcpstat.sh ROUNDS CONNS LABEL=COMMAND...}
-# shellcheck disable=SC2034 # CONNS and SERVERS are read by serverlib.sh
-IFS=, read -r -a CONNS <<<"${2:?usage: srv_tcpstat.sh ROUNDS CONNS LABEL=COMMAND...}"
-shift 2
-# shellcheck disable=SC2034
-SERVERS=("$@")
+server_args srv_tcpstat "$@"
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-4}
 PORT=${PORT:-18091}
 MIN=${MIN:-0.001}
-command -v wrk >/dev/null || { echo "srv_tcpstat: wrk not installed" >&2; exit 1; }
 command -v nstat >/dev/null || { echo "srv_tcpstat: nstat not installed (iproute2)" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
 
 hist=$(mktemp)
 srv=
