@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -34,6 +35,31 @@ static inline void tt_tcp_pair(tide_tcp_t **c, tide_tcp_t **s) {
     r = tide_tcp_accept(l, s, NULL);
     cr_assert_eq(r, 0, "accept: %s", tide_strerror(r));
     cr_assert_eq(tide_tcp_close(l), 0);
+}
+
+/* Shrink c's send buffer to `size` bytes and watch its sends from here (tt_send_watch).
+ * Returns the size the kernel made it (it doubles the value asked): the most one send may move
+ * once the buffer was found full (io/tcp.c, send_cap). */
+static inline int tt_small_sndbuf(tide_tcp_t *c, int size) {
+    cr_assert_eq(setsockopt(tide_tcp_fd(c), SOL_SOCKET, SO_SNDBUF, &size, sizeof size), 0);
+    int got = 0;
+    socklen_t len = sizeof got;
+    cr_assert_eq(getsockopt(tide_tcp_fd(c), SOL_SOCKET, SO_SNDBUF, &got, &len), 0);
+    tt_send_watch(tide_tcp_fd(c));
+    return got;
+}
+
+/* End the watch tt_small_sndbuf began: the buffer must have been found full, and no send after
+ * that may have moved more than `sndbuf` bytes. */
+static inline void tt_send_watch_check(int sndbuf) {
+    uint64_t most = tt_send_watch_max();
+    tt_send_watch(-1);
+    cr_log_info("the largest send after the buffer was found full: %llu bytes",
+                (unsigned long long)most);
+    cr_assert_gt(most, 0, "the send buffer was never full");
+    cr_assert_leq(most, (uint64_t)sndbuf,
+                  "a send moved %llu bytes after the %d-byte buffer was found full",
+                  (unsigned long long)most, sndbuf);
 }
 
 /* Lower the soft RLIMIT_NOFILE to the lowest free descriptor: no new descriptor can be opened
