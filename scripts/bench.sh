@@ -2,7 +2,8 @@
 # The benchmark report: tide against its threaded baselines and its peers (tokio, Go, a
 # one-thread epoll loop), all measured in this run, on this machine.
 #
-#   scripts/bench.sh [--quick] [--no-peers] [--rounds N] [--out DIR] [--build DIR] [--workers N]
+#   scripts/bench.sh [--quick] [--no-peers] [--rounds N] [--http-rounds N] [--out DIR]
+#                    [--build DIR] [--workers N]
 #
 #   --quick     small sizes, one round, short HTTP runs: a smoke test of the pipeline
 #               (~1-2 minutes once built); the figures of record come from a run without it
@@ -10,6 +11,9 @@
 #   --no-peers  only tide and the threaded baselines (no tokio, Go or epoll loop)
 #   --rounds N  rounds of every workload and HTTP run (default 3; 5 takes ~16 minutes and
 #               narrows the medians on a machine whose peers move +-30% between runs)
+#   --http-rounds N  rounds of the HTTP and TLS runs alone (default: as --rounds): a server's
+#               requests/s swings up to 2x between rounds here, so a 10% comparison wants
+#               more of them (10 rounds add ~8 minutes)
 #   --out DIR   results folder (default: results/<date>-<time>, plus a results/latest link)
 #   --build DIR a release build to use, configured and built if needed (default: build/release)
 #   --workers N runtime workers and pool threads (default: the number of CPUs)
@@ -33,11 +37,12 @@ cmdline="scripts/bench.sh${*:+ $*}"
 quick=0
 peers=1
 rounds_opt=
+http_rounds_opt=
 out=""
 build="$root/build/release"
 workers=""
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 while (($#)); do
   case "$1" in
@@ -48,6 +53,8 @@ while (($#)); do
     --workers) workers=${2:?--workers needs a number}; shift ;;
     --rounds) rounds_opt=${2:?--rounds needs a number}; shift
       [[ "$rounds_opt" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench.sh: --rounds needs a number 1-999" >&2; exit 2; } ;;
+    --http-rounds) http_rounds_opt=${2:?--http-rounds needs a number}; shift
+      [[ "$http_rounds_opt" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench.sh: --http-rounds needs a number 1-999" >&2; exit 2; } ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -115,6 +122,7 @@ http_rounds=3
 http_duration=4
 if ((quick)); then rounds=1 http_rounds=1 http_duration=2; fi
 if [[ -n "$rounds_opt" ]]; then rounds=$rounds_opt http_rounds=$rounds_opt; fi
+if [[ -n "$http_rounds_opt" ]]; then http_rounds=$http_rounds_opt; fi
 
 # What the report says about where and how it was made.
 TIDE_OUT="$out" TIDE_ROOT="$root" TIDE_QUICK=$quick TIDE_WORKERS=$nworkers TIDE_REPS=$reps \

@@ -135,6 +135,30 @@ def summarize_http(runs):
     return out
 
 
+def paired_http(runs, conns, a, b):
+    """Server a's figures over server b's, round by round at `conns` connections: in a round the
+    servers run back to back, so a round's ratio is taken under one state of the machine, while
+    the medians of a and b may come from different rounds (a server's requests/s swings up to
+    2x between rounds on the shared 2-CPU machine). Returns {"rounds", "ahead" (rounds where a
+    answered more), "rps": (median, low, high), "cpu": (median, low, high) or None}, or None
+    with no round both finished."""
+    def by_round(server):
+        return {r["round"]: r for r in runs if r.get("server") == server
+                and r.get("conns") == conns and r.get("rps") and "round" in r}
+    ra, rb = by_round(a), by_round(b)
+    both = sorted(set(ra) & set(rb))
+    if not both:
+        return None
+
+    def spread(xs):
+        return (statistics.median(xs), min(xs), max(xs)) if xs else None
+    rps = [ra[n]["rps"] / rb[n]["rps"] for n in both]
+    cpu = [ra[n]["cpu_us_per_req"] / rb[n]["cpu_us_per_req"] for n in both
+           if ra[n].get("cpu_us_per_req") and rb[n].get("cpu_us_per_req")]
+    return {"rounds": len(both), "ahead": sum(x > 1 for x in rps), "rps": spread(rps),
+            "cpu": spread(cpu)}
+
+
 # ---- formatting ---------------------------------------------------------------------------
 
 def summarize_tls(runs):
@@ -221,7 +245,8 @@ def cell(row):
 
 # ---- Markdown -----------------------------------------------------------------------------
 
-def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None):
+def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None,
+             http_runs=()):
     out = []
     w = out.append
     rounds = meta.get("rounds", 1)
@@ -367,8 +392,19 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
                         cpu = f"{t['cpu_us_per_req'] / o['cpu_us_per_req']:.2f}"
                     w(f"| {conns:,} | **{what}** | **{t['rps'] / o['rps']:.2f}** | "
                       f"| {cpu} | |")
+                p = paired_http(http_runs, conns, "tide", other)
+                if p and p["rounds"] > 1:
+                    m, lo, hi = p["rps"]
+                    cpu = ""
+                    if p["cpu"]:
+                        cm, clo, chi = p["cpu"]
+                        cpu = f"{cm:.2f} ({clo:.2f}–{chi:.2f})"
+                    w(f"| {conns:,} | {what}, round by round | {m:.2f} ({lo:.2f}–{hi:.2f}), "
+                      f"ahead in {p['ahead']} of {p['rounds']} | | {cpu} | {p['rounds']} |")
         w("")
-        w("(A requests/s ratio above 1 and a CPU ratio below 1 are in tide's favour.)")
+        w("(A requests/s ratio above 1 and a CPU ratio below 1 are in tide's favour. The bold "
+          "ratios divide the medians; \"round by round\" divides each round's figures, taken "
+          "back to back, and gives their median, range and the rounds tide answered more in.)")
         w("")
     if tls:
         w("## TLS: https_hello against http_hello (the same server without TLS)")
@@ -628,6 +664,11 @@ def main():
     http_note = (unavailable[-1] if unavailable
                  else meta.get("http_note", "the HTTP benchmark was not run"))
     http = summarize_http([r for r in http_runs if "server" in r and "note" not in r])
+    for row in http:
+        if row["server"] != "tide":
+            continue
+        row["round_by_round"] = {o: p for o in SERVERS if o != "tide"
+                                 for p in [paired_http(http_runs, row["conns"], "tide", o)] if p}
     notes = meta.setdefault("peer_notes", [])
     for r in http_runs:
         if "note" in r and f"{r['server']} server: {r['note']}" not in notes:
@@ -646,7 +687,8 @@ def main():
         json.dump(results, f, indent=1, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(args.dir, "results.md"), "w") as f:
-        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note))
+        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note,
+                         [r for r in http_runs if "server" in r and "note" not in r]))
     chart(meta, bench, http, http_note, impls, servers, os.path.join(args.dir, "chart.svg"),
           os.path.join(args.dir, "chart.png"))
     failed = [r for r in bench_rows if "error" in r]
