@@ -34,13 +34,16 @@ import time
 
 from benchlib import Server, cpu_ticks, logger, parse_wrk, wrk
 
-# name, path under the build tree, how it takes PORT and WORKERS, peer?
+# name, path under the build tree, how it takes PORT and WORKERS, peer? In the order a round
+# runs them (reversed every other round): tide beside tokio and the epoll loop, the two it is
+# compared with most closely, so each round's ratio to them is taken seconds apart (the
+# machine's speed drifts over tens of seconds; the report divides round by round too).
 SERVERS = [
     ("tide", "examples/http_hello", "port workers", False),
-    ("threads", "examples/http_hello_threads", "port", False),
     ("tokio", "peers/tide-peer-tokio", "http port workers", True),
-    ("go", "peers/tide-peer-go", "http port workers", True),
     ("epoll", "benches/tide-peer-epoll", "port", True),
+    ("go", "peers/tide-peer-go", "http port workers", True),
+    ("threads", "examples/http_hello_threads", "port", False),
 ]
 log = logger("bench_http")
 
