@@ -23,11 +23,10 @@ WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-5}
 PORT=${PORT:-18080}
 TICK=$(getconf CLK_TCK)
-command -v wrk >/dev/null || { echo "ab_http: wrk not installed" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
+need_wrk ab_http
 
 out=$(mktemp)
-trap 'rm -f "$out"; [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null || true' EXIT
+trap 'rm -f "$out"; stop_server' EXIT
 
 cpu_ticks() { # user + system clock ticks of a process, all its threads
     awk '{print $14 + $15}' "/proc/$1/stat"
@@ -41,9 +40,7 @@ run_one() { # label command conns round
     w=$(wrk -t1 -c"$c" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/" 2>&1)
     local t1
     t1=$(cpu_ticks "$srv")
-    kill "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-    srv=
+    stop_server
     local reqs rps p99
     reqs=$(awk '/requests in/ {print $1}' <<<"$w")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$w")

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # srv, ROUNDS, CONNS, SERVERS cross files
-# Sourced by the A/B server scripts (ab_http.sh, srv_stat.sh, srv_machine.sh): start a server
-# and wait for it; alternate servers over rounds; summarise per-run figures as ranges.
+# Sourced by the A/B server scripts (ab_http.sh, srv_stat.sh, srv_machine.sh, srv_tcpstat.sh,
+# wrk_profile.sh): start a server and wait for it, stop it; alternate servers over rounds;
+# summarise per-run figures as medians and ranges.
 #   start_server "COMMAND"   runs `COMMAND $PORT $WORKERS` in the background, sets $srv to its
 #                            PID and returns once 127.0.0.1:$PORT accepts (or after 5 s).
 start_server() {
@@ -13,11 +14,26 @@ start_server() {
     done
 }
 
+#   stop_server              ends the server start_server started (if any) and clears $srv.
+stop_server() {
+    [ -n "${srv:-}" ] || return 0
+    kill "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
+    srv=
+}
+
+#   need_wrk NAME            exits with NAME's message unless wrk is installed; raises the
+#                            open-file limit for wrk's and the servers' connections.
+need_wrk() {
+    command -v wrk >/dev/null || { echo "$1: wrk not installed" >&2; exit 1; }
+    ulimit -n 65536 2>/dev/null || true
+}
+
 #   server_args NAME ROUNDS CONNS LABEL=COMMAND...
 #                             the A/B server scripts' common arguments: sets ROUNDS, CONNS (an
 #                             array from the comma-separated list) and SERVERS (the
-#                             LABEL=COMMAND entries), checks that wrk is there and raises the
-#                             open-file limit; a missing argument exits with NAME's usage line.
+#                             LABEL=COMMAND entries) and calls need_wrk; a missing argument
+#                             exits with NAME's usage line.
 server_args() {
     local name=$1
     shift
@@ -25,8 +41,7 @@ server_args() {
     ROUNDS=$1
     IFS=, read -r -a CONNS <<<"$2"
     SERVERS=("${@:3}")
-    command -v wrk >/dev/null || { echo "$name: wrk not installed" >&2; exit 1; }
-    ulimit -n 65536 2>/dev/null || true
+    need_wrk "$name"
 }
 
 #   alternate_servers ROUNDS  calls `run_one LABEL COMMAND CONNS ROUND` for every round, every

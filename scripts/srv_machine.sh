@@ -114,9 +114,7 @@ run_one() { # label command conns round
     perfs=()
     wait "$wpid" 2>/dev/null || true
     wpid=
-    kill "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-    srv=
+    stop_server
     local rps
     rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk")
     if [ -z "$rps" ]; then

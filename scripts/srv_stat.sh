@@ -24,7 +24,7 @@ command -v perf >/dev/null || { echo "srv_stat: perf not installed" >&2; exit 1;
 
 out=$(mktemp)
 srv=
-trap 'rm -f "$out" "$out.perf"; [ -n "$srv" ] && kill "$srv" 2>/dev/null || true' EXIT
+trap 'rm -f "$out" "$out.perf"; stop_server' EXIT
 
 run_one() { # label command conns round
     local label=$1 cmd=$2 c=$3 r=$4
@@ -36,9 +36,7 @@ run_one() { # label command conns round
     w=$(wrk -t1 -c"$c" -d"${DURATION}s" "http://127.0.0.1:$PORT/" 2>&1)
     kill -INT "$ps" 2>/dev/null || true
     wait "$ps" 2>/dev/null || true
-    kill "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-    srv=
+    stop_server
     local reqs rps
     reqs=$(awk '/requests in/ {print $1}' <<<"$w")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$w")

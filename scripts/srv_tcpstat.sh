@@ -22,7 +22,7 @@ command -v nstat >/dev/null || { echo "srv_tcpstat: nstat not installed (iproute
 
 hist=$(mktemp)
 srv=
-trap 'rm -f "$hist"; [ -n "$srv" ] && kill "$srv" 2>/dev/null || true' EXIT
+trap 'rm -f "$hist"; stop_server' EXIT
 export NSTAT_HISTORY=$hist # our own history file: other nstat users keep theirs
 
 run_one() { # label command conns round
@@ -30,9 +30,7 @@ run_one() { # label command conns round
     start_server "$cmd"
     nstat -n >/dev/null
     w=$(wrk -t1 -c"$c" -d"${DURATION}s" "http://127.0.0.1:$PORT/" 2>&1)
-    kill "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-    srv=
+    stop_server
     reqs=$(awk '/requests in/ {print $1}' <<<"$w")
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$w")
     if [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then

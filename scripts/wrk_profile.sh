@@ -24,13 +24,12 @@ TOP=${TOP:-20}
 PORT=${PORT:-18089}
 PATHS=(net_rx_action tcp_v4_rcv tcp_rcv_established sock_def_readable ep_poll_callback
     try_to_wake_up tcp_sendmsg tcp_recvmsg do_epoll_wait do_epoll_ctl schedule)
-command -v wrk >/dev/null || { echo "wrk_profile: wrk not installed" >&2; exit 1; }
+need_wrk wrk_profile
 command -v perf >/dev/null || { echo "wrk_profile: perf not installed" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || true
 
 tmp=$(mktemp -d)
 srv=''
-trap 'rm -rf "$tmp"; [ -n "$srv" ] && kill "$srv" 2>/dev/null || true' EXIT
+trap 'rm -rf "$tmp"; stop_server' EXIT
 
 for s in "$@"; do
     label=${s%%=*}
@@ -40,9 +39,7 @@ for s in "$@"; do
     sleep 1
     perf record -q -e cpu-clock -g -p "$wpid" -o "$tmp/$label.data" -- sleep "$WINDOW" 2>/dev/null
     wait "$wpid" || true
-    kill "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-    srv=''
+    stop_server
     echo "== $label -c$CONN ($(awk '/Requests\/sec/ {print $2}' "$tmp/wrk") req/s while sampled)"
     perf report -i "$tmp/$label.data" --no-children --stdio --sort sym -g none 2>/dev/null |
         awk -v top="$TOP" '/^ +[0-9.]+%/ && n < top { $1 = $1; print "   " $0; n++ }'
