@@ -43,6 +43,11 @@ build="$root/build/release"
 workers=""
 
 usage() { sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+# A round count option's value, 1-999; else exit with the option's message.
+round_count() {
+  [[ "$2" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench.sh: $1 needs a number 1-999" >&2; exit 2; }
+  echo "$2"
+}
 
 while (($#)); do
   case "$1" in
@@ -51,10 +56,8 @@ while (($#)); do
     --out) out=${2:?--out needs a folder}; shift ;;
     --build) build=${2:?--build needs a folder}; shift ;;
     --workers) workers=${2:?--workers needs a number}; shift ;;
-    --rounds) rounds_opt=${2:?--rounds needs a number}; shift
-      [[ "$rounds_opt" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench.sh: --rounds needs a number 1-999" >&2; exit 2; } ;;
-    --http-rounds) http_rounds_opt=${2:?--http-rounds needs a number}; shift
-      [[ "$http_rounds_opt" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "bench.sh: --http-rounds needs a number 1-999" >&2; exit 2; } ;;
+    --rounds) rounds_opt=$(round_count "$1" "${2-}"); shift ;;
+    --http-rounds) http_rounds_opt=$(round_count "$1" "${2-}"); shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac

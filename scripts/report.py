@@ -245,8 +245,7 @@ def cell(row):
 
 # ---- Markdown -----------------------------------------------------------------------------
 
-def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None,
-             http_runs=()):
+def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None):
     out = []
     w = out.append
     rounds = meta.get("rounds", 1)
@@ -392,7 +391,7 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
                         cpu = f"{t['cpu_us_per_req'] / o['cpu_us_per_req']:.2f}"
                     w(f"| {conns:,} | **{what}** | **{t['rps'] / o['rps']:.2f}** | "
                       f"| {cpu} | |")
-                p = paired_http(http_runs, conns, "tide", other)
+                p = t.get("round_by_round", {}).get(other)
                 if p and p["rounds"] > 1:
                     m, lo, hi = p["rps"]
                     cpu = ""
@@ -687,8 +686,7 @@ def main():
         json.dump(results, f, indent=1, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(args.dir, "results.md"), "w") as f:
-        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note,
-                         [r for r in http_runs if "server" in r and "note" not in r]))
+        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note))
     chart(meta, bench, http, http_note, impls, servers, os.path.join(args.dir, "chart.svg"),
           os.path.join(args.dir, "chart.png"))
     failed = [r for r in bench_rows if "error" in r]
