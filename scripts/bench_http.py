@@ -14,10 +14,12 @@ built gets a {"server": NAME, "note": "<why>"} line and is left out, not a failu
 line per wrk run goes to --out:
 
     {"server":"tide","conns":100,"round":1,"requests":355000,"seconds":5.0,"rps":71000.5,
-     "p99_ms":3.1,"cpu_us_per_req":11.2,"errors":0}
+     "p99_ms":3.1,"cpu_us_per_req":11.2,"wrk_cpu_us_per_req":9.8,"wrk_busy":0.97,"errors":0}
 
 CPU per request is the server's user + system time (/proc/PID/stat, all its threads) over the
-wrk run, divided by the requests wrk counted. When the servers or wrk are missing it writes a
+wrk run, divided by the requests wrk counted; wrk_cpu_us_per_req is wrk's own (getrusage of
+the ended child), and wrk_busy its CPU over the run's length: near 1, wrk's one thread is the
+bottleneck and requests/s is about 1 / its CPU per request. When the servers or wrk are missing it writes a
 single {"unavailable": "<why>"} line instead and succeeds. Exit status 1 if a server that
 exists failed (did not start, answered wrongly, or crashed).
 """
@@ -48,6 +50,13 @@ SERVERS = [
 log = logger("bench_http")
 
 
+def children_cpu():
+    """User + system seconds of this process's ended children: around one wrk run (the server
+    still runs, and its time counts only once it is waited for), wrk's CPU."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def server(name, path, argv, workers):
     """The server of SERVERS named name; argv says how it takes PORT and WORKERS."""
     workers = workers or os.cpu_count() or 1
@@ -64,7 +73,9 @@ def run_one(name, path, argv, conns, duration, workers, rnd):
         srv.check()
         pid = srv.proc.pid
         cpu0 = cpu_ticks(pid)
+        wrk0 = children_cpu()
         r = wrk(f"http://127.0.0.1:{srv.port}/", conns, duration, latency=True)
+        wrk_cpu = children_cpu() - wrk0
         if srv.proc.poll() is not None:
             raise RuntimeError(f"crashed under load (status {srv.proc.returncode}): "
                                + srv.output())
@@ -77,6 +88,10 @@ def run_one(name, path, argv, conns, duration, workers, rnd):
         ticks = os.sysconf("SC_CLK_TCK")
         row["cpu_seconds"] = (cpu1 - cpu0) / ticks
         row["cpu_us_per_req"] = row["cpu_seconds"] / row["requests"] * 1e6
+        # wrk's own CPU: with one wrk thread busy nearly all the time, requests/s is about
+        # 1 / wrk's CPU per request whatever the server, the bound this benchmark measures.
+        row["wrk_cpu_us_per_req"] = wrk_cpu / row["requests"] * 1e6
+        row["wrk_busy"] = wrk_cpu / row["seconds"] if row.get("seconds") else None
         srv.check()  # still answering correctly after the load
     except (RuntimeError, OSError, subprocess.TimeoutExpired, http.client.HTTPException) as e:
         row["error"] = f"{type(e).__name__}: {e}" if not isinstance(e, RuntimeError) else str(e)

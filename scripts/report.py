@@ -128,6 +128,9 @@ def summarize_http(runs):
             cpu = [r["cpu_us_per_req"] for r in ok if r.get("cpu_us_per_req") is not None]
             row["p99_ms"] = statistics.median(p99) if p99 else None
             row["cpu_us_per_req"] = statistics.median(cpu) if cpu else None
+            for k in ("wrk_cpu_us_per_req", "wrk_busy"):  # absent in reports before stop 16
+                v = [r[k] for r in ok if r.get(k) is not None]
+                row[k] = statistics.median(v) if v else None
             row["errors"] = sum(r.get("errors", 0) for r in ok)
         else:
             row["error"] = rs[-1].get("error", "no successful run")
@@ -360,11 +363,15 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
         w(f"`{meta.get('wrk', 'wrk -t1 -cN -d5s --latency')}`, every server once per round "
           "(the order reversed every other round), median over the rounds. CPU per request "
           "is the server's user + system time (/proc/PID/stat) over the run divided by the "
-          "requests it answered. The epoll loop is a hand-written single-threaded server: "
-          "the limit, not a peer to beat.")
+          "requests it answered; wrk's CPU per request is the load generator's own, and "
+          "\"busy\" its CPU over the run's length: near 100%, wrk's one thread is the "
+          "bottleneck and requests/s is about 1 ÷ wrk's CPU per request, whichever the server. "
+          "The epoll loop is a hand-written single-threaded server: the limit, not a peer to "
+          "beat.")
         w("")
-        w("| connections | server | requests/s | p99 latency | CPU per request | rounds |")
-        w("|---:|---|---:|---:|---:|---:|")
+        w("| connections | server | requests/s | p99 latency | CPU per request | wrk's CPU per "
+          "request (busy) | rounds |")
+        w("|---:|---|---:|---:|---:|---:|---:|")
         for conns in sorted({r["conns"] for r in http}):
             by = {r["server"]: r for r in http if r["conns"] == conns}
             for server in servers:
@@ -373,14 +380,16 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
                     continue
                 if "rps" not in r:
                     w(f"| {conns:,} | {SERVER_LABELS[server]} | **FAILED**: {r['error']} | | "
-                      f"| 0/{r['rounds']} |")
+                      f"| | 0/{r['rounds']} |")
                     continue
                 p99 = f"{r['p99_ms']:.2f} ms" if r.get("p99_ms") is not None else "—"
                 cpu = (f"{r['cpu_us_per_req']:.1f} µs" if r.get("cpu_us_per_req") is not None
                        else "—")
+                wcpu = (f"{r['wrk_cpu_us_per_req']:.1f} µs ({r['wrk_busy']:.0%})"
+                        if r.get("wrk_cpu_us_per_req") and r.get("wrk_busy") else "—")
                 errs = f" ({r['errors']:,} errors)" if r.get("errors") else ""
                 w(f"| {conns:,} | {SERVER_LABELS[server]} | {r['rps']:,.0f}{errs} | {p99} "
-                  f"| {cpu} | {r['ok_rounds']}/{r['rounds']} |")
+                  f"| {cpu} | {wcpu} | {r['ok_rounds']}/{r['rounds']} |")
             t = by.get("tide", {})
             for other, what in (("tokio", "tide ÷ tokio"), ("epoll", "tide ÷ epoll loop"),
                                 ("threads", "tide ÷ threads")):
@@ -390,7 +399,7 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
                     if t.get("cpu_us_per_req") and o.get("cpu_us_per_req"):
                         cpu = f"{t['cpu_us_per_req'] / o['cpu_us_per_req']:.2f}"
                     w(f"| {conns:,} | **{what}** | **{t['rps'] / o['rps']:.2f}** | "
-                      f"| {cpu} | |")
+                      f"| {cpu} | | |")
                 p = t.get("round_by_round", {}).get(other)
                 if p and p["rounds"] > 1:
                     m, lo, hi = p["rps"]
@@ -399,7 +408,7 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
                         cm, clo, chi = p["cpu"]
                         cpu = f"{cm:.2f} ({clo:.2f}–{chi:.2f})"
                     w(f"| {conns:,} | {what}, round by round | {m:.2f} ({lo:.2f}–{hi:.2f}), "
-                      f"ahead in {p['ahead']} of {p['rounds']} | | {cpu} | {p['rounds']} |")
+                      f"ahead in {p['ahead']} of {p['rounds']} | | {cpu} | | {p['rounds']} |")
         w("")
         w("(A requests/s ratio above 1 and a CPU ratio below 1 are in tide's favour. The bold "
           "ratios divide the medians; \"round by round\" divides each round's figures, taken "
