@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # srv, ROUNDS, CONNS, SERVERS cross files
-# Sourced by the A/B server scripts (ab_http.sh, srv_stat.sh, srv_machine.sh, srv_tcpstat.sh,
-# wrk_profile.sh): start a server and wait for it, stop it; alternate servers over rounds;
-# summarise per-run figures as medians and ranges.
+# Sourced by the A/B server scripts (ab_http.sh, srv_stat.sh, srv_machine.sh, srv_sched.sh,
+# srv_tcpstat.sh, wrk_profile.sh): start a server and wait for it, stop it; check for wrk and
+# perf; alternate servers over rounds; summarise per-run figures as medians and ranges.
 #   start_server "COMMAND"   runs `COMMAND $PORT $WORKERS` in the background, sets $srv to its
 #                            PID and returns once 127.0.0.1:$PORT accepts (or after 5 s).
 start_server() {
@@ -27,6 +27,12 @@ stop_server() {
 need_wrk() {
     command -v wrk >/dev/null || { echo "$1: wrk not installed" >&2; exit 1; }
     ulimit -n 65536 2>/dev/null || true
+}
+
+#   need_perf NAME [HINT]    exits with NAME's message (and HINT, if given) unless perf is
+#                            installed.
+need_perf() {
+    command -v perf >/dev/null || { echo "$1: perf not installed${2:+ ($2)}" >&2; exit 1; }
 }
 
 #   server_args NAME ROUNDS CONNS LABEL=COMMAND...

@@ -48,7 +48,7 @@ prio=()
 [ -z "$NICE" ] || prio=(nice -n "$NICE")
 EVENTS=cpu-migrations,sched:sched_waking,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
 awk -v d="$DURATION" 'BEGIN {exit !(d >= 3)}' || { echo "srv_machine: DURATION must be 3 s or more" >&2; exit 1; }
-[ "$PERF" = 0 ] || command -v perf >/dev/null || { echo "srv_machine: perf not installed (PERF=0 skips it)" >&2; exit 1; }
+[ "$PERF" = 0 ] || need_perf srv_machine "PERF=0 skips it"
 
 tmp=$(mktemp -d)
 srv='' wpid='' perfs=()

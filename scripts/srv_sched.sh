@@ -25,7 +25,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serverlib.sh"
 WORKERS=${WORKERS:-2} DURATION=${DURATION:-6} WINDOW=${WINDOW:-2} PORT=${PORT:-18094}
 server_args srv_sched "$@"
-command -v perf >/dev/null || { echo "srv_sched: perf not installed" >&2; exit 1; }
+need_perf srv_sched
 tmp=$(mktemp -d)
 srv=
 trap 'stop_server; rm -rf "$tmp"' EXIT

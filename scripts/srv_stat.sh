@@ -20,7 +20,7 @@ WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-4}
 PORT=${PORT:-18090}
 EVENTS=${EVENTS:-task-clock,context-switches,cpu-migrations,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_ctl}
-command -v perf >/dev/null || { echo "srv_stat: perf not installed" >&2; exit 1; }
+need_perf srv_stat
 
 out=$(mktemp)
 srv=

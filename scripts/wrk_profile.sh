@@ -25,7 +25,7 @@ PORT=${PORT:-18089}
 PATHS=(net_rx_action tcp_v4_rcv tcp_rcv_established sock_def_readable ep_poll_callback
     try_to_wake_up tcp_sendmsg tcp_recvmsg do_epoll_wait do_epoll_ctl schedule)
 need_wrk wrk_profile
-command -v perf >/dev/null || { echo "wrk_profile: perf not installed" >&2; exit 1; }
+need_perf wrk_profile
 
 tmp=$(mktemp -d)
 srv=''
