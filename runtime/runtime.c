@@ -273,14 +273,29 @@ int tide_run(int (*fn)(void *), void *arg) {
 
 /* ---- statistics and extension slots ---------------------------------------------------- */
 
+/* The live counts are kept per worker (stack.h, task_alloc.h): sum them. */
+static uint64_t tasks_live(tide_runtime_t *rt) {
+    int64_t cached = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        cached += tide__task_cache_live(&rt->workers[i]->tasks);
+    return tide__tasks_live(&rt->tasks, cached);
+}
+
+static uint64_t stacks_live(tide_runtime_t *rt) {
+    int64_t cached = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        cached += tide__stack_cache_live(&rt->workers[i]->stacks);
+    return tide__stacks_live(&rt->stacks, cached);
+}
+
 int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stats_t *per_worker,
                        unsigned nworkers) {
     if (!rt || !stats) return -EINVAL;
     memset(stats, 0, sizeof *stats);
     stats->workers = rt->nworkers;
     stats->tasks_spawned = tide__spawned_tasks(rt);
-    stats->tasks_live = atomic_load(&rt->tasks.records_live);
-    stats->stacks_live = atomic_load(&rt->stacks.live);
+    stats->tasks_live = tasks_live(rt);
+    stats->stacks_live = stacks_live(rt);
     stats->stacks_mapped = atomic_load(&rt->stacks.mapped);
     stats->stacks_guarded = atomic_load(&rt->stacks.guarded);
     stats->global_depth = tide__inject_len(&rt->inject) + tide__spill_len(&rt->spill);
@@ -325,8 +340,8 @@ void *tide__ext_get(tide_runtime_t *rt, int slot, void *(*create)(tide_runtime_t
 }
 
 void tide__runtime_leaks(tide_runtime_t *rt, tide__leaks_t *out) {
-    out->tasks_live = atomic_load(&rt->tasks.records_live);
-    out->stacks_live = atomic_load(&rt->stacks.live);
+    out->tasks_live = tasks_live(rt);
+    out->stacks_live = stacks_live(rt);
 }
 
 int64_t tide__heap_live(void) {

@@ -65,6 +65,13 @@ typedef struct tide__stack_cache {
     tide__stack_t **items;    /* items[count - 1] is the most recently freed */
     unsigned count;
     unsigned cap;
+    /* Stacks got through this cache minus those put through it (a stack may end on another
+     * worker than it began on, so one cache's figure can be negative). Written by the owner
+     * alone with plain loads and stores, read by tide__stacks_live: one shared counter bumped
+     * by every get and put was a locked instruction on a line both workers write, and
+     * spawn_many ran 1.6x faster without it and the records' one (docs/benchmarks.md,
+     * "Spawns: two shared counters off the hot path"). */
+    _Atomic int64_t live;
 } tide__stack_cache_t;
 
 typedef struct tide__stacks {
@@ -83,7 +90,8 @@ typedef struct tide__stacks {
     size_t cold_count;
     tide__slab_t *slabs;        /* every slab, for tide__stacks_destroy */
     _Atomic int64_t last_purge; /* when a purge last ran */
-    _Atomic uint64_t live;      /* stacks owned by tasks */
+    _Atomic uint64_t live;      /* stacks owned by tasks, less what the caches count (their
+                                   `live`, folded in here when they are flushed) */
     _Atomic uint64_t mapped;    /* stacks in all slabs */
     _Atomic uint64_t guarded;   /* of which guarded */
 } tide__stacks_t;
@@ -104,6 +112,10 @@ void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_
                      size_t size);
 /* Move a cache's stacks to the depot (worker exit). */
 void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache);
+/* Stacks owned by tasks: the sum of the caches' counts (tide__stack_cache_live, read
+ * first, from any thread) and the pool's. Exact when nobody gets or puts. */
+int64_t tide__stack_cache_live(tide__stack_cache_t *cache);
+uint64_t tide__stacks_live(tide__stacks_t *s, int64_t cached);
 /* Purge depot stacks idle longer than the decay time; cheap when there is nothing to do. */
 void tide__stacks_decay(tide__stacks_t *s, int64_t now);
 

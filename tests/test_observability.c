@@ -85,6 +85,56 @@ static int debug_main(void *arg) {
     return 0;
 }
 
+/* The live counts are kept per worker (a task that begins on one worker and ends on another
+ * counts +1 in the first's cache and -1 in the second's): their sum must be exact. Tasks
+ * wander between the workers by random yields before and after they park. */
+#define WANDERERS 2000
+static tt_gate_t wander_gate;
+
+static int wanderer(void *arg) {
+    tt_random_yields(8);
+    int r = tt_gate_wait(&wander_gate);
+    tt_random_yields(8);
+    return r;
+}
+
+static int live_counts_main(void *arg) {
+    tide_runtime_t *rt = tide_runtime_current();
+    static tide_task_t ts[WANDERERS];
+    tide_stats_t st;
+    for (int round = 0; round < TT_SCALE(20); round++) {
+        for (int i = 0; i < WANDERERS; i++) cr_assert_eq(tide_spawn(&ts[i], wanderer, NULL), 0);
+        while (tt_gate_waiting(&wander_gate) < WANDERERS) tide_yield();
+        cr_assert_eq(tide_runtime_stats(rt, &st, NULL, 0), 0);
+        cr_assert_eq(st.tasks_live, WANDERERS + 1, "round %d: %llu records live", round,
+                     (unsigned long long)st.tasks_live);
+        cr_assert_eq(st.stacks_live, WANDERERS + 1, "round %d: %llu stacks live", round,
+                     (unsigned long long)st.stacks_live);
+        tt_gate_open(&wander_gate);
+        for (int i = 0; i < WANDERERS; i++) cr_assert_eq(tide_join(ts[i], NULL), 0);
+        tt_gate_init(&wander_gate);
+        /* Every wanderer has ended (its stack went back before its join could return) and
+         * been joined (its record recycled): only main is left. */
+        cr_assert_eq(tide_runtime_stats(rt, &st, NULL, 0), 0);
+        cr_assert_eq(st.tasks_live, 1, "round %d: %llu records live after the joins", round,
+                     (unsigned long long)st.tasks_live);
+        cr_assert_eq(st.stacks_live, 1, "round %d: %llu stacks live after the joins", round,
+                     (unsigned long long)st.stacks_live);
+    }
+    return 0;
+}
+
+Test(observability, live_counts_are_exact_when_tasks_end_on_another_worker) {
+    tt_leaks_t l;
+    tt_leaks_begin(&l);
+    tt_gate_init(&wander_gate);
+    tide_runtime_t *rt = tt_runtime(2);
+    cr_assert_eq(tide_runtime_block_on(rt, live_counts_main, NULL), 0);
+    tt_runtime_quiet(rt);
+    tide_runtime_close(rt);
+    tt_leaks_end(&l);
+}
+
 Test(observability, debug_mode_reports_slow_tasks_and_unjoined_failures) {
     char path[] = "/tmp/tide-debug-XXXXXX";
     int fd = mkstemp(path);
