@@ -345,8 +345,7 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
 /* Count a get (+1) or a put (-1): in the cache, by its owner alone, or in the pool. */
 static inline void live_add(tide__stacks_t *s, tide__stack_cache_t *cache, int64_t d) {
     if (cache)
-        atomic_store_explicit(&cache->live, atomic_load_explicit(&cache->live, MO_RELAXED) + d,
-                              MO_RELAXED);
+        tide__count(cache->live, d);
     else
         atomic_fetch_add_explicit(&s->live, (uint64_t)d, MO_RELAXED);
 }

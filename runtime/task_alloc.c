@@ -124,8 +124,7 @@ static bool refill(tide__task_pool_t *p, tide__task_cache_t *cache) {
  * (cache NULL: a thread outside the runtime) in the pool. */
 static inline void live_add(tide__task_pool_t *p, tide__task_cache_t *cache, int64_t d) {
     if (cache)
-        atomic_store_explicit(&cache->live, atomic_load_explicit(&cache->live, MO_RELAXED) + d,
-                              MO_RELAXED);
+        tide__count(cache->live, d);
     else
         atomic_fetch_add_explicit(&p->records_live, (uint64_t)d, MO_RELAXED);
 }

@@ -125,14 +125,8 @@ static int live_counts_main(void *arg) {
 }
 
 Test(observability, live_counts_are_exact_when_tasks_end_on_another_worker) {
-    tt_leaks_t l;
-    tt_leaks_begin(&l);
     tt_gate_init(&wander_gate);
-    tide_runtime_t *rt = tt_runtime(2);
-    cr_assert_eq(tide_runtime_block_on(rt, live_counts_main, NULL), 0);
-    tt_runtime_quiet(rt);
-    tide_runtime_close(rt);
-    tt_leaks_end(&l);
+    tt_run(live_counts_main, NULL, 2);
 }
 
 Test(observability, debug_mode_reports_slow_tasks_and_unjoined_failures) {
