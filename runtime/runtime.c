@@ -273,19 +273,19 @@ int tide_run(int (*fn)(void *), void *arg) {
 
 /* ---- statistics and extension slots ---------------------------------------------------- */
 
-/* The live counts are kept per worker (stack.h, task_alloc.h): sum them. */
+/* The live counts are split between the workers' caches and the pools (split_count.h). */
 static uint64_t tasks_live(tide_runtime_t *rt) {
-    int64_t cached = 0;
+    int64_t parts = 0;
     for (unsigned i = 0; i < rt->nworkers; i++)
-        cached += tide__task_cache_live(&rt->workers[i]->tasks);
-    return tide__tasks_live(&rt->tasks, cached);
+        parts += tide__split_part(&rt->workers[i]->tasks.live);
+    return tide__split_total(parts, &rt->tasks.records_live);
 }
 
 static uint64_t stacks_live(tide_runtime_t *rt) {
-    int64_t cached = 0;
+    int64_t parts = 0;
     for (unsigned i = 0; i < rt->nworkers; i++)
-        cached += tide__stack_cache_live(&rt->workers[i]->stacks);
-    return tide__stacks_live(&rt->stacks, cached);
+        parts += tide__split_part(&rt->workers[i]->stacks.live);
+    return tide__split_total(parts, &rt->stacks.live);
 }
 
 int tide_runtime_stats(tide_runtime_t *rt, tide_stats_t *stats, tide_worker_stats_t *per_worker,

@@ -342,14 +342,6 @@ static tide__stack_t *depot_get(tide__stacks_t *s, tide__stack_cache_t *cache) {
     return &slab->stacks[0];
 }
 
-/* Count a get (+1) or a put (-1): in the cache, by its owner alone, or in the pool. */
-static inline void live_add(tide__stacks_t *s, tide__stack_cache_t *cache, int64_t d) {
-    if (cache)
-        tide__count(cache->live, d);
-    else
-        atomic_fetch_add_explicit(&s->live, (uint64_t)d, MO_RELAXED);
-}
-
 tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, size_t size) {
     tide__stack_t *st;
     if (size == 0 || round_page(size) == s->stack_size) {
@@ -369,7 +361,7 @@ tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, si
         st = &slab->stacks[0];
     }
     st->next = NULL;
-    live_add(s, cache, 1);
+    tide__split_add(cache ? &cache->live : NULL, &s->live, 1);
     return st;
 }
 
@@ -384,7 +376,7 @@ static void slab_remove(tide__stacks_t *s, tide__slab_t *slab) {
 
 void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st,
                      size_t size) {
-    live_add(s, cache, -1);
+    tide__split_add(cache ? &cache->live : NULL, &s->live, -1);
     if (size != 0 && round_page(size) != s->stack_size) { /* a dedicated stack (see _get) */
         pthread_mutex_lock(&s->lock);
         slab_remove(s, st->slab);
@@ -408,25 +400,10 @@ void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_
 }
 
 void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache) {
-    /* The count first, then zero (release): a reader that sees the zero sees the sum. */
-    int64_t live = atomic_load_explicit(&cache->live, MO_RELAXED);
-    if (live) {
-        atomic_fetch_add_explicit(&s->live, (uint64_t)live, MO_SEQ_CST);
-        atomic_store_explicit(&cache->live, 0, MO_RELEASE);
-    }
+    tide__split_fold(&cache->live, &s->live);
     if (!cache->count) return;
     depot_push_all(s, cache->items, cache->count, tide__now());
     cache->count = 0;
-}
-
-int64_t tide__stack_cache_live(tide__stack_cache_t *cache) {
-    return atomic_load_explicit(&cache->live, MO_ACQUIRE);
-}
-
-uint64_t tide__stacks_live(tide__stacks_t *s, int64_t cached) {
-    /* cached was read first: a flush in between is then counted twice, never missed. */
-    int64_t sum = cached + (int64_t)atomic_load_explicit(&s->live, MO_SEQ_CST);
-    return sum < 0 ? 0 : (uint64_t)sum; /* a put seen before its get, mid-flight */
 }
 
 void tide__stacks_decay(tide__stacks_t *s, int64_t now) {

@@ -25,6 +25,7 @@
 
 #include "freelist.h"
 #include "platform.h"
+#include "split_count.h"
 
 #define TIDE_CANARY_BYTES 256
 #define TIDE_STACK_MOAT ((size_t)64 * 1024) /* guard region (or canary moat) below each stack */
@@ -65,13 +66,8 @@ typedef struct tide__stack_cache {
     tide__stack_t **items;    /* items[count - 1] is the most recently freed */
     unsigned count;
     unsigned cap;
-    /* Stacks got through this cache minus those put through it (a stack may end on another
-     * worker than it began on, so one cache's figure can be negative). Written by the owner
-     * alone with plain loads and stores, read by tide__stacks_live: one shared counter bumped
-     * by every get and put was a locked instruction on a line both workers write, and
-     * spawn_many ran 1.6x faster without it and the records' one (docs/benchmarks.md,
-     * "Spawns: two shared counters off the hot path"). */
-    _Atomic int64_t live;
+    _Atomic int64_t live;     /* stacks got through it less those put through it: its part of
+                                 the pool's `live` (split_count.h) */
 } tide__stack_cache_t;
 
 typedef struct tide__stacks {
@@ -90,8 +86,8 @@ typedef struct tide__stacks {
     size_t cold_count;
     tide__slab_t *slabs;        /* every slab, for tide__stacks_destroy */
     _Atomic int64_t last_purge; /* when a purge last ran */
-    _Atomic uint64_t live;      /* stacks owned by tasks, less what the caches count (their
-                                   `live`, folded in here when they are flushed) */
+    _Atomic uint64_t live;      /* stacks owned by tasks: the shared part of a split count
+                                   (split_count.h) whose other parts are the caches' */
     _Atomic uint64_t mapped;    /* stacks in all slabs */
     _Atomic uint64_t guarded;   /* of which guarded */
 } tide__stacks_t;
@@ -110,12 +106,8 @@ tide__stack_t *tide__stack_get(tide__stacks_t *s, tide__stack_cache_t *cache, si
  * descriptor: with many tasks alive that descriptor is a cache miss, and so is its slab. */
 void tide__stack_put(tide__stacks_t *s, tide__stack_cache_t *cache, tide__stack_t *st,
                      size_t size);
-/* Move a cache's stacks to the depot (worker exit). */
+/* Move a cache's stacks to the depot (worker exit), and fold its count into the pool's. */
 void tide__stack_cache_flush(tide__stacks_t *s, tide__stack_cache_t *cache);
-/* Stacks owned by tasks: the sum of the caches' counts (tide__stack_cache_live, read
- * first, from any thread) and the pool's. Exact when nobody gets or puts. */
-int64_t tide__stack_cache_live(tide__stack_cache_t *cache);
-uint64_t tide__stacks_live(tide__stacks_t *s, int64_t cached);
 /* Purge depot stacks idle longer than the decay time; cheap when there is nothing to do. */
 void tide__stacks_decay(tide__stacks_t *s, int64_t now);
 

@@ -120,20 +120,12 @@ static bool refill(tide__task_pool_t *p, tide__task_cache_t *cache) {
     return true;
 }
 
-/* Count an allocation (+1) or a recycle (-1): in a worker's cache, by its owner alone, or
- * (cache NULL: a thread outside the runtime) in the pool. */
-static inline void live_add(tide__task_pool_t *p, tide__task_cache_t *cache, int64_t d) {
-    if (cache)
-        tide__count(cache->live, d);
-    else
-        atomic_fetch_add_explicit(&p->records_live, (uint64_t)d, MO_RELAXED);
-}
-
 tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    tide__task_cache_t *counted_in = cache; /* NULL: a foreign thread counts in the pool */
+    /* A thread outside the runtime (no cache) counts in the pool, not in its foreign cache. */
+    _Atomic int64_t *part = cache ? &cache->live : NULL;
     if (!cache) cache = foreign_cache(p);
     if (!cache->head && !refill(p, cache)) return NULL;
-    live_add(p, counted_in, 1);
+    tide__split_add(part, &p->records_live, 1);
     tide__task_t *t = cache->head;
     cache->head = t->next_free;
     cache->count--;
@@ -169,7 +161,7 @@ tide__task_t *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *cache) 
 void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, tide__task_t *t) {
     t->name[0] = 0; /* while the record is still warm here, not when it is next spawned */
     atomic_store_explicit(&t->id, 0, MO_RELEASE);
-    live_add(p, cache, -1);
+    tide__split_add(cache ? &cache->live : NULL, &p->records_live, -1);
     if (!cache) cache = foreign_cache(p);
     t->next_free = cache->head;
     cache->head = t;
@@ -187,25 +179,10 @@ void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, tide__t
 }
 
 void tide__task_cache_flush(tide__task_pool_t *p, tide__task_cache_t *cache) {
-    /* The count first, then zero (release): a reader that sees the zero sees the sum. */
-    int64_t live = atomic_load_explicit(&cache->live, MO_RELAXED);
-    if (live) {
-        atomic_fetch_add_explicit(&p->records_live, (uint64_t)live, MO_SEQ_CST);
-        atomic_store_explicit(&cache->live, 0, MO_RELEASE);
-    }
+    tide__split_fold(&cache->live, &p->records_live);
     if (cache->head) push_batch(p, cache->head, (int)cache->count);
     cache->head = NULL;
     cache->count = 0;
-}
-
-int64_t tide__task_cache_live(tide__task_cache_t *cache) {
-    return atomic_load_explicit(&cache->live, MO_ACQUIRE);
-}
-
-uint64_t tide__tasks_live(tide__task_pool_t *p, int64_t cached) {
-    /* cached was read first: a flush in between is then counted twice, never missed. */
-    int64_t sum = cached + (int64_t)atomic_load_explicit(&p->records_live, MO_SEQ_CST);
-    return sum < 0 ? 0 : (uint64_t)sum; /* a recycle seen before its allocation, mid-flight */
 }
 
 void tide__task_foreach(tide__task_pool_t *p, void (*fn)(tide__task_t *t, void *arg), void *arg) {

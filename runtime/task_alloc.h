@@ -9,6 +9,7 @@
 
 #include "freelist.h"
 #include "platform.h"
+#include "split_count.h"
 
 struct tide__task;
 
@@ -17,11 +18,9 @@ typedef struct tide__task_cache {
     unsigned count;
     uint64_t next_id;        /* ids reserved for this cache: [next_id, id_end) */
     uint64_t id_end;
-    /* Records allocated through this cache minus those recycled through it, written by the
-     * owner alone (see tide__stack_cache_t's `live`: one shared counter is a locked
-     * instruction on a line every worker writes, per spawn and per exit). A thread outside
-     * the runtime counts in the pool's records_live instead. */
-    _Atomic int64_t live;
+    _Atomic int64_t live;    /* records allocated through it less those recycled through it:
+                                its part of the pool's records_live (split_count.h); a
+                                foreign cache's stays 0 (foreign threads count in the pool) */
 } tide__task_cache_t;
 
 typedef struct tide__task_chunk {
@@ -37,8 +36,9 @@ typedef struct tide__task_pool {
     TIDE_ALIGNED pthread_mutex_t grow_lock; /* chunk list growth */
     _Atomic(tide__task_chunk_t *) chunks;  /* every chunk, newest first */
     _Atomic uint64_t next_id;              /* id blocks are handed out from here */
-    _Atomic uint64_t records_live;         /* allocated and not recycled, less what the
-                                              workers' caches count (folded in on flush) */
+    _Atomic uint64_t records_live;         /* records holding tasks: the shared part of a
+                                              split count whose other parts are the workers'
+                                              caches' (split_count.h) */
     uint64_t serial;                       /* the runtime's serial: keys threads' caches */
 } tide__task_pool_t;
 
@@ -54,10 +54,6 @@ struct tide__task *tide__task_alloc(tide__task_pool_t *p, tide__task_cache_t *ca
 void tide__task_recycle(tide__task_pool_t *p, tide__task_cache_t *cache, struct tide__task *t);
 /* Return a cache's records to the pool (worker exit), and fold its count in. */
 void tide__task_cache_flush(tide__task_pool_t *p, tide__task_cache_t *cache);
-/* Records holding tasks: the sum of the workers' caches' counts (tide__task_cache_live,
- * read first, from any thread) and the pool's. Exact when nobody allocates or recycles. */
-int64_t tide__task_cache_live(tide__task_cache_t *cache);
-uint64_t tide__tasks_live(tide__task_pool_t *p, int64_t cached);
 
 /* Call fn on every record that currently holds a task (id != 0). Records may change while
  * they are visited: fn must validate what it reads (take the task's lock, check the id). */

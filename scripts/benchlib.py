@@ -1,7 +1,9 @@
 """What the benchmark scripts share (standard library only): a server process on a fresh port,
-stopped for sure; the server's CPU time from /proc; wrk run and its output parsed.
+stopped for sure; the server's CPU time from /proc; wrk run and its output parsed; HTTP
+servers' figures paired round by round.
 
-Used by scripts/bench_http.py and scripts/bench_tls.py (imported from their own folder).
+Used by scripts/bench_http.py, bench_tls.py, report.py and pair_rounds.py (imported from
+their own folder).
 """
 
 import http.client
@@ -9,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,3 +128,29 @@ def wrk(url, conns, duration, latency=False):
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{int(duration)}s"] + (["--latency"] if latency else [])
     return subprocess.run(cmd + [url], capture_output=True, text=True, timeout=duration + 60)
 
+
+def paired_http(runs, conns, a, b):
+    """Server a's figures over server b's, round by round at `conns` connections: in a round the
+    servers run back to back, so a round's ratio is taken under one state of the machine, while
+    the medians of a and b may come from different rounds (a server's requests/s swings up to
+    2x between rounds on the shared 2-CPU machine). `runs` are dicts with "server", "conns",
+    "round", "rps" and optionally "cpu_us_per_req" (the server's) and "wrk_cpu_us_per_req".
+    Returns {"rounds", "ahead" (rounds where a answered more), "rps": (median, low, high),
+    "cpu" and "wrk": (median, low, high) or None}, or None with no round both finished.
+    Used by scripts/report.py and scripts/pair_rounds.py."""
+    def by_round(server):
+        return {r["round"]: r for r in runs if r.get("server") == server
+                and r.get("conns") == conns and r.get("rps") and "round" in r}
+    ra, rb = by_round(a), by_round(b)
+    both = sorted(set(ra) & set(rb))
+    if not both:
+        return None
+
+    def spread(xs):
+        return (statistics.median(xs), min(xs), max(xs)) if xs else None
+
+    def ratios(key):
+        return [ra[n][key] / rb[n][key] for n in both if ra[n].get(key) and rb[n].get(key)]
+    rps = ratios("rps")
+    return {"rounds": len(both), "ahead": sum(x > 1 for x in rps), "rps": spread(rps),
+            "cpu": spread(ratios("cpu_us_per_req")), "wrk": spread(ratios("wrk_cpu_us_per_req"))}

@@ -37,6 +37,9 @@ matplotlib.rcParams["svg.hashsalt"] = "tide"  # stable ids: the same run gives t
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import paired_http  # noqa: E402
+
 WORKLOADS = [
     ("spawn_many", "100k spawns by a task"),
     ("spawn_remote", "100k spawns from outside"),
@@ -136,30 +139,6 @@ def summarize_http(runs):
             row["error"] = rs[-1].get("error", "no successful run")
         out.append(row)
     return out
-
-
-def paired_http(runs, conns, a, b):
-    """Server a's figures over server b's, round by round at `conns` connections: in a round the
-    servers run back to back, so a round's ratio is taken under one state of the machine, while
-    the medians of a and b may come from different rounds (a server's requests/s swings up to
-    2x between rounds on the shared 2-CPU machine). Returns {"rounds", "ahead" (rounds where a
-    answered more), "rps": (median, low, high), "cpu": (median, low, high) or None}, or None
-    with no round both finished."""
-    def by_round(server):
-        return {r["round"]: r for r in runs if r.get("server") == server
-                and r.get("conns") == conns and r.get("rps") and "round" in r}
-    ra, rb = by_round(a), by_round(b)
-    both = sorted(set(ra) & set(rb))
-    if not both:
-        return None
-
-    def spread(xs):
-        return (statistics.median(xs), min(xs), max(xs)) if xs else None
-    rps = [ra[n]["rps"] / rb[n]["rps"] for n in both]
-    cpu = [ra[n]["cpu_us_per_req"] / rb[n]["cpu_us_per_req"] for n in both
-           if ra[n].get("cpu_us_per_req") and rb[n].get("cpu_us_per_req")]
-    return {"rounds": len(both), "ahead": sum(x > 1 for x in rps), "rps": spread(rps),
-            "cpu": spread(cpu)}
 
 
 # ---- formatting ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ static void scribble(tide__stack_t *st, int byte) {
 
 /* Stacks owned: the pool's count and what the caches count (their gets less their puts). */
 static uint64_t live(tide__stacks_t *s, tide__stack_cache_t *a, tide__stack_cache_t *b) {
-    return tide__stacks_live(s, tide__stack_cache_live(a) + tide__stack_cache_live(b));
+    return tide__split_total(tide__split_part(&a->live) + tide__split_part(&b->live), &s->live);
 }
 
 static void run_depot(bool purge) {
