@@ -210,6 +210,55 @@ Test(http_hello, answers_and_pipelines, .timeout = 120) {
     tt_leaks_end(&lk);
 }
 
+/* A request longer than the buffer a connection starts with (2 KiB on its stack) is taken
+ * whole, sent at once or in pieces, and the connection goes on serving after it. */
+static size_t big_request(char *out, size_t size, size_t header_bytes, const char *tail) {
+    int n = snprintf(out, size, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+    memset(out + n, 'a', header_bytes);
+    size_t len = (size_t)n + header_bytes;
+    len += (size_t)snprintf(out + len, size - len, "\r\n\r\n%s", tail);
+    return len;
+}
+
+Test(http_hello, answers_a_request_larger_than_the_first_buffer, .timeout = 120) {
+    tt_leaks_t lk;
+    tt_leaks_begin(&lk);
+    hello_t h;
+    hello_start(&h, NULL);
+    static char req[16384];
+    /* A 6 KB head (the limit is 8 KB) with a plain request pipelined behind it. */
+    size_t len = big_request(req, sizeof req, 6000, GET);
+    int fd = dial(h.port);
+    send_all(fd, req, len);
+    expect_ok(fd, 2);
+    send_all(fd, GET, GET_LEN);
+    expect_ok(fd, 1);
+    close(fd);
+    /* The same in 700-byte pieces: the buffer fills and grows while the head comes in. */
+    fd = dial(h.port);
+    for (size_t off = 0; off < len; off += 700) {
+        send_all(fd, req + off, len - off < 700 ? len - off : 700);
+        usleep(2000);
+    }
+    expect_ok(fd, 2);
+    /* A body of 7,000 bytes (the body limit is 8 KB), then a plain request. */
+    int n = snprintf(req, sizeof req,
+                     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7000\r\n\r\n");
+    memset(req + n, 'b', 7000);
+    memcpy(req + n + 7000, GET, GET_LEN);
+    send_all(fd, req, (size_t)n + 7000 + GET_LEN);
+    expect_ok(fd, 2);
+    close(fd);
+    /* A head just over the limit is still refused whole. */
+    len = big_request(req, sizeof req, 8300, "");
+    fd = dial(h.port);
+    send_all(fd, req, len);
+    expect_status_and_close(fd, 431);
+    close(fd);
+    hello_stop(&h);
+    tt_leaks_end(&lk);
+}
+
 /* ---- refusals --------------------------------------------------------------------------- */
 
 static void refused(uint16_t port, const char *req, size_t len, int status) {
