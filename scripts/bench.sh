@@ -26,8 +26,9 @@
 # program doing a warm-up and 3 repetitions; the report takes the median over the rounds.
 # Then the HTTP servers (tide, threads, tokio, Go, the epoll loop) alternate under wrk
 # (scripts/bench_http.py) for 3 rounds of 4 s per connection count, and https_hello against
-# http_hello (scripts/bench_tls.py: keep-alive requests/s, handshakes/s). results.json, results.md,
-# chart.svg and chart.png go into the results folder. Progress goes to stderr.
+# http_hello (scripts/bench_tls.py: keep-alive requests/s, handshakes/s), and the memory each
+# HTTP server holds per idle keep-alive connection (scripts/idle_conns.py). results.json,
+# results.md, chart.svg and chart.png go into the results folder. Progress goes to stderr.
 # Exit status: 0, or 1 if a workload failed its own check, a server failed, or a peer whose
 # toolchain is installed failed to build.
 set -euo pipefail
@@ -254,6 +255,18 @@ if [[ -z "$http_note" ]]; then
   if [[ -n "$workers" ]]; then tls_args+=(--workers "$workers"); fi
   say "TLS: keep-alive requests/s and handshakes/s (scripts/bench_tls.py)"
   python3 "$root/scripts/bench_tls.py" "${tls_args[@]}" >/dev/null || failed=1
+fi
+
+# ---- idle connections: what each server holds per idle keep-alive connection -------------
+# Memory, not time: it barely moves between rounds, so two rounds (one with --quick) do.
+: >"$out/raw/idle.jsonl"
+if [[ -z "$http_note" ]]; then
+  idle_args=(--build "$build" --out "$out/raw/idle.jsonl")
+  if ((quick)); then idle_args+=(--rounds 1 -n 500); else idle_args+=(--rounds 2 -n 3000); fi
+  if [[ -n "$workers" ]]; then idle_args+=(--workers "$workers"); fi
+  if ((!peers)); then idle_args+=(--no-peers); fi
+  say "memory per idle keep-alive connection (scripts/idle_conns.py)"
+  python3 "$root/scripts/idle_conns.py" "${idle_args[@]}" >/dev/null || failed=1
 fi
 
 # ---- report --------------------------------------------------------------------------------

@@ -8,26 +8,37 @@ bufio), the figure that bounds how many a machine can hold. It is user memory on
 kernel's socket buffers are the same for every server and are not in VmRSS.
 
     scripts/idle_conns.py [-n N] [--rounds R] "LABEL=COMMAND" ["LABEL=COMMAND" ...]
+    scripts/idle_conns.py [-n N] [--rounds R] --build DIR [--out FILE] [--no-peers] [--workers W]
 
-COMMAND is started as `COMMAND PORT WORKERS` (as in srv_stat.sh, WORKERS 2), on PORT 18111
-(or $PORT). The servers alternate in each round. Before the measured connections, 200 are
-opened, answered and kept, so the runtime's first allocations (worker caches, the first slabs
-of task records and stacks) are in the baseline. N (3000) must stay under the open-file limit
-of this process and the server's. Example:
+The first form starts each COMMAND as `COMMAND PORT 2`, e.g.
     scripts/idle_conns.py -n 3000 tide=build/release/examples/http_hello \\
         "tokio=build/release/peers/tide-peer-tokio http"
+The second measures the report's HTTP servers (scripts/bench_http.py's SERVERS: tide, the
+tokio, epoll and Go peers, the thread per connection baseline) found built in DIR, and with
+--out appends one JSON line per measurement to FILE for scripts/report.py (scripts/bench.sh
+does this). The servers alternate in each round (R, default 2). Before the measured
+connections, 200 are opened, answered and kept, so the runtime's first allocations (worker
+caches, the first slabs of task records and stacks) are in the baseline. N (default 3000)
+must stay under the open-file limit, which this script raises to its hard limit for itself
+and the servers.
 """
 import argparse
+import json
 import os
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Server, logger  # noqa: E402
+from bench_http import SERVERS  # noqa: E402
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 ANSWER_END = b"Hello, World!"
+WARM = 200
+log = logger("idle_conns")
 
 
 def vmrss(pid):
@@ -38,78 +49,120 @@ def vmrss(pid):
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def open_answered(port, count):
-    """count connections, each with one request sent and its answer read."""
-    conns = []
+def open_answered(port, count, conns):
+    """Add count connections to conns, each with one request sent and its answer read."""
+    first = len(conns)
     for _ in range(count):
-        c = socket.create_connection(("127.0.0.1", port))
-        c.sendall(REQUEST)
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
         conns.append(c)
-    for c in conns:
+        c.sendall(REQUEST)
+    for c in conns[first:]:
         got = b""
         while ANSWER_END not in got:
             part = c.recv(4096)
             if not part:
                 raise RuntimeError("the server closed a connection before answering")
             got += part
-    return conns
 
 
-def wait_listening(port, proc, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port)).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the server did not listen in time")
-
-
-def measure(command, port, n):
-    proc = subprocess.Popen(command.split() + [str(port), "2"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+def measure(name, argv, n):
+    """Bytes of VmRSS per idle connection of the server started by argv(port)."""
+    srv = Server(name, argv, log=log)
     conns = []
     try:
-        wait_listening(port, proc)
-        conns += open_answered(port, 200)
+        srv.start()
+        open_answered(srv.port, WARM, conns)
         time.sleep(0.3)
-        before = vmrss(proc.pid)
-        conns += open_answered(port, n)
+        before = vmrss(srv.proc.pid)
+        open_answered(srv.port, n, conns)
         time.sleep(0.5)
-        return (vmrss(proc.pid) - before) / n
+        after = vmrss(srv.proc.pid)
+        if srv.proc.poll() is not None:
+            raise RuntimeError(f"exited with status {srv.proc.returncode}: " + srv.output())
+        return (after - before) / n
     finally:
         for c in conns:
             c.close()
-        proc.terminate()
-        proc.wait()
+        srv.stop()
+
+
+def report_servers(build, no_peers, workers):
+    """(name, argv) of the report's servers built in build, and notes on those that are not."""
+    servers, notes = [], []
+    for name, rel, args, peer in SERVERS:
+        if peer and no_peers:
+            continue
+        path = os.path.join(build, rel)
+        if not os.access(path, os.X_OK):
+            notes.append({"server": name, "note": f"{rel} is not built"})
+            continue
+        words = args.split()
+        servers.append((name, lambda port, path=path, words=words: [path] + [
+            {"http": "http", "port": str(port), "workers": str(workers)}[w] for w in words]))
+    return servers, notes
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=3000, help="idle connections measured")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("servers", nargs="+", metavar="LABEL=COMMAND")
+    ap.add_argument("--build", help="measure the report's servers built in this directory")
+    ap.add_argument("--out", help="with --build: append JSON lines here")
+    ap.add_argument("--no-peers", action="store_true", help="with --build: tide and threads")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="with --build: server workers (0: the number of CPUs)")
+    ap.add_argument("servers", nargs="*", metavar="LABEL=COMMAND")
     args = ap.parse_args()
+    if bool(args.build) == bool(args.servers):
+        ap.error("give either --build DIR or LABEL=COMMAND servers")
+
+    def emit(row):
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and args.n + WARM + 100 > hard:
+        why = f"{args.n} connections need more open files than the limit ({hard})"
+        if not args.build:
+            sys.exit(f"idle_conns: {why}")
+        log(f"not measured: {why}")  # the report notes it, as a missing peer
+        emit({"unavailable": why})
+        return 0
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it
-    if args.n + 300 > hard:
-        sys.exit(f"-n {args.n} needs more open files than the limit ({hard})")
-    port = int(os.environ.get("PORT", "18111"))
-    servers = [s.split("=", 1) for s in args.servers]
-    got = {label: [] for label, _ in servers}
-    for r in range(args.rounds):
-        for label, command in servers:
-            b = measure(command, port, args.n)
-            got[label].append(b)
-            print(f"round {r + 1} {label}: {b:,.0f} B per idle connection", flush=True)
-    print(f"--- {args.n} idle keep-alive connections, VmRSS growth per connection, median (range)")
-    for label, _ in servers:
-        v = got[label]
-        print(f"{label:10} {statistics.median(v):8,.0f} B  ({min(v):,.0f}-{max(v):,.0f})")
+    if args.build:
+        servers, notes = report_servers(args.build, args.no_peers,
+                                        args.workers or os.cpu_count() or 1)
+        for note in notes:
+            log(f"{note['server']}: {note['note']}, left out")
+            emit(note)
+    else:
+        servers = []
+        for s in args.servers:
+            label, command = s.split("=", 1)
+            servers.append((label, lambda port, c=command.split(): c + [str(port), "2"]))
+    got = {name: [] for name, _ in servers}
+    failed = False
+    for rnd in range(1, args.rounds + 1):
+        order = servers if rnd % 2 else servers[::-1]
+        for name, argv in order:
+            row = {"server": name, "round": rnd, "conns": args.n}
+            try:
+                row["bytes_per_conn"] = measure(name, argv, args.n)
+                got[name].append(row["bytes_per_conn"])
+                log(f"round {rnd} {name}: {row['bytes_per_conn']:,.0f} B per idle connection")
+            except (RuntimeError, OSError) as e:
+                row["error"] = f"{type(e).__name__}: {e}"
+                failed = True
+                log(f"round {rnd} {name}: FAILED: {row['error']}")
+            emit(row)
+    print(f"{args.n} idle keep-alive connections, VmRSS growth per connection, median (range)")
+    for name, _ in servers:
+        v = got[name]
+        if v:
+            print(f"{name:10} {statistics.median(v):8,.0f} B  ({min(v):,.0f}-{max(v):,.0f})")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,7 @@ reads, in RESULTS_DIR:
                      scripts/bench.sh ran several rounds)
     raw/http.jsonl   one line per wrk run (scripts/bench_http.py), optional
     raw/tls.jsonl    one line per TLS measurement (scripts/bench_tls.py), optional
+    raw/idle.jsonl   one line per idle-connection measurement (scripts/idle_conns.py), optional
     raw/meta.json    the machine, commit, commands and peer versions (scripts/bench.sh)
 and writes results.json, results.md, chart.svg and chart.png next to raw/.
 
@@ -162,6 +163,21 @@ def summarize_tls(runs):
     return out
 
 
+def summarize_idle(runs):
+    """Median over rounds of each server's bytes per idle connection, in SERVERS order."""
+    groups = {}
+    for r in runs:
+        if r.get("bytes_per_conn"):
+            groups.setdefault(r["server"], []).append(r)
+    out = []
+    for server in [s for s in SERVERS if s in groups] + sorted(set(groups) - set(SERVERS)):
+        rs = groups[server]
+        v = [x["bytes_per_conn"] for x in rs]
+        out.append({"server": server, "conns": rs[0]["conns"], "rounds": len(rs),
+                    "bytes": statistics.median(v), "min": min(v), "max": max(v)})
+    return out
+
+
 def fmt_ns(v):
     if v is None:
         return "—"
@@ -227,7 +243,8 @@ def cell(row):
 
 # ---- Markdown -----------------------------------------------------------------------------
 
-def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None):
+def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=None,
+             idle_conns=None, idle_notes=()):
     out = []
     w = out.append
     rounds = meta.get("rounds", 1)
@@ -415,6 +432,27 @@ def markdown(meta, bench, http, http_note, impls, servers, tls=None, tls_note=No
         w("")
         w(f"Not measured: {tls_note}.")
         w("")
+    if idle_conns:
+        w("## Memory per idle keep-alive connection (lower is better)")
+        w("")
+        w(f"scripts/idle_conns.py: {idle_conns[0]['conns']:,} connections, each with one request "
+          "answered, then idle; the growth of the server's resident memory divided by them "
+          "(user memory: the kernel's socket buffers are the same for all and not counted), "
+          "median over the rounds, the servers alternating.")
+        w("")
+        tide = next((r for r in idle_conns if r["server"] == "tide"), None)
+        w("| server | bytes per idle connection | range | tide ÷ server |")
+        w("|---|---:|---:|---:|")
+        for r in idle_conns:
+            ratio = (f"{tide['bytes'] / r['bytes']:.2f}" if tide and r is not tide
+                     and r["bytes"] > 0 else "")
+            w(f"| {r['server']} | {r['bytes']:,.0f} | {r['min']:,.0f}–{r['max']:,.0f} "
+              f"| {ratio} |")
+        w("")
+        for n in idle_notes:
+            w(f"Not measured: {n}.")
+        if idle_notes:
+            w("")
     w("## How to read this")
     w("")
     w("See docs/benchmarks.md. In short: the machine may be shared and noisy, so trust ratios "
@@ -667,14 +705,22 @@ def main():
     tls_runs = read_jsonl(os.path.join(raw, "tls.jsonl"))
     tls = summarize_tls(tls_runs)
     tls_note = next((r["unavailable"] for r in tls_runs if "unavailable" in r), None)
+    idle_runs = read_jsonl(os.path.join(raw, "idle.jsonl"))
+    idle = summarize_idle(idle_runs)
+    idle_notes = [r["unavailable"] for r in idle_runs if "unavailable" in r]
+    idle_notes += [f"{r['server']}: {r['note']}" for r in idle_runs if "note" in r]
+    idle_notes += [f"{r['server']}, round {r['round']}: {r['error']}" for r in idle_runs
+                   if "error" in r]
     results = {"meta": meta, "bench": bench_rows, "summary": bench,
                "http": {"runs": http_runs, "summary": http, "note": None if http else http_note},
-               "tls": {"runs": tls_runs, "summary": tls, "note": tls_note}}
+               "tls": {"runs": tls_runs, "summary": tls, "note": tls_note},
+               "idle": {"runs": idle_runs, "summary": idle, "notes": idle_notes}}
     with open(os.path.join(args.dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(args.dir, "results.md"), "w") as f:
-        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note))
+        f.write(markdown(meta, bench, http, http_note, impls, servers, tls, tls_note, idle,
+                         idle_notes))
     chart(meta, bench, http, http_note, impls, servers, os.path.join(args.dir, "chart.svg"),
           os.path.join(args.dir, "chart.png"))
     failed = [r for r in bench_rows if "error" in r]
