@@ -65,6 +65,25 @@ def server(name, path, argv, workers):
                   log=log)
 
 
+def built_servers(build, no_peers):
+    """The SERVERS built in build, as (name, path, argv); a peer that is not built (its
+    toolchain is missing) left out with a note {"server", "note"}. Raises RuntimeError when
+    tide's own or the threaded server is missing: the project's build failed."""
+    servers, notes = [], []
+    for name, rel, argv, peer in SERVERS:
+        if peer and no_peers:
+            continue
+        p = os.path.join(build, rel)
+        if os.access(p, os.X_OK):
+            servers.append((name, p, argv))
+        elif peer:
+            notes.append({"server": name, "note": f"{rel} is not built (its toolchain is "
+                          "missing; see benches/peers/build.sh)"})
+        else:
+            raise RuntimeError(f"{rel} is not built ({p} missing)")
+    return servers, notes
+
+
 def run_one(name, path, argv, conns, duration, workers, rnd):
     row = {"server": name, "conns": conns, "round": rnd}
     srv = server(name, path, argv, workers)
@@ -122,22 +141,13 @@ def main():
 
     if not shutil.which("wrk"):
         return unavailable("wrk is not installed (scripts/setup-deps.sh installs it)")
-    servers = []
-    notes = []
-    for name, rel, argv, peer in SERVERS:
-        if peer and args.no_peers:
-            continue
-        p = os.path.join(args.build, rel)
-        if os.access(p, os.X_OK):
-            servers.append((name, p, argv))
-        elif peer:
-            notes.append({"server": name, "note": f"{rel} is not built (its toolchain is "
-                          "missing; see benches/peers/build.sh)"})
-            log(f"{name}: not built, left out")
-        else:
-            return unavailable(f"{rel} is not built ({p} missing)")
+    try:
+        servers, notes = built_servers(args.build, args.no_peers)
+    except RuntimeError as e:
+        return unavailable(str(e))
     with open(args.out, "a") as f:
         for n in notes:
+            log(f"{n['server']}: not built, left out")
             f.write(json.dumps(n) + "\n")
 
     # wrk and the servers need a descriptor per connection, and children inherit the limit.

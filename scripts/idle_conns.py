@@ -33,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import Server, logger  # noqa: E402
-from bench_http import SERVERS  # noqa: E402
+from bench_http import built_servers, server  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 ANSWER_END = b"Hello, World!"
@@ -65,9 +65,8 @@ def open_answered(port, count, conns):
             got += part
 
 
-def measure(name, argv, n):
-    """Bytes of VmRSS per idle connection of the server started by argv(port)."""
-    srv = Server(name, argv, log=log)
+def measure(srv, n):
+    """Bytes of VmRSS per idle connection of srv (a benchlib.Server, not yet started)."""
     conns = []
     try:
         srv.start()
@@ -84,22 +83,6 @@ def measure(name, argv, n):
         for c in conns:
             c.close()
         srv.stop()
-
-
-def report_servers(build, no_peers, workers):
-    """(name, argv) of the report's servers built in build, and notes on those that are not."""
-    servers, notes = [], []
-    for name, rel, args, peer in SERVERS:
-        if peer and no_peers:
-            continue
-        path = os.path.join(build, rel)
-        if not os.access(path, os.X_OK):
-            notes.append({"server": name, "note": f"{rel} is not built"})
-            continue
-        words = args.split()
-        servers.append((name, lambda port, path=path, words=words: [path] + [
-            {"http": "http", "port": str(port), "workers": str(workers)}[w] for w in words]))
-    return servers, notes
 
 
 def main():
@@ -130,25 +113,34 @@ def main():
         emit({"unavailable": why})
         return 0
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it
+    # (name, a function making a new, unstarted benchlib.Server for one measurement)
+    servers = []
     if args.build:
-        servers, notes = report_servers(args.build, args.no_peers,
-                                        args.workers or os.cpu_count() or 1)
+        try:
+            built, notes = built_servers(args.build, args.no_peers)
+        except RuntimeError as e:  # as bench_http.py: the report says so, no failure here
+            log(f"not measured: {e}")
+            emit({"unavailable": str(e)})
+            return 0
         for note in notes:
-            log(f"{note['server']}: {note['note']}, left out")
+            log(f"{note['server']}: not built, left out")
             emit(note)
+        for name, path, argv in built:
+            servers.append((name, lambda name=name, path=path, argv=argv:
+                            server(name, path, argv, args.workers)))
     else:
-        servers = []
         for s in args.servers:
             label, command = s.split("=", 1)
-            servers.append((label, lambda port, c=command.split(): c + [str(port), "2"]))
+            servers.append((label, lambda label=label, c=command.split():
+                            Server(label, lambda port: c + [str(port), "2"], log=log)))
     got = {name: [] for name, _ in servers}
     failed = False
     for rnd in range(1, args.rounds + 1):
         order = servers if rnd % 2 else servers[::-1]
-        for name, argv in order:
+        for name, make in order:
             row = {"server": name, "round": rnd, "conns": args.n}
             try:
-                row["bytes_per_conn"] = measure(name, argv, args.n)
+                row["bytes_per_conn"] = measure(make(), args.n)
                 got[name].append(row["bytes_per_conn"])
                 log(f"round {rnd} {name}: {row['bytes_per_conn']:,.0f} B per idle connection")
             except (RuntimeError, OSError) as e:
